@@ -1,0 +1,11 @@
+"""Parley's event log: event types, their serialization, and the store.
+
+This package knows nobody else in the project (no actors, adapters or projections).
+"""
+from events.model import Event, RecordedEvent, UnknownEvent, event_class, registered_types
+from events.store import EventStore, StreamConflict, StoreUnavailable, open_store
+
+__all__ = [
+    "Event", "RecordedEvent", "UnknownEvent", "event_class", "registered_types",
+    "EventStore", "StreamConflict", "StoreUnavailable", "open_store",
+]

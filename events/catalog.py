@@ -1,0 +1,140 @@
+"""Every event Parley records, named in the past tense.
+
+Events carry ids, text and decisions; never secrets (tokens, keys) and never audio bytes.
+Changing a field means a new ``version`` and an upcaster in ``events.codec`` for the old one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from events.model import Event
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageReceived(Event):
+    """A person wrote to Parley. v2 added ``source`` (which transport it came from)."""
+
+    type_name = "MessageReceived"
+    version = 2
+    conversation_id: str
+    message_id: str
+    channel_id: str
+    author_id: str
+    author_name: str
+    text: str
+    source: str
+    reply_to_message_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageRejected(Event):
+    """A message Parley will not answer with the LLM (empty, too long, ...); the user is told why."""
+
+    type_name = "MessageRejected"
+    conversation_id: str
+    message_id: str
+    channel_id: str
+    author_id: str
+    source: str
+    reason: str
+    reply_text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResponseGenerated(Event):
+    type_name = "ResponseGenerated"
+    conversation_id: str
+    message_id: str  # the user message this answers
+    channel_id: str
+    source: str
+    text: str
+    model: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResponseFailed(Event):
+    type_name = "ResponseFailed"
+    conversation_id: str
+    message_id: str
+    channel_id: str
+    source: str
+    reason: str
+    reply_text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandAnswered(Event):
+    type_name = "CommandAnswered"
+    conversation_id: str
+    message_id: str
+    channel_id: str
+    author_id: str
+    source: str
+    command: str
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandRejected(Event):
+    type_name = "CommandRejected"
+    conversation_id: str
+    message_id: str
+    channel_id: str
+    author_id: str
+    source: str
+    command: str
+    reason: str
+    reply_text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplySent(Event):
+    """The transport confirmed a reply; ``sent_message_ids`` are its ids there (Discord's message ids)."""
+
+    type_name = "ReplySent"
+    conversation_id: str
+    message_id: str
+    channel_id: str
+    source: str
+    sent_message_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplyDeliveryFailed(Event):
+    """The transport refused a reply for good (channel gone, no permission); it will not be retried."""
+
+    type_name = "ReplyDeliveryFailed"
+    conversation_id: str
+    message_id: str
+    channel_id: str
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActorRestarted(Event):
+    """An actor raised; its supervisor started a fresh one, which rebuilt its state from the log."""
+
+    type_name = "ActorRestarted"
+    actor: str
+    error: str
+    restarts: int
+
+
+# Events that carry a reply the outbox must deliver, and the text each one delivers.
+REPLY_EVENTS = (ResponseGenerated, ResponseFailed, CommandAnswered, CommandRejected, MessageRejected)
+
+
+def reply_text(event: Event) -> str:
+    if isinstance(event, (ResponseGenerated, CommandAnswered)):
+        return event.text
+    return getattr(event, "reply_text")
+
+
+def reply_stream(source: str, message_id: str) -> str:
+    """The stream that records the one delivery of the reply to a user message."""
+    return f"reply:{source}:{message_id}"
+
+
+def conversation_stream(conversation_id: str) -> str:
+    return f"conversation:{conversation_id}"

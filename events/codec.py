@@ -1,0 +1,56 @@
+"""Events to bytes and back, with upcasting of older versions.
+
+Stored form (JSON): ``{"v": <version>, "at": <ISO time>, "data": {...}}``; the type name is the
+library's ``topic`` column. Reading applies upcasters one version at a time until the data matches
+the class's current version.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from events.model import Event, UnknownEvent, event_class
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+_UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+def upcaster(type_name: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    """Register a function turning ``type_name`` data of ``from_version`` into ``from_version + 1``."""
+
+    def register(fn: Upcaster) -> Upcaster:
+        _UPCASTERS[(type_name, from_version)] = fn
+        return fn
+
+    return register
+
+
+def encode(event: Event, at: datetime) -> bytes:
+    return json.dumps(
+        {"v": event.version, "at": at.isoformat(), "data": event.to_data()},
+        ensure_ascii=False, separators=(",", ":"),
+    ).encode()
+
+
+def decode(type_name: str, state: bytes) -> tuple[Event, datetime]:
+    doc = json.loads(state)
+    at = datetime.fromisoformat(doc["at"])
+    version, data = int(doc.get("v", 1)), doc.get("data", {})
+    cls = event_class(type_name)
+    if cls is None:
+        return UnknownEvent(stored_type=type_name, stored_version=version, data=data), at
+    while version < cls.version:
+        step = _UPCASTERS.get((type_name, version))
+        if step is None:
+            raise ValueError(f"no upcaster for {type_name} v{version} -> v{version + 1}")
+        data, version = step(dict(data)), version + 1
+    return cls.from_data(data), at
+
+
+@upcaster("MessageReceived", 1)
+def _message_received_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    # v1 was written when Discord was the only transport.
+    data.setdefault("source", "discord")
+    return data

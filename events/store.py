@@ -1,0 +1,192 @@
+"""The append-only log, on the ``eventsourcing`` library's persistence.
+
+SQLite (WAL, a file in the data dir) by default; PostgreSQL when given a ``postgresql://`` URL.
+Streams are the library's originator ids (text), stream versions its originator versions, and the
+global position its notification id. Appends carry an expected version: a mismatch raises
+``StreamConflict`` and the caller retries from fresh state.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    InfrastructureFactory,
+    IntegrityError,
+    PersistenceError,
+    StoredEvent,
+)
+
+import events.catalog  # noqa: F401  (registers the event types before anything is decoded)
+from events.codec import decode, encode
+from events.model import Event, RecordedEvent
+
+SQLITE_FILE = "parley.sqlite3"
+_PAGE = 1000
+
+
+class StreamConflict(Exception):
+    """Someone else appended to the stream first: reload it and decide again."""
+
+    def __init__(self, stream: str, expected_version: int):
+        super().__init__(f"stream {stream!r} is no longer at version {expected_version}")
+        self.stream = stream
+        self.expected_version = expected_version
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be opened or reached; the message says what to fix."""
+
+
+class EventStore:
+    def __init__(self, factory: InfrastructureFactory, recorder: ApplicationRecorder, description: str):
+        self._factory = factory
+        self._recorder = recorder
+        self.description = description
+        self._appended = threading.Condition()
+        self._closed = False
+
+    # -- writing ---------------------------------------------------------------------------
+    def append(self, stream: str, new_events: Sequence[Event], expected_version: int) -> list[RecordedEvent]:
+        """Append ``new_events`` to ``stream``, which must hold exactly ``expected_version`` events."""
+        if not new_events:
+            return []
+        now = datetime.now(timezone.utc)
+        stored = [
+            StoredEvent(stream, expected_version + i + 1, e.type_name, encode(e, now))
+            for i, e in enumerate(new_events)
+        ]
+        try:
+            positions = self._recorder.insert_events(stored) or [None] * len(stored)
+        except IntegrityError as conflict:
+            raise StreamConflict(stream, expected_version) from conflict
+        with self._appended:
+            self._appended.notify_all()
+        return [
+            RecordedEvent(pos, stream, s.originator_version, now, e)
+            for pos, s, e in zip(positions, stored, new_events)
+        ]
+
+    # -- reading ---------------------------------------------------------------------------
+    def read_stream(self, stream: str, after_version: int = 0) -> list[RecordedEvent]:
+        rows = self._recorder.select_events(stream, gt=after_version or None)
+        return [self._recorded(None, r) for r in rows]
+
+    def stream_version(self, stream: str) -> int:
+        last = self._recorder.select_events(stream, desc=True, limit=1)
+        return last[0].originator_version if last else 0
+
+    def head(self) -> int:
+        """The position of the newest event (0 for an empty log)."""
+        return self._recorder.max_notification_id() or 0
+
+    def read_all(self, after: int = 0, types: Sequence[str] = (), limit: int | None = None) -> Iterator[RecordedEvent]:
+        """Every event after global position ``after``, in order, read page by page."""
+        yielded = 0
+        while limit is None or yielded < limit:
+            page = _PAGE if limit is None else min(_PAGE, limit - yielded)
+            rows = self._recorder.select_notifications(after, page, topics=types, inclusive_of_start=False)
+            for row in rows:
+                yield self._recorded(row.id, row)
+            yielded += len(rows)
+            if len(rows) < page:
+                return
+            after = rows[-1].id
+
+    def follow(self, after: int, stop: threading.Event, poll_seconds: float = 0.5) -> Iterator[RecordedEvent]:
+        """Events after ``after`` as they are appended, until ``stop`` is set.
+
+        Appends in this process wake the follower at once; appends by another process (PostgreSQL)
+        are seen within ``poll_seconds``.
+        """
+        while not stop.is_set():
+            found = False
+            for recorded in self.read_all(after):
+                found = True
+                after = recorded.position or after
+                yield recorded
+                if stop.is_set():
+                    return
+            if not found:
+                with self._appended:
+                    self._appended.wait(poll_seconds)
+
+    def wake_followers(self) -> None:
+        with self._appended:
+            self._appended.notify_all()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.wake_followers()
+            self._factory.close()
+
+    def _recorded(self, position: int | None, row: StoredEvent) -> RecordedEvent:
+        event, at = decode(row.topic, row.state)
+        return RecordedEvent(position, str(row.originator_id), row.originator_version, at, event)
+
+
+def open_store(spec: str, data_dir: Path) -> EventStore:
+    """``spec`` is ``sqlite`` (a file in ``data_dir``) or a ``postgresql://`` URL.
+
+    A PostgreSQL URL may name a schema with ``?schema=NAME``; it is created if missing.
+    """
+    spec = (spec or "sqlite").strip()
+    if spec == "sqlite":
+        path = Path(data_dir) / SQLITE_FILE
+        env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path),
+               "SQLITE_LOCK_TIMEOUT": "10"}
+        description = f"sqlite:{path}"
+    elif spec.startswith(("postgresql://", "postgres://")):
+        env, description = _postgres_env(spec)
+    else:
+        raise StoreUnavailable(f"PARLEY_EVENT_STORE must be 'sqlite' or a postgresql:// URL, not {spec!r}")
+    env["ORIGINATOR_ID_TYPE"] = "text"
+    try:
+        factory = InfrastructureFactory.construct(env)
+        recorder = factory.application_recorder()
+    except (PersistenceError, OSError) as e:
+        raise StoreUnavailable(f"cannot open the event store {description}: {e}") from e
+    return EventStore(factory, recorder, description)
+
+
+def _postgres_env(url: str) -> tuple[dict[str, str], str]:
+    parts = urlparse(url)
+    schema = (parse_qs(parts.query).get("schema") or [""])[0]
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+    }
+    # The description never shows the password: it is printed by `status`.
+    description = f"postgresql://{env['POSTGRES_USER']}@{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}/{env['POSTGRES_DBNAME']}"
+    if schema:
+        if not schema.replace("_", "").isalnum():
+            raise StoreUnavailable(f"invalid PostgreSQL schema name {schema!r}")
+        _create_schema(env, schema)
+        env["POSTGRES_SCHEMA"] = schema
+        description += f"?schema={schema}"
+    return env, description
+
+
+def _create_schema(env: dict[str, str], schema: str) -> None:
+    # The library creates tables but expects the schema to exist.
+    import psycopg
+
+    try:
+        with psycopg.connect(
+            host=env["POSTGRES_HOST"], port=env["POSTGRES_PORT"], dbname=env["POSTGRES_DBNAME"],
+            user=env["POSTGRES_USER"], password=env["POSTGRES_PASSWORD"] or None,
+            connect_timeout=5, autocommit=True,
+        ) as conn:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    except psycopg.Error as e:
+        raise StoreUnavailable(f"cannot reach PostgreSQL at {env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}: {e}") from e
