@@ -1,0 +1,66 @@
+"""Commands: what transports ask the actors to do. Imperative names; nothing here has happened yet."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ReceiveMessage:
+    """A person wrote something Parley should answer."""
+
+    source: str
+    conversation_id: str
+    channel_id: str
+    message_id: str
+    author_id: str
+    author_name: str
+    text: str
+    reply_to_message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class InvokeCommand:
+    """A person used a bot command (``!hi``, ``/status``, ...)."""
+
+    source: str
+    conversation_id: str
+    channel_id: str
+    message_id: str
+    author_id: str
+    author_name: str
+    name: str
+    args: str = ""
+
+
+@dataclass(frozen=True)
+class AnswerPending:
+    """Answer every message of a conversation that was received but not answered (after a restart)."""
+
+    conversation_id: str
+
+
+@dataclass(frozen=True)
+class CompleteResponse:
+    conversation_id: str
+    message_id: str
+    text: str
+    model: str
+
+
+@dataclass(frozen=True)
+class FailResponse:
+    conversation_id: str
+    message_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class AbandonMessage:
+    """The actor failed on this message repeatedly: tell the user, record it, and move on."""
+
+    source: str
+    conversation_id: str
+    channel_id: str
+    message_id: str
+    author_id: str
+    error: str

@@ -1,0 +1,126 @@
+"""The Responder's domain: one conversation, as a pure decider.
+
+``decide(state, command) -> events`` and ``evolve(state, event) -> state`` do no I/O; the actor shell
+(``actors.responder``) loads the state, calls the LLM with ``prompt(...)``, and appends what is decided.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from actors.commands import AbandonMessage, CompleteResponse, FailResponse, ReceiveMessage
+from events.catalog import MessageReceived, MessageRejected, ResponseFailed, ResponseGenerated
+from events.model import Event
+
+KEEP_TURNS = 200  # turns kept in memory per conversation; the prompt uses the last `context_turns`
+
+FAILURE_TEXT = {
+    "timeout": "Sorry, the language model did not answer in time. Please try again in a moment.",
+    "unreachable": "Sorry, I cannot reach the language model right now. Please try again later.",
+    "rate_limited": "Sorry, the language model is busy (rate limited). Please try again in a minute.",
+    "rejected": "Sorry, the language model refused the request.",
+    "empty_answer": "Sorry, the language model gave an empty answer. Please rephrase and try again.",
+    "internal_error": "Sorry, something went wrong on my side while answering. It has been logged.",
+}
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str  # "user" | "assistant"
+    text: str
+    message_id: str
+    author_name: str = ""
+
+
+@dataclass(frozen=True)
+class Conversation:
+    version: int = 0
+    source: str = ""
+    channel_id: str = ""
+    turns: tuple[Turn, ...] = ()
+    seen: frozenset[str] = frozenset()  # user message ids already recorded (received or rejected)
+    pending: tuple[str, ...] = ()  # received, not yet answered or failed, oldest first
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_input_chars: int = 4000
+
+
+def evolve(state: Conversation, event: Event) -> Conversation:
+    state = replace(state, version=state.version + 1)
+    if isinstance(event, MessageReceived):
+        turn = Turn("user", event.text, event.message_id, event.author_name)
+        return replace(state, source=event.source, channel_id=event.channel_id,
+                       turns=(state.turns + (turn,))[-KEEP_TURNS:],
+                       seen=state.seen | {event.message_id}, pending=state.pending + (event.message_id,))
+    if isinstance(event, MessageRejected):
+        return replace(state, seen=state.seen | {event.message_id})
+    if isinstance(event, ResponseGenerated):
+        turn = Turn("assistant", event.text, event.message_id)
+        return replace(state, turns=(state.turns + (turn,))[-KEEP_TURNS:],
+                       pending=tuple(m for m in state.pending if m != event.message_id))
+    if isinstance(event, ResponseFailed):
+        return replace(state, pending=tuple(m for m in state.pending if m != event.message_id))
+    return state
+
+
+def decide(state: Conversation, command: object, limits: Limits = Limits()) -> list[Event]:
+    if isinstance(command, ReceiveMessage):
+        return _receive(state, command, limits)
+    if isinstance(command, CompleteResponse):
+        if command.message_id not in state.pending:
+            return []
+        if not command.text.strip():
+            return [_failed(state, command.conversation_id, command.message_id, "empty_answer")]
+        return [ResponseGenerated(conversation_id=command.conversation_id, message_id=command.message_id,
+                                  channel_id=state.channel_id, source=state.source, text=command.text,
+                                  model=command.model)]
+    if isinstance(command, FailResponse):
+        if command.message_id not in state.pending:
+            return []
+        return [_failed(state, command.conversation_id, command.message_id, command.reason)]
+    if isinstance(command, AbandonMessage):
+        if command.message_id in state.pending:
+            return [_failed(state, command.conversation_id, command.message_id, "internal_error")]
+        if command.message_id in state.seen:
+            return []
+        return [MessageRejected(conversation_id=command.conversation_id, message_id=command.message_id,
+                                channel_id=command.channel_id, author_id=command.author_id, source=command.source,
+                                reason="internal_error", reply_text=FAILURE_TEXT["internal_error"])]
+    raise TypeError(f"the Responder does not handle {type(command).__name__}")
+
+
+def _receive(state: Conversation, c: ReceiveMessage, limits: Limits) -> list[Event]:
+    if c.message_id in state.seen:
+        return []  # already recorded: a redelivery or a catch-up overlap, answered once
+    text = c.text.strip()
+    reason = reply = None
+    if not text:
+        reason, reply = "empty", "Your message was empty: write something and I will answer."
+    elif len(text) > limits.max_input_chars:
+        reason = "too_long"
+        reply = (f"Your message is {len(text):,} characters long; I read at most {limits.max_input_chars:,}. "
+                 "Please shorten it or split it into parts.")
+    if reason:
+        return [MessageRejected(conversation_id=c.conversation_id, message_id=c.message_id,
+                                channel_id=c.channel_id, author_id=c.author_id, source=c.source,
+                                reason=reason, reply_text=reply)]
+    return [MessageReceived(conversation_id=c.conversation_id, message_id=c.message_id, channel_id=c.channel_id,
+                            author_id=c.author_id, author_name=c.author_name, text=text, source=c.source,
+                            reply_to_message_id=c.reply_to_message_id)]
+
+
+def _failed(state: Conversation, conversation_id: str, message_id: str, reason: str) -> ResponseFailed:
+    return ResponseFailed(conversation_id=conversation_id, message_id=message_id,
+                          channel_id=state.channel_id, source=state.source, reason=reason,
+                          reply_text=FAILURE_TEXT.get(reason, FAILURE_TEXT["internal_error"]))
+
+
+def prompt(state: Conversation, message_id: str, system_prompt: str, context_turns: int) -> list[dict[str, str]]:
+    """The chat messages for answering ``message_id``: the system prompt, then recent turns up to it."""
+    turns = list(state.turns)
+    end = next((i for i, t in enumerate(turns) if t.role == "user" and t.message_id == message_id), len(turns) - 1)
+    window = turns[max(0, end + 1 - context_turns): end + 1] if context_turns else turns[end:end + 1]
+    messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    messages += [{"role": t.role, "content": t.text} for t in window]
+    return messages

@@ -1,0 +1,63 @@
+"""Bot commands (``hi``, ``help``, ``status``) as a pure decider.
+
+The same commands arrive from Discord (prefix and slash) and from the console, and produce the same
+events. ``status`` needs facts from outside (store position, actors alive, model); the shell passes
+them in as a ``StatusReport`` so this stays pure.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from actors.commands import InvokeCommand
+from events.catalog import CommandAnswered, CommandRejected
+from events.model import Event
+
+COMMANDS = {
+    "hi": "say hello",
+    "help": "list what I can do",
+    "status": "store position, actors alive, model in use",
+}
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    store: str
+    position: int
+    actors_alive: int
+    actors_total: int
+    restarts: int
+    model: str
+
+
+@dataclass(frozen=True)
+class CommandLog:
+    version: int = 0
+    seen: frozenset[str] = frozenset()
+
+
+def evolve(state: CommandLog, event: Event) -> CommandLog:
+    message_id = getattr(event, "message_id", None)
+    return replace(state, version=state.version + 1,
+                   seen=state.seen | {message_id} if message_id else state.seen)
+
+
+def decide(state: CommandLog, c: InvokeCommand, status: StatusReport | None, prefix: str = "!") -> list[Event]:
+    if c.message_id in state.seen:
+        return []
+    name = c.name.strip().lower()
+    common = dict(conversation_id=c.conversation_id, message_id=c.message_id, channel_id=c.channel_id,
+                  author_id=c.author_id, source=c.source, command=name)
+    if name == "hi":
+        text = f"Hi {c.author_name or 'there'}! I'm Parley. Mention me or reply to me and I'll answer."
+    elif name == "help":
+        lines = [f"`{prefix}{n}` ({'/' + n} too): {what}" for n, what in COMMANDS.items()]
+        text = "Talk to me by mentioning me, replying to my answers, or in a DM.\nCommands:\n" + "\n".join(lines)
+    elif name == "status" and status is not None:
+        text = (f"Event store: {status.store}, position {status.position}\n"
+                f"Actors alive: {status.actors_alive}/{status.actors_total} (restarts: {status.restarts})\n"
+                f"Model: {status.model}")
+    else:
+        shown = name[:40] or "(nothing)"
+        return [CommandRejected(**common, reason="unknown_command",
+                                reply_text=f"I don't know the command `{prefix}{shown}`. Try `{prefix}help`.")]
+    return [CommandAnswered(**common, text=text)]

@@ -1,0 +1,68 @@
+"""What the actors need from the outside world, as small interfaces the adapters implement."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+ChatMessages = list[dict[str, str]]
+
+
+class LLMError(Exception):
+    """The language model could not answer. ``reason`` is a short code recorded in the event."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class ChatModel(Protocol):
+    def complete(self, messages: ChatMessages, model: str, on_text: Callable[[str], None] | None = None) -> str:
+        """Return the answer; call ``on_text`` with the text so far while it streams (if given)."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A reply the outbox must deliver once: the answer to one user message."""
+
+    source: str
+    conversation_id: str
+    channel_id: str
+    message_id: str  # the user message it answers
+    text: str
+    kind: str  # the event type that carries it
+
+
+@dataclass(frozen=True)
+class Draft:
+    """The answer so far while the LLM streams it (not an event: only a preview for the transport)."""
+
+    source: str
+    channel_id: str
+    message_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Delivered:
+    sent_message_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NotDelivered:
+    reason: str
+    permanent: bool  # True: retrying cannot help (channel gone, no permission)
+
+
+DeliveryResult = Delivered | NotDelivered
+
+
+class ReplyTransport(Protocol):
+    wants_drafts: bool
+
+    def deliver(self, reply: Reply, done: Callable[[DeliveryResult], None]) -> None:
+        """Start delivering without blocking; call ``done`` (from any thread) when it is settled."""
+
+    def draft(self, draft: Draft) -> None:
+        """Show the answer so far (optional; transports that cannot, ignore it)."""

@@ -1,0 +1,91 @@
+"""The Responder shell: runs ``actors.conversation`` for its conversations and calls the LLM.
+
+Conversations are spread over a pool of actors by a stable hash, so each conversation is answered in
+order while different conversations are answered in parallel.
+"""
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from actors import conversation
+from actors.commands import AbandonMessage, AnswerPending, CompleteResponse, FailResponse, ReceiveMessage
+from actors.ports import ChatModel, Draft, LLMError
+from actors.streams import DecidedStreams, Publish
+from actors.supervisor import Supervised, SupervisedActor
+from events import EventStore
+from events.catalog import MessageReceived, conversation_stream
+
+log = logging.getLogger("parley.responder")
+
+
+@dataclass(frozen=True)
+class ResponderConfig:
+    system_prompt: str
+    context_turns: int
+    limits: conversation.Limits
+
+
+class ResponderActor(SupervisedActor):
+    def __init__(self, supervisor: Supervised, store: EventStore, publish: Publish, llm: ChatModel,
+                 config: ResponderConfig, model: Callable[[], str],
+                 drafts: Callable[[Draft], None] | None, wants_drafts: Callable[[str], bool]):
+        super().__init__(supervisor)
+        self.llm = llm
+        self.config = config
+        self.model = model
+        self.drafts = drafts
+        self.wants_drafts = wants_drafts
+        self.conversations = DecidedStreams(store, publish, conversation.Conversation(), conversation.evolve,
+                                            conversation_stream)
+
+    def handle(self, message: object) -> None:
+        if isinstance(message, ReceiveMessage):
+            recorded = self.conversations.execute(
+                message.conversation_id, lambda s: conversation.decide(s, message, self.config.limits))
+            if any(isinstance(r.event, MessageReceived) for r in recorded):
+                self._answer(message.conversation_id, message.message_id)
+        elif isinstance(message, AnswerPending):
+            for message_id in self.conversations.load(message.conversation_id).pending:
+                self._answer(message.conversation_id, message_id)
+        elif isinstance(message, (CompleteResponse, FailResponse, AbandonMessage)):
+            self.conversations.execute(message.conversation_id, lambda s: conversation.decide(s, message))
+        else:
+            raise TypeError(f"Responder cannot handle {type(message).__name__}")
+
+    def _answer(self, conversation_id: str, message_id: str) -> None:
+        state = self.conversations.load(conversation_id)
+        if message_id not in state.pending:
+            return
+        messages = conversation.prompt(state, message_id, self.config.system_prompt, self.config.context_turns)
+        model = self.model()
+        on_text = None
+        if self.drafts is not None and self.wants_drafts(state.source):
+            drafts, source, channel = self.drafts, state.source, state.channel_id
+            on_text = lambda text: drafts(Draft(source, channel, message_id, text))  # noqa: E731
+        try:
+            text = self.llm.complete(messages, model, on_text)
+            outcome: object = CompleteResponse(conversation_id, message_id, text, model)
+        except LLMError as e:
+            log.warning("LLM failed for %s/%s: %s", conversation_id, message_id, e)
+            outcome = FailResponse(conversation_id, message_id, e.reason)
+        self.conversations.execute(conversation_id, lambda s: conversation.decide(s, outcome))
+
+
+def give_up(message: object, error: str) -> object | None:
+    """What to do with a message the Responder failed on repeatedly: tell its author."""
+    if isinstance(message, ReceiveMessage):
+        return AbandonMessage(message.source, message.conversation_id, message.channel_id, message.message_id,
+                              message.author_id, error)
+    return None
+
+
+class ResponderPool:
+    def __init__(self, members: list[Supervised]):
+        self.members = members
+
+    def tell(self, command: object) -> None:
+        key = getattr(command, "conversation_id")
+        self.members[zlib.crc32(key.encode()) % len(self.members)].tell(command)

@@ -1,0 +1,160 @@
+"""Supervision for pykka actors, which have none of their own.
+
+pykka stops an actor when a ``tell``-ed message raises, and drops what was left in its inbox. A
+``Supervised`` handle keeps every message until the actor acknowledges it, so a failure loses nothing:
+after a backoff it starts a fresh actor (which rebuilds its state from the log) and re-delivers the
+unacknowledged messages in order. The message the actor failed on is retried a few times, then handed
+to ``give_up``, which may turn it into a command that records the failure for the user.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pykka
+
+log = logging.getLogger("parley.supervisor")
+
+
+@dataclass
+class Envelope:
+    message: object
+    attempts: int = 0  # actor instances that failed while handling it
+
+
+class SupervisedActor(pykka.ThreadingActor):
+    """Base for Parley's actors: ``handle`` one message; the supervisor hears of success and failure."""
+
+    def __init__(self, supervisor: Supervised):
+        super().__init__()
+        self.supervisor = supervisor
+
+    def on_receive(self, message: object) -> object:
+        if not isinstance(message, Envelope):
+            return self.handle(message)  # an ``ask`` from a test or the status probe
+        result = self.handle(message.message)
+        self.supervisor.acknowledge(message)
+        return result
+
+    def on_failure(self, exception_type, exception_value, traceback) -> None:  # noqa: ANN001
+        self.supervisor.failed(exception_value)
+
+    def handle(self, message: object) -> object:
+        raise NotImplementedError
+
+
+class Supervised:
+    def __init__(
+        self,
+        name: str,
+        start: Callable[[Supervised], pykka.ActorRef],
+        *,
+        on_restart: Callable[[str, str, int], None] = lambda name, error, restarts: None,
+        give_up: Callable[[object, str], object | None] = lambda message, error: None,
+        max_attempts: int = 3,
+        backoff: tuple[float, float] = (0.05, 5.0),
+    ):
+        self.name = name
+        self._start = start
+        self._on_restart = on_restart
+        self._give_up = give_up
+        self._max_attempts = max_attempts
+        self._backoff = backoff
+        self._lock = threading.RLock()
+        self._unacked: deque[Envelope] = deque()
+        self._ref: pykka.ActorRef | None = None
+        self._restarting = False
+        self._stopped = False
+        self._consecutive_failures = 0
+        self.restarts = 0
+
+    def start(self) -> Supervised:
+        with self._lock:
+            self._ref = self._start(self)
+        return self
+
+    @property
+    def alive(self) -> bool:
+        ref = self._ref
+        return ref is not None and ref.is_alive() and not self._restarting
+
+    def tell(self, message: object) -> None:
+        """Never blocks on the actor: safe to call from the asyncio loop."""
+        envelope = Envelope(message)
+        with self._lock:
+            if self._stopped:
+                log.warning("%s is stopped; dropping %s", self.name, type(message).__name__)
+                return
+            self._unacked.append(envelope)
+            self._send(envelope)
+
+    def acknowledge(self, envelope: Envelope) -> None:
+        with self._lock:
+            self._consecutive_failures = 0
+            try:
+                self._unacked.remove(envelope)
+            except ValueError:
+                pass
+
+    def failed(self, error: BaseException | None) -> None:
+        with self._lock:
+            if self._stopped or self._restarting:
+                return
+            self._restarting = True
+            self.restarts += 1
+            self._consecutive_failures += 1
+            base, most = self._backoff
+            delay = min(most, base * 2 ** (self._consecutive_failures - 1))
+        log.error("%s failed (%r); restarting in %.2fs", self.name, error, delay)
+        timer = threading.Timer(delay, self._restart, args=(repr(error),))
+        timer.daemon = True
+        timer.start()
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Stop after the actor has handled everything already told to it."""
+        with self._lock:
+            self._stopped = True
+            ref = self._ref
+        if ref is not None:
+            try:
+                ref.stop(block=True, timeout=timeout)
+            except (pykka.ActorDeadError, pykka.Timeout):
+                pass
+
+    def _send(self, envelope: Envelope) -> None:
+        if self._ref is None or self._restarting:
+            return  # kept in _unacked; sent by _restart
+        try:
+            self._ref.tell(envelope)
+        except pykka.ActorDeadError:
+            pass  # the actor just died; failed() will restart it and re-deliver this
+
+    def _restart(self, error: str) -> None:
+        abandoned: list[object] = []
+        with self._lock:
+            if self._stopped:
+                return
+            if self._unacked:
+                self._unacked[0].attempts += 1  # messages are handled in order: the first one failed
+            redeliver = list(self._unacked)
+            self._unacked.clear()
+            self._ref = self._start(self)
+            self._restarting = False
+            for envelope in redeliver:
+                if envelope.attempts >= self._max_attempts:
+                    log.error("%s gave up on %r after %d failures", self.name, envelope.message, envelope.attempts)
+                    replacement = self._give_up(envelope.message, error)
+                    if replacement is not None:
+                        abandoned.append(replacement)
+                    continue
+                self._unacked.append(envelope)
+                self._send(envelope)
+        for replacement in abandoned:
+            self.tell(replacement)
+        try:
+            self._on_restart(self.name, error, self.restarts)
+        except Exception:  # the restart itself must not fail because recording it did
+            log.exception("could not record the restart of %s", self.name)

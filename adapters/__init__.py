@@ -1,0 +1,1 @@
+"""Adapters: the outside world (Discord, the console, the LLM endpoint, configuration) in and out."""

@@ -1,0 +1,105 @@
+"""The local console: lines from stdin become the same commands Discord produces; answers go to stdout.
+
+Answers are printed in the order their lines were read (a quick ``!hi`` waits for the answer to the
+question before it), which keeps piped output readable and deterministic.
+"""
+from __future__ import annotations
+
+import getpass
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import TextIO
+
+from actors.commands import InvokeCommand, ReceiveMessage
+from actors.ports import Delivered, DeliveryResult, Draft, Reply
+
+SOURCE = "console"
+CHANNEL = "console"
+
+
+class ConsoleTransport:
+    wants_drafts = False
+
+    def __init__(self, out: TextIO):
+        self.out = out
+        self._lock = threading.Condition()
+        self._order: list[str] = []  # message ids in input order, not yet printed
+        self._ready: dict[str, tuple[Reply, Callable[[DeliveryResult], None]]] = {}
+        self.last_progress = time.monotonic()
+
+    def expect(self, message_id: str) -> None:
+        with self._lock:
+            self._order.append(message_id)
+
+    def deliver(self, reply: Reply, done: Callable[[DeliveryResult], None]) -> None:
+        settled = []
+        with self._lock:
+            if reply.message_id not in self._order:
+                # A reply left over from an earlier run (it crashed before printing it): print it now.
+                self._print(reply)
+                settled.append((reply, done))
+            else:
+                self._ready[reply.message_id] = (reply, done)
+                while self._order and self._order[0] in self._ready:
+                    first, first_done = self._ready.pop(self._order.pop(0))
+                    self._print(first)
+                    settled.append((first, first_done))
+            self.last_progress = time.monotonic()
+            self._lock.notify_all()
+        for r, d in settled:
+            d(Delivered((f"console:{r.message_id}",)))
+
+    def draft(self, draft: Draft) -> None:
+        pass
+
+    def outstanding(self) -> int:
+        with self._lock:
+            return len(self._order)
+
+    def wait_until_answered(self, patience: float) -> bool:
+        """Wait while answers keep coming; give up after ``patience`` seconds without any."""
+        with self._lock:
+            while self._order:
+                if time.monotonic() - self.last_progress > patience:
+                    return False
+                self._lock.wait(0.2)
+        return True
+
+    def _print(self, reply: Reply) -> None:
+        self.out.write(reply.text + "\n")
+        self.out.flush()
+
+
+def run_console(dispatch: Callable[[object], None], transport: ConsoleTransport, stdin: TextIO,
+                prefix: str, patience: float, err: TextIO = sys.stderr) -> int:
+    author = _user()
+    conversation_id = f"console:{author}"
+    session = datetime.now().strftime("%Y%m%d%H%M%S%f")
+    interactive = stdin.isatty()
+    if interactive:
+        err.write(f"Parley console: type a message, or {prefix}help. Ctrl-D to quit.\n")
+    for n, line in enumerate(stdin, start=1):
+        text = line.rstrip("\r\n")
+        message_id = f"{session}-{n:06d}"
+        transport.expect(message_id)
+        common = dict(source=SOURCE, conversation_id=conversation_id, channel_id=CHANNEL,
+                      message_id=message_id, author_id=author, author_name=author)
+        if text.startswith(prefix) and text[len(prefix):].strip():
+            name, _, args = text[len(prefix):].strip().partition(" ")
+            dispatch(InvokeCommand(**common, name=name, args=args.strip()))
+        else:
+            dispatch(ReceiveMessage(**common, text=text))
+    if not transport.wait_until_answered(patience):
+        err.write(f"parley: {transport.outstanding()} message(s) got no answer in time\n")
+        return 1
+    return 0
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser() or "you"
+    except Exception:  # no user name in a bare container
+        return "you"

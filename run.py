@@ -1,0 +1,255 @@
+"""Parley's entry point and composition root: the one place that builds and wires everything.
+
+    python run.py              the Discord bot (or the console when DISCORD_TOKEN is not set)
+    python run.py console      answer lines from stdin on stdout
+    python run.py replay       print the event log
+    python run.py status       store position and counts
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from actors import conversation
+from actors.commands import AnswerPending, InvokeCommand, ReceiveMessage
+from actors.desk import StatusReport
+from actors.desk_actor import DeskActor
+from actors.outbox import Deliver, OutboxActor, reply_from
+from actors.ports import ChatModel, Draft, ReplyTransport
+from actors.responder import ResponderActor, ResponderConfig, ResponderPool, give_up
+from actors.router import Router
+from actors.supervisor import Supervised
+from adapters.config import ConfigError, Settings, load_settings, prepare_data_dir
+from events import EventStore, StoreUnavailable, StreamConflict, open_store
+from events.catalog import REPLY_EVENTS, ActorRestarted
+from projections import rebuild
+from projections.conversations import Conversations
+from projections.deliveries import PendingReplies
+
+log = logging.getLogger("parley")
+
+
+@dataclass
+class ModelChoice:
+    """The chat model in use: the configured one until a fine-tuned model is activated."""
+
+    name: str
+
+    def __call__(self) -> str:
+        return self.name
+
+
+@dataclass
+class Parley:
+    settings: Settings
+    store: EventStore
+    router: Router
+    conversations: Conversations
+    pending_replies: PendingReplies
+    model: ModelChoice
+    transports: dict[str, ReplyTransport]
+    supervised: list[Supervised] = field(default_factory=list)
+
+    def status(self) -> StatusReport:
+        return StatusReport(store=self.store.description, position=self.store.head(),
+                            actors_alive=sum(s.alive for s in self.supervised), actors_total=len(self.supervised),
+                            restarts=sum(s.restarts for s in self.supervised), model=self.model())
+
+    def resume(self, source: str) -> None:
+        """Send what was decided for ``source`` but not delivered (after a crash or downtime)."""
+        for event in self.pending_replies.pending(source):
+            self.router.dispatch(Deliver(reply_from(event)))
+
+    def stop(self) -> None:
+        for s in self.supervised:
+            s.stop()
+        self.store.close()
+
+
+def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatModel | None = None) -> Parley:
+    """Open the store, rebuild the read models, start the actors, and wire them to ``transports``."""
+    data_dir = prepare_data_dir(settings.data_dir)
+    store = open_store(settings.event_store, data_dir)
+    if llm is None:
+        from adapters.llm import OpenAIChat
+
+        llm = OpenAIChat(settings.openai_base_url, settings.openai_api_key, settings.llm_timeout,
+                         settings.llm_retries)
+    router = Router()
+    conversations, pending_replies = Conversations(), PendingReplies()
+    rebuild(store, [conversations, pending_replies])
+    for projection in (conversations, pending_replies):
+        router.subscribe(projection.apply)
+    system = Parley(settings, store, router, conversations, pending_replies, ModelChoice(settings.chat_model),
+                    transports)
+
+    def record_restart(name: str, error: str, restarts: int) -> None:
+        stream = f"actor:{name}"
+        for _ in range(10):
+            try:
+                router.publish(store.append(stream, [ActorRestarted(actor=name, error=error[:500], restarts=restarts)],
+                                            store.stream_version(stream)))
+                return
+            except StreamConflict:
+                continue
+
+    def supervise(name: str, start: Callable[[Supervised], object], **kw) -> Supervised:
+        s = Supervised(name, start, on_restart=record_restart, **kw).start()  # type: ignore[arg-type]
+        system.supervised.append(s)
+        return s
+
+    def drafts(draft: Draft) -> None:
+        transport = transports.get(draft.source)
+        if transport is not None:
+            transport.draft(draft)
+
+    def wants_drafts(source: str) -> bool:
+        return bool(getattr(transports.get(source), "wants_drafts", False))
+
+    config = ResponderConfig(settings.system_prompt, settings.context_turns,
+                             conversation.Limits(settings.max_input_chars))
+    responders = ResponderPool([
+        supervise(f"responder-{i}", lambda sup: ResponderActor.start(
+            sup, store, router.publish, llm, config, system.model, drafts, wants_drafts), give_up=give_up)
+        for i in range(settings.responders)
+    ])
+    desk = supervise("desk", lambda sup: DeskActor.start(sup, store, router.publish, system.status,
+                                                          settings.command_prefix))
+    outbox = supervise("outbox", lambda sup: OutboxActor.start(sup, store, router.publish, transports))
+
+    for command_type in (ReceiveMessage, AnswerPending):
+        router.route(command_type, responders.tell)
+    router.route(InvokeCommand, desk.tell)
+    router.route(Deliver, outbox.tell)
+    router.subscribe(lambda r: outbox.tell(Deliver(reply_from(r.event))), *(t.type_name for t in REPLY_EVENTS))
+
+    # Finish what a previous run left half done: answers not generated yet.
+    for conversation_id in conversations.unanswered_conversations():
+        router.dispatch(AnswerPending(conversation_id))
+    return system
+
+
+# -- commands ----------------------------------------------------------------------------------
+def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.console import SOURCE, ConsoleTransport, run_console
+
+    transport = ConsoleTransport(sys.stdout)
+    system = build(settings, {SOURCE: transport})
+    try:
+        system.resume(SOURCE)
+        patience = settings.llm_timeout * (settings.llm_retries + 1) + 30
+        return run_console(system.router.dispatch, transport, sys.stdin, settings.command_prefix, patience)
+    finally:
+        system.stop()
+
+
+def cmd_bot(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.discord_token:
+        print("parley: DISCORD_TOKEN is not set, so starting the local console instead of the Discord bot "
+              "(set DISCORD_TOKEN to run the bot).", file=sys.stderr)
+        return cmd_console(settings, args)
+    from adapters.discord.bot import run_bot
+
+    return run_bot(settings, build)
+
+
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    store = open_store(settings.event_store, prepare_data_dir(settings.data_dir))
+    since = _parse_time(args.since) if args.since else None
+    try:
+        for r in store.read_all(types=args.type or ()):
+            if args.stream and r.stream != args.stream:
+                continue
+            if since and r.recorded_at < since:
+                continue
+            data = r.event.to_data()
+            if args.json:
+                print(json.dumps({"position": r.position, "stream": r.stream, "version": r.stream_version,
+                                  "type": r.type_name, "time": r.recorded_at.isoformat(), "data": data},
+                                 ensure_ascii=False))
+            else:
+                summary = " ".join(f"{k}={_short(v)}" for k, v in data.items())
+                print(f"{r.position:>8} {r.recorded_at:%Y-%m-%d %H:%M:%S} {r.stream} {r.type_name} {summary}")
+    except BrokenPipeError:  # `replay | head`
+        sys.stderr.close()
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    store = open_store(settings.event_store, prepare_data_dir(settings.data_dir))
+    try:
+        counts: dict[str, int] = {}
+        for r in store.read_all():
+            counts[r.type_name] = counts.get(r.type_name, 0) + 1
+        pending = PendingReplies()
+        rebuild(store, [pending])
+        print(f"event store: {store.description}")
+        print(f"position: {store.head()}")
+        print(f"model: {settings.chat_model}")
+        print(f"replies not yet delivered: {len(pending.pending())}")
+        for name, n in sorted(counts.items()):
+            print(f"  {name}: {n}")
+    finally:
+        store.close()
+    return 0
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--since must be an ISO date or time (2026-11-24 or 2026-11-24T10:00), not {text!r}") from None
+    if when.tzinfo is None:
+        when = when.astimezone()
+    return when
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python run.py", description=(
+        "Parley: a Discord assistant whose every action is an event. With no command it runs the Discord "
+        "bot, or the local console when DISCORD_TOKEN is not set. Configuration comes from the environment "
+        "(see README)."))
+    sub = p.add_subparsers(dest="command")
+    sub.add_parser("bot", help="run the Discord bot (needs DISCORD_TOKEN)")
+    sub.add_parser("console", help="answer lines from stdin on stdout, then exit at end of input")
+    r = sub.add_parser("replay", help="print the event log in order")
+    r.add_argument("--stream", help="only this stream (e.g. conversation:console:you)")
+    r.add_argument("--type", action="append", help="only events of this type (repeatable)")
+    r.add_argument("--since", help="only events recorded at or after this ISO time")
+    r.add_argument("--json", action="store_true", help="one JSON object per event")
+    sub.add_parser("status", help="store position, event counts, undelivered replies")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=os.environ.get("PARLEY_LOG_LEVEL", "WARNING").upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handlers = {None: cmd_bot, "bot": cmd_bot, "console": cmd_console, "replay": cmd_replay, "status": cmd_status}
+    try:
+        settings = load_settings()
+        return handlers[args.command](settings, args)
+    except (ConfigError, StoreUnavailable) as e:
+        print(f"parley: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
