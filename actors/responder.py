@@ -16,7 +16,7 @@ from actors.ports import ChatModel, Draft, LLMError
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from events import EventStore
-from events.catalog import MessageReceived, conversation_stream
+from events.catalog import conversation_stream
 
 log = logging.getLogger("parley.responder")
 
@@ -43,10 +43,10 @@ class ResponderActor(SupervisedActor):
 
     def handle(self, message: object) -> None:
         if isinstance(message, ReceiveMessage):
-            recorded = self.conversations.execute(
+            self.conversations.execute(
                 message.conversation_id, lambda s: conversation.decide(s, message, self.config.limits))
-            if any(isinstance(r.event, MessageReceived) for r in recorded):
-                self._answer(message.conversation_id, message.message_id)
+            # Also when it was recorded before: a redelivery after a crash still needs its answer.
+            self._answer(message.conversation_id, message.message_id)
         elif isinstance(message, AnswerPending):
             for message_id in self.conversations.load(message.conversation_id).pending:
                 self._answer(message.conversation_id, message_id)

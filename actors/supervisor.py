@@ -28,6 +28,10 @@ class Envelope:
 class SupervisedActor(pykka.ThreadingActor):
     """Base for Parley's actors: ``handle`` one message; the supervisor hears of success and failure."""
 
+    # Shutdown is explicit (Supervised.stop drains the inbox); a stuck actor must not keep a dead
+    # process alive.
+    use_daemon_thread = True
+
     def __init__(self, supervisor: Supervised):
         super().__init__()
         self.supervisor = supervisor

@@ -46,3 +46,40 @@ def store(store_spec, tmp_path: Path):
     s = open_store(store_spec, tmp_path)
     yield s
     s.close()
+
+
+# -- running Parley ---------------------------------------------------------------------------------
+import json as _json
+import subprocess
+import sys
+
+from tests.fakes.openai_server import FakeOpenAI
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def llm_server():
+    with FakeOpenAI() as server:
+        yield server
+
+
+def parley_env(data_dir: Path, llm: FakeOpenAI, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_", "DISCORD_", "OPENAI_"))}
+    env.update({"PARLEY_DATA_DIR": str(data_dir), "OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "test-key",
+                "PARLEY_CHAT_MODEL": "test-model", "PARLEY_LLM_RETRIES": "1", "PARLEY_LLM_TIMEOUT": "10",
+                "PYTHONUNBUFFERED": "1"})
+    env.update(extra)
+    return env
+
+
+def run_parley(args: list[str], env: dict[str, str], stdin: str = "", cwd: Path | None = None,
+               timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], input=stdin, env=env, cwd=cwd or ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def replay_json(env: dict[str, str]) -> list[dict]:
+    out = run_parley(["replay", "--json"], env)
+    assert out.returncode == 0, out.stderr
+    return [_json.loads(line) for line in out.stdout.splitlines()]
