@@ -27,6 +27,7 @@ class Scripted:
     status: int = 200  # a non-200 status answers with an error body
     text: str | None = None  # None: the reply function decides
     delay: float = 0.0
+    chunk_delay: float = 0.0  # pause between streamed chunks
 
 
 class FakeOpenAI:
@@ -104,6 +105,8 @@ class FakeOpenAI:
                      "choices": [{"index": 0, "delta": ({"role": "assistant"} if i == 0 else {}) | {"content": piece},
                                   "finish_reason": None}]}
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            if step.chunk_delay:
+                await asyncio.sleep(step.chunk_delay)
         done = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": model,
                 "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
         await response.write(f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode())

@@ -1,0 +1,152 @@
+"""discord.py cogs: conversation messages and the hybrid commands, turned into Router commands.
+
+Nothing here calls the LLM or waits on an actor: ``dispatch`` only enqueues.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import discord
+from discord.ext import commands
+
+from actors.commands import InvokeCommand, ReceiveMessage
+from adapters.discord.addressing import MessageFacts, addressed, is_command
+from adapters.discord.transport import DiscordTransport
+from projections.conversations import Conversations
+
+log = logging.getLogger("parley.discord")
+SOURCE = "discord"
+CATCH_UP_LIMIT = 200  # messages read per channel after downtime
+
+
+def channel_kind(channel: object) -> str:
+    if isinstance(channel, (discord.DMChannel, discord.GroupChannel)):
+        return "dm"
+    if isinstance(channel, discord.Thread):
+        return "thread"
+    return "guild"
+
+
+def command_conversation(channel: object) -> str:
+    kind = channel_kind(channel)
+    return f"discord:{'channel' if kind == 'guild' else kind}:{channel.id}"  # type: ignore[attr-defined]
+
+
+class ConversationCog(commands.Cog, name="Conversation"):
+    def __init__(self, bot: commands.Bot, dispatch: Callable[[object], None], conversations: Conversations,
+                 transport: DiscordTransport, listen: frozenset[str], on_ready: Callable[[], None]):
+        self.bot = bot
+        self.dispatch = dispatch
+        self.conversations = conversations
+        self.transport = transport
+        self.listen = listen
+        self._on_ready = on_ready
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        log.info("connected to Discord as %s", self.bot.user)
+        self._on_ready()
+        await self.catch_up()
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        self.accept(message, show_typing=True)
+
+    def accept(self, message: discord.Message, show_typing: bool) -> bool:
+        bot_user = self.bot.user
+        if bot_user is None or message.author.bot or is_command(message.content, str(self.bot.command_prefix)):
+            return False
+        ref_id = str(message.reference.message_id) if message.reference and message.reference.message_id else None
+        resolved = message.reference.resolved if message.reference else None
+        reply_to_bot = ref_id is not None and (
+            (isinstance(resolved, discord.Message) and resolved.author.id == bot_user.id)
+            or self.conversations.conversation_of(SOURCE, ref_id) is not None)
+        facts = MessageFacts(
+            message_id=str(message.id), channel_id=str(message.channel.id), channel_kind=channel_kind(message.channel),
+            parent_id=str(message.channel.parent_id) if isinstance(message.channel, discord.Thread) else None,
+            author_is_bot=message.author.bot, content=message.content,
+            mentions_bot=any(u.id == bot_user.id for u in message.mentions), reply_to_id=ref_id,
+            reply_to_bot=reply_to_bot)
+        target = addressed(facts, str(bot_user.id), self.listen,
+                           lambda mid: self.conversations.conversation_of(SOURCE, mid))
+        if target is None:
+            return False
+        self.dispatch(ReceiveMessage(
+            source=SOURCE, conversation_id=target.conversation_id, channel_id=str(message.channel.id),
+            message_id=str(message.id), author_id=str(message.author.id), author_name=message.author.display_name,
+            text=target.text, reply_to_message_id=ref_id))
+        if show_typing:
+            self.transport.start_typing(message.channel.id, str(message.id))
+        return True
+
+    async def catch_up(self) -> None:
+        """Answer what was written while Parley was down: each channel's history since the newest
+        message it recorded there. Already-recorded messages are ignored by the Responder."""
+        channel_ids = set(self.conversations.channels(SOURCE))
+        for channel_id in sorted(channel_ids):
+            after = self.conversations.newest_message(SOURCE, channel_id)
+            if after is None or not after.isdigit():
+                continue
+            try:
+                channel = self.bot.get_channel(int(channel_id)) or await self.bot.fetch_channel(int(channel_id))
+                async for message in channel.history(after=discord.Object(int(after)), oldest_first=True,  # type: ignore[union-attr]
+                                                     limit=CATCH_UP_LIMIT):
+                    if is_command(message.content, str(self.bot.command_prefix)):
+                        await self.bot.process_commands(message)
+                    else:
+                        self.accept(message, show_typing=False)
+            except (discord.HTTPException, AttributeError) as e:
+                log.warning("cannot read the history of channel %s: %s", channel_id, e)
+
+
+class CommandsCog(commands.Cog, name="Commands"):
+    def __init__(self, bot: commands.Bot, dispatch: Callable[[object], None], transport: DiscordTransport):
+        self.bot = bot
+        self.dispatch = dispatch
+        self.transport = transport
+        self._synced = False
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        if self._synced:
+            return
+        self._synced = True
+        try:
+            await self.bot.tree.sync()  # registers /hi, /help, /status
+        except discord.HTTPException as e:
+            log.warning("could not register slash commands: %s", e)
+
+    @commands.hybrid_command(name="hi", description="Say hello to Parley")
+    async def hi(self, ctx: commands.Context) -> None:
+        await self._invoke(ctx, "hi")
+
+    @commands.hybrid_command(name="help", description="What Parley can do")
+    async def help(self, ctx: commands.Context) -> None:
+        await self._invoke(ctx, "help")
+
+    @commands.hybrid_command(name="status", description="Event store position, actors alive, model in use")
+    async def status(self, ctx: commands.Context) -> None:
+        await self._invoke(ctx, "status")
+
+    @commands.Cog.listener()
+    async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
+        if isinstance(error, commands.CommandNotFound) and ctx.invoked_with:
+            await self._invoke(ctx, ctx.invoked_with)  # recorded and answered: "I don't know that command"
+        else:
+            log.warning("command %s failed: %s", ctx.invoked_with, error)
+
+    async def _invoke(self, ctx: commands.Context, name: str) -> None:
+        if ctx.author.bot:
+            return
+        if ctx.interaction is not None:
+            message_id = str(ctx.interaction.id)
+            await ctx.defer()  # answer within Discord's 3 seconds; the reply follows up
+            self.transport.remember_interaction(message_id, ctx.interaction)
+        else:
+            message_id = str(ctx.message.id)
+        args = ctx.message.content.split(maxsplit=1)[1] if ctx.interaction is None and " " in ctx.message.content else ""
+        self.dispatch(InvokeCommand(
+            source=SOURCE, conversation_id=command_conversation(ctx.channel), channel_id=str(ctx.channel.id),
+            message_id=message_id, author_id=str(ctx.author.id), author_name=ctx.author.display_name,
+            name=name, args=args))

@@ -1,0 +1,156 @@
+"""Replies out to Discord: typing, streamed drafts (edited at most once per interval), final answers.
+
+Called from actor threads; everything that touches discord.py runs on the bot's event loop
+(``run_coroutine_threadsafe`` / ``call_soon_threadsafe``), so the loop never waits on an actor and
+actors never touch the loop's objects directly.
+
+Each message sent for a reply carries a nonce derived from the user's message id (and the part
+number), with ``enforce_nonce``: a resend after a crash returns the message Discord already has
+instead of posting it twice.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import aiohttp
+import discord
+
+from actors.ports import Delivered, DeliveryResult, Draft, NotDelivered, Reply
+from adapters.discord.chunking import DISCORD_LIMIT, split_message
+
+log = logging.getLogger("parley.discord")
+
+SAFE_MENTIONS = discord.AllowedMentions(everyone=False, roles=False, users=False, replied_user=True)
+TYPING_LIMIT = 120.0  # stop showing typing after this long even if no answer came
+
+
+def nonce_for(message_id: str, part: int) -> str:
+    return f"{message_id}:{part}"  # at most 25 characters for Discord snowflakes and < 1000 parts
+
+
+class DiscordTransport:
+    wants_drafts = True
+
+    def __init__(self, bot: discord.Client, edit_interval: float = 1.0):
+        self.bot = bot
+        self.edit_interval = edit_interval
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._draft_times: dict[str, float] = {}
+        self._draft_lock = threading.Lock()
+        # Only touched on the loop:
+        self._drafts: dict[str, discord.Message] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._finished: set[str] = set()
+        self._typing: dict[str, asyncio.Event] = {}
+        self._interactions: dict[str, discord.Interaction] = {}
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    # -- on the loop (called by the cogs) --------------------------------------------------
+    def start_typing(self, channel_id: int, message_id: str) -> None:
+        stop = self._typing.setdefault(message_id, asyncio.Event())
+        asyncio.get_running_loop().create_task(self._show_typing(channel_id, stop))
+
+    def remember_interaction(self, message_id: str, interaction: discord.Interaction) -> None:
+        self._interactions[message_id] = interaction
+
+    # -- from any thread (the ReplyTransport port) ------------------------------------------
+    def draft(self, draft: Draft) -> None:
+        now = time.monotonic()
+        with self._draft_lock:
+            if now - self._draft_times.get(draft.message_id, 0.0) < self.edit_interval:
+                return  # Discord rate-limits edits; the next delta or the final answer shows the rest
+            self._draft_times[draft.message_id] = now
+        if self.loop is not None and not self.loop.is_closed():
+            asyncio.run_coroutine_threadsafe(self._show_draft(draft), self.loop)
+
+    def deliver(self, reply: Reply, done: Callable[[DeliveryResult], None]) -> None:
+        if self.loop is None or self.loop.is_closed():
+            done(NotDelivered("not connected to Discord", permanent=False))
+            return
+        future = asyncio.run_coroutine_threadsafe(self._deliver(reply), self.loop)
+
+        def settled(f: object) -> None:
+            try:
+                done(future.result())
+            except BaseException as e:  # noqa: BLE001  (cancelled at shutdown, or a bug): retry later
+                done(NotDelivered(repr(e), permanent=False))
+
+        future.add_done_callback(settled)
+
+    # -- coroutines --------------------------------------------------------------------------
+    def _lock(self, message_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(message_id, asyncio.Lock())
+
+    async def _show_typing(self, channel_id: int, stop: asyncio.Event) -> None:
+        try:
+            async with self.bot.get_partial_messageable(channel_id).typing():
+                await asyncio.wait_for(stop.wait(), TYPING_LIMIT)
+        except (discord.HTTPException, asyncio.TimeoutError, aiohttp.ClientError):
+            pass
+
+    def _stop_typing(self, message_id: str) -> None:
+        stop = self._typing.pop(message_id, None)
+        if stop is not None:
+            stop.set()
+
+    async def _show_draft(self, draft: Draft) -> None:
+        async with self._lock(draft.message_id):
+            if draft.message_id in self._finished:
+                return
+            self._stop_typing(draft.message_id)
+            text = draft.text if len(draft.text) <= DISCORD_LIMIT else draft.text[: DISCORD_LIMIT - 1] + "…"
+            try:
+                shown = self._drafts.get(draft.message_id)
+                if shown is None:
+                    channel = self.bot.get_partial_messageable(int(draft.channel_id))
+                    self._drafts[draft.message_id] = await channel.send(
+                        text, reference=_reference(draft.message_id, draft.channel_id),
+                        nonce=nonce_for(draft.message_id, 0), allowed_mentions=SAFE_MENTIONS)
+                else:
+                    self._drafts[draft.message_id] = await shown.edit(content=text)
+            except (discord.HTTPException, aiohttp.ClientError, asyncio.TimeoutError) as e:
+                log.info("draft for %s not shown: %s", draft.message_id, e)  # the final answer still goes out
+
+    async def _deliver(self, reply: Reply) -> DeliveryResult:
+        await self.bot.wait_until_ready()
+        async with self._lock(reply.message_id):
+            self._finished.add(reply.message_id)
+            self._stop_typing(reply.message_id)
+            parts = split_message(reply.text) or ["…"]
+            interaction = self._interactions.pop(reply.message_id, None)
+            draft = self._drafts.pop(reply.message_id, None)
+            channel = self.bot.get_partial_messageable(int(reply.channel_id))
+            sent: list[str] = []
+            try:
+                for i, part in enumerate(parts):
+                    if interaction is not None:
+                        message = await interaction.followup.send(part, wait=True, allowed_mentions=SAFE_MENTIONS)
+                    elif i == 0 and draft is not None:
+                        message = draft if draft.content == part else await draft.edit(content=part)
+                    else:
+                        message = await channel.send(
+                            part, reference=_reference(reply.message_id, reply.channel_id) if i == 0 else None,
+                            nonce=nonce_for(reply.message_id, i), allowed_mentions=SAFE_MENTIONS)
+                        if message.content != part:  # the nonce found a draft sent before a crash
+                            message = await message.edit(content=part)
+                    sent.append(str(message.id))
+            except (discord.Forbidden, discord.NotFound) as e:
+                return NotDelivered(f"{type(e).__name__}: {e}", permanent=True)
+            except discord.HTTPException as e:
+                permanent = 400 <= e.status < 500 and e.status != 429
+                return NotDelivered(f"HTTP {e.status}: {e}", permanent=permanent)
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+                return NotDelivered(repr(e), permanent=False)
+            finally:
+                self._locks.pop(reply.message_id, None)
+            return Delivered(tuple(sent))
+
+
+def _reference(message_id: str, channel_id: str) -> discord.MessageReference:
+    return discord.MessageReference(message_id=int(message_id), channel_id=int(channel_id), fail_if_not_exists=False)

@@ -1,0 +1,374 @@
+"""A Discord API emulator: enough REST and gateway websocket for the real discord.py client.
+
+Tests start it on 127.0.0.1 and point Parley at it with DISCORD_API_BASE and DISCORD_GATEWAY_URL.
+It keeps guilds, channels (text, thread, DM) and messages; honours message ``nonce`` with
+``enforce_nonce`` as Discord does (a second send returns the first message); records typing and
+edits; and lets a test play users who write messages, over the gateway while the bot is connected,
+or into the history while it is not.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+from collections import defaultdict
+from datetime import datetime, timezone
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+DISCORD_EPOCH_MS = 1420070400000
+BOT_TOKEN = "emulated-bot-token"
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    # discord.py parses a body as JSON only for exactly "application/json" (no charset).
+    return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
+
+
+def _error(status: int, code: int, message: str) -> web.Response:
+    return _json({"code": code, "message": message}, status)
+
+
+class DiscordEmulator:
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+        self.bot = self.user("Parley", bot=True)
+        self.app_id = self.bot["id"]
+        self.guild_id = self.snowflake()
+        self.owner = self.user("Owner")
+        self.channels: dict[str, dict] = {}
+        self.messages: dict[str, list[dict]] = defaultdict(list)
+        self.typing: list[str] = []
+        self.edits: dict[str, int] = defaultdict(int)
+        self.posts: list[dict] = []  # every message-create request body the bot sent
+        self.fail_next_posts: list[int] = []  # scripted HTTP statuses for the bot's next sends
+        self.lose_next_responses = 0  # accept the bot's next sends but drop the connection before answering
+        self.commands: list[dict] = []
+        self.interaction_callbacks: list[tuple[str, dict]] = []
+        self.followups: list[dict] = []
+        self.general = self.text_channel("general")
+        self._nonces: dict[tuple[str, str], dict] = {}
+        self._sockets: list[web.WebSocketResponse] = []
+        self._seq = itertools.count(1)
+        self.identified = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+        self.lock = threading.Lock()
+
+    # -- ids and objects ---------------------------------------------------------------------
+    def snowflake(self) -> str:
+        ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        return str((ms << 22) | (next(self._ids) & 0x3FFFFF))
+
+    def user(self, name: str, bot: bool = False) -> dict:
+        return {"id": self.snowflake(), "username": name.lower(), "global_name": name, "discriminator": "0",
+                "avatar": None, "bot": bot, "flags": 0, "public_flags": 0}
+
+    def text_channel(self, name: str) -> str:
+        cid = self.snowflake()
+        self.channels[cid] = {"id": cid, "type": 0, "name": name, "guild_id": self.guild_id, "position": len(self.channels),
+                              "permission_overwrites": [], "nsfw": False, "parent_id": None, "topic": None,
+                              "last_message_id": None, "rate_limit_per_user": 0}
+        return cid
+
+    def thread(self, parent: str, name: str) -> str:
+        tid = self.snowflake()
+        self.channels[tid] = {"id": tid, "type": 11, "name": name, "guild_id": self.guild_id, "parent_id": parent,
+                              "owner_id": self.owner["id"], "message_count": 0, "member_count": 1,
+                              "rate_limit_per_user": 0, "flags": 0, "last_message_id": None,
+                              "thread_metadata": {"archived": False, "auto_archive_duration": 1440, "locked": False,
+                                                  "archive_timestamp": _now()}}
+        return tid
+
+    def dm_channel(self, person: dict) -> str:
+        cid = self.snowflake()
+        self.channels[cid] = {"id": cid, "type": 1, "recipients": [person], "last_message_id": None}
+        return cid
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    # -- what a test does ------------------------------------------------------------------
+    def user_says(self, channel_id: str, author: dict, content: str, *, mention_bot: bool = False,
+                  reply_to: dict | None = None, deliver: bool = True) -> dict:
+        """A person posts a message; it reaches the bot over the gateway if ``deliver`` and connected."""
+        if mention_bot:
+            content = f"<@{self.bot['id']}> {content}"
+        message = self._message(channel_id, author, content, reply_to=reply_to)
+        if mention_bot:
+            message["mentions"] = [self.bot]
+        with self.lock:
+            self.messages[channel_id].append(message)
+        if deliver:
+            self._call(self._dispatch("MESSAGE_CREATE", message))
+        return message
+
+    def bot_messages(self, channel_id: str) -> list[dict]:
+        with self.lock:
+            return [m for m in self.messages[channel_id] if m["author"]["id"] == self.bot["id"]]
+
+    def replies_to(self, message: dict) -> list[dict]:
+        with self.lock:
+            return [m for ms in self.messages.values() for m in ms
+                    if (m.get("message_reference") or {}).get("message_id") == message["id"]]
+
+    def disconnect_all(self) -> None:
+        async def close() -> None:
+            for ws in list(self._sockets):
+                await ws.close()
+        self._call(close())
+
+    # -- server ----------------------------------------------------------------------------
+    def start(self) -> DiscordEmulator:
+        ready = threading.Event()
+
+        def serve() -> None:
+            self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
+            app = web.Application()
+            r = app.router
+            r.add_get("/api/v10/users/@me", self._me)
+            r.add_get("/api/v10/oauth2/applications/@me", self._application)
+            r.add_get("/api/v10/gateway", self._gateway)
+            r.add_get("/api/v10/gateway/bot", self._gateway)
+            r.add_get("/gateway", self._websocket)
+            r.add_get("/gateway/", self._websocket)
+            r.add_post("/api/v10/channels/{cid}/messages", self._create_message)
+            r.add_get("/api/v10/channels/{cid}/messages", self._history)
+            r.add_patch("/api/v10/channels/{cid}/messages/{mid}", self._edit_message)
+            r.add_post("/api/v10/channels/{cid}/typing", self._typing)
+            r.add_get("/api/v10/channels/{cid}", self._channel)
+            r.add_put("/api/v10/applications/{app}/commands", self._put_commands)
+            r.add_get("/api/v10/applications/{app}/commands", self._get_commands)
+            r.add_post("/api/v10/interactions/{iid}/{token}/callback", self._interaction_callback)
+            r.add_post("/api/v10/webhooks/{app}/{token}", self._followup)
+            runner = web.AppRunner(app, access_log=None)
+            self._loop.run_until_complete(runner.setup())
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            self._loop.run_until_complete(site.start())
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=serve, name="discord-emulator", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self.disconnect_all()
+            self._loop.call_soon_threadsafe(self._loop.stop)
+
+    def __enter__(self) -> DiscordEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _call(self, coro: Any) -> Any:
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
+    def _authorized(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bot {BOT_TOKEN}"
+
+    # -- REST ------------------------------------------------------------------------------
+    async def _me(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(401, 0, "401: Unauthorized")
+        return _json(self.bot)
+
+    async def _application(self, request: web.Request) -> web.Response:
+        return _json({"id": self.app_id, "name": "Parley", "icon": None, "description": "", "bot_public": True,
+                      "bot_require_code_grant": False, "owner": self.owner, "team": None, "verify_key": "0" * 64,
+                      "flags": 0, "interactions_endpoint_url": None})
+
+    async def _gateway(self, request: web.Request) -> web.Response:
+        return _json({"url": self.gateway_url, "shards": 1,
+                      "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}})
+
+    async def _channel(self, request: web.Request) -> web.Response:
+        channel = self.channels.get(request.match_info["cid"])
+        return _json(channel) if channel else _error(404, 10003, "Unknown Channel")
+
+    async def _create_message(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return _error(401, 0, "401: Unauthorized")
+        cid = request.match_info["cid"]
+        if cid not in self.channels:
+            return _error(404, 10003, "Unknown Channel")
+        body = await request.json()
+        self.posts.append(body)
+        if self.fail_next_posts:
+            status = self.fail_next_posts.pop(0)
+            return _error(status, 0, f"scripted {status}")
+        content = body.get("content") or ""
+        if len(content) > 2000:
+            return _error(400, 50035, "Invalid Form Body: content must be 2000 or fewer in length.")
+        nonce = body.get("nonce")
+        if nonce is not None and body.get("enforce_nonce") and (cid, str(nonce)) in self._nonces:
+            return _json(self._nonces[(cid, str(nonce))])
+        ref = body.get("message_reference")
+        reply_to = None
+        if ref:
+            reply_to = next((m for m in self.messages[cid] if m["id"] == str(ref["message_id"])), None)
+        message = self._message(cid, self.bot, content, reply_to=reply_to, nonce=nonce)
+        with self.lock:
+            self.messages[cid].append(message)
+        if nonce is not None:
+            self._nonces[(cid, str(nonce))] = message
+        await self._dispatch("MESSAGE_CREATE", message)
+        if self.lose_next_responses > 0:
+            # Discord posted it, but the bot never hears so (a crash or a cut connection right now).
+            self.lose_next_responses -= 1
+            assert request.transport is not None
+            request.transport.close()
+        return _json(message)
+
+    async def _edit_message(self, request: web.Request) -> web.Response:
+        cid, mid = request.match_info["cid"], request.match_info["mid"]
+        body = await request.json()
+        for m in self.messages.get(cid, []):
+            if m["id"] == mid:
+                if m["author"]["id"] != self.bot["id"]:
+                    return _error(403, 50005, "Cannot edit a message authored by another user")
+                if "content" in body:
+                    if len(body["content"] or "") > 2000:
+                        return _error(400, 50035, "Invalid Form Body")
+                    m["content"] = body["content"]
+                m["edited_timestamp"] = _now()
+                self.edits[mid] += 1
+                return _json(m)
+        return _error(404, 10008, "Unknown Message")
+
+    async def _history(self, request: web.Request) -> web.Response:
+        cid = request.match_info["cid"]
+        if cid not in self.channels:
+            return _error(404, 10003, "Unknown Channel")
+        limit = int(request.query.get("limit", "50"))
+        with self.lock:
+            ordered = sorted(self.messages[cid], key=lambda m: int(m["id"]))
+        if "after" in request.query:
+            after = int(request.query["after"])
+            picked = [m for m in ordered if int(m["id"]) > after][:limit]
+        else:
+            before = int(request.query.get("before", str(2**63)))
+            picked = [m for m in ordered if int(m["id"]) < before][-limit:]
+        return _json(list(reversed(picked)))  # Discord returns newest first
+
+    async def _typing(self, request: web.Request) -> web.Response:
+        self.typing.append(request.match_info["cid"])
+        return web.Response(status=204)
+
+    async def _put_commands(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.commands = [dict(c, id=self.snowflake(), application_id=self.app_id, version="1") for c in body]
+        return _json(self.commands)
+
+    async def _get_commands(self, request: web.Request) -> web.Response:
+        return _json(self.commands)
+
+    async def _interaction_callback(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.interaction_callbacks.append((request.match_info["iid"], body))
+        return web.Response(status=204)
+
+    async def _followup(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        channel = getattr(self, "_interaction_channel", self.general)
+        message = self._message(channel, self.bot, body.get("content") or "", webhook_id=self.app_id)
+        with self.lock:
+            self.messages[channel].append(message)
+        self.followups.append(body)
+        return _json(message)
+
+    # -- gateway ---------------------------------------------------------------------------
+    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        await ws.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 41250}, "s": None, "t": None}))
+        async for frame in ws:
+            if frame.type != WSMsgType.TEXT:
+                continue
+            payload = json.loads(frame.data)
+            op = payload.get("op")
+            if op == 1:
+                await ws.send_str(json.dumps({"op": 11, "d": None, "s": None, "t": None}))
+            elif op in (2, 6):  # IDENTIFY, or RESUME (answered as a fresh session)
+                if payload["d"].get("token") not in (BOT_TOKEN, f"Bot {BOT_TOKEN}"):
+                    await ws.close(code=4004, message=b"Authentication failed")
+                    break
+                self._sockets.append(ws)
+                await self._send(ws, "READY", {
+                    "v": 10, "user": self.bot, "guilds": [{"id": self.guild_id, "unavailable": True}],
+                    "session_id": "emulated-session", "resume_gateway_url": self.gateway_url,
+                    "application": {"id": self.app_id, "flags": 0}, "private_channels": [], "relationships": [],
+                })
+                await self._send(ws, "GUILD_CREATE", self._guild())
+                self.identified.set()
+        if ws in self._sockets:
+            self._sockets.remove(ws)
+        return ws
+
+    def _guild(self) -> dict:
+        channels = [c for c in self.channels.values() if c["type"] == 0]
+        threads = [c for c in self.channels.values() if c["type"] == 11]
+        bot_member = {"user": self.bot, "roles": [], "joined_at": _now(), "deaf": False, "mute": False, "flags": 0}
+        return {
+            "id": self.guild_id, "name": "Emulated Guild", "icon": None, "owner_id": self.owner["id"],
+            "roles": [{"id": self.guild_id, "name": "@everyone", "permissions": "1071698660929", "position": 0,
+                       "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0}],
+            "emojis": [], "stickers": [], "features": [], "channels": channels, "threads": threads,
+            "members": [bot_member], "member_count": 3, "large": False, "voice_states": [], "presences": [],
+            "unavailable": False, "verification_level": 0, "default_message_notifications": 0,
+            "explicit_content_filter": 0, "mfa_level": 0, "premium_tier": 0, "system_channel_flags": 0,
+            "preferred_locale": "en-US", "nsfw_level": 0, "premium_progress_bar_enabled": False,
+            "joined_at": _now(), "stage_instances": [], "guild_scheduled_events": [], "soundboard_sounds": [],
+        }
+
+    async def _dispatch(self, event: str, data: dict) -> None:
+        for ws in list(self._sockets):
+            try:
+                await self._send(ws, event, data)
+            except ConnectionError:
+                pass
+
+    async def _send(self, ws: web.WebSocketResponse, event: str, data: dict) -> None:
+        await ws.send_str(json.dumps({"op": 0, "s": next(self._seq), "t": event, "d": data}))
+
+    def _message(self, channel_id: str, author: dict, content: str, *, reply_to: dict | None = None,
+                 nonce: Any = None, webhook_id: str | None = None) -> dict:
+        channel = self.channels[channel_id]
+        message: dict[str, Any] = {
+            "id": self.snowflake(), "channel_id": channel_id, "author": author, "content": content,
+            "timestamp": _now(), "edited_timestamp": None, "tts": False, "mention_everyone": False,
+            "mentions": [], "mention_roles": [], "attachments": [], "embeds": [], "pinned": False,
+            "type": 19 if reply_to else 0, "flags": 0, "components": [],
+        }
+        if nonce is not None:
+            message["nonce"] = nonce
+        if webhook_id:
+            message["webhook_id"] = webhook_id
+        if channel.get("guild_id"):
+            message["guild_id"] = channel["guild_id"]
+            if not author.get("bot"):
+                message["member"] = {"roles": [], "joined_at": _now(), "deaf": False, "mute": False, "flags": 0}
+        if reply_to is not None:
+            message["message_reference"] = {"type": 0, "message_id": reply_to["id"], "channel_id": channel_id,
+                                            **({"guild_id": channel["guild_id"]} if channel.get("guild_id") else {})}
+            message["referenced_message"] = {k: v for k, v in reply_to.items() if k != "referenced_message"}
+        return message
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()

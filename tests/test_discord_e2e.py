@@ -1,0 +1,189 @@
+"""End to end on Discord: the real discord.py bot (`python run.py`) against a Discord API emulator
+(gateway websocket + REST) and an OpenAI-compatible server, both on 127.0.0.1."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, parley_env, replay_json
+from tests.fakes.discord_server import BOT_TOKEN, DiscordEmulator
+from tests.fakes.openai_server import Scripted
+from tests.helpers import wait_for
+
+
+@pytest.fixture
+def discord_emulator():
+    with DiscordEmulator() as emulator:
+        yield emulator
+
+
+class Bot:
+    def __init__(self, env: dict[str, str], emulator: DiscordEmulator):
+        self.env, self.emulator, self.process = env, emulator, None
+
+    def start(self) -> "Bot":
+        self.emulator.identified.clear()
+        self.process = subprocess.Popen([sys.executable, str(ROOT / "run.py")], env=self.env, cwd=ROOT,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert self.emulator.identified.wait(30), "the bot never identified on the gateway"
+        return self
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> str:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self.process.stderr.read()
+
+
+@pytest.fixture
+def bot_env(tmp_path, llm_server, discord_emulator):
+    return parley_env(tmp_path / "data", llm_server, DISCORD_TOKEN=BOT_TOKEN,
+                      DISCORD_API_BASE=discord_emulator.api_base, DISCORD_GATEWAY_URL=discord_emulator.gateway_url,
+                      PARLEY_STREAM_EDIT_INTERVAL="1.0")
+
+
+@pytest.fixture
+def bot(bot_env, discord_emulator):
+    running = Bot(bot_env, discord_emulator).start()
+    yield running
+    running.stop()
+
+
+def final_reply(emulator: DiscordEmulator, message: dict, text: str) -> dict:
+    def found():
+        replies = emulator.replies_to(message)
+        return replies[0] if replies and replies[0]["content"] == text else None
+    return wait_for(found, what=f"the reply {text!r}")  # type: ignore[return-value]
+
+
+def test_a_mention_is_answered_as_a_reply_and_recorded(bot, discord_emulator, bot_env, llm_server):
+    alice = discord_emulator.user("Alice")
+    asked = discord_emulator.user_says(discord_emulator.general, alice, "what is Parley?", mention_bot=True)
+    reply = final_reply(discord_emulator, asked, "echo: what is Parley? [turns=1]")
+    assert reply["message_reference"]["message_id"] == asked["id"]
+    assert discord_emulator.general in discord_emulator.typing  # typing was shown while it thought
+    assert llm_server.requests[-1]["stream"] is True
+    wait_for(lambda: any(e["type"] == "ReplySent" for e in replay_json(bot_env)), what="ReplySent")
+    events = replay_json(bot_env)
+    received = next(e for e in events if e["type"] == "MessageReceived")["data"]
+    assert received["text"] == "what is Parley?" and received["author_name"] == "Alice"
+    assert received["source"] == "discord"
+    sent = next(e for e in events if e["type"] == "ReplySent")["data"]
+    assert sent["sent_message_ids"] == [reply["id"]]
+
+
+def test_replies_continue_the_conversation_and_other_mentions_start_their_own(bot, bot_env, discord_emulator):
+    alice, bob = discord_emulator.user("Alice"), discord_emulator.user("Bob")
+    general = discord_emulator.general
+    first = discord_emulator.user_says(general, alice, "my favourite colour is green", mention_bot=True)
+    answer = final_reply(discord_emulator, first, "echo: my favourite colour is green [turns=1]")
+    other = discord_emulator.user_says(general, bob, "unrelated question", mention_bot=True)
+    final_reply(discord_emulator, other, "echo: unrelated question [turns=1]")  # a context of its own
+    wait_for(lambda: sum(e["type"] == "ReplySent" for e in replay_json(bot_env)) == 2, what="both recorded")
+    follow = discord_emulator.user_says(general, alice, "what is my favourite colour?", reply_to=answer)
+    reply = final_reply(discord_emulator, follow, "echo: what is my favourite colour? [turns=3]")
+    assert reply["message_reference"]["message_id"] == follow["id"]
+
+
+def test_dms_threads_and_listening_channels(bot_env, discord_emulator, llm_server):
+    chat = discord_emulator.text_channel("chat")
+    thread = discord_emulator.thread(chat, "a thread")
+    bot_env["PARLEY_CHANNELS"] = chat
+    running = Bot(bot_env, discord_emulator).start()
+    try:
+        carol = discord_emulator.user("Carol")
+        dm = discord_emulator.dm_channel(carol)
+        in_dm = discord_emulator.user_says(dm, carol, "hello in private")
+        final_reply(discord_emulator, in_dm, "echo: hello in private [turns=1]")
+        in_chat = discord_emulator.user_says(chat, carol, "no mention needed here")
+        final_reply(discord_emulator, in_chat, "echo: no mention needed here [turns=1]")
+        in_thread = discord_emulator.user_says(thread, carol, "threads have their own context")
+        final_reply(discord_emulator, in_thread, "echo: threads have their own context [turns=1]")
+        again = discord_emulator.user_says(chat, carol, "second in chat")
+        final_reply(discord_emulator, again, "echo: second in chat [turns=3]")
+        ignored = discord_emulator.user_says(discord_emulator.general, carol, "not for the bot")
+        robot = discord_emulator.user("Robot", bot=True)
+        from_bot = discord_emulator.user_says(chat, robot, "bots are ignored")
+        last = discord_emulator.user_says(chat, carol, "last")
+        final_reply(discord_emulator, last, "echo: last [turns=5]")
+        assert discord_emulator.replies_to(ignored) == [] and discord_emulator.replies_to(from_bot) == []
+    finally:
+        running.stop()
+
+
+def test_commands_with_the_prefix(bot, discord_emulator):
+    dave = discord_emulator.user("Dave")
+    general = discord_emulator.general
+    hi = discord_emulator.user_says(general, dave, "!hi")
+    assert "Hi Dave" in wait_for(lambda: discord_emulator.replies_to(hi))[0]["content"]
+    status = discord_emulator.user_says(general, dave, "!status")
+    text = wait_for(lambda: discord_emulator.replies_to(status))[0]["content"]
+    assert "Event store: sqlite:" in text and "Actors alive: 6/6" in text and "Model: test-model" in text
+    unknown = discord_emulator.user_says(general, dave, "!dance")
+    assert "don't know the command `!dance`" in wait_for(lambda: discord_emulator.replies_to(unknown))[0]["content"]
+    wait_for(lambda: {c["name"] for c in discord_emulator.commands} == {"hi", "help", "status"},
+             what="slash commands registered")
+
+
+def test_long_answers_are_split_and_streamed_with_limited_edits(bot, discord_emulator, llm_server):
+    paragraph = "Parley keeps every action as an event. " * 20
+    long_answer = "\n".join([paragraph] * 6)  # about 4,700 characters
+    llm_server.script.append(Scripted(text=long_answer, chunk_delay=0.02))
+    erin = discord_emulator.user("Erin")
+    asked = discord_emulator.user_says(discord_emulator.general, erin, "tell me everything", mention_bot=True)
+
+    def all_parts():
+        parts = discord_emulator.bot_messages(discord_emulator.general)
+        return parts if "\n".join(p["content"] for p in parts) == long_answer else None
+    parts = wait_for(all_parts, what="the whole long answer")
+    assert len(parts) == 3 and all(len(p["content"]) <= 2000 for p in parts)
+    assert parts[0]["message_reference"]["message_id"] == asked["id"]
+    # ~600 chunks were streamed over a couple of seconds; edits are throttled to one per second.
+    streaming_time = 600 * 0.02
+    assert 1 <= discord_emulator.edits[parts[0]["id"]] <= streaming_time + 2
+
+
+def test_a_lost_discord_response_does_not_post_twice(bot, discord_emulator, bot_env):
+    discord_emulator.lose_next_responses = 1
+    frank = discord_emulator.user("Frank")
+    hi = discord_emulator.user_says(discord_emulator.general, frank, "!hi")
+    wait_for(lambda: any(e["type"] == "ReplySent" for e in replay_json(bot_env)), what="ReplySent after the retry")
+    assert len(discord_emulator.replies_to(hi)) == 1  # the retry carried the same nonce
+    assert len(discord_emulator.posts) == 2
+
+
+def test_after_a_crash_missed_messages_are_answered_and_nothing_twice(bot_env, discord_emulator, llm_server):
+    general = discord_emulator.general
+    grace = discord_emulator.user("Grace")
+    running = Bot(bot_env, discord_emulator).start()
+    first = discord_emulator.user_says(general, grace, "before the crash", mention_bot=True)
+    final_reply(discord_emulator, first, "echo: before the crash [turns=1]")
+    wait_for(lambda: any(e["type"] == "ReplySent" for e in replay_json(bot_env)))
+    running.kill()
+    missed = discord_emulator.user_says(general, grace, "while you were down", mention_bot=True, deliver=False)
+    chatter = discord_emulator.user_says(general, grace, "not addressed to the bot", deliver=False)
+    restarted = Bot(bot_env, discord_emulator).start()
+    try:
+        final_reply(discord_emulator, missed, "echo: while you were down [turns=1]")
+        assert len(discord_emulator.replies_to(first)) == 1
+        assert discord_emulator.replies_to(chatter) == []
+        assert len(llm_server.requests) == 2
+    finally:
+        restarted.stop()
+
+
+def test_a_bad_token_is_a_clear_error(bot_env, discord_emulator):
+    bot_env["DISCORD_TOKEN"] = "wrong"
+    out = subprocess.run([sys.executable, str(ROOT / "run.py")], env=bot_env, cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2 and "Discord refused DISCORD_TOKEN" in out.stderr
