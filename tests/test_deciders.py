@@ -1,0 +1,98 @@
+"""Unit tests of the pure domain: the conversation decider and the command desk."""
+from __future__ import annotations
+
+from functools import reduce
+
+from actors import conversation, desk
+from actors.commands import AbandonMessage, CompleteResponse, FailResponse, InvokeCommand, ReceiveMessage
+from events.catalog import CommandAnswered, CommandRejected, MessageReceived, MessageRejected, ResponseFailed, ResponseGenerated
+
+
+def receive(mid: str, text: str = "hello") -> ReceiveMessage:
+    return ReceiveMessage(source="discord", conversation_id="c", channel_id="1", message_id=mid, author_id="u",
+                          author_name="Ada", text=text)
+
+
+def run(state, command, **kw):
+    events = conversation.decide(state, command, **kw)
+    return reduce(conversation.evolve, events, state), events
+
+
+def test_a_message_is_received_then_answered():
+    state, events = run(conversation.Conversation(), receive("1", "  hi there  "))
+    assert [type(e) for e in events] == [MessageReceived] and events[0].text == "hi there"
+    assert state.pending == ("1",) and state.version == 1
+    state, events = run(state, CompleteResponse("c", "1", "hello!", "m"))
+    assert isinstance(events[0], ResponseGenerated) and events[0].channel_id == "1" and events[0].source == "discord"
+    assert state.pending == () and [t.role for t in state.turns] == ["user", "assistant"]
+
+
+def test_the_same_message_twice_is_recorded_once():
+    state, _ = run(conversation.Conversation(), receive("1"))
+    assert conversation.decide(state, receive("1")) == []
+
+
+def test_empty_and_too_long_messages_are_rejected_with_a_reason():
+    _, [empty] = run(conversation.Conversation(), receive("1", "   "))
+    assert isinstance(empty, MessageRejected) and empty.reason == "empty"
+    _, [long] = run(conversation.Conversation(), receive("2", "x" * 101), limits=conversation.Limits(100))
+    assert long.reason == "too_long" and "101 characters" in long.reply_text
+
+
+def test_an_answer_for_a_message_not_pending_is_ignored():
+    assert conversation.decide(conversation.Conversation(), CompleteResponse("c", "9", "late", "m")) == []
+
+
+def test_an_empty_llm_answer_is_a_failure():
+    state, _ = run(conversation.Conversation(), receive("1"))
+    [failed] = conversation.decide(state, CompleteResponse("c", "1", "  ", "m"))
+    assert isinstance(failed, ResponseFailed) and failed.reason == "empty_answer"
+
+
+def test_failures_carry_a_clear_reply():
+    state, _ = run(conversation.Conversation(), receive("1"))
+    [failed] = conversation.decide(state, FailResponse("c", "1", "rate_limited"))
+    assert failed.reason == "rate_limited" and "busy" in failed.reply_text
+
+
+def test_an_abandoned_message_is_answered_with_an_apology_whether_or_not_it_was_recorded():
+    state, _ = run(conversation.Conversation(), receive("1"))
+    [failed] = conversation.decide(state, AbandonMessage("discord", "c", "1", "1", "u", "boom"))
+    assert isinstance(failed, ResponseFailed) and failed.reason == "internal_error"
+    [rejected] = conversation.decide(conversation.Conversation(), AbandonMessage("discord", "c", "1", "2", "u", "boom"))
+    assert isinstance(rejected, MessageRejected) and rejected.reason == "internal_error"
+
+
+def test_the_prompt_has_the_system_prompt_and_recent_turns_up_to_the_message():
+    state = conversation.Conversation()
+    for n in range(1, 4):
+        state, _ = run(state, receive(str(n), f"q{n}"))
+        state, _ = run(state, CompleteResponse("c", str(n), f"a{n}", "m"))
+    state, _ = run(state, receive("4", "q4"))
+    messages = conversation.prompt(state, "4", "be nice", context_turns=3)
+    assert messages == [{"role": "system", "content": "be nice"}, {"role": "user", "content": "q3"},
+                        {"role": "assistant", "content": "a3"}, {"role": "user", "content": "q4"}]
+    # Answering an older pending message never shows it turns that came after it.
+    assert conversation.prompt(state, "2", "", context_turns=10)[-1] == {"role": "user", "content": "q2"}
+
+
+def command(name: str, mid: str = "1") -> InvokeCommand:
+    return InvokeCommand(source="console", conversation_id="c", channel_id="x", message_id=mid, author_id="u",
+                         author_name="Ada", name=name)
+
+
+def test_desk_answers_known_commands_and_rejects_unknown_ones():
+    [hi] = desk.decide(desk.CommandLog(), command("HI"), None)
+    assert isinstance(hi, CommandAnswered) and "Ada" in hi.text and hi.command == "hi"
+    [helped] = desk.decide(desk.CommandLog(), command("help"), None, prefix="?")
+    assert "`?status`" in helped.text
+    report = desk.StatusReport("sqlite:x", 42, 5, 6, 1, "gpt")
+    [status] = desk.decide(desk.CommandLog(), command("status"), report)
+    assert "position 42" in status.text and "5/6" in status.text and "gpt" in status.text
+    [unknown] = desk.decide(desk.CommandLog(), command("x" * 100), None)
+    assert isinstance(unknown, CommandRejected) and len(unknown.reply_text) < 120
+
+
+def test_desk_answers_a_command_message_once():
+    state = reduce(desk.evolve, desk.decide(desk.CommandLog(), command("hi"), None), desk.CommandLog())
+    assert desk.decide(state, command("hi"), None) == []
