@@ -1,15 +1,17 @@
 """Events to bytes and back, with upcasting of older versions.
 
-Stored form (JSON): ``{"v": <version>, "at": <ISO time>, "data": {...}}``; the type name is the
+Stored form (compact UTF-8 JSON): ``{"v": <version>, "at": <ISO time>, "data": {...}}``; the type name is the
 library's ``topic`` column. Reading applies upcasters one version at a time until the data matches
 the class's current version.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from events.model import Event, UnknownEvent, event_class
 
@@ -27,26 +29,32 @@ def upcaster(type_name: str, from_version: int) -> Callable[[Upcaster], Upcaster
     return register
 
 
-def encode(event: Event, at: datetime) -> bytes:
-    return json.dumps(
-        {"v": event.version, "at": at.isoformat(), "data": event.to_data()},
-        ensure_ascii=False, separators=(",", ":"),
-    ).encode()
+def encode(event: Event, at: datetime | str) -> bytes:
+    """``at`` may be given already formatted (one ISO string for a whole batch)."""
+    when = at if isinstance(at, str) else at.isoformat()
+    # orjson: compact UTF-8 JSON, several times faster than the standard library on this hot path.
+    return orjson.dumps({"v": event.version, "at": when, "data": event.__dict__})
+
+
+@lru_cache(maxsize=4096)
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text)  # events appended together share one time
 
 
 def decode(type_name: str, state: bytes) -> tuple[Event, datetime]:
-    doc = json.loads(state)
-    at = datetime.fromisoformat(doc["at"])
-    version, data = int(doc.get("v", 1)), doc.get("data", {})
+    doc = orjson.loads(state)
     cls = event_class(type_name)
+    if cls is not None and doc.get("v", 1) == cls.version:  # the common case, kept short
+        return cls.from_data(doc["data"]), _time(doc["at"])
+    version, data = int(doc.get("v", 1)), doc.get("data", {})
     if cls is None:
-        return UnknownEvent(stored_type=type_name, stored_version=version, data=data), at
+        return UnknownEvent(stored_type=type_name, stored_version=version, data=data), _time(doc["at"])
     while version < cls.version:
         step = _UPCASTERS.get((type_name, version))
         if step is None:
             raise ValueError(f"no upcaster for {type_name} v{version} -> v{version + 1}")
         data, version = step(dict(data)), version + 1
-    return cls.from_data(data), at
+    return cls.from_data(data), _time(doc["at"])
 
 
 @upcaster("MessageReceived", 1)

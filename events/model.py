@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 _TYPES: dict[str, type[Event]] = {}
 
@@ -28,19 +28,38 @@ class Event:
             _TYPES[name] = cls
 
     def to_data(self) -> dict[str, Any]:
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+        # The instance dict holds exactly the fields (no slots, no extras); JSON writes tuples as lists.
+        return dict(self.__dict__)
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Event:
-        names = {f.name for f in fields(cls)}
-        # Lists come back from JSON; events hold tuples so they stay immutable.
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names})
+        names, required, defaults, tuples = cls.__dict__.get("_shape") or _shape(cls)
+        if not data.keys() <= names:
+            data = {k: v for k, v in data.items() if k in names}
+        if not required <= data.keys():
+            return cls(**data)  # raises a TypeError that names the missing fields
+        # Reading the log is the hot path: fill the instance dict directly instead of running the
+        # frozen dataclass __init__ (one object.__setattr__ per field).
+        event = object.__new__(cls)
+        state = event.__dict__
+        if defaults:
+            state.update(defaults)
+        state.update(data)
+        for name in tuples:  # JSON gives lists; events hold tuples so they stay immutable
+            if name in data:
+                state[name] = tuple(state[name])
+        return event
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    return value
+def _shape(cls: type[Event]) -> tuple[frozenset[str], frozenset[str], dict[str, Any], tuple[str, ...]]:
+    all_fields = fields(cls)
+    names = frozenset(f.name for f in all_fields)
+    # Fields with a default_factory count as required here, so the fast path never shares a mutable default.
+    defaults = {f.name: f.default for f in all_fields if f.default is not dataclasses.MISSING}
+    tuples = tuple(f.name for f in all_fields if str(f.type).startswith(("tuple", "Tuple")))
+    shape = (names, names - defaults.keys(), defaults, tuples)
+    type.__setattr__(cls, "_shape", shape)
+    return shape
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,8 +74,7 @@ class UnknownEvent(Event):
         return dict(self.data)
 
 
-@dataclass(frozen=True)
-class RecordedEvent:
+class RecordedEvent(NamedTuple):
     """An event as the log holds it: where it sits globally and in its stream, and when it was recorded."""
 
     position: int | None  # global order; None when read by stream (the library's stream read has no position)

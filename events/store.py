@@ -26,7 +26,7 @@ from events.codec import decode, encode
 from events.model import Event, RecordedEvent
 
 SQLITE_FILE = "parley.sqlite3"
-_PAGE = 1000
+_PAGE = 2000
 
 
 class StreamConflict(Exception):
@@ -56,8 +56,9 @@ class EventStore:
         if not new_events:
             return []
         now = datetime.now(timezone.utc)
+        when = now.isoformat()
         stored = [
-            StoredEvent(stream, expected_version + i + 1, e.type_name, encode(e, now))
+            StoredEvent(stream, expected_version + i + 1, e.type_name, encode(e, when))
             for i, e in enumerate(new_events)
         ]
         try:
@@ -87,15 +88,21 @@ class EventStore:
     def read_all(self, after: int = 0, types: Sequence[str] = (), limit: int | None = None) -> Iterator[RecordedEvent]:
         """Every event after global position ``after``, in order, read page by page."""
         yielded = 0
+        fast = getattr(self._recorder, "select_notification_rows", None)
         while limit is None or yielded < limit:
             page = _PAGE if limit is None else min(_PAGE, limit - yielded)
-            rows = self._recorder.select_notifications(after, page, topics=types, inclusive_of_start=False)
-            for row in rows:
-                yield self._recorded(row.id, row)
+            if fast is not None:
+                rows = fast(after, page, types)
+            else:
+                rows = [(n.id, n.originator_id, n.originator_version, n.topic, n.state) for n in
+                        self._recorder.select_notifications(after, page, topics=types, inclusive_of_start=False)]
+            for position, stream, version, topic, state in rows:
+                event, at = decode(topic, state)
+                yield RecordedEvent(position, stream, version, at, event)
             yielded += len(rows)
             if len(rows) < page:
                 return
-            after = rows[-1].id
+            after = rows[-1][0]
 
     def follow(self, after: int, stop: threading.Event, poll_seconds: float = 0.5) -> Iterator[RecordedEvent]:
         """Events after ``after`` as they are appended, until ``stop`` is set.
@@ -139,7 +146,8 @@ def open_store(spec: str, data_dir: Path) -> EventStore:
     if spec == "sqlite":
         path = Path(data_dir) / SQLITE_FILE
         env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path),
-               "SQLITE_LOCK_TIMEOUT": "10"}
+               "SQLITE_LOCK_TIMEOUT": "10",
+               "APPLICATION_RECORDER_TOPIC": "events.sqlite_recorder:BatchSQLiteApplicationRecorder"}
         description = f"sqlite:{path}"
     elif spec.startswith(("postgresql://", "postgres://")):
         env, description = _postgres_env(spec)

@@ -141,3 +141,12 @@ def test_events_are_immutable():
     m = message(1)
     with pytest.raises(Exception):
         m.text = "changed"  # type: ignore[misc]
+
+
+def test_positions_returned_by_a_batch_append_are_the_positions_read_back(store):
+    store.append("conversation:a", [message(0)], 0)
+    batch = store.append("conversation:b", [message(n) for n in range(1, 51)], 0)
+    store.append("conversation:a", [message(99)], 1)
+    read = {r.event.message_id: r.position for r in store.read_all()}
+    assert [r.position for r in batch] == [read[str(n)] for n in range(1, 51)]
+    assert len(set(read.values())) == 52
