@@ -12,11 +12,9 @@ import json
 import logging
 import os
 import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 from actors import conversation
 from actors.commands import AnswerPending, InvokeCommand, ReceiveMessage

@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
-class ReceiveMessage:
-    """A person wrote something Parley should answer."""
+@dataclass(frozen=True, kw_only=True)
+class FromPerson:
+    """Who said something, where, and in which conversation."""
 
     source: str
     conversation_id: str
@@ -14,20 +14,20 @@ class ReceiveMessage:
     message_id: str
     author_id: str
     author_name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiveMessage(FromPerson):
+    """A person wrote something Parley should answer."""
+
     text: str
     reply_to_message_id: str | None = None
 
 
-@dataclass(frozen=True)
-class InvokeCommand:
+@dataclass(frozen=True, kw_only=True)
+class InvokeCommand(FromPerson):
     """A person used a bot command (``!hi``, ``/status``, ...)."""
 
-    source: str
-    conversation_id: str
-    channel_id: str
-    message_id: str
-    author_id: str
-    author_name: str
     name: str
     args: str = ""
 

@@ -15,7 +15,7 @@ from actors.ports import Delivered, DeliveryResult, NotDelivered, Reply, ReplyTr
 from actors.streams import Publish
 from actors.supervisor import Supervised, SupervisedActor
 from events import EventStore, StreamConflict
-from events.catalog import ReplyDeliveryFailed, ReplySent, reply_stream, reply_text
+from events.catalog import AboutMessage, ReplyDeliveryFailed, ReplySent, reply_stream, reply_text
 from events.model import Event
 
 log = logging.getLogger("parley.outbox")
@@ -36,9 +36,9 @@ class Settle:
     attempt: int
 
 
-def reply_from(event: Event) -> Reply:
-    return Reply(source=event.source, conversation_id=event.conversation_id, channel_id=event.channel_id,  # type: ignore[attr-defined]
-                 message_id=event.message_id, text=reply_text(event), kind=event.type_name)  # type: ignore[attr-defined]
+def reply_from(event: AboutMessage) -> Reply:
+    return Reply(source=event.source, conversation_id=event.conversation_id, channel_id=event.channel_id,
+                 message_id=event.message_id, text=reply_text(event), kind=event.type_name)
 
 
 class OutboxActor(SupervisedActor):

@@ -11,103 +11,81 @@ from events.model import Event
 
 
 @dataclass(frozen=True, kw_only=True)
-class MessageReceived(Event):
+class AboutMessage(Event):
+    """Fields shared by events about one user message: where it was and which conversation it is in."""
+
+    conversation_id: str
+    message_id: str  # the user's message (on Discord, its snowflake)
+    channel_id: str
+    source: str  # the transport: "discord", "console", ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageReceived(AboutMessage):
     """A person wrote to Parley. v2 added ``source`` (which transport it came from)."""
 
     type_name = "MessageReceived"
     version = 2
-    conversation_id: str
-    message_id: str
-    channel_id: str
     author_id: str
     author_name: str
     text: str
-    source: str
     reply_to_message_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
-class MessageRejected(Event):
+class MessageRejected(AboutMessage):
     """A message Parley will not answer with the LLM (empty, too long, ...); the user is told why."""
 
     type_name = "MessageRejected"
-    conversation_id: str
-    message_id: str
-    channel_id: str
     author_id: str
-    source: str
     reason: str
     reply_text: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class ResponseGenerated(Event):
+class ResponseGenerated(AboutMessage):
     type_name = "ResponseGenerated"
-    conversation_id: str
-    message_id: str  # the user message this answers
-    channel_id: str
-    source: str
     text: str
     model: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class ResponseFailed(Event):
+class ResponseFailed(AboutMessage):
     type_name = "ResponseFailed"
-    conversation_id: str
-    message_id: str
-    channel_id: str
-    source: str
     reason: str
     reply_text: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class CommandAnswered(Event):
+class CommandAnswered(AboutMessage):
     type_name = "CommandAnswered"
-    conversation_id: str
-    message_id: str
-    channel_id: str
     author_id: str
-    source: str
     command: str
     text: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class CommandRejected(Event):
+class CommandRejected(AboutMessage):
     type_name = "CommandRejected"
-    conversation_id: str
-    message_id: str
-    channel_id: str
     author_id: str
-    source: str
     command: str
     reason: str
     reply_text: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReplySent(Event):
+class ReplySent(AboutMessage):
     """The transport confirmed a reply; ``sent_message_ids`` are its ids there (Discord's message ids)."""
 
     type_name = "ReplySent"
-    conversation_id: str
-    message_id: str
-    channel_id: str
-    source: str
     sent_message_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReplyDeliveryFailed(Event):
+class ReplyDeliveryFailed(AboutMessage):
     """The transport refused a reply for good (channel gone, no permission); it will not be retried."""
 
     type_name = "ReplyDeliveryFailed"
-    conversation_id: str
-    message_id: str
-    channel_id: str
-    source: str
     reason: str
 
 

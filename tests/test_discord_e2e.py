@@ -187,3 +187,26 @@ def test_a_bad_token_is_a_clear_error(bot_env, discord_emulator):
     out = subprocess.run([sys.executable, str(ROOT / "run.py")], env=bot_env, cwd=ROOT, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 2 and "Discord refused DISCORD_TOKEN" in out.stderr
+
+
+def test_slash_commands_are_deferred_then_answered_by_follow_up(bot, discord_emulator, bot_env):
+    wait_for(lambda: {c["name"] for c in discord_emulator.commands} == {"hi", "help", "status"},
+             what="slash commands registered")
+    henry = discord_emulator.user("Henry")
+    interaction = discord_emulator.user_slash(discord_emulator.general, henry, "hi")
+    wait_for(lambda: discord_emulator.followups, what="the follow-up")
+    assert discord_emulator.interaction_callbacks[0] == (interaction, {"type": 5})  # deferred at once
+    assert "Hi Henry" in discord_emulator.followups[0]["content"]
+    wait_for(lambda: any(e["type"] == "ReplySent" and e["data"]["message_id"] == interaction
+                         for e in replay_json(bot_env)), what="ReplySent for the interaction")
+
+
+def test_the_bot_keeps_answering_while_the_llm_is_slow(bot, discord_emulator, llm_server):
+    llm_server.script.append(Scripted(delay=4))
+    ivy = discord_emulator.user("Ivy")
+    slow = discord_emulator.user_says(discord_emulator.general, ivy, "a slow question", mention_bot=True)
+    wait_for(lambda: llm_server.requests, what="the slow LLM request")
+    hi = discord_emulator.user_says(discord_emulator.general, ivy, "!hi")
+    wait_for(lambda: discord_emulator.replies_to(hi), what="the answer to !hi")
+    assert discord_emulator.replies_to(slow) == []  # answered while the LLM was still thinking
+    final_reply(discord_emulator, slow, "echo: a slow question [turns=1]")

@@ -134,7 +134,7 @@ class CommandsCog(commands.Cog, name="Commands"):
         if isinstance(error, commands.CommandNotFound) and ctx.invoked_with:
             await self._invoke(ctx, ctx.invoked_with)  # recorded and answered: "I don't know that command"
         else:
-            log.warning("command %s failed: %s", ctx.invoked_with, error)
+            log.warning("command %s failed: %s", ctx.invoked_with, error, exc_info=error)
 
     async def _invoke(self, ctx: commands.Context, name: str) -> None:
         if ctx.author.bot:

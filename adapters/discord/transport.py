@@ -70,10 +70,13 @@ class DiscordTransport:
             asyncio.run_coroutine_threadsafe(self._show_draft(draft), self.loop)
 
     def deliver(self, reply: Reply, done: Callable[[DeliveryResult], None]) -> None:
-        if self.loop is None or self.loop.is_closed():
+        try:
+            if self.loop is None or self.loop.is_closed():
+                raise RuntimeError("the bot's event loop is not running")
+            future = asyncio.run_coroutine_threadsafe(self._deliver(reply), self.loop)
+        except RuntimeError:  # shutting down: the reply stays pending and is sent on the next start
             done(NotDelivered("not connected to Discord", permanent=False))
             return
-        future = asyncio.run_coroutine_threadsafe(self._deliver(reply), self.loop)
 
         def settled(f: object) -> None:
             try:
@@ -120,6 +123,8 @@ class DiscordTransport:
     async def _deliver(self, reply: Reply) -> DeliveryResult:
         await self.bot.wait_until_ready()
         async with self._lock(reply.message_id):
+            if len(self._finished) > 10_000:  # only late drafts of recent replies need this guard
+                self._finished.clear()
             self._finished.add(reply.message_id)
             self._stop_typing(reply.message_id)
             parts = split_message(reply.text) or ["…"]

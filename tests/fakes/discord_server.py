@@ -8,7 +8,6 @@ or into the history while it is not.
 """
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import threading
@@ -18,6 +17,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from tests.fakes.serving import ServedApp
 
 DISCORD_EPOCH_MS = 1420070400000
 BOT_TOKEN = "emulated-bot-token"
@@ -54,8 +55,7 @@ class DiscordEmulator:
         self._sockets: list[web.WebSocketResponse] = []
         self._seq = itertools.count(1)
         self.identified = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._served: ServedApp
         self.port = 0
         self.lock = threading.Lock()
 
@@ -112,6 +112,22 @@ class DiscordEmulator:
             self._call(self._dispatch("MESSAGE_CREATE", message))
         return message
 
+    def user_slash(self, channel_id: str, author: dict, name: str) -> str:
+        """A person runs the slash command ``/name``; returns the interaction id."""
+        command = next(c for c in self.commands if c["name"] == name)
+        interaction_id = self.snowflake()
+        self._interaction_channel = channel_id
+        self._call(self._dispatch("INTERACTION_CREATE", {
+            "id": interaction_id, "application_id": self.app_id, "type": 2, "token": f"token-{interaction_id}",
+            "version": 1, "guild_id": self.guild_id, "channel_id": channel_id, "channel": self.channels[channel_id],
+            "member": {"user": author, "roles": [], "joined_at": _now(), "deaf": False, "mute": False, "flags": 0,
+                       "permissions": "1071698660929"},
+            "data": {"id": command["id"], "name": name, "type": 1}, "locale": "en-US", "guild_locale": "en-US",
+            "app_permissions": "1071698660929", "entitlements": [], "authorizing_integration_owners": {},
+            "context": 0, "attachment_size_limit": 26214400,
+        }))
+        return interaction_id
+
     def bot_messages(self, channel_id: str) -> list[dict]:
         with self.lock:
             return [m for m in self.messages[channel_id] if m["author"]["id"] == self.bot["id"]]
@@ -129,45 +145,30 @@ class DiscordEmulator:
 
     # -- server ----------------------------------------------------------------------------
     def start(self) -> DiscordEmulator:
-        ready = threading.Event()
-
-        def serve() -> None:
-            self._loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(self._loop)
-            app = web.Application()
-            r = app.router
-            r.add_get("/api/v10/users/@me", self._me)
-            r.add_get("/api/v10/oauth2/applications/@me", self._application)
-            r.add_get("/api/v10/gateway", self._gateway)
-            r.add_get("/api/v10/gateway/bot", self._gateway)
-            r.add_get("/gateway", self._websocket)
-            r.add_get("/gateway/", self._websocket)
-            r.add_post("/api/v10/channels/{cid}/messages", self._create_message)
-            r.add_get("/api/v10/channels/{cid}/messages", self._history)
-            r.add_patch("/api/v10/channels/{cid}/messages/{mid}", self._edit_message)
-            r.add_post("/api/v10/channels/{cid}/typing", self._typing)
-            r.add_get("/api/v10/channels/{cid}", self._channel)
-            r.add_put("/api/v10/applications/{app}/commands", self._put_commands)
-            r.add_get("/api/v10/applications/{app}/commands", self._get_commands)
-            r.add_post("/api/v10/interactions/{iid}/{token}/callback", self._interaction_callback)
-            r.add_post("/api/v10/webhooks/{app}/{token}", self._followup)
-            runner = web.AppRunner(app, access_log=None)
-            self._loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            self._loop.run_until_complete(site.start())
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=serve, name="discord-emulator", daemon=True)
-        self._thread.start()
-        ready.wait(10)
+        app = web.Application()
+        r = app.router
+        r.add_get("/api/v10/users/@me", self._me)
+        r.add_get("/api/v10/oauth2/applications/@me", self._application)
+        r.add_get("/api/v10/gateway", self._gateway)
+        r.add_get("/api/v10/gateway/bot", self._gateway)
+        r.add_get("/gateway", self._websocket)
+        r.add_get("/gateway/", self._websocket)
+        r.add_post("/api/v10/channels/{cid}/messages", self._create_message)
+        r.add_get("/api/v10/channels/{cid}/messages", self._history)
+        r.add_patch("/api/v10/channels/{cid}/messages/{mid}", self._edit_message)
+        r.add_post("/api/v10/channels/{cid}/typing", self._typing)
+        r.add_get("/api/v10/channels/{cid}", self._channel)
+        r.add_put("/api/v10/applications/{app}/commands", self._put_commands)
+        r.add_get("/api/v10/applications/{app}/commands", self._get_commands)
+        r.add_post("/api/v10/interactions/{iid}/{token}/callback", self._interaction_callback)
+        r.add_post("/api/v10/webhooks/{app}/{token}", self._followup)
+        self._served = ServedApp(app, "discord-emulator")
+        self.port = self._served.port
         return self
 
     def stop(self) -> None:
-        if self._loop is not None:
-            self.disconnect_all()
-            self._loop.call_soon_threadsafe(self._loop.stop)
+        self.disconnect_all()
+        self._served.stop()
 
     def __enter__(self) -> DiscordEmulator:
         return self.start()
@@ -176,8 +177,7 @@ class DiscordEmulator:
         self.stop()
 
     def _call(self, coro: Any) -> Any:
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+        return self._served.call(coro)
 
     def _authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bot {BOT_TOKEN}"
@@ -280,11 +280,19 @@ class DiscordEmulator:
 
     async def _interaction_callback(self, request: web.Request) -> web.Response:
         body = await request.json()
-        self.interaction_callbacks.append((request.match_info["iid"], body))
+        iid = request.match_info["iid"]
+        self.interaction_callbacks.append((iid, body))
+        if request.query.get("with_response") in ("true", "True", "1"):
+            return _json({"interaction": {"id": iid, "type": 2, "response_message_loading": body.get("type") == 5,
+                                          "response_message_ephemeral": False}, "resource": {"type": body.get("type")}})
         return web.Response(status=204)
 
     async def _followup(self, request: web.Request) -> web.Response:
-        body = await request.json()
+        if request.content_type == "application/json":
+            body = await request.json()
+        else:  # multipart: the JSON is in the payload_json part
+            form = await request.post()
+            body = json.loads(str(form["payload_json"]))
         channel = getattr(self, "_interaction_channel", self.general)
         message = self._message(channel, self.bot, body.get("content") or "", webhook_id=self.app_id)
         with self.lock:
