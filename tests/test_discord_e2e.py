@@ -210,3 +210,35 @@ def test_the_bot_keeps_answering_while_the_llm_is_slow(bot, discord_emulator, ll
     wait_for(lambda: discord_emulator.replies_to(hi), what="the answer to !hi")
     assert discord_emulator.replies_to(slow) == []  # answered while the LLM was still thinking
     final_reply(discord_emulator, slow, "echo: a slow question [turns=1]")
+
+
+def test_a_reply_posted_just_before_a_crash_is_not_posted_again(bot_env, discord_emulator, llm_server):
+    general = discord_emulator.general
+    jane = discord_emulator.user("Jane")
+    running = Bot(bot_env, discord_emulator).start()
+    discord_emulator.hang_next_responses = 1  # Discord posts it; the bot dies before hearing back
+    hi = discord_emulator.user_says(general, jane, "!hi")
+    wait_for(lambda: discord_emulator.replies_to(hi), what="the reply posted")
+    running.kill()
+    assert not any(e["type"] == "ReplySent" for e in replay_json(bot_env))
+    restarted = Bot(bot_env, discord_emulator).start()
+    try:
+        wait_for(lambda: any(e["type"] == "ReplySent" for e in replay_json(bot_env)), what="ReplySent after restart")
+        assert len(discord_emulator.replies_to(hi)) == 1  # resent with the same nonce: Discord kept one
+        sent = next(e for e in replay_json(bot_env) if e["type"] == "ReplySent")["data"]
+        assert sent["sent_message_ids"] == [discord_emulator.replies_to(hi)[0]["id"]]
+    finally:
+        restarted.stop()
+
+
+def test_transient_send_errors_are_retried_and_permanent_ones_recorded(bot, discord_emulator, bot_env):
+    kate = discord_emulator.user("Kate")
+    discord_emulator.fail_next_posts = [500, 502]
+    first = discord_emulator.user_says(discord_emulator.general, kate, "!hi")
+    wait_for(lambda: discord_emulator.replies_to(first), what="the reply after two server errors")
+    discord_emulator.fail_next_posts = [403]
+    second = discord_emulator.user_says(discord_emulator.general, kate, "!help")
+    wait_for(lambda: any(e["type"] == "ReplyDeliveryFailed" for e in replay_json(bot_env)), what="ReplyDeliveryFailed")
+    failed = next(e for e in replay_json(bot_env) if e["type"] == "ReplyDeliveryFailed")["data"]
+    assert failed["message_id"] == second["id"] and "Forbidden" in failed["reason"]
+    assert discord_emulator.replies_to(second) == []

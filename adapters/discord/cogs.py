@@ -5,6 +5,7 @@ Nothing here calls the LLM or waits on an actor: ``dispatch`` only enqueues.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 
 import discord
@@ -45,7 +46,7 @@ class ConversationCog(commands.Cog, name="Conversation"):
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
-        log.info("connected to Discord as %s", self.bot.user)
+        print(f"parley: connected to Discord as {self.bot.user}", file=sys.stderr, flush=True)
         self._on_ready()
         await self.catch_up()
 

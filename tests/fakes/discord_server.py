@@ -8,6 +8,7 @@ or into the history while it is not.
 """
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import threading
@@ -47,6 +48,7 @@ class DiscordEmulator:
         self.posts: list[dict] = []  # every message-create request body the bot sent
         self.fail_next_posts: list[int] = []  # scripted HTTP statuses for the bot's next sends
         self.lose_next_responses = 0  # accept the bot's next sends but drop the connection before answering
+        self.hang_next_responses = 0  # accept the bot's next sends and never answer (the bot dies waiting)
         self.commands: list[dict] = []
         self.interaction_callbacks: list[tuple[str, dict]] = []
         self.followups: list[dict] = []
@@ -228,6 +230,9 @@ class DiscordEmulator:
         if nonce is not None:
             self._nonces[(cid, str(nonce))] = message
         await self._dispatch("MESSAGE_CREATE", message)
+        if self.hang_next_responses > 0:
+            self.hang_next_responses -= 1
+            await asyncio.sleep(3600)
         if self.lose_next_responses > 0:
             # Discord posted it, but the bot never hears so (a crash or a cut connection right now).
             self.lose_next_responses -= 1
