@@ -18,6 +18,8 @@ FAILURE_TEXT = {
     "unreachable": "Sorry, I cannot reach the language model right now. Please try again later.",
     "rate_limited": "Sorry, the language model is busy (rate limited). Please try again in a minute.",
     "rejected": "Sorry, the language model refused the request.",
+    "unauthorized": "Sorry, the language model refused my credentials; the bot's operator needs to fix its API key.",
+    "model_not_found": "Sorry, the configured language model does not exist; the bot's operator needs to fix it.",
     "empty_answer": "Sorry, the language model gave an empty answer. Please rephrase and try again.",
     "internal_error": "Sorry, something went wrong on my side while answering. It has been logged.",
 }

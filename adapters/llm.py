@@ -40,6 +40,10 @@ class OpenAIChat:
             raise LLMError("unreachable", str(e)) from e
         except openai.RateLimitError as e:
             raise LLMError("rate_limited", str(e)) from e
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
+            raise LLMError("unauthorized", f"HTTP {e.status_code}: check OPENAI_API_KEY") from e
+        except openai.NotFoundError as e:
+            raise LLMError("model_not_found", "HTTP 404: check PARLEY_CHAT_MODEL and OPENAI_BASE_URL") from e
         except openai.APIStatusError as e:
             reason = "unreachable" if e.status_code >= 500 else "rejected"
             raise LLMError(reason, f"HTTP {e.status_code}: {e.message}") from e

@@ -82,3 +82,23 @@ def test_the_console_runs_on_postgresql(postgres_url, tmp_path, llm_server):
     assert again.stdout.strip() == "echo: still there? [turns=3]"
     assert [e["type"] for e in replay_json(env)].count("ReplySent") == 2
     assert not (tmp_path / "data" / "parley.sqlite3").exists()
+
+
+def test_no_secret_reaches_the_log_or_the_output(tmp_path, llm_server):
+    schema = f"t_{__import__('uuid').uuid4().hex[:12]}"
+    from tests.conftest import drop_schema
+    url = f"postgresql://postgres:hunter2-password@127.0.0.1:5432/test?schema={schema}"
+    try:
+        env = parley_env(tmp_path / "data", llm_server, OPENAI_API_KEY="sk-very-secret-key", PARLEY_EVENT_STORE=url)
+        chat = run_parley(["console"], env, stdin="hello\n!status\n")
+        status = run_parley(["status"], env)
+        replay = run_parley(["replay", "--json"], env)
+        for text in (chat.stdout, chat.stderr, status.stdout, replay.stdout):
+            assert "sk-very-secret-key" not in text and "hunter2-password" not in text
+        assert "postgresql://postgres@127.0.0.1:5432/test" in status.stdout
+    finally:
+        drop_schema(schema)
+    env = parley_env(tmp_path / "sqlite", llm_server, OPENAI_API_KEY="sk-very-secret-key")
+    run_parley(["console"], env, stdin="hello\n")
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "sqlite").iterdir() if p.is_file())
+    assert b"sk-very-secret-key" not in stored and b"hello" in stored

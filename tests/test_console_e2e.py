@@ -90,3 +90,13 @@ def test_status_command_reports_store_actors_and_model(tmp_path, llm_server):
     out = run_parley(["console"], env, stdin="!status\n")
     assert "parley.sqlite3, position 3" in out.stdout
     assert "Actors alive: 6/6" in out.stdout and "Model: test-model" in out.stdout
+
+
+def test_a_refused_api_key_and_a_missing_model_get_replies_that_say_so(tmp_path, llm_server):
+    env = parley_env(tmp_path / "data", llm_server)
+    llm_server.script.extend([Scripted(401), Scripted(404)])
+    out = run_parley(["console"], env, stdin="first\nsecond\n")
+    lines = out.stdout.splitlines()
+    assert "refused my credentials" in lines[0] and "model does not exist" in lines[1]
+    reasons = [e["data"]["reason"] for e in replay_json(env) if e["type"] == "ResponseFailed"]
+    assert reasons == ["unauthorized", "model_not_found"]
