@@ -13,7 +13,10 @@ from typing import Any
 
 import orjson
 
-from events.model import Event, UnknownEvent, event_class
+from events.model import _TYPES, Event, UnknownEvent, event_class
+
+_loads = orjson.loads
+_types_get = _TYPES.get
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 _UPCASTERS: dict[tuple[str, int], Upcaster] = {}
@@ -37,24 +40,24 @@ def encode(event: Event, at: datetime | str) -> bytes:
 
 
 @lru_cache(maxsize=4096)
-def _time(text: str) -> datetime:
+def decode_time(text: str) -> datetime:
     return datetime.fromisoformat(text)  # events appended together share one time
 
 
 def decode(type_name: str, state: bytes) -> tuple[Event, datetime]:
-    doc = orjson.loads(state)
-    cls = event_class(type_name)
-    if cls is not None and doc.get("v", 1) == cls.version:  # the common case, kept short
-        return cls.from_data(doc["data"]), _time(doc["at"])
+    doc = _loads(state)
+    cls = _types_get(type_name)
+    if cls is not None and doc.get("v") == cls.version:  # the common case, kept short
+        return cls.from_data(doc["data"]), decode_time(doc["at"])
     version, data = int(doc.get("v", 1)), doc.get("data", {})
     if cls is None:
-        return UnknownEvent(stored_type=type_name, stored_version=version, data=data), _time(doc["at"])
+        return UnknownEvent(stored_type=type_name, stored_version=version, data=data), decode_time(doc["at"])
     while version < cls.version:
         step = _UPCASTERS.get((type_name, version))
         if step is None:
             raise ValueError(f"no upcaster for {type_name} v{version} -> v{version + 1}")
         data, version = step(dict(data)), version + 1
-    return cls.from_data(data), _time(doc["at"])
+    return cls.from_data(data), decode_time(doc["at"])
 
 
 @upcaster("MessageReceived", 1)

@@ -34,19 +34,21 @@ class Event:
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Event:
         names, required, defaults, tuples = cls.__dict__.get("_shape") or _shape(cls)
-        if not data.keys() <= names:
-            data = {k: v for k, v in data.items() if k in names}
-        if not required <= data.keys():
-            return cls(**data)  # raises a TypeError that names the missing fields
         # Reading the log is the hot path: fill the instance dict directly instead of running the
         # frozen dataclass __init__ (one object.__setattr__ per field).
         event = object.__new__(cls)
         state = event.__dict__
-        if defaults:
+        if data.keys() == names:  # what the current version writes: every field, nothing else
+            state.update(data)
+        else:
+            if not data.keys() <= names:
+                data = {k: v for k, v in data.items() if k in names}
+            if not required <= data.keys():
+                return cls(**data)  # raises a TypeError that names the missing fields
             state.update(defaults)
-        state.update(data)
+            state.update(data)
         for name in tuples:  # JSON gives lists; events hold tuples so they stay immutable
-            if name in data:
+            if name in state:
                 state[name] = tuple(state[name])
         return event
 
