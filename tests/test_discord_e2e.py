@@ -242,3 +242,10 @@ def test_transient_send_errors_are_retried_and_permanent_ones_recorded(bot, disc
     failed = next(e for e in replay_json(bot_env) if e["type"] == "ReplyDeliveryFailed")["data"]
     assert failed["message_id"] == second["id"] and "Forbidden" in failed["reason"]
     assert discord_emulator.replies_to(second) == []
+
+
+def test_an_unreachable_discord_is_a_clear_error(bot_env):
+    bot_env["DISCORD_API_BASE"] = "http://127.0.0.1:9/api/v10"
+    out = subprocess.run([sys.executable, str(ROOT / "run.py")], env=bot_env, cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2 and "cannot reach Discord" in out.stderr and "Traceback" not in out.stderr

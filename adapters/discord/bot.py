@@ -7,6 +7,7 @@ import signal
 import sys
 from collections.abc import Callable
 
+import aiohttp
 import discord
 import yarl
 from discord.ext import commands
@@ -58,6 +59,9 @@ def run_bot(settings: Settings, build: Callable[..., object]) -> int:
         return 0
     except discord.LoginFailure:
         print("parley: Discord refused DISCORD_TOKEN (login failed): check the bot token", file=sys.stderr)
+        return 2
+    except (aiohttp.ClientError, OSError) as e:
+        print(f"parley: cannot reach Discord at {discord.http.Route.BASE}: {e}", file=sys.stderr)
         return 2
     except discord.PrivilegedIntentsRequired:
         print("parley: enable the Message Content intent for the bot in the Discord developer portal",

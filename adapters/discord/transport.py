@@ -63,6 +63,8 @@ class DiscordTransport:
     def draft(self, draft: Draft) -> None:
         now = time.monotonic()
         with self._draft_lock:
+            if len(self._draft_times) > 10_000:  # only answers streaming right now need an entry
+                self._draft_times.clear()
             if now - self._draft_times.get(draft.message_id, 0.0) < self.edit_interval:
                 return  # Discord rate-limits edits; the next delta or the final answer shows the rest
             self._draft_times[draft.message_id] = now

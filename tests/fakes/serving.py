@@ -24,6 +24,7 @@ class ServedApp:
             ready.set()
             self.loop.run_forever()
             self.loop.run_until_complete(runner.cleanup())
+            self.loop.close()
 
         self.thread = threading.Thread(target=serve, name=name, daemon=True)
         self.thread.start()
