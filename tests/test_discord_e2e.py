@@ -138,7 +138,7 @@ def test_commands_with_the_prefix(bot, discord_emulator):
 def test_long_answers_are_split_and_streamed_with_limited_edits(bot, discord_emulator, llm_server):
     paragraph = "Parley keeps every action as an event. " * 20
     long_answer = "\n".join([paragraph] * 6)  # about 4,700 characters
-    llm_server.script.append(Scripted(text=long_answer, chunk_delay=0.02))
+    llm_server.script.append(Scripted(text=long_answer, chunk_delay=0.005))
     erin = discord_emulator.user("Erin")
     asked = discord_emulator.user_says(discord_emulator.general, erin, "tell me everything", mention_bot=True)
 
@@ -148,8 +148,8 @@ def test_long_answers_are_split_and_streamed_with_limited_edits(bot, discord_emu
     parts = wait_for(all_parts, what="the whole long answer")
     assert len(parts) == 3 and all(len(p["content"]) <= 2000 for p in parts)
     assert parts[0]["message_reference"]["message_id"] == asked["id"]
-    # ~600 chunks were streamed over a couple of seconds; edits are throttled to one per second.
-    streaming_time = 600 * 0.02
+    # ~600 chunks were streamed over about three seconds; edits are throttled to one per second.
+    streaming_time = 600 * 0.005
     assert 1 <= discord_emulator.edits[parts[0]["id"]] <= streaming_time + 2
 
 

@@ -49,6 +49,7 @@ class DiscordEmulator:
         self.fail_next_posts: list[int] = []  # scripted HTTP statuses for the bot's next sends
         self.lose_next_responses = 0  # accept the bot's next sends but drop the connection before answering
         self.hang_next_responses = 0  # accept the bot's next sends and never answer (the bot dies waiting)
+        self._unhang: asyncio.Event | None = None
         self.commands: list[dict] = []
         self.interaction_callbacks: list[tuple[str, dict]] = []
         self.followups: list[dict] = []
@@ -170,6 +171,11 @@ class DiscordEmulator:
 
     def stop(self) -> None:
         self.disconnect_all()
+
+        async def unhang() -> None:
+            if self._unhang is not None:
+                self._unhang.set()
+        self._call(unhang())
         self._served.stop()
 
     def __enter__(self) -> DiscordEmulator:
@@ -232,7 +238,8 @@ class DiscordEmulator:
         await self._dispatch("MESSAGE_CREATE", message)
         if self.hang_next_responses > 0:
             self.hang_next_responses -= 1
-            await asyncio.sleep(3600)
+            self._unhang = self._unhang or asyncio.Event()
+            await self._unhang.wait()  # until the emulator stops
         if self.lose_next_responses > 0:
             # Discord posted it, but the bot never hears so (a crash or a cut connection right now).
             self.lose_next_responses -= 1
