@@ -12,6 +12,7 @@ from events.catalog import MessageReceived, MessageRejected, ResponseFailed, Res
 from events.model import Event
 
 KEEP_TURNS = 200  # turns kept in memory per conversation; the prompt uses the last `context_turns`
+KEEP_REJECTED = 100  # rejected message ids remembered, to recognise a redelivery
 
 FAILURE_TEXT = {
     "timeout": "Sorry, the language model did not answer in time. Please try again in a moment.",
@@ -39,8 +40,14 @@ class Conversation:
     source: str = ""
     channel_id: str = ""
     turns: tuple[Turn, ...] = ()
-    seen: frozenset[str] = frozenset()  # user message ids already recorded (received or rejected)
+    rejected: tuple[str, ...] = ()  # recently rejected message ids
     pending: tuple[str, ...] = ()  # received, not yet answered or failed, oldest first
+
+    def has_seen(self, message_id: str) -> bool:
+        """Recorded already (received or rejected)? Redeliveries and catch-up overlaps are recent, so
+        bounded tuples are enough, and copying them per event stays cheap when folding long streams."""
+        return (message_id in self.pending or message_id in self.rejected
+                or any(t.message_id == message_id for t in self.turns if t.role == "user"))
 
 
 @dataclass(frozen=True)
@@ -53,10 +60,9 @@ def evolve(state: Conversation, event: Event) -> Conversation:
     if isinstance(event, MessageReceived):
         turn = Turn("user", event.text, event.message_id, event.author_name)
         return replace(state, source=event.source, channel_id=event.channel_id,
-                       turns=(state.turns + (turn,))[-KEEP_TURNS:],
-                       seen=state.seen | {event.message_id}, pending=state.pending + (event.message_id,))
+                       turns=(state.turns + (turn,))[-KEEP_TURNS:], pending=state.pending + (event.message_id,))
     if isinstance(event, MessageRejected):
-        return replace(state, seen=state.seen | {event.message_id})
+        return replace(state, rejected=(state.rejected + (event.message_id,))[-KEEP_REJECTED:])
     if isinstance(event, ResponseGenerated):
         turn = Turn("assistant", event.text, event.message_id)
         return replace(state, turns=(state.turns + (turn,))[-KEEP_TURNS:],
@@ -84,7 +90,7 @@ def decide(state: Conversation, command: object, limits: Limits = Limits()) -> l
     if isinstance(command, AbandonMessage):
         if command.message_id in state.pending:
             return [_failed(state, command.conversation_id, command.message_id, "internal_error")]
-        if command.message_id in state.seen:
+        if state.has_seen(command.message_id):
             return []
         return [MessageRejected(conversation_id=command.conversation_id, message_id=command.message_id,
                                 channel_id=command.channel_id, author_id=command.author_id, source=command.source,
@@ -93,7 +99,7 @@ def decide(state: Conversation, command: object, limits: Limits = Limits()) -> l
 
 
 def _receive(state: Conversation, c: ReceiveMessage, limits: Limits) -> list[Event]:
-    if c.message_id in state.seen:
+    if state.has_seen(c.message_id):
         return []  # already recorded: a redelivery or a catch-up overlap, answered once
     text = c.text.strip()
     reason = reply = None

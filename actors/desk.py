@@ -29,16 +29,19 @@ class StatusReport:
     model: str
 
 
+KEEP_SEEN = 200  # command message ids remembered, to recognise a redelivery
+
+
 @dataclass(frozen=True)
 class CommandLog:
     version: int = 0
-    seen: frozenset[str] = frozenset()
+    seen: tuple[str, ...] = ()  # recent command message ids (a tuple: cheap to copy while folding)
 
 
 def evolve(state: CommandLog, event: Event) -> CommandLog:
     message_id = getattr(event, "message_id", None)
-    return replace(state, version=state.version + 1,
-                   seen=state.seen | {message_id} if message_id else state.seen)
+    seen = (state.seen + (message_id,))[-KEEP_SEEN:] if message_id else state.seen
+    return replace(state, version=state.version + 1, seen=seen)
 
 
 def decide(state: CommandLog, c: InvokeCommand, status: StatusReport | None, prefix: str = "!") -> list[Event]:

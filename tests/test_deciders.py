@@ -96,3 +96,18 @@ def test_desk_answers_known_commands_and_rejects_unknown_ones():
 def test_desk_answers_a_command_message_once():
     state = reduce(desk.evolve, desk.decide(desk.CommandLog(), command("hi"), None), desk.CommandLog())
     assert desk.decide(state, command("hi"), None) == []
+
+
+def test_a_long_conversation_keeps_bounded_state_and_recognises_recent_messages():
+    # 20,000 events: the state stays bounded (recent turns), so folding is linear in the stream.
+    state = conversation.Conversation()
+    events = []
+    for n in range(10_000):
+        events.append(MessageReceived(conversation_id="c", message_id=str(n), channel_id="1", author_id="u",
+                                      author_name="Ada", text=f"q{n}", source="discord"))
+        events.append(ResponseGenerated(conversation_id="c", message_id=str(n), channel_id="1", source="discord",
+                                        text=f"a{n}", model="m"))
+    state = reduce(conversation.evolve, events, state)
+    assert len(state.turns) == conversation.KEEP_TURNS and state.version == 20_000
+    assert conversation.decide(state, receive("9999")) == []  # a redelivery of a recent message
+    assert isinstance(conversation.decide(state, receive("10000"))[0], MessageReceived)
