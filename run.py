@@ -26,7 +26,7 @@ from actors.responder import ResponderActor, ResponderConfig, ResponderPool, giv
 from actors.router import Router
 from actors.supervisor import Supervised
 from adapters.config import ConfigError, Settings, load_settings, prepare_data_dir
-from events import EventStore, StoreUnavailable, StreamConflict, open_store
+from events import EventStore, StoreUnavailable, StreamConflict, is_outage, open_store
 from events.catalog import REPLY_EVENTS, ActorRestarted
 from projections import rebuild
 from projections.conversations import Conversations
@@ -100,7 +100,7 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
                 continue
 
     def supervise(name: str, start: Callable[[Supervised], object], **kw) -> Supervised:
-        s = Supervised(name, start, on_restart=record_restart, **kw).start()  # type: ignore[arg-type]
+        s = Supervised(name, start, on_restart=record_restart, transient=is_outage, **kw).start()  # type: ignore[arg-type]
         system.supervised.append(s)
         return s
 

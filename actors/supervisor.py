@@ -4,7 +4,8 @@ pykka stops an actor when a ``tell``-ed message raises, and drops what was left 
 ``Supervised`` handle keeps every message until the actor acknowledges it, so a failure loses nothing:
 after a backoff it starts a fresh actor (which rebuilds its state from the log) and re-delivers the
 unacknowledged messages in order. The message the actor failed on is retried a few times, then handed
-to ``give_up``, which may turn it into a command that records the failure for the user.
+to ``give_up``, which may turn it into a command that records the failure for the user. Failures that
+``transient`` says will pass (the event store being down) are retried without limit, with backoff.
 """
 from __future__ import annotations
 
@@ -58,6 +59,7 @@ class Supervised:
         *,
         on_restart: Callable[[str, str, int], None] = lambda name, error, restarts: None,
         give_up: Callable[[object, str], object | None] = lambda message, error: None,
+        transient: Callable[[BaseException], bool] = lambda error: False,
         max_attempts: int = 3,
         backoff: tuple[float, float] = (0.05, 5.0),
     ):
@@ -65,6 +67,7 @@ class Supervised:
         self._start = start
         self._on_restart = on_restart
         self._give_up = give_up
+        self._transient = transient
         self._max_attempts = max_attempts
         self._backoff = backoff
         self._lock = threading.RLock()
@@ -113,7 +116,8 @@ class Supervised:
             base, most = self._backoff
             delay = min(most, base * 2 ** (self._consecutive_failures - 1))
         log.error("%s failed (%r); restarting in %.2fs", self.name, error, delay)
-        timer = threading.Timer(delay, self._restart, args=(repr(error),))
+        counts = error is None or not self._transient(error)
+        timer = threading.Timer(delay, self._restart, args=(repr(error), counts))
         timer.daemon = True
         timer.start()
 
@@ -136,12 +140,12 @@ class Supervised:
         except pykka.ActorDeadError:
             pass  # the actor just died; failed() will restart it and re-deliver this
 
-    def _restart(self, error: str) -> None:
+    def _restart(self, error: str, counts: bool = True) -> None:
         abandoned: list[object] = []
         with self._lock:
             if self._stopped:
                 return
-            if self._unacked:
+            if self._unacked and counts:
                 self._unacked[0].attempts += 1  # messages are handled in order: the first one failed
             redeliver = list(self._unacked)
             self._unacked.clear()

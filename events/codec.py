@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from events.model import _TYPES, Event, UnknownEvent, event_class
+from events.model import _TYPES, Event, UnknownEvent
 
 _loads = orjson.loads
 _types_get = _TYPES.get

@@ -17,6 +17,8 @@ from eventsourcing.persistence import (
     ApplicationRecorder,
     InfrastructureFactory,
     IntegrityError,
+    InterfaceError,
+    OperationalError,
     PersistenceError,
     StoredEvent,
 )
@@ -43,6 +45,12 @@ class StreamConflict(Exception):
 
 class StoreUnavailable(Exception):
     """The store cannot be opened or reached; the message says what to fix."""
+
+
+def is_outage(error: BaseException) -> bool:
+    """True for failures of the store itself (server down, connection lost, database locked), which
+    pass with time, as opposed to a bad event or a bug: callers retry these without giving up."""
+    return isinstance(error, (OperationalError, InterfaceError, StoreUnavailable))
 
 
 class EventStore:

@@ -148,3 +148,4 @@ def test_conversations_are_answered_in_parallel_each_in_order(tmp_path, llm_serv
             assert answers == [f"echo: c{conv} t{t} [turns={2 * t + 1}]" for t in range(5)]
     finally:
         system.stop()
+
