@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -162,23 +163,30 @@ def cmd_bot(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     store = open_store(settings.event_store, prepare_data_dir(settings.data_dir))
     since = _parse_time(args.since) if args.since else None
+    stop = threading.Event()
     try:
-        for r in store.read_all(types=args.type or ()):
-            if args.stream and r.stream != args.stream:
-                continue
-            if since and r.recorded_at < since:
+        events = store.read_all(types=args.type or ())
+        if args.follow:  # then keep printing new events as they are appended, until Ctrl-C
+            events = store.follow(after=0, stop=stop, poll_seconds=0.25)
+        for r in events:
+            if (args.stream and r.stream != args.stream) or (since and r.recorded_at < since) or \
+                    (args.follow and args.type and r.type_name not in args.type):
                 continue
             data = r.event.to_data()
             if args.json:
-                print(json.dumps({"position": r.position, "stream": r.stream, "version": r.stream_version,
-                                  "type": r.type_name, "time": r.recorded_at.isoformat(), "data": data},
-                                 ensure_ascii=False))
+                line = json.dumps({"position": r.position, "stream": r.stream, "version": r.stream_version,
+                                   "type": r.type_name, "time": r.recorded_at.isoformat(), "data": data},
+                                  ensure_ascii=False)
             else:
                 summary = " ".join(f"{k}={_short(v)}" for k, v in data.items())
-                print(f"{r.position:>8} {r.recorded_at:%Y-%m-%d %H:%M:%S} {r.stream} {r.type_name} {summary}")
+                line = f"{r.position:>8} {r.recorded_at:%Y-%m-%d %H:%M:%S} {r.stream} {r.type_name} {summary}"
+            print(line, flush=args.follow)
     except BrokenPipeError:  # `replay | head`
         sys.stderr.close()
+    except KeyboardInterrupt:
+        pass
     finally:
+        stop.set()
         store.close()
     return 0
 
@@ -230,6 +238,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--type", action="append", help="only events of this type (repeatable)")
     r.add_argument("--since", help="only events recorded at or after this ISO time")
     r.add_argument("--json", action="store_true", help="one JSON object per event")
+    r.add_argument("--follow", action="store_true", help="keep printing new events as they are appended")
     sub.add_parser("status", help="store position, event counts, undelivered replies")
     return p
 

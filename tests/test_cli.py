@@ -102,3 +102,25 @@ def test_no_secret_reaches_the_log_or_the_output(tmp_path, llm_server):
     run_parley(["console"], env, stdin="hello\n")
     stored = b"".join(p.read_bytes() for p in (tmp_path / "sqlite").iterdir() if p.is_file())
     assert b"sk-very-secret-key" not in stored and b"hello" in stored
+
+
+def test_replay_follow_prints_events_as_they_are_appended(tmp_path, llm_server):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = parley_env(tmp_path / "data", llm_server)
+    run_parley(["console"], env, stdin="first\n")
+    follower = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "replay", "--json", "--follow"], env=env,
+                                cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        seen = [json.loads(follower.stdout.readline()) for _ in range(3)]  # what was there already
+        assert [e["type"] for e in seen].count("MessageReceived") == 1
+        run_parley(["console"], env, stdin="second\n")
+        later = [json.loads(follower.stdout.readline()) for _ in range(3)]
+        texts = [e["data"].get("text") for e in later if e["type"] == "MessageReceived"]
+        assert texts == ["second"]
+    finally:
+        follower.terminate()
+        follower.wait(10)
