@@ -249,3 +249,12 @@ def test_an_unreachable_discord_is_a_clear_error(bot_env):
     out = subprocess.run([sys.executable, str(ROOT / "run.py")], env=bot_env, cwd=ROOT, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 2 and "cannot reach Discord" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_reply_to_an_answer_still_streaming_continues_its_conversation(bot, discord_emulator, llm_server):
+    llm_server.script.append(Scripted(text="counting: " + " ".join(str(n) for n in range(200)), chunk_delay=0.02))
+    lea = discord_emulator.user("Lea")
+    asked = discord_emulator.user_says(discord_emulator.general, lea, "count for me", mention_bot=True)
+    draft = wait_for(lambda: (discord_emulator.replies_to(asked) or [None])[0], what="the streaming draft")
+    follow = discord_emulator.user_says(discord_emulator.general, lea, "and then?", reply_to=draft)
+    final_reply(discord_emulator, follow, "echo: and then? [turns=3]")

@@ -62,15 +62,14 @@ class ConversationCog(commands.Cog, name="Conversation"):
         resolved = message.reference.resolved if message.reference else None
         reply_to_bot = ref_id is not None and (
             (isinstance(resolved, discord.Message) and resolved.author.id == bot_user.id)
-            or self.conversations.conversation_of(SOURCE, ref_id) is not None)
+            or self._conversation_of(ref_id) is not None)
         facts = MessageFacts(
             message_id=str(message.id), channel_id=str(message.channel.id), channel_kind=channel_kind(message.channel),
             parent_id=str(message.channel.parent_id) if isinstance(message.channel, discord.Thread) else None,
             author_is_bot=message.author.bot, content=message.content,
             mentions_bot=any(u.id == bot_user.id for u in message.mentions), reply_to_id=ref_id,
             reply_to_bot=reply_to_bot)
-        target = addressed(facts, str(bot_user.id), self.listen,
-                           lambda mid: self.conversations.conversation_of(SOURCE, mid))
+        target = addressed(facts, str(bot_user.id), self.listen, self._conversation_of)
         if target is None:
             return False
         self.dispatch(ReceiveMessage(
@@ -80,6 +79,12 @@ class ConversationCog(commands.Cog, name="Conversation"):
         if show_typing:
             self.transport.start_typing(message.channel.id, str(message.id))
         return True
+
+    def _conversation_of(self, message_id: str) -> str | None:
+        known = self.conversations.conversation_of(SOURCE, message_id)
+        if known is None and (question := self.transport.answers(message_id)) is not None:
+            known = self.conversations.conversation_of(SOURCE, question)  # a reply to an answer still streaming
+        return known
 
     async def catch_up(self) -> None:
         """Answer what was written while Parley was down: each channel's history since the newest

@@ -47,6 +47,11 @@ class DiscordTransport:
         self._finished: set[str] = set()
         self._typing: dict[str, asyncio.Event] = {}
         self._interactions: dict[str, discord.Interaction] = {}
+        self._answering: dict[str, str] = {}  # draft message id -> the user message it answers
+
+    def answers(self, message_id: str) -> str | None:
+        """The user message a draft (an answer still streaming, not yet recorded as sent) answers."""
+        return self._answering.get(message_id)
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -114,9 +119,12 @@ class DiscordTransport:
                 shown = self._drafts.get(draft.message_id)
                 if shown is None:
                     channel = self.bot.get_partial_messageable(int(draft.channel_id))
-                    self._drafts[draft.message_id] = await channel.send(
+                    shown = self._drafts[draft.message_id] = await channel.send(
                         text, reference=_reference(draft.message_id, draft.channel_id),
                         nonce=nonce_for(draft.message_id, 0), allowed_mentions=SAFE_MENTIONS)
+                    if len(self._answering) > 10_000:
+                        self._answering.clear()
+                    self._answering[str(shown.id)] = draft.message_id
                 else:
                     self._drafts[draft.message_id] = await shown.edit(content=text)
             except (discord.HTTPException, aiohttp.ClientError, asyncio.TimeoutError) as e:
