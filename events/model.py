@@ -33,23 +33,22 @@ class Event:
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> Event:
+        """Build the event from its stored fields. Takes ownership of ``data`` (it may become the
+        event's instance dict)."""
         names, required, defaults, tuples = cls.__dict__.get("_shape") or _shape(cls)
-        # Reading the log is the hot path: fill the instance dict directly instead of running the
-        # frozen dataclass __init__ (one object.__setattr__ per field).
+        for name in tuples:  # JSON gives lists; events hold tuples so they stay immutable
+            if name in data:
+                data[name] = tuple(data[name])
+        # Reading the log is the hot path: no frozen-dataclass __init__ (one object.__setattr__ per
+        # field); what the current version wrote (every field, nothing else) becomes the instance dict.
         event = object.__new__(cls)
-        state = event.__dict__
-        if data.keys() == names:  # what the current version writes: every field, nothing else
-            state.update(data)
-        else:
+        if data.keys() != names:
             if not data.keys() <= names:
                 data = {k: v for k, v in data.items() if k in names}
             if not required <= data.keys():
                 return cls(**data)  # raises a TypeError that names the missing fields
-            state.update(defaults)
-            state.update(data)
-        for name in tuples:  # JSON gives lists; events hold tuples so they stay immutable
-            if name in state:
-                state[name] = tuple(state[name])
+            data = defaults | data
+        object.__setattr__(event, "__dict__", data)
         return event
 
 

@@ -108,11 +108,15 @@ class EventStore:
                 rows = [(n.id, n.originator_id, n.originator_version, n.topic, n.state) for n in
                         self._recorder.select_notifications(after, page, topics=types, inclusive_of_start=False)]
             # The body of decode() inlined for the common case: this loop is how the whole log is read.
+            last_text, last_at = "", None
             for position, stream, version, topic, state in rows:
                 doc = orjson_loads(state)
                 cls = event_types.get(topic)
                 if cls is not None and doc.get("v") == cls.version:
-                    event, at = cls.from_data(doc["data"]), decode_time(doc["at"])
+                    event, text = cls.from_data(doc["data"]), doc["at"]
+                    if text != last_text:  # events appended together share their time
+                        last_text, last_at = text, decode_time(text)
+                    at = last_at
                 else:
                     event, at = decode(topic, state)
                 yield _new_tuple(RecordedEvent, (position, stream, version, at, event))
