@@ -7,6 +7,7 @@ global position its notification id. Appends carry an expected version: a mismat
 """
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
@@ -178,7 +179,10 @@ def open_store(spec: str, data_dir: Path) -> EventStore:
     try:
         factory = InfrastructureFactory.construct(env)
         recorder = factory.application_recorder()
-    except (PersistenceError, OSError) as e:
+    except sqlite3.DatabaseError as e:
+        raise StoreUnavailable(f"the event store {description} is damaged or not a Parley store ({e}): "
+                               "restore it from a backup, or move it away to start a new one") from e
+    except (PersistenceError, OSError, sqlite3.Error) as e:
         raise StoreUnavailable(f"cannot open the event store {description}: {e}") from e
     return EventStore(factory, recorder, description)
 

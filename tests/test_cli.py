@@ -124,3 +124,11 @@ def test_replay_follow_prints_events_as_they_are_appended(tmp_path, llm_server):
     finally:
         follower.terminate()
         follower.wait(10)
+
+
+def test_a_damaged_store_file_is_a_clear_error(tmp_path, llm_server):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "parley.sqlite3").write_bytes(b"this is not a database" * 300)
+    out = run_parley(["console"], parley_env(data, llm_server), stdin="hello\n")
+    assert out.returncode == 2 and "damaged or not a Parley store" in out.stderr and "Traceback" not in out.stderr
