@@ -128,7 +128,8 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
         router.route(command_type, responders.tell)
     router.route(InvokeCommand, desk.tell)
     router.route(Deliver, outbox.tell)
-    router.subscribe(lambda r: outbox.tell(Deliver(reply_from(r.event))), *(t.type_name for t in REPLY_EVENTS))
+    router.subscribe(lambda r: outbox.tell(Deliver(reply_from(r.event))),  # type: ignore[arg-type]
+                     *(t.type_name for t in REPLY_EVENTS))
 
     # Finish what a previous run left half done: answers not generated yet.
     for conversation_id in conversations.unanswered_conversations():

@@ -102,7 +102,7 @@ def _receive(state: Conversation, c: ReceiveMessage, limits: Limits) -> list[Eve
     if state.has_seen(c.message_id):
         return []  # already recorded: a redelivery or a catch-up overlap, answered once
     text = c.text.strip()
-    reason = reply = None
+    reason = reply = ""
     if not text:
         reason, reply = "empty", "Your message was empty: write something and I will answer."
     elif len(text) > limits.max_input_chars:

@@ -4,14 +4,13 @@ from __future__ import annotations
 import threading
 
 from events import RecordedEvent
-from events.catalog import REPLY_EVENTS, ReplyDeliveryFailed, ReplySent
-from events.model import Event
+from events.catalog import REPLY_EVENTS, AboutMessage, ReplyDeliveryFailed, ReplySent
 
 
 class PendingReplies:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: dict[tuple[str, str], Event] = {}  # (source, user message id) -> reply event
+        self._pending: dict[tuple[str, str], AboutMessage] = {}  # (source, user message id) -> reply event
         self._settled: set[tuple[str, str]] = set()
 
     def apply(self, recorded: RecordedEvent) -> None:
@@ -26,7 +25,7 @@ class PendingReplies:
                 self._settled.add(key)
                 self._pending.pop(key, None)
 
-    def pending(self, source: str | None = None) -> list[Event]:
+    def pending(self, source: str | None = None) -> list[AboutMessage]:
         with self._lock:
             return [e for (s, _), e in self._pending.items() if source is None or s == source]
 

@@ -6,17 +6,32 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
+from typing import Protocol
 
 import aiohttp
 import discord
 import yarl
 from discord.ext import commands
 
+from actors.ports import ReplyTransport
+from actors.router import Router
 from adapters.config import Settings
 from adapters.discord.cogs import SOURCE, CommandsCog, ConversationCog
 from adapters.discord.transport import DiscordTransport
+from projections.conversations import Conversations
 
 log = logging.getLogger("parley.discord")
+
+
+class System(Protocol):
+    """What the bot needs of the running system that ``run.build`` returns."""
+
+    router: Router
+    conversations: Conversations
+
+    def resume(self, source: str) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 def configure_endpoints(settings: Settings) -> None:
@@ -34,7 +49,7 @@ def make_bot(settings: Settings) -> commands.Bot:
     return commands.Bot(command_prefix=settings.command_prefix, intents=intents, help_command=None)
 
 
-def run_bot(settings: Settings, build: Callable[..., object]) -> int:
+def run_bot(settings: Settings, build: Callable[[Settings, dict[str, ReplyTransport]], System]) -> int:
     configure_endpoints(settings)
     bot = make_bot(settings)
     transport = DiscordTransport(bot, settings.stream_edit_interval)
@@ -68,4 +83,4 @@ def run_bot(settings: Settings, build: Callable[..., object]) -> int:
               file=sys.stderr)
         return 2
     finally:
-        system.stop()  # type: ignore[attr-defined]
+        system.stop()
