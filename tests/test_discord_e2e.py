@@ -148,8 +148,9 @@ def test_long_answers_are_split_and_streamed_with_limited_edits(bot, discord_emu
     parts = wait_for(all_parts, what="the whole long answer")
     assert len(parts) == 3 and all(len(p["content"]) <= 2000 for p in parts)
     assert parts[0]["message_reference"]["message_id"] == asked["id"]
-    # ~600 chunks were streamed over about three seconds; edits are throttled to one per second.
-    streaming_time = 600 * 0.005
+    # ~600 chunks were streamed over a few seconds; edits are throttled to one per second (plus the
+    # final edit that puts the finished first part in place).
+    streaming_time = llm_server.stream_seconds[-1]
     assert 1 <= discord_emulator.edits[parts[0]["id"]] <= streaming_time + 2
 
 

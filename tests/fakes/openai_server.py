@@ -37,6 +37,7 @@ class FakeOpenAI:
         self.reply = reply
         self.chunk_size = chunk_size
         self.requests: list[dict] = []
+        self.stream_seconds: list[float] = []  # how long each streamed answer took to send
         self.script: deque[Scripted] = deque()
         self._served: ServedApp
         self.port = 0
@@ -81,6 +82,7 @@ class FakeOpenAI:
             })
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
+        began = time.monotonic()
         pieces = [text[i:i + self.chunk_size] for i in range(0, len(text), self.chunk_size)] or [""]
         for i, piece in enumerate(pieces):
             chunk = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": model,
@@ -93,6 +95,7 @@ class FakeOpenAI:
                 "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
         await response.write(f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode())
         await response.write_eof()
+        self.stream_seconds.append(time.monotonic() - began)
         return response
 
 
