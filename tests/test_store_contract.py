@@ -85,8 +85,10 @@ def test_follow_yields_events_appended_after_it_started(store):
     stop = threading.Event()
     seen = []
 
+    start = store.head()  # read before the appends below, not in the thread (which may start late)
+
     def follower():
-        for recorded in store.follow(after=store.head(), stop=stop, poll_seconds=0.05):
+        for recorded in store.follow(after=start, stop=stop, poll_seconds=0.05):
             seen.append(recorded.event)
             if len(seen) == 2:
                 stop.set()
