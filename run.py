@@ -29,9 +29,9 @@ from actors.supervisor import Supervised
 from adapters.config import ConfigError, Settings, load_settings, prepare_data_dir
 from events import EventStore, StoreUnavailable, StreamConflict, is_outage, open_store
 from events.catalog import REPLY_EVENTS, ActorRestarted
-from projections import rebuild
 from projections.conversations import Conversations
 from projections.deliveries import PendingReplies
+from projections.tracking import READ_MODELS_FILE, ProjectionRunner, ReadModelDB
 
 log = logging.getLogger("parley")
 
@@ -55,6 +55,7 @@ class Parley:
     pending_replies: PendingReplies
     model: ModelChoice
     transports: dict[str, ReplyTransport]
+    read_models: ProjectionRunner
     supervised: list[Supervised] = field(default_factory=list)
 
     def status(self) -> StatusReport:
@@ -70,6 +71,8 @@ class Parley:
     def stop(self) -> None:
         for s in self.supervised:
             s.stop()
+        self.read_models.stop()
+        self.read_models.db.close()
         self.store.close()
 
 
@@ -83,12 +86,15 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
         llm = OpenAIChat(settings.openai_base_url, settings.openai_api_key, settings.llm_timeout,
                          settings.llm_retries)
     router = Router()
-    conversations, pending_replies = Conversations(), PendingReplies()
-    rebuild(store, [conversations, pending_replies])
-    for projection in (conversations, pending_replies):
-        router.subscribe(projection.apply)
+    # Read models resume from their tracked position (a deleted file is rebuilt from zero) and are
+    # complete before anything is served; then they follow the log in order.
+    db = ReadModelDB(data_dir / READ_MODELS_FILE)
+    conversations, pending_replies = Conversations(db), PendingReplies(db)
+    read_models = ProjectionRunner(store, db, [conversations, pending_replies])
+    read_models.catch_up()
+    read_models.start()
     system = Parley(settings, store, router, conversations, pending_replies, ModelChoice(settings.chat_model),
-                    transports)
+                    transports, read_models)
 
     def record_restart(name: str, error: str, restarts: int) -> None:
         stream = f"actor:{name}"
@@ -198,8 +204,9 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
         counts: dict[str, int] = {}
         for r in store.read_all():
             counts[r.type_name] = counts.get(r.type_name, 0) + 1
-        pending = PendingReplies()
-        rebuild(store, [pending])
+        db = ReadModelDB(":memory:")
+        pending = PendingReplies(db)
+        ProjectionRunner(store, db, [pending]).catch_up()
         print(f"event store: {store.description}")
         print(f"position: {store.head()}")
         print(f"model: {settings.chat_model}")

@@ -164,8 +164,12 @@ class EventStore:
                 if stop.is_set():
                     return
             if not found:
-                with self._appended:
-                    self._appended.wait(poll_seconds)
+                self.wait_for_append(poll_seconds)
+
+    def wait_for_append(self, timeout: float) -> None:
+        """Return when this process appends (or ``timeout`` passes: other processes are not heard)."""
+        with self._appended:
+            self._appended.wait(timeout)
 
     def wake_followers(self) -> None:
         with self._appended:

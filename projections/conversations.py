@@ -7,60 +7,65 @@
 """
 from __future__ import annotations
 
-import threading
+import sqlite3
 
 from events import RecordedEvent
 from events.catalog import (MessageReceived, MessageRejected, ReplySent, ResponseFailed,
                             ResponseGenerated)
+from projections.tracking import ReadModelDB
+
+SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS message_conversation (source TEXT, message_id TEXT, conversation_id TEXT, "
+    "PRIMARY KEY (source, message_id)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS channel_newest (source TEXT, channel_id TEXT, message_id TEXT, "
+    "PRIMARY KEY (source, channel_id)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS unanswered (conversation_id TEXT, message_id TEXT, "
+    "PRIMARY KEY (conversation_id, message_id)) WITHOUT ROWID",
+]
 
 
 class Conversations:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._by_message: dict[tuple[str, str], str] = {}
-        self._newest: dict[tuple[str, str], str] = {}
-        self._unanswered: dict[str, set[str]] = {}
+    def __init__(self, db: ReadModelDB):
+        self.db = db
+        db.create(SCHEMA)
 
-    def apply(self, recorded: RecordedEvent) -> None:
+    def apply(self, db: sqlite3.Connection, recorded: RecordedEvent) -> None:
         e = recorded.event
-        with self._lock:
-            if isinstance(e, (MessageReceived, MessageRejected)):
-                self._by_message[(e.source, e.message_id)] = e.conversation_id
-                key = (e.source, e.channel_id)
-                if _newer(e.message_id, self._newest.get(key)):
-                    self._newest[key] = e.message_id
-                if isinstance(e, MessageReceived):
-                    self._unanswered.setdefault(e.conversation_id, set()).add(e.message_id)
-            elif isinstance(e, (ResponseGenerated, ResponseFailed)):
-                waiting = self._unanswered.get(e.conversation_id)
-                if waiting is not None:
-                    waiting.discard(e.message_id)
-                    if not waiting:
-                        del self._unanswered[e.conversation_id]
-            elif isinstance(e, ReplySent):
-                for sent in e.sent_message_ids:
-                    self._by_message[(e.source, sent)] = e.conversation_id
+        if isinstance(e, (MessageReceived, MessageRejected)):
+            db.execute("INSERT OR REPLACE INTO message_conversation VALUES (?, ?, ?)",
+                       (e.source, e.message_id, e.conversation_id))
+            newest = db.execute("SELECT message_id FROM channel_newest WHERE source=? AND channel_id=?",
+                                (e.source, e.channel_id)).fetchone()
+            if newest is None or _newer(e.message_id, newest[0]):
+                db.execute("INSERT OR REPLACE INTO channel_newest VALUES (?, ?, ?)",
+                           (e.source, e.channel_id, e.message_id))
+            if isinstance(e, MessageReceived):
+                db.execute("INSERT OR IGNORE INTO unanswered VALUES (?, ?)", (e.conversation_id, e.message_id))
+        elif isinstance(e, (ResponseGenerated, ResponseFailed)):
+            db.execute("DELETE FROM unanswered WHERE conversation_id=? AND message_id=?",
+                       (e.conversation_id, e.message_id))
+        elif isinstance(e, ReplySent):
+            db.executemany("INSERT OR REPLACE INTO message_conversation VALUES (?, ?, ?)",
+                           [(e.source, sent, e.conversation_id) for sent in e.sent_message_ids])
 
     def conversation_of(self, source: str, message_id: str) -> str | None:
-        with self._lock:
-            return self._by_message.get((source, message_id))
+        rows = self.db.query("SELECT conversation_id FROM message_conversation WHERE source=? AND message_id=?",
+                             (source, message_id))
+        return rows[0][0] if rows else None
 
     def newest_message(self, source: str, channel_id: str) -> str | None:
-        with self._lock:
-            return self._newest.get((source, channel_id))
+        rows = self.db.query("SELECT message_id FROM channel_newest WHERE source=? AND channel_id=?",
+                             (source, channel_id))
+        return rows[0][0] if rows else None
 
     def channels(self, source: str) -> list[str]:
-        with self._lock:
-            return [channel for (s, channel) in self._newest if s == source]
+        return [r[0] for r in self.db.query("SELECT channel_id FROM channel_newest WHERE source=?", (source,))]
 
     def unanswered_conversations(self) -> list[str]:
-        with self._lock:
-            return list(self._unanswered)
+        return [r[0] for r in self.db.query("SELECT DISTINCT conversation_id FROM unanswered")]
 
 
-def _newer(candidate: str, current: str | None) -> bool:
-    if current is None:
-        return True
+def _newer(candidate: str, current: str) -> bool:
     if candidate.isdigit() and current.isdigit():
         return int(candidate) > int(current)  # Discord snowflakes grow with time
     return True

@@ -1,34 +1,35 @@
 """Replies decided but not yet delivered: what the outbox must (re)send after a restart."""
 from __future__ import annotations
 
-import threading
+import sqlite3
+
+import orjson
 
 from events import RecordedEvent
 from events.catalog import REPLY_EVENTS, AboutMessage, ReplyDeliveryFailed, ReplySent
+from events.model import event_class
+from projections.tracking import ReadModelDB
+
+SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS pending_reply (source TEXT, message_id TEXT, position INTEGER, type TEXT, "
+    "data BLOB, PRIMARY KEY (source, message_id))",
+]
 
 
 class PendingReplies:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pending: dict[tuple[str, str], AboutMessage] = {}  # (source, user message id) -> reply event
-        self._settled: set[tuple[str, str]] = set()
+    def __init__(self, db: ReadModelDB):
+        self.db = db
+        db.create(SCHEMA)
 
-    def apply(self, recorded: RecordedEvent) -> None:
+    def apply(self, db: sqlite3.Connection, recorded: RecordedEvent) -> None:
         e = recorded.event
-        with self._lock:
-            if isinstance(e, REPLY_EVENTS):
-                key = (e.source, e.message_id)
-                if key not in self._settled:
-                    self._pending[key] = e
-            elif isinstance(e, (ReplySent, ReplyDeliveryFailed)):
-                key = (e.source, e.message_id)
-                self._settled.add(key)
-                self._pending.pop(key, None)
+        if isinstance(e, REPLY_EVENTS):
+            db.execute("INSERT OR IGNORE INTO pending_reply VALUES (?, ?, ?, ?, ?)",
+                       (e.source, e.message_id, recorded.position, e.type_name, orjson.dumps(e.to_data())))
+        elif isinstance(e, (ReplySent, ReplyDeliveryFailed)):
+            db.execute("DELETE FROM pending_reply WHERE source=? AND message_id=?", (e.source, e.message_id))
 
     def pending(self, source: str | None = None) -> list[AboutMessage]:
-        with self._lock:
-            return [e for (s, _), e in self._pending.items() if source is None or s == source]
-
-    def delivered(self) -> int:
-        with self._lock:
-            return len(self._settled)
+        sql = "SELECT type, data FROM pending_reply {} ORDER BY position".format("WHERE source=?" if source else "")
+        rows = self.db.query(sql, (source,) if source else ())
+        return [event_class(kind).from_data(orjson.loads(data)) for kind, data in rows]  # type: ignore[union-attr,misc]
