@@ -66,7 +66,7 @@ class Parley:
     def resume(self, source: str) -> None:
         """Send what was decided for ``source`` but not delivered (after a crash or downtime)."""
         for event in self.pending_replies.pending(source):
-            self.router.dispatch(Deliver(reply_from(event)))
+            self.router.dispatch(Deliver(reply_from(event), recovered=True))
 
     def stop(self) -> None:
         for s in self.supervised:

@@ -27,6 +27,7 @@ RETRY_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 class Deliver:
     reply: Reply
     attempt: int = 0
+    recovered: bool = False  # found pending after a restart (it may have been recorded since): check the log
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,9 @@ class OutboxActor(SupervisedActor):
             return  # that transport is not running in this process; it is sent when it runs
         if key in self.in_flight and d.attempt == 0:
             return
-        if self.store.stream_version(reply_stream(reply.source, reply.message_id)) > 0:
+        # A reply just decided cannot have been delivered yet; one found pending after a restart, or a
+        # retry, may have been recorded meanwhile.
+        if (d.recovered or d.attempt) and self.store.stream_version(reply_stream(reply.source, reply.message_id)):
             return  # recorded as delivered (or given up) already
         self.in_flight.add(key)
         tell = self.supervisor.tell
