@@ -47,11 +47,17 @@ class DiscordTransport:
         self._finished: set[str] = set()
         self._typing: dict[str, asyncio.Event] = {}
         self._interactions: dict[str, discord.Interaction] = {}
-        self._answering: dict[str, str] = {}  # draft message id -> the user message it answers
+        self._answering: dict[str, str] = {}  # our message id -> the user message it answers
 
     def answers(self, message_id: str) -> str | None:
-        """The user message a draft (an answer still streaming, not yet recorded as sent) answers."""
+        """The user message that one of our recent messages answers: also for an answer still
+        streaming, or one the read models have not caught up with yet."""
         return self._answering.get(message_id)
+
+    def _remember_answer(self, sent_id: str, question_id: str) -> None:
+        if len(self._answering) > 10_000:  # the read models know the older ones
+            self._answering.clear()
+        self._answering[sent_id] = question_id
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -122,9 +128,7 @@ class DiscordTransport:
                     shown = self._drafts[draft.message_id] = await channel.send(
                         text, reference=_reference(draft.message_id, draft.channel_id),
                         nonce=nonce_for(draft.message_id, 0), allowed_mentions=SAFE_MENTIONS)
-                    if len(self._answering) > 10_000:
-                        self._answering.clear()
-                    self._answering[str(shown.id)] = draft.message_id
+                    self._remember_answer(str(shown.id), draft.message_id)
                 else:
                     self._drafts[draft.message_id] = await shown.edit(content=text)
             except (discord.HTTPException, aiohttp.ClientError, asyncio.TimeoutError) as e:
@@ -155,6 +159,7 @@ class DiscordTransport:
                         if message.content != part:  # the nonce found a draft sent before a crash
                             message = await message.edit(content=part)
                     sent.append(str(message.id))
+                    self._remember_answer(str(message.id), reply.message_id)
             except (discord.Forbidden, discord.NotFound) as e:
                 return NotDelivered(f"{type(e).__name__}: {e}", permanent=True)
             except discord.HTTPException as e:
