@@ -100,3 +100,12 @@ def test_a_refused_api_key_and_a_missing_model_get_replies_that_say_so(tmp_path,
     assert "refused my credentials" in lines[0] and "model does not exist" in lines[1]
     reasons = [e["data"]["reason"] for e in replay_json(env) if e["type"] == "ResponseFailed"]
     assert reasons == ["unauthorized", "model_not_found"]
+
+
+def test_an_llm_slower_than_the_timeout_gets_a_timeout_reply(tmp_path, llm_server):
+    env = parley_env(tmp_path / "data", llm_server, PARLEY_LLM_TIMEOUT="0.5", PARLEY_LLM_RETRIES="0")
+    llm_server.script.append(Scripted(delay=3))
+    out = run_parley(["console"], env, stdin="are you slow?\nnext\n")
+    lines = out.stdout.splitlines()
+    assert "did not answer in time" in lines[0] and lines[1] == "echo: next [turns=2]"
+    assert [e["data"]["reason"] for e in replay_json(env) if e["type"] == "ResponseFailed"] == ["timeout"]
