@@ -9,6 +9,7 @@ import getpass
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from typing import TextIO
@@ -26,25 +27,29 @@ class ConsoleTransport:
     def __init__(self, out: TextIO):
         self.out = out
         self._lock = threading.Condition()
-        self._order: list[str] = []  # message ids in input order, not yet printed
+        self._order: deque[str] = deque()  # message ids in input order, not yet printed
+        self._expected: set[str] = set()  # the same ids, for membership tests on long pipes
         self._ready: dict[str, tuple[Reply, Callable[[DeliveryResult], None]]] = {}
         self.last_progress = time.monotonic()
 
     def expect(self, message_id: str) -> None:
         with self._lock:
             self._order.append(message_id)
+            self._expected.add(message_id)
 
     def deliver(self, reply: Reply, done: Callable[[DeliveryResult], None]) -> None:
         settled = []
         with self._lock:
-            if reply.message_id not in self._order:
+            if reply.message_id not in self._expected:
                 # A reply left over from an earlier run (it crashed before printing it): print it now.
                 self._print(reply)
                 settled.append((reply, done))
             else:
                 self._ready[reply.message_id] = (reply, done)
                 while self._order and self._order[0] in self._ready:
-                    first, first_done = self._ready.pop(self._order.pop(0))
+                    printed = self._order.popleft()
+                    self._expected.discard(printed)
+                    first, first_done = self._ready.pop(printed)
                     self._print(first)
                     settled.append((first, first_done))
             self.last_progress = time.monotonic()
