@@ -117,9 +117,9 @@ class ProjectionRunner:
         self.store.wake_followers()
         if self._thread is not None:
             self._thread.join(10)
-        self.catch_up_quietly()
+        self._catch_up_quietly()
 
-    def catch_up_quietly(self) -> None:
+    def _catch_up_quietly(self) -> None:
         try:
             self.catch_up()
         except Exception:  # stopping: what is missed is applied on the next start
