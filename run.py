@@ -8,14 +8,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from actors import conversation
 from actors.commands import AnswerPending, InvokeCommand, ReceiveMessage
@@ -27,7 +25,7 @@ from actors.responder import ResponderActor, ResponderConfig, ResponderPool, giv
 from actors.router import Router
 from actors.supervisor import Supervised
 from adapters.config import ConfigError, Settings, load_settings, prepare_data_dir
-from events import EventStore, StoreUnavailable, StreamConflict, is_outage, open_store
+from events import EventStore, StoreMissing, StoreUnavailable, StreamConflict, is_outage, open_store
 from events.catalog import REPLY_EVENTS, ActorRestarted
 from projections.conversations import Conversations
 from projections.deliveries import PendingReplies
@@ -56,6 +54,7 @@ class Parley:
     model: ModelChoice
     transports: dict[str, ReplyTransport]
     read_models: ProjectionRunner
+    llm: ChatModel
     supervised: list[Supervised] = field(default_factory=list)
 
     def status(self) -> StatusReport:
@@ -74,6 +73,9 @@ class Parley:
         self.read_models.stop()
         self.read_models.db.close()
         self.store.close()
+        close = getattr(self.llm, "close", None)
+        if close is not None:
+            close()
 
 
 def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatModel | None = None) -> Parley:
@@ -81,10 +83,11 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
     data_dir = prepare_data_dir(settings.data_dir)
     store = open_store(settings.event_store, data_dir)
     if llm is None:
-        from adapters.llm import OpenAIChat
+        from adapters.llm import LLMLimits, OpenAIChat
 
-        llm = OpenAIChat(settings.openai_base_url, settings.openai_api_key, settings.llm_timeout,
-                         settings.llm_retries)
+        llm = OpenAIChat(settings.openai_base_url, settings.openai_api_key, LLMLimits(
+            max_tokens=settings.max_answer_tokens, first_token_timeout=settings.llm_timeout,
+            idle_timeout=settings.llm_idle_timeout, retries=settings.llm_retries))
     router = Router()
     # Read models resume from their tracked position (a deleted file is rebuilt from zero) and are
     # complete before anything is served; then they follow the log in order.
@@ -94,7 +97,7 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
     read_models.catch_up()
     read_models.start()
     system = Parley(settings, store, router, conversations, pending_replies, ModelChoice(settings.chat_model),
-                    transports, read_models)
+                    transports, read_models, llm)
 
     def record_restart(name: str, error: str, restarts: int) -> None:
         stream = f"actor:{name}"
@@ -144,14 +147,39 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
 
 
 # -- commands ----------------------------------------------------------------------------------
+def describe_llm(settings: Settings) -> str | None:
+    """The line that says which LLM endpoint is used, or None when nothing is configured."""
+    if not settings.openai_base_url and not settings.openai_api_key:
+        return None
+    where = settings.openai_base_url or "OpenAI (api.openai.com)"
+    return f"parley: answering with model {settings.chat_model!r} at {where}"
+
+
+NO_LLM = """parley: no language model is configured: set OPENAI_API_KEY or OPENAI_BASE_URL (in the environment or parley.toml):
+  OpenAI:     export OPENAI_API_KEY=sk-...          (model: PARLEY_CHAT_MODEL, default gpt-4o-mini)
+  Ollama:     export OPENAI_BASE_URL=http://127.0.0.1:11434/v1 PARLEY_CHAT_MODEL=llama3.2
+  llama.cpp:  export OPENAI_BASE_URL=http://127.0.0.1:8080/v1 PARLEY_CHAT_MODEL=local"""
+
+
+def announce_llm(settings: Settings) -> bool:
+    line = describe_llm(settings)
+    print(line or NO_LLM, file=sys.stderr, flush=True)
+    return line is not None
+
+
 def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
     from adapters.console import SOURCE, ConsoleTransport, run_console
 
-    transport = ConsoleTransport(sys.stdout)
+    if not announce_llm(settings):
+        return 2
+    # Bytes that are not UTF-8 become U+FFFD instead of stopping the console.
+    sys.stdin.reconfigure(errors="replace")  # type: ignore[union-attr]
+    transport = ConsoleTransport(sys.stdout, live=sys.stdout.isatty())
     system = build(settings, {SOURCE: transport})
     try:
         system.resume(SOURCE)
-        patience = settings.llm_timeout * (settings.llm_retries + 1) + 30
+        # Answers are bounded by progress deadlines; this only guards against a stuck pipeline.
+        patience = (settings.llm_timeout + settings.llm_idle_timeout) * (settings.llm_retries + 1) + 30
         return run_console(system.router.dispatch, transport, sys.stdin, settings.command_prefix, patience)
     finally:
         system.stop()
@@ -159,78 +187,36 @@ def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_bot(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.discord_token:
+        if args.command == "bot":
+            print("parley: DISCORD_TOKEN is not set: the bot needs its token from the Discord developer portal "
+                  "(see README, 'Running it on your server'); `python run.py console` runs without one.",
+                  file=sys.stderr)
+            return 2
         print("parley: DISCORD_TOKEN is not set, so starting the local console instead of the Discord bot "
               "(set DISCORD_TOKEN to run the bot).", file=sys.stderr)
         return cmd_console(settings, args)
     from adapters.discord.bot import run_bot
 
+    if not announce_llm(settings):
+        return 2
     return run_bot(settings, build)
 
 
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
-    store = open_store(settings.event_store, prepare_data_dir(settings.data_dir))
-    since = _parse_time(args.since) if args.since else None
-    stop = threading.Event()
-    try:
-        events = store.read_all(types=args.type or ())
-        if args.follow:  # then keep printing new events as they are appended, until Ctrl-C
-            events = store.follow(after=0, stop=stop, poll_seconds=0.25)
-        for r in events:
-            if (args.stream and r.stream != args.stream) or (since and r.recorded_at < since) or \
-                    (args.follow and args.type and r.type_name not in args.type):
-                continue
-            data = r.event.to_data()
-            if args.json:
-                line = json.dumps({"position": r.position, "stream": r.stream, "version": r.stream_version,
-                                   "type": r.type_name, "time": r.recorded_at.isoformat(), "data": data},
-                                  ensure_ascii=False)
-            else:
-                summary = " ".join(f"{k}={_short(v)}" for k, v in data.items())
-                line = f"{r.position:>8} {r.recorded_at:%Y-%m-%d %H:%M:%S} {r.stream} {r.type_name} {summary}"
-            print(line, flush=args.follow)
-    except BrokenPipeError:  # `replay | head`
-        sys.stderr.close()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop.set()
-        store.close()
-    return 0
+    from adapters.log_commands import replay
+
+    return replay(settings, args)
 
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
-    store = open_store(settings.event_store, prepare_data_dir(settings.data_dir))
-    try:
-        counts: dict[str, int] = {}
-        for r in store.read_all():
-            counts[r.type_name] = counts.get(r.type_name, 0) + 1
-        db = ReadModelDB(":memory:")
-        pending = PendingReplies(db)
-        ProjectionRunner(store, db, [pending]).catch_up()
-        print(f"event store: {store.description}")
-        print(f"position: {store.head()}")
-        print(f"model: {settings.chat_model}")
-        print(f"replies not yet delivered: {len(pending.pending())}")
-        for name, n in sorted(counts.items()):
-            print(f"  {name}: {n}")
-    finally:
-        store.close()
-    return 0
+    from adapters.log_commands import status
+
+    return status(settings, args)
 
 
-def _parse_time(text: str) -> datetime:
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"--since must be an ISO date or time (2026-11-24 or 2026-11-24T10:00), not {text!r}") from None
-    if when.tzinfo is None:
-        when = when.astimezone()
-    return when
-
-
-def _short(value: object, limit: int = 60) -> str:
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+COMMANDS: dict[str | None, Callable[[Settings, argparse.Namespace], int]] = {
+    None: cmd_bot, "bot": cmd_bot, "console": cmd_console, "replay": cmd_replay, "status": cmd_status,
+}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -241,10 +227,10 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
     sub.add_parser("bot", help="run the Discord bot (needs DISCORD_TOKEN)")
     sub.add_parser("console", help="answer lines from stdin on stdout, then exit at end of input")
-    r = sub.add_parser("replay", help="print the event log in order")
+    r = sub.add_parser("replay", help="print the event log in order (times in UTC)")
     r.add_argument("--stream", help="only this stream (e.g. conversation:console:you)")
     r.add_argument("--type", action="append", help="only events of this type (repeatable)")
-    r.add_argument("--since", help="only events recorded at or after this ISO time")
+    r.add_argument("--since", help="only events recorded at or after this ISO time (UTC unless it names a zone)")
     r.add_argument("--json", action="store_true", help="one JSON object per event")
     r.add_argument("--follow", action="store_true", help="keep printing new events as they are appended")
     sub.add_parser("status", help="store position, event counts, undelivered replies")
@@ -253,15 +239,20 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=os.environ.get("PARLEY_LOG_LEVEL", "WARNING").upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handlers = {None: cmd_bot, "bot": cmd_bot, "console": cmd_console, "replay": cmd_replay, "status": cmd_status}
     try:
         settings = load_settings()
-        return handlers[args.command](settings, args)
+        logging.basicConfig(level=settings.log_level, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return COMMANDS[args.command](settings, args)
+    except StoreMissing as e:
+        print(f"parley: {e}", file=sys.stderr)
+        return 1
     except (ConfigError, StoreUnavailable) as e:
         print(f"parley: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `status | head -1`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
     except KeyboardInterrupt:
         return 130
 

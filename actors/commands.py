@@ -45,6 +45,7 @@ class CompleteResponse:
     message_id: str
     text: str
     model: str
+    cut: str = ""  # "length" | "stalled" when the answer is incomplete
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ def decide(state: Conversation, command: object, limits: Limits = Limits()) -> l
             return [_failed(state, command.conversation_id, command.message_id, "empty_answer")]
         return [ResponseGenerated(conversation_id=command.conversation_id, message_id=command.message_id,
                                   channel_id=state.channel_id, source=state.source, text=command.text,
-                                  model=command.model)]
+                                  model=command.model, cut=command.cut)]
     if isinstance(command, FailResponse):
         if command.message_id not in state.pending:
             return []

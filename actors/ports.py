@@ -17,8 +17,18 @@ class LLMError(Exception):
         self.detail = detail
 
 
+@dataclass(frozen=True)
+class Completion:
+    """An answer from the language model. ``cut`` says why it is incomplete, if it is: ``"length"`` (it
+    reached the answer-token limit) or ``"stalled"`` (the model stopped making progress mid-answer)."""
+
+    text: str
+    cut: str = ""
+
+
 class ChatModel(Protocol):
-    def complete(self, messages: ChatMessages, model: str, on_text: Callable[[str], None] | None = None) -> str:
+    def complete(self, messages: ChatMessages, model: str,
+                 on_text: Callable[[str], None] | None = None) -> Completion:
         """Return the answer; call ``on_text`` with the text so far while it streams (if given)."""
 
 

@@ -66,8 +66,8 @@ class ResponderActor(SupervisedActor):
             drafts, source, channel = self.drafts, state.source, state.channel_id
             on_text = lambda text: drafts(Draft(source, channel, message_id, text))  # noqa: E731
         try:
-            text = self.llm.complete(messages, model, on_text)
-            outcome: object = CompleteResponse(conversation_id, message_id, text, model)
+            answer = self.llm.complete(messages, model, on_text)
+            outcome: object = CompleteResponse(conversation_id, message_id, answer.text, model, answer.cut)
         except LLMError as e:
             log.warning("LLM failed for %s/%s: %s", conversation_id, message_id, e)
             outcome = FailResponse(conversation_id, message_id, e.reason)

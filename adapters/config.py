@@ -5,8 +5,10 @@ are the variable names in lower case (``chat_model = "..."``) or as written (``P
 """
 from __future__ import annotations
 
+import math
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +33,9 @@ class Settings:
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     context_turns: int = 20
     max_input_chars: int = 4000
-    llm_timeout: float = 60.0
+    max_answer_tokens: int = 1000
+    llm_timeout: float = 60.0  # seconds to the first words of an answer
+    llm_idle_timeout: float = 30.0  # longest silence between streamed chunks
     llm_retries: int = 3
     responders: int = 4
     channels: frozenset[str] = frozenset()
@@ -39,29 +43,148 @@ class Settings:
     discord_api_base: str | None = None
     discord_gateway_url: str | None = None
     stream_edit_interval: float = 1.0
+    catch_up_limit: int = 500
+    log_level: str = "WARNING"
+    admin_ids: frozenset[str] = frozenset()
+    admin_role: str | None = None
+    allow_users: frozenset[str] = frozenset()
+    block_users: frozenset[str] = frozenset()
+    allow_roles: frozenset[str] = frozenset()
+    block_roles: frozenset[str] = frozenset()
+    allow_channels: frozenset[str] = frozenset()
+    block_channels: frozenset[str] = frozenset()
+    allow_dms: bool = True
 
 
-_KEYS = {
-    "PARLEY_DATA_DIR": "data_dir", "PARLEY_EVENT_STORE": "event_store", "DISCORD_TOKEN": "discord_token",
-    "OPENAI_BASE_URL": "openai_base_url", "OPENAI_API_KEY": "openai_api_key",
-    "PARLEY_CHAT_MODEL": "chat_model", "PARLEY_SYSTEM_PROMPT": "system_prompt",
-    "PARLEY_CONTEXT_TURNS": "context_turns", "PARLEY_MAX_INPUT_CHARS": "max_input_chars",
-    "PARLEY_LLM_TIMEOUT": "llm_timeout", "PARLEY_LLM_RETRIES": "llm_retries",
-    "PARLEY_RESPONDERS": "responders", "PARLEY_CHANNELS": "channels", "PARLEY_PREFIX": "command_prefix",
-    "DISCORD_API_BASE": "discord_api_base", "DISCORD_GATEWAY_URL": "discord_gateway_url",
-    "PARLEY_STREAM_EDIT_INTERVAL": "stream_edit_interval",
+class _Invalid(ValueError):
+    """A value that does not fit; the message says what would."""
+
+
+def _integer(low: int, high: int | None = None) -> Callable[[object], int]:
+    def parse(value: object) -> int:
+        if isinstance(value, bool):
+            raise _Invalid("a whole number")
+        try:
+            number = int(str(value).strip()) if not isinstance(value, int) else value
+        except ValueError:
+            raise _Invalid("a whole number") from None
+        if number < low or (high is not None and number > high):
+            raise _Invalid(f"a whole number from {low} to {high}" if high is not None else f"a whole number, at least {low}")
+        return number
+    return parse
+
+
+def _seconds(low: float, inclusive: bool = False) -> Callable[[object], float]:
+    def parse(value: object) -> float:
+        if isinstance(value, bool):
+            raise _Invalid("a number of seconds")
+        try:
+            number = float(str(value).strip()) if not isinstance(value, (int, float)) else float(value)
+        except ValueError:
+            raise _Invalid("a number of seconds") from None
+        if not math.isfinite(number) or number < low or (number == low and not inclusive):
+            raise _Invalid(f"a number of seconds {'at least' if inclusive else 'greater than'} {low:g}")
+        return number
+    return parse
+
+
+def _ids(value: object) -> frozenset[str]:
+    items = value if isinstance(value, list) else str(value).replace(",", " ").split()
+    ids = frozenset(str(i).strip() for i in items if str(i).strip())
+    if not all(i.isdigit() for i in ids):
+        raise _Invalid("Discord ids (numbers), separated by commas or spaces")
+    return ids
+
+
+def _names_or_ids(value: object) -> frozenset[str]:
+    items = value if isinstance(value, list) else str(value).split(",")
+    return frozenset(str(i).strip() for i in items if str(i).strip())
+
+
+def _boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise _Invalid("true or false (also yes/no, on/off, 1/0)")
+
+
+def _text(value: object) -> str:
+    text = str(value)
+    if not text.strip():
+        raise _Invalid("some text")
+    return text
+
+
+def _url(*schemes: str) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        text = str(value).strip()
+        if not text.startswith(tuple(f"{s}://" for s in schemes)):
+            raise _Invalid(f"a URL starting with {' or '.join(s + '://' for s in schemes)}")
+        return text
+    return parse
+
+
+def _log_level(value: object) -> str:
+    level = str(value).strip().upper()
+    if level not in LOG_LEVELS:
+        raise _Invalid(f"one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# Every setting: its variable name, the Settings field, and how its text becomes a checked value.
+OPTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
+    "PARLEY_DATA_DIR": ("data_dir", _text),
+    "PARLEY_EVENT_STORE": ("event_store", _text),
+    "DISCORD_TOKEN": ("discord_token", str),
+    "OPENAI_BASE_URL": ("openai_base_url", _url("http", "https")),
+    "OPENAI_API_KEY": ("openai_api_key", str),
+    "PARLEY_CHAT_MODEL": ("chat_model", _text),
+    "PARLEY_SYSTEM_PROMPT": ("system_prompt", str),
+    "PARLEY_CONTEXT_TURNS": ("context_turns", _integer(0, 1000)),
+    "PARLEY_MAX_INPUT_CHARS": ("max_input_chars", _integer(1)),
+    "PARLEY_MAX_ANSWER_TOKENS": ("max_answer_tokens", _integer(1, 1_000_000)),
+    "PARLEY_LLM_TIMEOUT": ("llm_timeout", _seconds(0)),
+    "PARLEY_LLM_IDLE_TIMEOUT": ("llm_idle_timeout", _seconds(0)),
+    "PARLEY_LLM_RETRIES": ("llm_retries", _integer(0, 20)),
+    "PARLEY_RESPONDERS": ("responders", _integer(1, 256)),
+    "PARLEY_CHANNELS": ("channels", _ids),
+    "PARLEY_PREFIX": ("command_prefix", _text),
+    "DISCORD_API_BASE": ("discord_api_base", _url("http", "https")),
+    "DISCORD_GATEWAY_URL": ("discord_gateway_url", _url("ws", "wss")),
+    "PARLEY_STREAM_EDIT_INTERVAL": ("stream_edit_interval", _seconds(0, inclusive=True)),
+    "PARLEY_CATCH_UP_LIMIT": ("catch_up_limit", _integer(0, 100_000)),
+    "PARLEY_LOG_LEVEL": ("log_level", _log_level),
+    "PARLEY_ADMIN_IDS": ("admin_ids", _ids),
+    "PARLEY_ADMIN_ROLE": ("admin_role", _text),
+    "PARLEY_ALLOW_USERS": ("allow_users", _ids),
+    "PARLEY_BLOCK_USERS": ("block_users", _ids),
+    "PARLEY_ALLOW_ROLES": ("allow_roles", _names_or_ids),
+    "PARLEY_BLOCK_ROLES": ("block_roles", _names_or_ids),
+    "PARLEY_ALLOW_CHANNELS": ("allow_channels", _ids),
+    "PARLEY_BLOCK_CHANNELS": ("block_channels", _ids),
+    "PARLEY_ALLOW_DMS": ("allow_dms", _boolean),
 }
+_KEYS = {env: name for env, (name, _) in OPTIONS.items()}
+_ENV_OF = {name: env for env, name in _KEYS.items()}
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read and check every setting; the first wrong one raises ``ConfigError`` naming it."""
     env = dict(os.environ if environ is None else environ)
-    raw: dict[str, object] = {}
+    raw: dict[str, tuple[str, object]] = {}  # field -> (where it came from, value)
     config_file = Path(env.get("PARLEY_CONFIG", "parley.toml"))
     if "PARLEY_CONFIG" in env or config_file.is_file():
-        raw.update(_read_toml(config_file))
+        for name, value in _read_toml(config_file).items():
+            raw[name] = (f"{_ENV_OF[name]} (in {config_file})", value)
     for key, name in _KEYS.items():
         if env.get(key, "") != "":
-            raw[name] = env[key]
+            raw[name] = (key, env[key])
     return _build(raw)
 
 
@@ -70,7 +193,7 @@ def _read_toml(path: Path) -> dict[str, object]:
         doc = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"PARLEY_CONFIG names {path}, which does not exist") from None
-    except (tomllib.TOMLDecodeError, OSError) as e:
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read the configuration file {path}: {e}") from None
     by_name = {v: v for v in _KEYS.values()} | {k.lower(): v for k, v in _KEYS.items()} | _KEYS
     out = {}
@@ -82,29 +205,21 @@ def _read_toml(path: Path) -> dict[str, object]:
     return out
 
 
-def _build(raw: dict[str, object]) -> Settings:
+def _build(raw: dict[str, tuple[str, object]]) -> Settings:
     values: dict[str, object] = {}
-    ints = {"context_turns", "max_input_chars", "llm_retries", "responders"}
-    floats = {"llm_timeout", "stream_edit_interval"}
-    for name, value in raw.items():
+    for name, (where, value) in raw.items():
+        parse = OPTIONS[_ENV_OF[name]][1]
         try:
-            if name in ints:
-                values[name] = int(value)  # type: ignore[arg-type]
-            elif name in floats:
-                values[name] = float(value)  # type: ignore[arg-type]
-            elif name == "channels":
-                items = value if isinstance(value, list) else str(value).replace(",", " ").split()
-                values[name] = frozenset(str(i).strip() for i in items if str(i).strip())
-            else:
-                values[name] = str(value)
-        except (TypeError, ValueError):
-            env_name = next(k for k, v in _KEYS.items() if v == name)
-            raise ConfigError(f"{env_name} must be a number, not {value!r}") from None
+            values[name] = parse(value)
+        except _Invalid as e:
+            raise ConfigError(f"{where} must be {e}, not {_shown(value)}") from None
     values["data_dir"] = Path(str(values.get("data_dir", "data")))
-    settings = Settings(**values)  # type: ignore[arg-type]
-    if settings.responders < 1 or settings.context_turns < 0 or settings.max_input_chars < 1:
-        raise ConfigError("PARLEY_RESPONDERS and PARLEY_MAX_INPUT_CHARS must be at least 1")
-    return settings
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "...'"
 
 
 def prepare_data_dir(path: Path) -> Path:

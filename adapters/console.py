@@ -1,7 +1,8 @@
 """The local console: lines from stdin become the same commands Discord produces; answers go to stdout.
 
 Answers are printed in the order their lines were read (a quick ``!hi`` waits for the answer to the
-question before it), which keeps piped output readable and deterministic.
+question before it), which keeps piped output readable and deterministic: one complete answer per line.
+On a terminal (``live``) the answer being waited for is shown as it streams.
 """
 from __future__ import annotations
 
@@ -22,10 +23,11 @@ CHANNEL = "console"
 
 
 class ConsoleTransport:
-    wants_drafts = False
-
-    def __init__(self, out: TextIO):
+    def __init__(self, out: TextIO, live: bool = False):
         self.out = out
+        self.wants_drafts = live
+        self.failed = 0  # answers the LLM could not give (ResponseFailed), for the exit code
+        self._shown = ("", "")  # (message id, text) of the answer streaming on the terminal now
         self._lock = threading.Condition()
         self._order: deque[str] = deque()  # message ids in input order, not yet printed
         self._expected: set[str] = set()  # the same ids, for membership tests on long pipes
@@ -58,7 +60,19 @@ class ConsoleTransport:
             d(Delivered((f"console:{r.message_id}",)))
 
     def draft(self, draft: Draft) -> None:
-        pass
+        """On a terminal, show the answer that is next in line as it streams."""
+        with self._lock:
+            if not self._order or self._order[0] != draft.message_id:
+                return  # an answer further down waits its turn, and prints whole
+            shown_id, shown = self._shown
+            if shown_id != draft.message_id:
+                shown = ""
+            if not draft.text.startswith(shown):
+                return
+            self.out.write(draft.text[len(shown):])
+            self.out.flush()
+            self._shown = (draft.message_id, draft.text)
+            self.last_progress = time.monotonic()
 
     def outstanding(self) -> int:
         with self._lock:
@@ -74,7 +88,15 @@ class ConsoleTransport:
         return True
 
     def _print(self, reply: Reply) -> None:
-        self.out.write(reply.text + "\n")
+        if reply.kind == "ResponseFailed":
+            self.failed += 1
+        shown_id, shown = self._shown
+        text = reply.text
+        if shown_id == reply.message_id and shown:
+            self._shown = ("", "")
+            # The streamed part is on the screen already; finish the line (on a new one if it differs).
+            text = text[len(shown):] if text.startswith(shown) else "\n" + text
+        self.out.write(text + "\n")
         self.out.flush()
 
 
@@ -99,6 +121,9 @@ def run_console(dispatch: Callable[[object], None], transport: ConsoleTransport,
             dispatch(ReceiveMessage(**common, text=text))
     if not transport.wait_until_answered(patience):
         err.write(f"parley: {transport.outstanding()} message(s) got no answer in time\n")
+        return 1
+    if transport.failed:
+        err.write(f"parley: {transport.failed} message(s) could not be answered by the language model\n")
         return 1
     return 0
 

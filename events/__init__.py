@@ -3,9 +3,9 @@
 This package knows nobody else in the project (no actors, adapters or projections).
 """
 from events.model import Event, RecordedEvent, UnknownEvent, event_class, registered_types
-from events.store import EventStore, StoreUnavailable, StreamConflict, is_outage, open_store
+from events.store import EventStore, StoreMissing, StoreUnavailable, StreamConflict, is_outage, open_store
 
 __all__ = [
     "Event", "RecordedEvent", "UnknownEvent", "event_class", "registered_types",
-    "EventStore", "StreamConflict", "StoreUnavailable", "is_outage", "open_store",
+    "EventStore", "StreamConflict", "StoreMissing", "StoreUnavailable", "is_outage", "open_store",
 ]

@@ -44,9 +44,14 @@ class MessageRejected(AboutMessage):
 
 @dataclass(frozen=True, kw_only=True)
 class ResponseGenerated(AboutMessage):
+    """The LLM answered. v2 added ``cut``: why the answer is incomplete ("" when it is not):
+    "length" (it reached the answer-token limit) or "stalled" (the model stopped progressing)."""
+
     type_name = "ResponseGenerated"
+    version = 2
     text: str
     model: str
+    cut: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,8 +108,18 @@ class ActorRestarted(Event):
 REPLY_EVENTS = (ResponseGenerated, ResponseFailed, CommandAnswered, CommandRejected, MessageRejected)
 
 
+CUT_NOTES = {
+    "length": "*(cut short: the answer reached its length limit)*",
+    "stalled": "*(cut short: the language model stopped answering)*",
+}
+
+
 def reply_text(event: Event) -> str:
-    if isinstance(event, (ResponseGenerated, CommandAnswered)):
+    if isinstance(event, ResponseGenerated):
+        if event.cut:
+            return f"{event.text.rstrip()}…\n\n{CUT_NOTES.get(event.cut, '*(cut short)*')}"
+        return event.text
+    if isinstance(event, CommandAnswered):
         return event.text
     return getattr(event, "reply_text")
 

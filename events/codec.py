@@ -65,3 +65,9 @@ def _message_received_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     # v1 was written when Discord was the only transport.
     data.setdefault("source", "discord")
     return data
+
+
+@upcaster("ResponseGenerated", 1)
+def _response_generated_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    data.setdefault("cut", "")  # v1 answers were never cut
+    return data

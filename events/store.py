@@ -67,6 +67,10 @@ class StoreUnavailable(Exception):
     """The store cannot be opened or reached; the message says what to fix."""
 
 
+class StoreMissing(StoreUnavailable):
+    """A read-only command found no event store where the configuration points: nothing to read."""
+
+
 def is_outage(error: BaseException) -> bool:
     """True for failures of the store itself (server down, connection lost, database locked), which
     pass with time, as opposed to a bad event or a bug: callers retry these without giving up."""
@@ -186,41 +190,57 @@ class EventStore:
         return RecordedEvent(position, str(row.originator_id), row.originator_version, at, event)
 
 
-def open_store(spec: str, data_dir: Path) -> EventStore:
+def open_store(spec: str, data_dir: Path, create: bool = True) -> EventStore:
     """``spec`` is ``sqlite`` (a file in ``data_dir``) or a ``postgresql://`` URL.
 
-    A PostgreSQL URL may name a schema with ``?schema=NAME``; it is created if missing.
+    A PostgreSQL URL may name a schema with ``?schema=NAME``; it is created if missing. With
+    ``create=False`` (read-only commands) nothing is created: a missing store raises ``StoreMissing``.
     """
     spec = (spec or "sqlite").strip()
     if spec == "sqlite":
-        path = Path(data_dir) / SQLITE_FILE
+        path = Path(data_dir).expanduser() / SQLITE_FILE
+        if not create and not path.is_file():
+            raise StoreMissing(f"there is no event store at {path} (nothing has been recorded with "
+                               f"PARLEY_DATA_DIR={Path(data_dir).expanduser()}): run Parley there first, "
+                               "or point PARLEY_DATA_DIR at the data dir you used")
         env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path),
                "SQLITE_LOCK_TIMEOUT": "10",
                "APPLICATION_RECORDER_TOPIC": "events.sqlite_recorder:BatchSQLiteApplicationRecorder"}
         description = f"sqlite:{path}"
     elif spec.startswith(("postgresql://", "postgres://")):
-        env, description = _postgres_env(spec)
+        env, description = _postgres_env(spec, create)
+        if not create:
+            env["CREATE_TABLE"] = "no"
     else:
         raise StoreUnavailable(f"PARLEY_EVENT_STORE must be 'sqlite' or a postgresql:// URL, not {spec!r}")
     env["ORIGINATOR_ID_TYPE"] = "text"
     try:
         factory = InfrastructureFactory.construct(env)
         recorder = factory.application_recorder()
+        if not create:
+            recorder.max_notification_id()  # a missing table is found here, not by the first command
+    except PersistenceError as e:
+        if not create and "does not exist" in str(e):
+            raise StoreMissing(f"there is no Parley event store in {description} (nothing has been recorded "
+                               "there yet)") from None
+        raise StoreUnavailable(f"cannot open the event store {description}: {e}") from e
     except sqlite3.DatabaseError as e:
         raise StoreUnavailable(f"the event store {description} is damaged or not a Parley store ({e}): "
                                "restore it from a backup, or move it away to start a new one") from e
-    except (PersistenceError, OSError, sqlite3.Error) as e:
+    except (OSError, sqlite3.Error) as e:
         raise StoreUnavailable(f"cannot open the event store {description}: {e}") from e
     return EventStore(factory, recorder, description)
 
 
-def _postgres_env(url: str) -> tuple[dict[str, str], str]:
+def _postgres_env(url: str, create: bool = True) -> tuple[dict[str, str], str]:
     parts = urlparse(url)
-    schema = (parse_qs(parts.query).get("schema") or [""])[0]
+    query = parse_qs(parts.query)
+    schema = (query.get("schema") or [""])[0]
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
-        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        # ?host=/a/socket/dir is libpq's way to name a Unix socket (an embedded server listens on one).
+        "POSTGRES_HOST": (query.get("host") or [""])[0] or parts.hostname or "127.0.0.1",
         "POSTGRES_PORT": str(parts.port or 5432),
         "POSTGRES_USER": unquote(parts.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
@@ -231,14 +251,15 @@ def _postgres_env(url: str) -> tuple[dict[str, str], str]:
     if schema:
         if not schema.replace("_", "").isalnum():
             raise StoreUnavailable(f"invalid PostgreSQL schema name {schema!r}")
-        _create_schema(env, schema)
         env["POSTGRES_SCHEMA"] = schema
         description += f"?schema={schema}"
+    _reach(env, schema if create else "")
     return env, description
 
 
-def _create_schema(env: dict[str, str], schema: str) -> None:
-    # The library creates tables but expects the schema to exist.
+def _reach(env: dict[str, str], schema: str) -> None:
+    """Connect once, for a clear message when the server is not there; create ``schema`` if given
+    (the library creates tables but expects their schema to exist)."""
     import psycopg
 
     try:
@@ -247,6 +268,7 @@ def _create_schema(env: dict[str, str], schema: str) -> None:
             user=env["POSTGRES_USER"], password=env["POSTGRES_PASSWORD"] or None,
             connect_timeout=5, autocommit=True,
         ) as conn:
-            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            if schema:
+                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     except psycopg.Error as e:
         raise StoreUnavailable(f"cannot reach PostgreSQL at {env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}: {e}") from e

@@ -1,7 +1,7 @@
 """The actors on a real store and a real LLM client: supervision, outbox recovery, concurrency."""
 from __future__ import annotations
 
-from adapters.llm import OpenAIChat
+from adapters.llm import LLMLimits, OpenAIChat
 from events.catalog import ActorRestarted, ReplySent, ResponseGenerated
 from run import build
 from tests.helpers import CapturedConsole, console_command, console_message, settings_for, wait_for
@@ -27,7 +27,7 @@ def events_of(system, cls):
 def test_an_actor_that_raises_is_restarted_recorded_and_the_message_still_answered(tmp_path, llm_server):
     settings = settings_for(tmp_path, llm_server.base_url, responders=1)
     console = CapturedConsole()
-    llm = FlakyModel(OpenAIChat(llm_server.base_url, "k", 10, 0), fail_times=1)
+    llm = FlakyModel(OpenAIChat(llm_server.base_url, "k", LLMLimits(first_token_timeout=10, retries=0)), fail_times=1)
     system = build(settings, {"console": console}, llm=llm)
     try:
         console.expect("m1")
@@ -47,7 +47,7 @@ def test_an_actor_that_raises_is_restarted_recorded_and_the_message_still_answer
 def test_a_message_that_always_crashes_the_actor_is_answered_with_an_apology(tmp_path, llm_server):
     settings = settings_for(tmp_path, llm_server.base_url, responders=1)
     console = CapturedConsole()
-    llm = FlakyModel(OpenAIChat(llm_server.base_url, "k", 10, 0), fail_times=99, only="boom")
+    llm = FlakyModel(OpenAIChat(llm_server.base_url, "k", LLMLimits(first_token_timeout=10, retries=0)), fail_times=99, only="boom")
     system = build(settings, {"console": console}, llm=llm)
     try:
         for n, text in enumerate(["boom", "after the storm"], start=1):

@@ -53,7 +53,7 @@ def test_a_failing_llm_gets_a_failure_reply_and_the_next_message_is_answered(tmp
     env = parley_env(tmp_path / "data", llm_server, PARLEY_LLM_RETRIES="1")
     llm_server.script.extend([Scripted(500), Scripted(503)])  # both tries of the first message fail
     out = run_parley(["console"], env, stdin="first\nsecond\n")
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1, out.stderr  # one answer failed: scripts can tell
     lines = out.stdout.splitlines()
     assert "cannot reach the language model" in lines[0]
     assert lines[1] == "echo: second [turns=2]"
@@ -72,8 +72,9 @@ def test_rate_limits_are_retried_with_backoff(tmp_path, llm_server):
 def test_unreachable_llm_endpoint(tmp_path, llm_server):
     env = parley_env(tmp_path / "data", llm_server, OPENAI_BASE_URL="http://127.0.0.1:9/v1", PARLEY_LLM_RETRIES="0")
     out = run_parley(["console"], env, stdin="anyone there?\n")
-    assert out.returncode == 0
+    assert out.returncode == 1
     assert "cannot reach the language model" in out.stdout
+    assert "answering with model 'test-model' at http://127.0.0.1:9/v1" in out.stderr
 
 
 def test_no_token_starts_the_console_and_says_why(tmp_path, llm_server):

@@ -49,7 +49,8 @@ class Bot:
 def bot_env(tmp_path, llm_server, discord_emulator):
     return parley_env(tmp_path / "data", llm_server, DISCORD_TOKEN=BOT_TOKEN,
                       DISCORD_API_BASE=discord_emulator.api_base, DISCORD_GATEWAY_URL=discord_emulator.gateway_url,
-                      PARLEY_STREAM_EDIT_INTERVAL="1.0")
+                      PARLEY_STREAM_EDIT_INTERVAL="1.0",
+                      PARLEY_MAX_ANSWER_TOKENS="2000")  # room for the 4,700-character answer below
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ from aiohttp import web
 
 
 class ServedApp:
-    def __init__(self, app: web.Application, name: str):
+    def __init__(self, app: web.Application, name: str, port: int = 0):
         self.loop: asyncio.AbstractEventLoop | None = None
         self.port = 0
+        self.error: OSError | None = None
         ready = threading.Event()
 
         def serve() -> None:
@@ -18,8 +19,13 @@ class ServedApp:
             asyncio.set_event_loop(self.loop)
             runner = web.AppRunner(app, access_log=None)
             self.loop.run_until_complete(runner.setup())
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            self.loop.run_until_complete(site.start())
+            site = web.TCPSite(runner, "127.0.0.1", port)
+            try:
+                self.loop.run_until_complete(site.start())
+            except OSError as e:
+                self.error = e
+                ready.set()
+                return
             self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
             ready.set()
             self.loop.run_forever()
@@ -30,6 +36,8 @@ class ServedApp:
         self.thread.start()
         if not ready.wait(10):
             raise RuntimeError(f"{name} did not start")
+        if self.error is not None:
+            raise self.error
 
     def call(self, coro, timeout: float = 10):  # noqa: ANN001, ANN201
         """Run a coroutine on the server's loop from another thread."""
