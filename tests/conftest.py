@@ -56,6 +56,7 @@ import sys
 from tests.fakes.openai_server import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parent.parent
+TEST_CONFIG = Path(__file__).resolve().parent / "parley-test.toml"
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def parley_env(data_dir: Path, llm: FakeOpenAI, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_", "DISCORD_", "OPENAI_"))}
     env.update({"PARLEY_DATA_DIR": str(data_dir), "OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "test-key",
                 "PARLEY_CHAT_MODEL": "test-model", "PARLEY_LLM_RETRIES": "1", "PARLEY_LLM_TIMEOUT": "10",
-                "PYTHONUNBUFFERED": "1"})
+                "PYTHONUNBUFFERED": "1", "PARLEY_CONFIG": str(TEST_CONFIG)})
     env.update(extra)
     return env
 

@@ -132,3 +132,139 @@ def test_a_damaged_store_file_is_a_clear_error(tmp_path, llm_server):
     (data / "parley.sqlite3").write_bytes(b"this is not a database" * 300)
     out = run_parley(["console"], parley_env(data, llm_server), stdin="hello\n")
     assert out.returncode == 2 and "damaged or not a Parley store" in out.stderr and "Traceback" not in out.stderr
+
+
+# -- a new user's first hour ----------------------------------------------------------------------
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, TEST_CONFIG
+
+
+@pytest.mark.parametrize("name, value, expected", [
+    ("PARLEY_LOG_LEVEL", "loud", "PARLEY_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+    ("PARLEY_LLM_RETRIES", "-1", "PARLEY_LLM_RETRIES must be a whole number from 0 to 20"),
+    ("PARLEY_LLM_TIMEOUT", "-5", "PARLEY_LLM_TIMEOUT must be a number of seconds greater than 0"),
+    ("PARLEY_LLM_TIMEOUT", "nan", "PARLEY_LLM_TIMEOUT must be a number of seconds greater than 0"),
+    ("PARLEY_LLM_IDLE_TIMEOUT", "inf", "PARLEY_LLM_IDLE_TIMEOUT must be a number of seconds greater than 0"),
+    ("PARLEY_CONTEXT_TURNS", "-1", "PARLEY_CONTEXT_TURNS must be a whole number from 0 to 1000"),
+    ("PARLEY_MAX_ANSWER_TOKENS", "0", "PARLEY_MAX_ANSWER_TOKENS must be a whole number"),
+    ("PARLEY_CHANNELS", "general", "PARLEY_CHANNELS must be Discord ids"),
+    ("PARLEY_ALLOW_DMS", "maybe", "PARLEY_ALLOW_DMS must be true or false"),
+    ("OPENAI_BASE_URL", "localhost:11434", "OPENAI_BASE_URL must be a URL starting with http:// or https://"),
+])
+def test_every_setting_is_checked_at_start(tmp_path, llm_server, name, value, expected):
+    out = run_parley(["console"], parley_env(tmp_path / "data", llm_server, **{name: value}), stdin="hi\n")
+    [line] = out.stderr.strip().splitlines()  # one line, no traceback
+    assert out.returncode == 2 and line.startswith(f"parley: {expected}") and repr(value) in line
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_bad_value_in_the_toml_file_names_the_file(tmp_path, llm_server):
+    config = tmp_path / "parley.toml"
+    config.write_text("responders = 0\n")
+    out = run_parley(["status"], parley_env(tmp_path, llm_server, PARLEY_CONFIG=str(config)))
+    assert out.returncode == 2 and f"PARLEY_RESPONDERS (in {config}) must be a whole number" in out.stderr
+
+
+def test_the_bot_command_without_a_token_is_an_error(tmp_path, llm_server):
+    out = run_parley(["bot"], parley_env(tmp_path / "data", llm_server))
+    assert out.returncode == 2 and "DISCORD_TOKEN is not set" in out.stderr
+
+
+def test_with_no_llm_configured_parley_says_what_to_set(tmp_path, llm_server):
+    env = parley_env(tmp_path / "data", llm_server)
+    del env["OPENAI_BASE_URL"], env["OPENAI_API_KEY"]
+    out = run_parley([], env, stdin="hello\n")
+    assert out.returncode == 2
+    for needed in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "Ollama", "http://127.0.0.1:11434/v1", "llama.cpp",
+                   "PARLEY_CHAT_MODEL"):
+        assert needed in out.stderr
+    assert out.stdout == ""
+
+
+def test_the_endpoint_in_use_is_named_at_start(tmp_path, llm_server):
+    out = run_parley(["console"], parley_env(tmp_path / "data", llm_server), stdin="hi\n")
+    assert f"answering with model 'test-model' at {llm_server.base_url}" in out.stderr
+
+
+def test_invalid_utf8_on_stdin_is_read_with_replacement(tmp_path, llm_server):
+    env = parley_env(tmp_path / "data", llm_server)
+    out = subprocess.run([sys.executable, str(ROOT / "run.py"), "console"], input=b"caf\xe9 \xff ok\nnext\n", env=env,
+                         cwd=ROOT, capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.decode().splitlines() == ["echo: caf\ufffd \ufffd ok [turns=1]", "echo: next [turns=3]"]
+    assert b"Traceback" not in out.stderr
+    assert not any(e["type"] == "ActorRestarted" for e in replay_json(env))
+
+
+def test_status_into_a_closed_pipe_is_quiet(tmp_path, llm_server):
+    env = parley_env(tmp_path / "data", llm_server)
+    run_parley(["console"], env, stdin="one\n")
+    out = subprocess.run(f"{sys.executable} {ROOT / 'run.py'} status | head -1", shell=True, env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.startswith("event store:") and out.stderr == ""
+
+
+def test_read_only_commands_never_create_a_store(tmp_path, llm_server):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = parley_env(tmp_path / "data", llm_server)
+    del env["PARLEY_DATA_DIR"]
+    for command in (["status"], ["replay"]):
+        out = run_parley(command, env, cwd=elsewhere)
+        assert out.returncode == 1 and "there is no event store at" in out.stderr and "Traceback" not in out.stderr
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_replay_names_the_known_types_for_a_misspelled_one(tmp_path, llm_server):
+    env = parley_env(tmp_path / "data", llm_server)
+    run_parley(["console"], env, stdin="one\n")
+    out = run_parley(["replay", "--type", "MessageRecieved"], env)
+    assert out.returncode == 2 and "unknown event type 'MessageRecieved'" in out.stderr
+    assert "MessageReceived" in out.stderr and "ReplySent" in out.stderr
+
+
+def test_replay_shows_utc_and_reads_since_as_utc(tmp_path, llm_server):
+    env = parley_env(tmp_path / "data", llm_server, TZ="America/New_York")
+    run_parley(["console"], env, stdin="one\n")
+    first = replay_json(env)[0]
+    recorded = datetime.fromisoformat(first["time"])
+    assert recorded.utcoffset() == timedelta(0)
+    plain = run_parley(["replay"], env).stdout.splitlines()[0]
+    assert f"{recorded:%Y-%m-%d %H:%M:%S}Z" in plain
+    just_before = (recorded - timedelta(seconds=1)).replace(tzinfo=None).isoformat()
+    just_after = (recorded + timedelta(minutes=1)).replace(tzinfo=None).isoformat()
+    assert run_parley(["replay", "--since", just_before], env).stdout != ""
+    assert run_parley(["replay", "--since", just_after], env).stdout == ""
+
+
+def test_a_parley_toml_in_the_working_directory_does_not_change_the_tests(tmp_path, llm_server):
+    (tmp_path / "parley.toml").write_text('chat_model = "from-the-users-file"\nnot_a_setting = 1\n')
+    env = parley_env(tmp_path / "data", llm_server)
+    out = run_parley(["console"], env, stdin="hi\n", cwd=tmp_path)
+    assert out.returncode == 0 and env["PARLEY_CONFIG"] == str(TEST_CONFIG)
+    assert llm_server.requests[-1]["model"] == "test-model"
+
+
+def test_the_fake_llm_runs_on_its_own_on_the_port_given(tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "tests.fakes.openai_server", str(port)], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        lines = [server.stdout.readline(), server.stdout.readline()]
+        assert f"export OPENAI_BASE_URL=http://127.0.0.1:{port}/v1" in "".join(lines)
+        import openai
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x")
+        reply = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "ping"}])
+        assert reply.choices[0].message.content == "echo: ping [turns=1]"
+    finally:
+        server.terminate()
+        server.wait(10)
