@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from actors import conversation
-from actors.commands import AnswerPending, InvokeCommand, ReceiveMessage
+from actors.commands import AnswerPending, InvokeCommand, ReceiveMessage, RecordCatchUp, RecordConnection
 from actors.desk import StatusReport
 from actors.desk_actor import DeskActor
 from actors.outbox import Deliver, OutboxActor, reply_from
@@ -135,7 +135,8 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
 
     for command_type in (ReceiveMessage, AnswerPending):
         router.route(command_type, responders.tell)
-    router.route(InvokeCommand, desk.tell)
+    for command_type in (InvokeCommand, RecordConnection, RecordCatchUp):
+        router.route(command_type, desk.tell)
     router.route(Deliver, outbox.tell)
     router.subscribe(lambda r: outbox.tell(Deliver(reply_from(r.event))),  # type: ignore[arg-type]
                      *(t.type_name for t in REPLY_EVENTS))

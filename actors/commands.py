@@ -65,3 +65,20 @@ class AbandonMessage:
     message_id: str
     author_id: str
     error: str
+
+
+@dataclass(frozen=True)
+class RecordConnection:
+    """A transport connected; ``mark`` is the platform's id for that moment."""
+
+    source: str
+    mark: str
+
+
+@dataclass(frozen=True)
+class RecordCatchUp:
+    source: str
+    channels_read: int
+    messages_offered: int
+    failures: int
+    channels_at_limit: tuple[str, ...] = ()

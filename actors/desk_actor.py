@@ -1,13 +1,14 @@
-"""The shell that runs ``actors.desk`` (bot commands)."""
+"""The shell that runs ``actors.desk`` (bot commands) and ``actors.connection`` (transport sessions)."""
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from actors import desk
-from actors.commands import InvokeCommand
+from actors import connection, desk
+from actors.commands import InvokeCommand, RecordCatchUp, RecordConnection
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from events import EventStore
+from events.catalog import transport_stream
 
 
 def command_stream(conversation_id: str) -> str:
@@ -21,8 +22,13 @@ class DeskActor(SupervisedActor):
         self.status = status
         self.prefix = prefix
         self.logs = DecidedStreams(store, publish, desk.CommandLog(), desk.evolve, command_stream)
+        self.transports = DecidedStreams(store, publish, connection.Connections(), connection.evolve,
+                                         transport_stream)
 
     def handle(self, message: object) -> None:
+        if isinstance(message, (RecordConnection, RecordCatchUp)):
+            self.transports.execute(message.source, lambda s: connection.decide(s, message))
+            return
         if not isinstance(message, InvokeCommand):
             raise TypeError(f"Desk cannot handle {type(message).__name__}")
         report = self.status() if message.name.strip().lower() == "status" else None

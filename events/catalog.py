@@ -104,6 +104,28 @@ class ActorRestarted(Event):
     restarts: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class TransportConnected(Event):
+    """Parley connected to a platform. ``mark`` is a platform id of that moment (a Discord snowflake),
+    so a later catch-up knows from when to read channels it has never answered in."""
+
+    type_name = "TransportConnected"
+    source: str
+    mark: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CatchUpFinished(Event):
+    """After (re)connecting, Parley read what was written while it was away."""
+
+    type_name = "CatchUpFinished"
+    source: str
+    channels_read: int
+    messages_offered: int  # messages read from history and offered to the actors (recorded ones are ignored)
+    failures: int  # messages or channels that could not be read or parsed
+    channels_at_limit: tuple[str, ...] = ()  # channels with more missed messages than PARLEY_CATCH_UP_LIMIT
+
+
 # Events that carry a reply the outbox must deliver, and the text each one delivers.
 REPLY_EVENTS = (ResponseGenerated, ResponseFailed, CommandAnswered, CommandRejected, MessageRejected)
 
@@ -127,6 +149,10 @@ def reply_text(event: Event) -> str:
 def reply_stream(source: str, message_id: str) -> str:
     """The stream that records the one delivery of the reply to a user message."""
     return f"reply:{source}:{message_id}"
+
+
+def transport_stream(source: str) -> str:
+    return f"transport:{source}"
 
 
 def conversation_stream(conversation_id: str) -> str:

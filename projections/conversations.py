@@ -11,7 +11,7 @@ import sqlite3
 
 from events import RecordedEvent
 from events.catalog import (MessageReceived, MessageRejected, ReplySent, ResponseFailed,
-                            ResponseGenerated)
+                            ResponseGenerated, TransportConnected)
 from projections.tracking import ReadModelDB
 
 SCHEMA = [
@@ -21,6 +21,9 @@ SCHEMA = [
     "PRIMARY KEY (source, channel_id)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS unanswered (conversation_id TEXT, message_id TEXT, "
     "PRIMARY KEY (conversation_id, message_id)) WITHOUT ROWID",
+    # The newest platform id seen per transport (a connection, a message, a reply): Parley was
+    # connected then, so a catch-up reads channels it never answered in from there.
+    "CREATE TABLE IF NOT EXISTS source_mark (source TEXT PRIMARY KEY, mark TEXT) WITHOUT ROWID",
 ]
 
 
@@ -41,12 +44,17 @@ class Conversations:
                            (e.source, e.channel_id, e.message_id))
             if isinstance(e, MessageReceived):
                 db.execute("INSERT OR IGNORE INTO unanswered VALUES (?, ?)", (e.conversation_id, e.message_id))
+            _advance_mark(db, e.source, e.message_id)
         elif isinstance(e, (ResponseGenerated, ResponseFailed)):
             db.execute("DELETE FROM unanswered WHERE conversation_id=? AND message_id=?",
                        (e.conversation_id, e.message_id))
         elif isinstance(e, ReplySent):
             db.executemany("INSERT OR REPLACE INTO message_conversation VALUES (?, ?, ?)",
                            [(e.source, sent, e.conversation_id) for sent in e.sent_message_ids])
+            for sent in e.sent_message_ids:
+                _advance_mark(db, e.source, sent)
+        elif isinstance(e, TransportConnected):
+            _advance_mark(db, e.source, e.mark)
 
     def conversation_of(self, source: str, message_id: str) -> str | None:
         rows = self.db.query("SELECT conversation_id FROM message_conversation WHERE source=? AND message_id=?",
@@ -61,8 +69,24 @@ class Conversations:
     def channels(self, source: str) -> list[str]:
         return [r[0] for r in self.db.query("SELECT channel_id FROM channel_newest WHERE source=?", (source,))]
 
+    def newest_by_channel(self, source: str) -> dict[str, str]:
+        return dict(self.db.query("SELECT channel_id, message_id FROM channel_newest WHERE source=?", (source,)))
+
+    def mark(self, source: str) -> str | None:
+        """The newest platform id seen from ``source``: Parley was connected at that moment."""
+        rows = self.db.query("SELECT mark FROM source_mark WHERE source=?", (source,))
+        return rows[0][0] if rows else None
+
     def unanswered_conversations(self) -> list[str]:
         return [r[0] for r in self.db.query("SELECT DISTINCT conversation_id FROM unanswered")]
+
+
+def _advance_mark(db: sqlite3.Connection, source: str, mark: str) -> None:
+    if not mark.isdigit():
+        return  # only platforms whose ids grow with time (Discord snowflakes) have marks
+    current = db.execute("SELECT mark FROM source_mark WHERE source=?", (source,)).fetchone()
+    if current is None or _newer(mark, current[0]):
+        db.execute("INSERT OR REPLACE INTO source_mark VALUES (?, ?)", (source, mark))
 
 
 def _newer(candidate: str, current: str) -> bool:

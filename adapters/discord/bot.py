@@ -65,7 +65,8 @@ def run_bot(settings: Settings, build: Callable[[Settings, dict[str, ReplyTransp
                 pass
         async with bot:
             await bot.add_cog(ConversationCog(bot, system.router.dispatch, system.conversations, transport,
-                                              settings.channels, lambda: system.resume(SOURCE)))
+                                              settings.channels, lambda: system.resume(SOURCE),
+                                              settings.catch_up_limit))
             await bot.add_cog(CommandsCog(bot, system.router.dispatch, transport))
             await bot.start(settings.discord_token or "")
 

@@ -11,14 +11,14 @@ from collections.abc import Callable
 import discord
 from discord.ext import commands
 
-from actors.commands import InvokeCommand, ReceiveMessage
+from actors.commands import InvokeCommand, ReceiveMessage, RecordCatchUp, RecordConnection
 from adapters.discord.addressing import MessageFacts, addressed, is_command
+from adapters.discord.catch_up import Anchors, catch_up
 from adapters.discord.transport import DiscordTransport
 from projections.conversations import Conversations
 
 log = logging.getLogger("parley.discord")
 SOURCE = "discord"
-CATCH_UP_LIMIT = 200  # messages read per channel after downtime
 
 
 def channel_kind(channel: object) -> str:
@@ -36,19 +36,32 @@ def command_conversation(channel: object) -> str:
 
 class ConversationCog(commands.Cog, name="Conversation"):
     def __init__(self, bot: commands.Bot, dispatch: Callable[[object], None], conversations: Conversations,
-                 transport: DiscordTransport, listen: frozenset[str], on_ready: Callable[[], None]):
+                 transport: DiscordTransport, listen: frozenset[str], on_ready: Callable[[], None],
+                 catch_up_limit: int = 500):
         self.bot = bot
         self.dispatch = dispatch
         self.conversations = conversations
         self.transport = transport
         self.listen = listen
         self._on_ready = on_ready
+        self.catch_up_limit = catch_up_limit
+        self._anchors: Anchors | None = None
+
+    @commands.Cog.listener()
+    async def on_connect(self) -> None:
+        """READY arrived (a first IDENTIFY, or a new one without a restart): before any message of this
+        session is handled, note what was recorded before it."""
+        self._anchors = Anchors(self.conversations.newest_by_channel(SOURCE), self.conversations.mark(SOURCE))
+        now = discord.utils.time_snowflake(discord.utils.utcnow())
+        self.dispatch(RecordConnection(SOURCE, str(now)))
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
         print(f"parley: connected to Discord as {self.bot.user}", file=sys.stderr, flush=True)
         self._on_ready()
-        await self.catch_up()
+        anchors, self._anchors = self._anchors, None
+        if anchors is not None:
+            await self.catch_up(anchors)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -86,24 +99,21 @@ class ConversationCog(commands.Cog, name="Conversation"):
             known = self.conversations.conversation_of(SOURCE, question)  # a reply to an answer still streaming
         return known
 
-    async def catch_up(self) -> None:
-        """Answer what was written while Parley was down: each channel's history since the newest
-        message it recorded there. Already-recorded messages are ignored by the Responder."""
-        channel_ids = set(self.conversations.channels(SOURCE))
-        for channel_id in sorted(channel_ids):
-            after = self.conversations.newest_message(SOURCE, channel_id)
-            if after is None or not after.isdigit():
-                continue
-            try:
-                channel = self.bot.get_channel(int(channel_id)) or await self.bot.fetch_channel(int(channel_id))
-                async for message in channel.history(after=discord.Object(int(after)), oldest_first=True,  # type: ignore[union-attr]
-                                                     limit=CATCH_UP_LIMIT):
-                    if is_command(message.content, str(self.bot.command_prefix)):
-                        await self.bot.process_commands(message)
-                    else:
-                        self.accept(message, show_typing=False)
-            except (discord.HTTPException, AttributeError) as e:
-                log.warning("cannot read the history of channel %s: %s", channel_id, e)
+    async def catch_up(self, anchors: Anchors) -> None:
+        """Answer what was written while Parley was away (see ``adapters.discord.catch_up``)."""
+        async def offer(message: discord.Message) -> bool:
+            if is_command(message.content, str(self.bot.command_prefix)):
+                await self.bot.process_commands(message)
+                return not message.author.bot
+            return self.accept(message, show_typing=False)
+
+        report = await catch_up(self.bot, anchors, self.catch_up_limit, offer)
+        if report.channels_read or report.failures:
+            print(f"parley: caught up: read {report.channels_read} channel(s), offered "
+                  f"{report.messages_offered} message(s) written while disconnected"
+                  + (f", {report.failures} failure(s)" if report.failures else ""), file=sys.stderr, flush=True)
+        self.dispatch(RecordCatchUp(SOURCE, report.channels_read, report.messages_offered, report.failures,
+                                    tuple(report.channels_at_limit)))
 
 
 class CommandsCog(commands.Cog, name="Commands"):
@@ -120,8 +130,8 @@ class CommandsCog(commands.Cog, name="Commands"):
         self._synced = True
         try:
             await self.bot.tree.sync()  # registers /hi, /help, /status
-        except discord.HTTPException as e:
-            log.warning("could not register slash commands: %s", e)
+        except Exception as e:  # the bot works without slash commands; prefix commands still answer
+            log.warning("could not register slash commands (prefix commands still work): %r", e)
 
     @commands.hybrid_command(name="hi", description="Say hello to Parley")
     async def hi(self, ctx: commands.Context) -> None:

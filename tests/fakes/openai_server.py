@@ -43,6 +43,7 @@ class FakeOpenAI:
         self.chunk_size = chunk_size
         self.requests: list[dict] = []
         self.stream_seconds: list[float] = []  # how long each streamed answer took to send
+        self.answer_delay = 0.0  # how long an unscripted answer takes to start
         self.abandoned_streams = 0  # streams the client closed before the end (generation stopped)
         self.chunks_sent: list[int] = []  # chunks sent per streamed answer, finished or abandoned
         self.script: deque[Scripted] = deque()
@@ -72,7 +73,7 @@ class FakeOpenAI:
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(body)
-        step = self.script.popleft() if self.script else Scripted()
+        step = self.script.popleft() if self.script else Scripted(delay=self.answer_delay)
         if step.delay:
             await asyncio.sleep(step.delay)
         if step.status != 200:
