@@ -46,7 +46,57 @@ def make_bot(settings: Settings) -> commands.Bot:
     intents = discord.Intents.default()
     intents.message_content = True  # privileged: enable it for the bot in the developer portal
     # Only the "!" prefix, not mentions: "@Parley help me with X" is a question, not the help command.
-    return commands.Bot(command_prefix=settings.command_prefix, intents=intents, help_command=None)
+    bot = commands.Bot(command_prefix=settings.command_prefix, intents=intents, help_command=None)
+    guard_parsers(bot)
+    return bot
+
+
+def guard_parsers(bot: discord.Client) -> None:
+    """A gateway event discord.py cannot parse (a field null where it expects a value, as servers with
+    bugs send) raises out of the gateway loop and would end the process. Each parser is wrapped so a bad
+    event costs only itself: one log line, and the session goes on."""
+    parsers: dict[str, Callable[[object], None]] = bot._connection.parsers  # the dict the gateway reads
+
+    def guarded(name: str, parse: Callable[[object], None]) -> Callable[[object], None]:
+        def parse_or_skip(data: object) -> None:
+            try:
+                parse(data)
+            except Exception as e:  # noqa: BLE001
+                log.warning("skipped a malformed %s gateway event: %r", name, e)
+        return parse_or_skip
+
+    for name, parse in list(parsers.items()):
+        parsers[name] = guarded(name, parse)
+
+
+RECONNECT_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+
+class CannotConnect(Exception):
+    """The first connection failed inside discord.py (not a refused token)."""
+
+
+async def connect_with_backoff(bot: commands.Bot, token: str) -> None:
+    """Log in, then stay connected. discord.py reconnects by itself after the errors it expects; any
+    other error is logged in one line and the bot reconnects with backoff. Only a refused token (or a
+    missing privileged intent) ends it, and a first connection that never succeeded."""
+    await bot.login(token)
+    failures = 0
+    while not bot.is_closed():
+        try:
+            await bot.connect(reconnect=True)
+            return  # closed on purpose
+        except (discord.LoginFailure, discord.PrivilegedIntentsRequired):
+            raise
+        except Exception as e:  # noqa: BLE001
+            if bot.user is None or not getattr(bot, "_parley_connected", False):
+                raise CannotConnect(repr(e)) from e
+            delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
+            failures += 1
+            log.warning("Discord connection failed (%r); reconnecting in %.0fs", e, delay)
+            print(f"parley: the Discord connection failed ({type(e).__name__}); reconnecting in {delay:.0f}s",
+                  file=sys.stderr, flush=True)
+            await asyncio.sleep(delay)
 
 
 def run_bot(settings: Settings, build: Callable[[Settings, dict[str, ReplyTransport]], System]) -> int:
@@ -68,7 +118,12 @@ def run_bot(settings: Settings, build: Callable[[Settings, dict[str, ReplyTransp
                                               settings.channels, lambda: system.resume(SOURCE),
                                               settings.catch_up_limit))
             await bot.add_cog(CommandsCog(bot, system.router.dispatch, transport))
-            await bot.start(settings.discord_token or "")
+
+            @bot.listen("on_connect")
+            async def connected() -> None:
+                bot._parley_connected = True  # type: ignore[attr-defined]
+
+            await connect_with_backoff(bot, settings.discord_token or "")
 
     try:
         asyncio.run(main())
@@ -76,7 +131,8 @@ def run_bot(settings: Settings, build: Callable[[Settings, dict[str, ReplyTransp
     except discord.LoginFailure:
         print("parley: Discord refused DISCORD_TOKEN (login failed): check the bot token", file=sys.stderr)
         return 2
-    except (aiohttp.ClientError, OSError) as e:
+    except (aiohttp.ClientError, OSError, CannotConnect, discord.GatewayNotFound, discord.ConnectionClosed,
+            discord.HTTPException) as e:
         print(f"parley: cannot reach Discord at {discord.http.Route.BASE}: {e}", file=sys.stderr)
         return 2
     except discord.PrivilegedIntentsRequired:

@@ -13,7 +13,7 @@ DMs opened while Parley was away cannot be found: Discord lists no DM channels t
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -66,15 +66,17 @@ async def catch_up(bot: discord.Client, anchors: Anchors, limit: int,
             if channel is None:
                 channel = await bot.fetch_channel(int(channel_id))
             read = 0
-            async for message in channel.history(after=discord.Object(after), oldest_first=True,  # type: ignore[union-attr]
-                                                 limit=limit):
+            async for raw in _history(bot, channel_id, after, limit):
                 read += 1
                 try:
+                    # Built here, one at a time (not by discord.py's history iterator, which stops at the
+                    # first message it cannot parse): one malformed message costs only itself.
+                    message = discord.Message(state=bot._connection, channel=channel, data=raw)  # type: ignore[arg-type]
                     if await offer(message):
                         report.messages_offered += 1
-                except Exception as e:  # one bad message must not stop the others
+                except Exception as e:  # noqa: BLE001
                     report.failures += 1
-                    log.warning("catch-up: message %s in channel %s failed: %r", message.id, channel_id, e)
+                    log.warning("catch-up: message %s in channel %s failed: %r", raw.get("id"), channel_id, e)
             report.channels_read += 1
             if read >= limit:
                 report.channels_at_limit.append(channel_id)
@@ -84,6 +86,27 @@ async def catch_up(bot: discord.Client, anchors: Anchors, limit: int,
             report.failures += 1
             log.warning("catch-up: cannot read channel %s: %r", channel_id, e)
     return report
+
+
+PAGE = 100  # Discord's most messages per history request
+
+
+async def _history(bot: discord.Client, channel_id: str, after: int, limit: int) -> AsyncIterator[dict]:
+    """Raw messages after ``after``, oldest first, page by page, at most ``limit``."""
+    left = limit
+    while left > 0:
+        want = min(PAGE, left)
+        page = await bot.http.logs_from(int(channel_id), want, after=after)
+        if not isinstance(page, list):
+            raise TypeError(f"history of channel {channel_id} is not a list")
+        ordered = sorted((m for m in page if isinstance(m, dict) and str(m.get("id", "")).isdigit()),
+                         key=lambda m: int(m["id"]))
+        for raw in ordered:
+            yield raw
+        left -= len(ordered)
+        if len(page) < want or not ordered:
+            return
+        after = int(ordered[-1]["id"])
 
 
 def _channels(bot: discord.Client, anchors: Anchors) -> Iterable[tuple[str, object | None]]:

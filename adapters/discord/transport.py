@@ -125,9 +125,8 @@ class DiscordTransport:
                 shown = self._drafts.get(draft.message_id)
                 if shown is None:
                     channel = self.bot.get_partial_messageable(int(draft.channel_id))
-                    shown = self._drafts[draft.message_id] = await channel.send(
-                        text, reference=_reference(draft.message_id, draft.channel_id),
-                        nonce=nonce_for(draft.message_id, 0), allowed_mentions=SAFE_MENTIONS)
+                    shown = self._drafts[draft.message_id] = await _send_as_reply(
+                        channel, text, draft.message_id, draft.channel_id, nonce_for(draft.message_id, 0))
                     self._remember_answer(str(shown.id), draft.message_id)
                 else:
                     self._drafts[draft.message_id] = await shown.edit(content=text)
@@ -152,10 +151,12 @@ class DiscordTransport:
                         message = await interaction.followup.send(part, wait=True, allowed_mentions=SAFE_MENTIONS)
                     elif i == 0 and draft is not None:
                         message = draft if draft.content == part else await draft.edit(content=part)
+                    elif i == 0:
+                        message = await _send_as_reply(channel, part, reply.message_id, reply.channel_id,
+                                                       nonce_for(reply.message_id, i))
                     else:
-                        message = await channel.send(
-                            part, reference=_reference(reply.message_id, reply.channel_id) if i == 0 else None,
-                            nonce=nonce_for(reply.message_id, i), allowed_mentions=SAFE_MENTIONS)
+                        message = await channel.send(part, nonce=nonce_for(reply.message_id, i),
+                                                     allowed_mentions=SAFE_MENTIONS)
                         if message.content != part:  # the nonce found a draft sent before a crash
                             message = await message.edit(content=part)
                     sent.append(str(message.id))
@@ -170,6 +171,25 @@ class DiscordTransport:
             finally:
                 self._locks.pop(reply.message_id, None)
             return Delivered(tuple(sent))
+
+
+UNKNOWN_CHANNEL = 10003  # Discord's error code when the channel itself is gone
+
+
+async def _send_as_reply(channel: discord.PartialMessageable, text: str, question_id: str, channel_id: str,
+                         nonce: str) -> discord.Message:
+    """Send ``text`` as a reply to the question; if the question is gone (deleted meanwhile, and the
+    server does not honour ``fail_if_not_exists=False``), send it without the reference. Only the
+    channel refusing (403, or the channel unknown) is final."""
+    try:
+        return await channel.send(text, reference=_reference(question_id, channel_id), nonce=nonce,
+                                  allowed_mentions=SAFE_MENTIONS)
+    except discord.HTTPException as e:
+        if isinstance(e, discord.Forbidden) or e.status not in (400, 404) or e.code == UNKNOWN_CHANNEL:
+            raise
+        log.warning("the question %s cannot be replied to (HTTP %s, code %s: %s); sending the answer "
+                    "without the reply reference", question_id, e.status, e.code, e.text)
+        return await channel.send(text, nonce=nonce, allowed_mentions=SAFE_MENTIONS)
 
 
 def _reference(message_id: str, channel_id: str) -> discord.MessageReference:

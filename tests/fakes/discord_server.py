@@ -50,6 +50,9 @@ class DiscordEmulator:
         self.lose_next_responses = 0  # accept the bot's next sends but drop the connection before answering
         self.hang_next_responses = 0  # accept the bot's next sends and never answer (the bot dies waiting)
         self._unhang: asyncio.Event | None = None
+        self.strict_references = False  # like Spacebar: a reply to a deleted message is refused (400)
+        self.broken_command_sync = False  # answer the slash-command sync with a body discord.py cannot read
+        self.malformed_hello = False  # open the gateway with a HELLO discord.py cannot read
         self.commands: list[dict] = []
         self.interaction_callbacks: list[tuple[str, dict]] = []
         self.followups: list[dict] = []
@@ -139,6 +142,22 @@ class DiscordEmulator:
         with self.lock:
             return [m for ms in self.messages.values() for m in ms
                     if (m.get("message_reference") or {}).get("message_id") == message["id"]]
+
+    def delete(self, channel_id: str, message: dict) -> None:
+        """A person deletes their message (it leaves the history; the bot hears MESSAGE_DELETE)."""
+        with self.lock:
+            self.messages[channel_id] = [m for m in self.messages[channel_id] if m["id"] != message["id"]]
+        self._call(self._dispatch("MESSAGE_DELETE", {"id": message["id"], "channel_id": channel_id,
+                                                     "guild_id": self.guild_id}))
+
+    def send_raw(self, event: str, data: dict) -> None:
+        """Dispatch any gateway event as given: what a server with bugs sends."""
+        self._call(self._dispatch(event, data))
+
+    def store_raw(self, channel_id: str, data: dict) -> None:
+        """Put a message into the history as given (it may be malformed)."""
+        with self.lock:
+            self.messages[channel_id].append(data)
 
     def disconnect_all(self) -> None:
         async def close() -> None:
@@ -230,6 +249,8 @@ class DiscordEmulator:
         reply_to = None
         if ref:
             reply_to = next((m for m in self.messages[cid] if m["id"] == str(ref["message_id"])), None)
+            if reply_to is None and (self.strict_references or ref.get("fail_if_not_exists", True)):
+                return _error(400, 50035, "Invalid Form Body: message_reference: Unknown message")
         message = self._message(cid, self.bot, content, reply_to=reply_to, nonce=nonce)
         with self.lock:
             self.messages[cid].append(message)
@@ -284,6 +305,8 @@ class DiscordEmulator:
 
     async def _put_commands(self, request: web.Request) -> web.Response:
         body = await request.json()
+        if self.broken_command_sync:
+            return _json({"unexpected": "shape"})
         self.commands = [dict(c, id=self.snowflake(), application_id=self.app_id, version="1") for c in body]
         return _json(self.commands)
 
@@ -316,7 +339,8 @@ class DiscordEmulator:
     async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
-        await ws.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 41250}, "s": None, "t": None}))
+        hello = None if self.malformed_hello else {"heartbeat_interval": 41250}
+        await ws.send_str(json.dumps({"op": 10, "d": hello, "s": None, "t": None}))
         async for frame in ws:
             if frame.type != WSMsgType.TEXT:
                 continue
