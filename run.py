@@ -29,7 +29,7 @@ from events import EventStore, StoreMissing, StoreUnavailable, StreamConflict, i
 from events.catalog import REPLY_EVENTS, ActorRestarted
 from projections.conversations import Conversations
 from projections.deliveries import PendingReplies
-from projections.tracking import READ_MODELS_FILE, ProjectionRunner, ReadModelDB
+from projections.tracking import ProjectionRunner, open_read_models
 
 log = logging.getLogger("parley")
 
@@ -91,7 +91,7 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
     router = Router()
     # Read models resume from their tracked position (a deleted file is rebuilt from zero) and are
     # complete before anything is served; then they follow the log in order.
-    db = ReadModelDB(data_dir / READ_MODELS_FILE)
+    db = open_read_models(store, data_dir)
     conversations, pending_replies = Conversations(db), PendingReplies(db)
     read_models = ProjectionRunner(store, db, [conversations, pending_replies])
     read_models.catch_up()

@@ -50,23 +50,27 @@ def replay(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def status(settings: Settings, args: argparse.Namespace, pending_replies: int | None = None) -> int:
+    from projections.conversations import Conversations
     from projections.deliveries import PendingReplies
-    from projections.tracking import ProjectionRunner, ReadModelDB
+    from projections.tracking import ProjectionRunner, open_read_models
 
     store = open_store(settings.event_store, Path(settings.data_dir), create=False)
     try:
         counts: dict[str, int] = {}
         for r in store.read_all():
             counts[r.type_name] = counts.get(r.type_name, 0) + 1
-        db = ReadModelDB(":memory:")
+        # PostgreSQL: the read models every process shares; SQLite: built in memory (writes nothing).
+        db = open_read_models(store, None)
         pending = PendingReplies(db)
-        ProjectionRunner(store, db, [pending]).catch_up()
+        # Every projection, in the runner's order: they share one tracked position.
+        ProjectionRunner(store, db, [Conversations(db), pending]).catch_up()
         print(f"event store: {store.description}")
         print(f"position: {store.head()}")
         print(f"model: {settings.chat_model}")
         print(f"replies not yet delivered: {len(pending.pending())}")
         for name, n in sorted(counts.items()):
             print(f"  {name}: {n}")
+        db.close()
     finally:
         store.close()
     return 0

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from eventsourcing.persistence import (
@@ -78,12 +79,17 @@ def is_outage(error: BaseException) -> bool:
 
 
 class EventStore:
-    def __init__(self, factory: InfrastructureFactory, recorder: ApplicationRecorder, description: str):
+    def __init__(self, factory: InfrastructureFactory, recorder: ApplicationRecorder, description: str,
+                 postgres_params: tuple[dict[str, Any], str] | None = None):
         self._factory = factory
         self._recorder = recorder
         self.description = description
+        # PostgreSQL: (connection arguments, schema), for the read models kept beside the log.
+        self.postgres_params = postgres_params
         self._appended = threading.Condition()
         self._closed = False
+        self._listener: threading.Thread | None = None
+        self.listening = threading.Event()  # PostgreSQL: set while LISTENing for other processes' appends
 
     # -- writing ---------------------------------------------------------------------------
     def append(self, stream: str, new_events: Sequence[Event], expected_version: int) -> list[RecordedEvent]:
@@ -171,9 +177,37 @@ class EventStore:
                 self.wait_for_append(poll_seconds)
 
     def wait_for_append(self, timeout: float) -> None:
-        """Return when this process appends (or ``timeout`` passes: other processes are not heard)."""
+        """Return when an event is appended, or ``timeout`` passes. On SQLite only this process's
+        appends are heard; on PostgreSQL every process's, through the NOTIFY the library's recorder
+        sends with each insert (LISTEN on its channel)."""
+        if self.postgres_params is not None and self._listener is None and not self._closed:
+            self._start_listening()
         with self._appended:
             self._appended.wait(timeout)
+
+    def _start_listening(self) -> None:
+        import psycopg
+
+        connect, _ = self.postgres_params  # type: ignore[misc]
+        channel = getattr(self._recorder, "channel_name", "")
+
+        def listen() -> None:
+            while not self._closed:
+                try:
+                    with psycopg.connect(**connect, autocommit=True) as conn:
+                        conn.execute(f'LISTEN "{channel}"')
+                        self.listening.set()
+                        while not self._closed:
+                            for _ in conn.notifies(timeout=0.5, stop_after=1):
+                                self.wake_followers()
+                except psycopg.Error:  # the server went away: followers fall back to polling meanwhile
+                    self.listening.clear()
+                    if not self._closed:
+                        threading.Event().wait(1.0)
+
+        if channel:
+            self._listener = threading.Thread(target=listen, name="store-listener", daemon=True)
+            self._listener.start()
 
     def wake_followers(self) -> None:
         with self._appended:
@@ -229,7 +263,13 @@ def open_store(spec: str, data_dir: Path, create: bool = True) -> EventStore:
                                "restore it from a backup, or move it away to start a new one") from e
     except (OSError, sqlite3.Error) as e:
         raise StoreUnavailable(f"cannot open the event store {description}: {e}") from e
-    return EventStore(factory, recorder, description)
+    postgres_params = None
+    if env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
+        postgres_params = ({"host": env["POSTGRES_HOST"], "port": int(env["POSTGRES_PORT"]),
+                            "dbname": env["POSTGRES_DBNAME"], "user": env["POSTGRES_USER"],
+                            "password": env["POSTGRES_PASSWORD"] or None, "connect_timeout": 5},
+                           env.get("POSTGRES_SCHEMA", "public"))
+    return EventStore(factory, recorder, description, postgres_params)
 
 
 def _postgres_env(url: str, create: bool = True) -> tuple[dict[str, str], str]:

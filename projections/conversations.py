@@ -7,12 +7,10 @@
 """
 from __future__ import annotations
 
-import sqlite3
-
 from events import RecordedEvent
 from events.catalog import (MessageReceived, MessageRejected, ReplySent, ResponseFailed,
                             ResponseGenerated, TransportConnected)
-from projections.tracking import ReadModelDB
+from projections.tracking import ReadModels, Transaction
 
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS message_conversation (source TEXT, message_id TEXT, conversation_id TEXT, "
@@ -27,30 +25,33 @@ SCHEMA = [
 ]
 
 
+SET_CONVERSATION = ("INSERT INTO message_conversation VALUES (?, ?, ?) ON CONFLICT (source, message_id) "
+                    "DO UPDATE SET conversation_id=excluded.conversation_id")
+
+
 class Conversations:
-    def __init__(self, db: ReadModelDB):
+    def __init__(self, db: ReadModels):
         self.db = db
         db.create(SCHEMA)
 
-    def apply(self, db: sqlite3.Connection, recorded: RecordedEvent) -> None:
+    def apply(self, db: Transaction, recorded: RecordedEvent) -> None:
         e = recorded.event
         if isinstance(e, (MessageReceived, MessageRejected)):
-            db.execute("INSERT OR REPLACE INTO message_conversation VALUES (?, ?, ?)",
-                       (e.source, e.message_id, e.conversation_id))
+            db.execute(SET_CONVERSATION, (e.source, e.message_id, e.conversation_id))
             newest = db.execute("SELECT message_id FROM channel_newest WHERE source=? AND channel_id=?",
                                 (e.source, e.channel_id)).fetchone()
             if newest is None or _newer(e.message_id, newest[0]):
-                db.execute("INSERT OR REPLACE INTO channel_newest VALUES (?, ?, ?)",
-                           (e.source, e.channel_id, e.message_id))
+                db.execute("INSERT INTO channel_newest VALUES (?, ?, ?) ON CONFLICT (source, channel_id) "
+                           "DO UPDATE SET message_id=excluded.message_id", (e.source, e.channel_id, e.message_id))
             if isinstance(e, MessageReceived):
-                db.execute("INSERT OR IGNORE INTO unanswered VALUES (?, ?)", (e.conversation_id, e.message_id))
+                db.execute("INSERT INTO unanswered VALUES (?, ?) ON CONFLICT DO NOTHING",
+                           (e.conversation_id, e.message_id))
             _advance_mark(db, e.source, e.message_id)
         elif isinstance(e, (ResponseGenerated, ResponseFailed)):
             db.execute("DELETE FROM unanswered WHERE conversation_id=? AND message_id=?",
                        (e.conversation_id, e.message_id))
         elif isinstance(e, ReplySent):
-            db.executemany("INSERT OR REPLACE INTO message_conversation VALUES (?, ?, ?)",
-                           [(e.source, sent, e.conversation_id) for sent in e.sent_message_ids])
+            db.executemany(SET_CONVERSATION, [(e.source, sent, e.conversation_id) for sent in e.sent_message_ids])
             for sent in e.sent_message_ids:
                 _advance_mark(db, e.source, sent)
         elif isinstance(e, TransportConnected):
@@ -81,12 +82,13 @@ class Conversations:
         return [r[0] for r in self.db.query("SELECT DISTINCT conversation_id FROM unanswered")]
 
 
-def _advance_mark(db: sqlite3.Connection, source: str, mark: str) -> None:
+def _advance_mark(db: Transaction, source: str, mark: str) -> None:
     if not mark.isdigit():
         return  # only platforms whose ids grow with time (Discord snowflakes) have marks
     current = db.execute("SELECT mark FROM source_mark WHERE source=?", (source,)).fetchone()
     if current is None or _newer(mark, current[0]):
-        db.execute("INSERT OR REPLACE INTO source_mark VALUES (?, ?)", (source, mark))
+        db.execute("INSERT INTO source_mark VALUES (?, ?) ON CONFLICT (source) DO UPDATE SET mark=excluded.mark",
+                   (source, mark))
 
 
 def _newer(candidate: str, current: str) -> bool:

@@ -81,7 +81,17 @@ def test_the_console_runs_on_postgresql(postgres_url, tmp_path, llm_server):
     again = run_parley(["console"], env, stdin="still there?\n")
     assert again.stdout.strip() == "echo: still there? [turns=3]"
     assert [e["type"] for e in replay_json(env)].count("ReplySent") == 2
-    assert not (tmp_path / "data" / "parley.sqlite3").exists()
+    assert [p.name for p in (tmp_path / "data").iterdir()] == []  # log and read models are in PostgreSQL
+    import psycopg
+    schema = postgres_url.split("schema=")[1]
+    with psycopg.connect(postgres_url.split("?")[0]) as conn:
+        tables = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema=%s",
+                                              (schema,))}
+        assert {"read_model_tracking", "message_conversation", "pending_reply", "unanswered"} <= tables
+        [(position,)] = conn.execute(f'SELECT position FROM "{schema}".read_model_tracking').fetchall()
+        assert position == max(e["position"] for e in replay_json(env))
+    status = run_parley(["status"], env)
+    assert "replies not yet delivered: 0" in status.stdout
 
 
 def test_no_secret_reaches_the_log_or_the_output(tmp_path, llm_server):
