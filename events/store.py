@@ -285,6 +285,7 @@ def _postgres_env(url: str, create: bool = True) -> tuple[dict[str, str], str]:
         "POSTGRES_USER": unquote(parts.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(parts.password or ""),
         "POSTGRES_CONNECT_TIMEOUT": "5",
+        "APPLICATION_RECORDER_TOPIC": "events.postgres_recorder:UnpipelinedPostgresApplicationRecorder",
     }
     # The description never shows the password: it is printed by `status`.
     description = f"postgresql://{env['POSTGRES_USER']}@{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}/{env['POSTGRES_DBNAME']}"

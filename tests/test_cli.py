@@ -84,7 +84,8 @@ def test_the_console_runs_on_postgresql(postgres_url, tmp_path, llm_server):
     assert [p.name for p in (tmp_path / "data").iterdir()] == []  # log and read models are in PostgreSQL
     import psycopg
     schema = postgres_url.split("schema=")[1]
-    with psycopg.connect(postgres_url.split("?")[0]) as conn:
+    from tests.conftest import postgres_url as server_url
+    with psycopg.connect(server_url()) as conn:
         tables = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema=%s",
                                               (schema,))}
         assert {"read_model_tracking", "message_conversation", "pending_reply", "unanswered"} <= tables
@@ -96,8 +97,12 @@ def test_the_console_runs_on_postgresql(postgres_url, tmp_path, llm_server):
 
 def test_no_secret_reaches_the_log_or_the_output(tmp_path, llm_server):
     schema = f"t_{__import__('uuid').uuid4().hex[:12]}"
-    from tests.conftest import drop_schema
-    url = f"postgresql://postgres:hunter2-password@127.0.0.1:5432/test?schema={schema}"
+    from tests.conftest import drop_schema, postgres_url as server_url, with_query
+    from urllib.parse import urlparse
+    base = urlparse(server_url())
+    # A password in the URL (trust auth ignores it): it must show nowhere.
+    url = with_query(base._replace(netloc=f"{base.username}:hunter2-password@{base.netloc.split('@')[-1]}").geturl(),
+                     schema=schema)
     try:
         env = parley_env(tmp_path / "data", llm_server, OPENAI_API_KEY="sk-very-secret-key", PARLEY_EVENT_STORE=url)
         chat = run_parley(["console"], env, stdin="hello\n!status\n")
@@ -105,7 +110,7 @@ def test_no_secret_reaches_the_log_or_the_output(tmp_path, llm_server):
         replay = run_parley(["replay", "--json"], env)
         for text in (chat.stdout, chat.stderr, status.stdout, replay.stdout):
             assert "sk-very-secret-key" not in text and "hunter2-password" not in text
-        assert "postgresql://postgres@127.0.0.1:5432/test" in status.stdout
+        assert f"postgresql://{base.username}@" in status.stdout
     finally:
         drop_schema(schema)
     env = parley_env(tmp_path / "sqlite", llm_server, OPENAI_API_KEY="sk-very-secret-key")

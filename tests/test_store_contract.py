@@ -152,3 +152,26 @@ def test_positions_returned_by_a_batch_append_are_the_positions_read_back(store)
     read = {r.event.message_id: r.position for r in store.read_all()}
     assert [r.position for r in batch] == [read[str(n)] for n in range(1, 51)]
     assert len(set(read.values())) == 52
+
+
+def test_a_big_batch_over_a_unix_socket_does_not_deadlock(tmp_path):
+    """psycopg's pipeline mode deadlocks on a few hundred KB over a Unix socket; the store does not use it."""
+    import os
+
+    from events import open_store
+    from tests.conftest import postgres_url, with_query, drop_schema
+    import uuid
+
+    url = postgres_url()
+    if "host=/" not in url:  # the machine's server: reach it through its socket instead of TCP
+        assert os.path.exists("/var/run/postgresql"), "no PostgreSQL socket directory to test with"
+        url = url.split("@", 1)[0] + "@/" + url.rsplit("/", 1)[1] + "?host=/var/run/postgresql"
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    store = open_store(with_query(url, schema=schema), tmp_path)
+    try:
+        batch = [message(n) for n in range(2500)]
+        assert len(store.append("conversation:big", batch, 0)) == 2500
+        assert store.head() == 2500
+    finally:
+        store.close()
+        drop_schema(schema)
