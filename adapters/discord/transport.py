@@ -157,8 +157,8 @@ class DiscordTransport:
                     else:
                         message = await channel.send(part, nonce=nonce_for(reply.message_id, i),
                                                      allowed_mentions=SAFE_MENTIONS)
-                        if message.content != part:  # the nonce found a draft sent before a crash
-                            message = await message.edit(content=part)
+                    if message.content != part:  # the nonce found a draft sent before a crash
+                        message = await message.edit(content=part)
                     sent.append(str(message.id))
                     self._remember_answer(str(message.id), reply.message_id)
             except (discord.Forbidden, discord.NotFound) as e:

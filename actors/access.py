@@ -1,0 +1,83 @@
+"""Who may talk to Parley, and who is an admin: a pure policy over facts the transport knows.
+
+- Blocked users and members of blocked roles are ignored quietly (no reply: a reply is what they want).
+- Blocked channels, and channels outside a non-empty allow list, are ignored quietly too: Parley does
+  not chatter where it is not wanted. Threads follow their parent channel.
+- DMs, when ``allow_dms`` is off, get one reply saying so.
+- With allow lists of users or roles, anyone else gets one reply saying they are not on them (in DMs
+  roles are unknown, so only the user list lets someone in there).
+- Admins (``admin_ids``, members with ``admin_role``; when neither is set, the guild owner) always pass,
+  see details in ``status``, and may use the admin commands. In the console the local user is admin.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+QUIET = "quiet"  # ignored without a reply
+NOT_ALLOWED = "not_allowed"
+DMS_OFF = "dms_off"
+
+REFUSAL_TEXT = {
+    NOT_ALLOWED: "Sorry, I only answer people on this bot's allow list. Ask the bot's operator if you need access.",
+    DMS_OFF: "Sorry, I don't answer direct messages here. Mention me in a server channel instead.",
+}
+
+
+@dataclass(frozen=True)
+class Person:
+    """What the transport knows about who wrote, and where."""
+
+    user_id: str
+    role_ids: frozenset[str] = frozenset()
+    role_names: frozenset[str] = frozenset()
+    is_guild_owner: bool = False
+    channel_id: str = ""
+    parent_channel_id: str | None = None  # a thread's channel
+    in_dm: bool = False
+    local: bool = False  # the console's user, on the machine Parley runs on
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    admin_ids: frozenset[str] = frozenset()
+    admin_role: str | None = None
+    allow_users: frozenset[str] = frozenset()
+    block_users: frozenset[str] = frozenset()
+    allow_roles: frozenset[str] = frozenset()
+    block_roles: frozenset[str] = frozenset()
+    allow_channels: frozenset[str] = frozenset()
+    block_channels: frozenset[str] = frozenset()
+    allow_dms: bool = True
+
+    def is_admin(self, p: Person) -> bool:
+        if p.local or p.user_id in self.admin_ids:
+            return True
+        if self.admin_role and (self.admin_role in p.role_ids or self.admin_role in p.role_names):
+            return True
+        return not self.admin_ids and not self.admin_role and p.is_guild_owner
+
+    def verdict(self, p: Person) -> str:
+        """"" when ``p`` may talk to Parley here; else ``QUIET`` or a refusal reason for ``REFUSAL_TEXT``."""
+        if p.local:
+            return ""
+        if p.user_id in self.block_users or self._has_role(p, self.block_roles):
+            return QUIET
+        if self.is_admin(p):
+            return ""
+        if p.in_dm:
+            if not self.allow_dms:
+                return DMS_OFF
+        else:
+            channels = {p.channel_id} | ({p.parent_channel_id} if p.parent_channel_id else set())
+            if channels & self.block_channels:
+                return QUIET
+            if self.allow_channels and not channels & self.allow_channels:
+                return QUIET
+        if (self.allow_users or self.allow_roles) and p.user_id not in self.allow_users \
+                and not self._has_role(p, self.allow_roles):
+            return NOT_ALLOWED
+        return ""
+
+    @staticmethod
+    def _has_role(p: Person, roles: frozenset[str]) -> bool:
+        return bool(roles & p.role_ids or roles & p.role_names)
