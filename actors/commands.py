@@ -22,6 +22,7 @@ class ReceiveMessage(FromPerson):
 
     text: str
     reply_to_message_id: str | None = None
+    refusal: str = ""  # the access policy refused this person here (``actors.access``): say so, don't answer
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,6 +31,8 @@ class InvokeCommand(FromPerson):
 
     name: str
     args: str = ""
+    refusal: str = ""
+    is_admin: bool = False  # decided by the transport with ``actors.access``
 
 
 @dataclass(frozen=True)

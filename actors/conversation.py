@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from actors.access import NOT_ALLOWED, REFUSAL_TEXT
 from actors.commands import AbandonMessage, CompleteResponse, FailResponse, ReceiveMessage
 from events.catalog import MessageReceived, MessageRejected, ResponseFailed, ResponseGenerated
 from events.model import Event
@@ -103,7 +104,9 @@ def _receive(state: Conversation, c: ReceiveMessage, limits: Limits) -> list[Eve
         return []  # already recorded: a redelivery or a catch-up overlap, answered once
     text = c.text.strip()
     reason = reply = ""
-    if not text:
+    if c.refusal:
+        reason, reply = c.refusal, REFUSAL_TEXT.get(c.refusal, REFUSAL_TEXT[NOT_ALLOWED])
+    elif not text:
         reason, reply = "empty", "Your message was empty: write something and I will answer."
     elif len(text) > limits.max_input_chars:
         reason = "too_long"

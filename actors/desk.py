@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from actors.access import NOT_ALLOWED, REFUSAL_TEXT
 from actors.commands import InvokeCommand
 from events.catalog import CommandAnswered, CommandRejected
 from events.model import Event
@@ -49,16 +50,23 @@ def decide(state: CommandLog, c: InvokeCommand, status: StatusReport | None, pre
         return []
     name = c.name.strip().lower()
     common = dict(conversation_id=c.conversation_id, message_id=c.message_id, channel_id=c.channel_id,
-                  author_id=c.author_id, source=c.source, command=name)
+                  author_id=c.author_id, source=c.source, command=name[:40])
+    if c.refusal:
+        return [CommandRejected(**common, reason=c.refusal,
+                                reply_text=REFUSAL_TEXT.get(c.refusal, REFUSAL_TEXT[NOT_ALLOWED]))]
     if name == "hi":
         text = f"Hi {c.author_name or 'there'}! I'm Parley. Mention me or reply to me and I'll answer."
     elif name == "help":
         lines = [f"`{prefix}{n}` ({'/' + n} too): {what}" for n, what in COMMANDS.items()]
         text = "Talk to me by mentioning me, replying to my answers, or in a DM.\nCommands:\n" + "\n".join(lines)
     elif name == "status" and status is not None:
-        text = (f"Event store: {status.store}, position {status.position}\n"
-                f"Actors alive: {status.actors_alive}/{status.actors_total} (restarts: {status.restarts})\n"
-                f"Model: {status.model}")
+        healthy = status.actors_alive == status.actors_total
+        if c.is_admin:  # where the data lives and how the actors fare is for the bot's operators
+            text = (f"Event store: {status.store}, position {status.position}\n"
+                    f"Actors alive: {status.actors_alive}/{status.actors_total} (restarts: {status.restarts})\n"
+                    f"Model: {status.model}")
+        else:
+            text = f"I'm {'up and answering' if healthy else 'partly down, recovering'}. Model: {status.model}"
     else:
         shown = name[:40] or "(nothing)"
         return [CommandRejected(**common, reason="unknown_command",

@@ -116,7 +116,7 @@ def run_console(dispatch: Callable[[object], None], transport: ConsoleTransport,
                       message_id=message_id, author_id=author, author_name=author)
         if text.startswith(prefix) and text[len(prefix):].strip():
             name, _, args = text[len(prefix):].strip().partition(" ")
-            dispatch(InvokeCommand(**common, name=name, args=args.strip()))
+            dispatch(InvokeCommand(**common, name=name, args=args.strip(), is_admin=True))  # the local user
         else:
             dispatch(ReceiveMessage(**common, text=text))
     if not transport.wait_until_answered(patience):

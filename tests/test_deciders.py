@@ -76,9 +76,9 @@ def test_the_prompt_has_the_system_prompt_and_recent_turns_up_to_the_message():
     assert conversation.prompt(state, "2", "", context_turns=10)[-1] == {"role": "user", "content": "q2"}
 
 
-def command(name: str, mid: str = "1") -> InvokeCommand:
+def command(name: str, mid: str = "1", **extra) -> InvokeCommand:
     return InvokeCommand(source="console", conversation_id="c", channel_id="x", message_id=mid, author_id="u",
-                         author_name="Ada", name=name)
+                         author_name="Ada", name=name, **extra)
 
 
 def test_desk_answers_known_commands_and_rejects_unknown_ones():
@@ -87,8 +87,10 @@ def test_desk_answers_known_commands_and_rejects_unknown_ones():
     [helped] = desk.decide(desk.CommandLog(), command("help"), None, prefix="?")
     assert "`?status`" in helped.text
     report = desk.StatusReport("sqlite:x", 42, 5, 6, 1, "gpt")
-    [status] = desk.decide(desk.CommandLog(), command("status"), report)
+    [status] = desk.decide(desk.CommandLog(), command("status", is_admin=True), report)
     assert "position 42" in status.text and "5/6" in status.text and "gpt" in status.text
+    [public] = desk.decide(desk.CommandLog(), command("status"), report)  # not an admin: no paths, no counts
+    assert "sqlite:x" not in public.text and "42" not in public.text and "gpt" in public.text
     [unknown] = desk.decide(desk.CommandLog(), command("x" * 100), None)
     assert isinstance(unknown, CommandRejected) and len(unknown.reply_text) < 120
 
@@ -111,3 +113,41 @@ def test_a_long_conversation_keeps_bounded_state_and_recognises_recent_messages(
     assert len(state.turns) == conversation.KEEP_TURNS and state.version == 20_000
     assert conversation.decide(state, receive("9999")) == []  # a redelivery of a recent message
     assert isinstance(conversation.decide(state, receive("10000"))[0], MessageReceived)
+
+
+# -- access ------------------------------------------------------------------------------------------
+from actors.access import DMS_OFF, NOT_ALLOWED, QUIET, AccessPolicy, Person
+
+
+def test_admins_are_the_listed_ids_and_role_else_the_guild_owner():
+    owner = Person("1", is_guild_owner=True)
+    assert AccessPolicy().is_admin(owner) and not AccessPolicy().is_admin(Person("2"))
+    listed = AccessPolicy(admin_ids=frozenset({"2"}), admin_role="Mods")
+    assert listed.is_admin(Person("2")) and listed.is_admin(Person("3", role_names=frozenset({"Mods"})))
+    assert not listed.is_admin(owner)  # once admins are configured, owning the guild is not enough
+    assert AccessPolicy().is_admin(Person("you", local=True))
+
+
+def test_blocked_people_and_channels_are_ignored_quietly_and_others_told():
+    policy = AccessPolicy(block_users=frozenset({"9"}), block_roles=frozenset({"Muted"}),
+                          allow_channels=frozenset({"100"}), block_channels=frozenset({"101"}), allow_dms=False,
+                          allow_roles=frozenset({"Members"}))
+    member = frozenset({"Members"})
+    assert policy.verdict(Person("9", role_names=member, channel_id="100")) == QUIET
+    assert policy.verdict(Person("5", role_names=frozenset({"Muted", "Members"}), channel_id="100")) == QUIET
+    assert policy.verdict(Person("5", role_names=member, channel_id="101")) == QUIET
+    assert policy.verdict(Person("5", role_names=member, channel_id="102")) == QUIET  # not an allowed channel
+    assert policy.verdict(Person("5", role_names=member, channel_id="7", parent_channel_id="100")) == ""  # thread
+    assert policy.verdict(Person("5", channel_id="100")) == NOT_ALLOWED
+    assert policy.verdict(Person("5", role_names=member, in_dm=True)) == DMS_OFF
+    assert AccessPolicy().verdict(Person("5", in_dm=True)) == ""
+
+
+def test_a_refused_message_is_recorded_without_its_text_and_the_person_told():
+    refused = ReceiveMessage(source="discord", conversation_id="c", channel_id="1", message_id="5", author_id="u",
+                             author_name="Ada", text="secret question", refusal=NOT_ALLOWED)
+    [event] = conversation.decide(conversation.Conversation(), refused)
+    assert isinstance(event, MessageRejected) and event.reason == NOT_ALLOWED and "allow list" in event.reply_text
+    assert "secret question" not in str(event.to_data())
+    [rejected] = desk.decide(desk.CommandLog(), command("status", refusal=DMS_OFF), None)
+    assert isinstance(rejected, CommandRejected) and "direct messages" in rejected.reply_text

@@ -127,13 +127,26 @@ def test_commands_with_the_prefix(bot, discord_emulator):
     general = discord_emulator.general
     hi = discord_emulator.user_says(general, dave, "!hi")
     assert "Hi Dave" in wait_for(lambda: discord_emulator.replies_to(hi))[0]["content"]
-    status = discord_emulator.user_says(general, dave, "!status")
+    status = discord_emulator.user_says(general, discord_emulator.owner, "!status")  # the owner is admin
     text = wait_for(lambda: discord_emulator.replies_to(status))[0]["content"]
     assert "Event store: sqlite:" in text and "Actors alive: 6/6" in text and "Model: test-model" in text
+    public = discord_emulator.user_says(general, dave, "!status")  # anyone else: no paths, no internals
+    text = wait_for(lambda: discord_emulator.replies_to(public))[0]["content"]
+    assert "up and answering" in text and "sqlite" not in text and "/" not in text
     unknown = discord_emulator.user_says(general, dave, "!dance")
     assert "don't know the command `!dance`" in wait_for(lambda: discord_emulator.replies_to(unknown))[0]["content"]
     wait_for(lambda: {c["name"] for c in discord_emulator.commands} == {"hi", "help", "status"},
              what="slash commands registered")
+
+
+def test_the_invite_link_is_printed_at_start(bot, discord_emulator):
+    hi = discord_emulator.user_says(discord_emulator.general, discord_emulator.user("Zoe"), "!hi")
+    wait_for(lambda: discord_emulator.replies_to(hi), what="the bot ready")
+    log = bot.stop()
+    link = next(line for line in log.splitlines() if "invite it to a server with" in line)
+    assert f"client_id={discord_emulator.app_id}" in link and "scope=bot+applications.commands" in link
+    # view channels, send messages, send in threads, read history, attach files
+    assert f"permissions={(1 << 10) | (1 << 11) | (1 << 38) | (1 << 16) | (1 << 15)}" in link
 
 
 def test_long_answers_are_split_and_streamed_with_limited_edits(bot, discord_emulator, llm_server):
@@ -260,3 +273,28 @@ def test_a_reply_to_an_answer_still_streaming_continues_its_conversation(bot, di
     draft = wait_for(lambda: (discord_emulator.replies_to(asked) or [None])[0], what="the streaming draft")
     follow = discord_emulator.user_says(discord_emulator.general, lea, "and then?", reply_to=draft)
     final_reply(discord_emulator, follow, "echo: and then? [turns=3]")
+
+
+def test_allow_and_block_lists_and_the_dm_switch(bot_env, discord_emulator, llm_server):
+    admin, member, stranger, blocked = (discord_emulator.user(n) for n in ("Admin", "Member", "Stranger", "Blocked"))
+    bot_env.update(PARLEY_ADMIN_IDS=admin["id"], PARLEY_ALLOW_USERS=member["id"], PARLEY_BLOCK_USERS=blocked["id"],
+                   PARLEY_ALLOW_DMS="off")
+    running = Bot(bot_env, discord_emulator).start()
+    try:
+        general = discord_emulator.general
+        ok = discord_emulator.user_says(general, member, "allowed?", mention_bot=True)
+        final_reply(discord_emulator, ok, "echo: allowed? [turns=1]")
+        refused = discord_emulator.user_says(general, stranger, "me too?", mention_bot=True)
+        assert "allow list" in wait_for(lambda: discord_emulator.replies_to(refused), what="the refusal")[0]["content"]
+        ignored = discord_emulator.user_says(general, blocked, "hello?", mention_bot=True)
+        in_dm = discord_emulator.user_says(discord_emulator.dm_channel(member), member, "in private")
+        assert "direct messages" in wait_for(lambda: discord_emulator.replies_to(in_dm), what="DMs off")[0]["content"]
+        status = discord_emulator.user_says(general, admin, "!status")
+        assert "Event store" in wait_for(lambda: discord_emulator.replies_to(status))[0]["content"]
+        assert discord_emulator.replies_to(ignored) == []  # quiet: no reply, and the LLM never asked
+        prompts = [m["content"] for r in llm_server.requests for m in r["messages"]]
+        assert not any(p in prompts for p in ("me too?", "hello?", "in private"))
+        rejected = [e["data"] for e in replay_json(bot_env) if e["type"] == "MessageRejected"]
+        assert sorted(r["reason"] for r in rejected) == ["dms_off", "not_allowed"]
+    finally:
+        running.stop()

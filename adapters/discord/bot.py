@@ -13,6 +13,7 @@ import discord
 import yarl
 from discord.ext import commands
 
+from actors.access import AccessPolicy
 from actors.ports import ReplyTransport
 from actors.router import Router
 from adapters.config import Settings
@@ -32,6 +33,14 @@ class System(Protocol):
     def resume(self, source: str) -> None: ...
 
     def stop(self) -> None: ...
+
+
+def access_policy(settings: Settings) -> AccessPolicy:
+    return AccessPolicy(admin_ids=settings.admin_ids, admin_role=settings.admin_role,
+                        allow_users=settings.allow_users, block_users=settings.block_users,
+                        allow_roles=settings.allow_roles, block_roles=settings.block_roles,
+                        allow_channels=settings.allow_channels, block_channels=settings.block_channels,
+                        allow_dms=settings.allow_dms)
 
 
 def configure_endpoints(settings: Settings) -> None:
@@ -104,6 +113,7 @@ def run_bot(settings: Settings, build: Callable[[Settings, dict[str, ReplyTransp
     bot = make_bot(settings)
     transport = DiscordTransport(bot, settings.stream_edit_interval)
     system = build(settings, {SOURCE: transport})
+    access = access_policy(settings)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -116,8 +126,8 @@ def run_bot(settings: Settings, build: Callable[[Settings, dict[str, ReplyTransp
         async with bot:
             await bot.add_cog(ConversationCog(bot, system.router.dispatch, system.conversations, transport,
                                               settings.channels, lambda: system.resume(SOURCE),
-                                              settings.catch_up_limit))
-            await bot.add_cog(CommandsCog(bot, system.router.dispatch, transport))
+                                              settings.catch_up_limit, access))
+            await bot.add_cog(CommandsCog(bot, system.router.dispatch, transport, access))
 
             @bot.listen("on_connect")
             async def connected() -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import discord
 from discord.ext import commands
 
+from actors.access import QUIET, AccessPolicy, Person
 from actors.commands import InvokeCommand, ReceiveMessage, RecordCatchUp, RecordConnection
 from adapters.discord.addressing import MessageFacts, addressed, is_command
 from adapters.discord.catch_up import Anchors, catch_up
@@ -29,6 +30,29 @@ def channel_kind(channel: object) -> str:
     return "guild"
 
 
+# What Parley does on a server: read and answer messages (also in threads), read what it missed, and
+# attach files (voice answers, exports).
+PERMISSIONS = discord.Permissions(view_channel=True, send_messages=True, send_messages_in_threads=True,
+                                  read_message_history=True, attach_files=True)
+
+
+def invite_url(application_id: int) -> str:
+    return discord.utils.oauth_url(application_id, permissions=PERMISSIONS, scopes=("bot", "applications.commands"))
+
+
+def person_of(author: discord.abc.User, channel: object) -> Person:
+    """The facts the access policy needs about who wrote, and where."""
+    roles = [r for r in getattr(author, "roles", []) if not r.is_default()]
+    guild = getattr(author, "guild", None)
+    return Person(
+        user_id=str(author.id), role_ids=frozenset(str(r.id) for r in roles),
+        role_names=frozenset(r.name for r in roles),
+        is_guild_owner=guild is not None and guild.owner_id == author.id,
+        channel_id=str(channel.id),  # type: ignore[attr-defined]
+        parent_channel_id=str(channel.parent_id) if isinstance(channel, discord.Thread) else None,
+        in_dm=channel_kind(channel) == "dm")
+
+
 def command_conversation(channel: object) -> str:
     kind = channel_kind(channel)
     return f"discord:{'channel' if kind == 'guild' else kind}:{channel.id}"  # type: ignore[attr-defined]
@@ -37,8 +61,9 @@ def command_conversation(channel: object) -> str:
 class ConversationCog(commands.Cog, name="Conversation"):
     def __init__(self, bot: commands.Bot, dispatch: Callable[[object], None], conversations: Conversations,
                  transport: DiscordTransport, listen: frozenset[str], on_ready: Callable[[], None],
-                 catch_up_limit: int = 500):
+                 catch_up_limit: int = 500, access: AccessPolicy = AccessPolicy()):
         self.bot = bot
+        self.access = access
         self.dispatch = dispatch
         self.conversations = conversations
         self.transport = transport
@@ -58,6 +83,10 @@ class ConversationCog(commands.Cog, name="Conversation"):
     @commands.Cog.listener()
     async def on_ready(self) -> None:
         print(f"parley: connected to Discord as {self.bot.user}", file=sys.stderr, flush=True)
+        if self.bot.application_id and not getattr(self, "_invited", False):
+            self._invited = True
+            print(f"parley: invite it to a server with {invite_url(self.bot.application_id)}", file=sys.stderr,
+                  flush=True)
         self._on_ready()
         anchors, self._anchors = self._anchors, None
         if anchors is not None:
@@ -85,11 +114,15 @@ class ConversationCog(commands.Cog, name="Conversation"):
         target = addressed(facts, str(bot_user.id), self.listen, self._conversation_of)
         if target is None:
             return False
+        verdict = self.access.verdict(person_of(message.author, message.channel))
+        if verdict == QUIET:
+            log.info("ignored message %s from %s (access lists)", message.id, message.author.id)
+            return False
         self.dispatch(ReceiveMessage(
             source=SOURCE, conversation_id=target.conversation_id, channel_id=str(message.channel.id),
             message_id=str(message.id), author_id=str(message.author.id), author_name=message.author.display_name,
-            text=target.text, reply_to_message_id=ref_id))
-        if show_typing:
+            text="" if verdict else target.text, reply_to_message_id=ref_id, refusal=verdict))
+        if show_typing and not verdict:
             self.transport.start_typing(message.channel.id, str(message.id))
         return True
 
@@ -117,8 +150,10 @@ class ConversationCog(commands.Cog, name="Conversation"):
 
 
 class CommandsCog(commands.Cog, name="Commands"):
-    def __init__(self, bot: commands.Bot, dispatch: Callable[[object], None], transport: DiscordTransport):
+    def __init__(self, bot: commands.Bot, dispatch: Callable[[object], None], transport: DiscordTransport,
+                 access: AccessPolicy = AccessPolicy()):
         self.bot = bot
+        self.access = access
         self.dispatch = dispatch
         self.transport = transport
         self._synced = False
@@ -155,6 +190,12 @@ class CommandsCog(commands.Cog, name="Commands"):
     async def _invoke(self, ctx: commands.Context, name: str) -> None:
         if ctx.author.bot:
             return
+        person = person_of(ctx.author, ctx.channel)
+        verdict = self.access.verdict(person)
+        if verdict == QUIET:
+            if ctx.interaction is not None:  # a slash command must be answered; only its user sees this
+                await ctx.send("I can't help you here.", ephemeral=True)
+            return
         if ctx.interaction is not None:
             message_id = str(ctx.interaction.id)
             await ctx.defer()  # answer within Discord's 3 seconds; the reply follows up
@@ -165,4 +206,4 @@ class CommandsCog(commands.Cog, name="Commands"):
         self.dispatch(InvokeCommand(
             source=SOURCE, conversation_id=command_conversation(ctx.channel), channel_id=str(ctx.channel.id),
             message_id=message_id, author_id=str(ctx.author.id), author_name=ctx.author.display_name,
-            name=name, args=args))
+            name=name, args=args, refusal=verdict, is_admin=self.access.is_admin(person)))
