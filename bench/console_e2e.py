@@ -5,7 +5,7 @@
 Parley: ``python run.py console`` with N lines on stdin and a fresh data dir (process start, store
 creation, every event written, every answer printed). Baseline: a fresh Python process making the same
 N chat requests with the bare ``openai`` client, with the same conversation context Parley sends
-(system prompt and the last 20 turns). Both talk to the same local instant server. Target: <= 1.5x.
+(system prompt and the last 20 turns), streamed with the same ``max_tokens`` as Parley's. Both talk to the same local instant server. Target: <= 1.5x.
 """
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ BARE = textwrap.dedent("""
     for line in sys.stdin:
         turns.append({"role": "user", "content": line.rstrip("\\n")})
         messages = [{"role": "system", "content": DEFAULT_SYSTEM_PROMPT}] + turns[-20:]
-        answer = client.chat.completions.create(model="bench-model", messages=messages).choices[0].message.content
+        stream = client.chat.completions.create(model="bench-model", messages=messages, stream=True, max_tokens=1000)
+        with stream:
+            answer = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
         turns.append({"role": "assistant", "content": answer})
         print(answer)
 """)

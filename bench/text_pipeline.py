@@ -3,7 +3,7 @@
     python bench/text_pipeline.py [--messages 300] [--burst 1000]
 
 Baseline, measured in the same run against the same local server: the bare ``openai`` client
-making the same chat request. Overhead = pipeline latency - bare latency, at p50 and p99
+making the same chat request (streamed, with the same ``max_tokens``, as Parley always sends it). Overhead = pipeline latency - bare latency, at p50 and p99
 (target: p99 overhead <= 20 ms). Each message is its own conversation, so both send the same prompt.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from common import percentile, report
 from actors.commands import ReceiveMessage
 from actors.ports import Delivered
 from adapters.config import DEFAULT_SYSTEM_PROMPT, Settings
-from adapters.llm import OpenAIChat
+import openai
 from run import build
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -41,19 +41,27 @@ def message(n: int) -> ReceiveMessage:
                           author_id="u", author_name="Bench", text=f"question number {n}")
 
 
+def bare_answer(client: openai.OpenAI, prompt: list[dict]) -> str:
+    """The bare client making the request Parley makes: streamed, with the same token cap."""
+    stream = client.chat.completions.create(model="bench-model", messages=prompt, stream=True,  # type: ignore[arg-type]
+                                            max_tokens=1000)
+    with stream:
+        return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+
 def bare(server: FakeOpenAI, n: int) -> list[float]:
-    client = OpenAIChat(server.base_url, "k", 30, 0)
+    client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
     latencies = []
     for i in range(n):
         prompt = [{"role": "system", "content": DEFAULT_SYSTEM_PROMPT}, {"role": "user", "content": f"question number {i}"}]
         start = time.perf_counter()
-        client.complete(prompt, "bench-model")
+        bare_answer(client, prompt)
         latencies.append(time.perf_counter() - start)
     return latencies
 
 
 def bare_burst(server: FakeOpenAI, n: int, threads: int) -> float:
-    client = OpenAIChat(server.base_url, "k", 30, 0)
+    client = openai.OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
     counter = iter(range(n))
     lock = threading.Lock()
 
@@ -63,8 +71,8 @@ def bare_burst(server: FakeOpenAI, n: int, threads: int) -> float:
                 i = next(counter, None)
             if i is None:
                 return
-            client.complete([{"role": "system", "content": DEFAULT_SYSTEM_PROMPT},
-                             {"role": "user", "content": f"question number {i}"}], "bench-model")
+            bare_answer(client, [{"role": "system", "content": DEFAULT_SYSTEM_PROMPT},
+                                 {"role": "user", "content": f"question number {i}"}])
 
     start = time.perf_counter()
     workers = [threading.Thread(target=work) for _ in range(threads)]
