@@ -53,6 +53,35 @@ class _Retry(Exception):
         self.delay = delay
 
 
+class _Watchdog:
+    """Cancels the running task when no progress comes in time. One timer for the whole answer: each
+    chunk only moves a deadline (a timer or a task per chunk would cost more than the chunk)."""
+
+    def __init__(self, first_timeout: float):
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._deadline = self._loop.time() + first_timeout
+        self.expired = False
+        self._timer = self._loop.call_at(self._deadline, self._check)
+
+    def progress(self, idle_timeout: float) -> None:
+        self._deadline = self._loop.time() + idle_timeout
+        if self._deadline < self._timer.when():  # the idle deadline is shorter than the first one
+            self._timer.cancel()
+            self._timer = self._loop.call_at(self._deadline, self._check)
+
+    def _check(self) -> None:
+        if self._loop.time() < self._deadline:  # progress came meanwhile: look again at the new deadline
+            self._timer = self._loop.call_at(self._deadline, self._check)
+            return
+        self.expired = True
+        if self._task is not None:
+            self._task.cancel()  # the stream's own cleanup closes the connection
+
+    def stop(self) -> None:
+        self._timer.cancel()
+
+
 class OpenAIChat:
     def __init__(self, base_url: str | None, api_key: str | None, limits: LLMLimits = LLMLimits()):
         self.limits = limits
@@ -107,58 +136,54 @@ class OpenAIChat:
     async def _stream(self, messages: ChatMessages, model: str,
                       on_text: Callable[[str], None] | None) -> Completion:
         limits = self.limits
-        loop = asyncio.get_running_loop()
-        first_deadline = loop.time() + limits.first_token_timeout
         budget_chars = limits.max_tokens * CHARS_PER_TOKEN
         parts: list[str] = []
         size = chunks = 0
         cut = ""
+        watchdog = _Watchdog(limits.first_token_timeout)
+        stream = None
         try:
-            stream = await asyncio.wait_for(self._create(messages, model), limits.first_token_timeout)
-        except asyncio.TimeoutError:
-            raise LLMError("timeout", f"no answer within {limits.first_token_timeout:g}s") from None
-        try:
-            chunk_iter = stream.__aiter__()
-            while True:
-                wait = first_deadline - loop.time() if not parts else limits.idle_timeout
-                try:
-                    chunk = await asyncio.wait_for(chunk_iter.__anext__(), max(wait, 0.0))
-                except StopAsyncIteration:
-                    break
-                except asyncio.TimeoutError:
-                    if not parts:
-                        raise LLMError("timeout", f"no answer within {limits.first_token_timeout:g}s") from None
-                    cut = "stalled"
-                    log.warning("LLM stopped progressing (%gs without a chunk); keeping the partial answer",
-                                limits.idle_timeout)
-                    break
-                choice = chunk.choices[0] if chunk.choices else None
-                if choice is None:
-                    continue
-                delta = choice.delta.content if choice.delta else None
-                if delta:
-                    chunks += 1
-                    parts.append(delta)
-                    size += len(delta)
-                    if chunks > limits.max_tokens or size > budget_chars:
-                        # The server ignores max_tokens: stop it here, at that many tokens' worth.
-                        text = "".join(parts)[:budget_chars]
-                        parts, cut = [text], "length"
+            stream = await self._create(messages, model)
+            async for chunk in stream:
+                if chunk.choices:
+                    choice = chunk.choices[0]
+                    delta = choice.delta.content if choice.delta else None
+                    if delta:
+                        watchdog.progress(limits.idle_timeout)
+                        chunks += 1
+                        parts.append(delta)
+                        size += len(delta)
+                        if chunks > limits.max_tokens or size > budget_chars:
+                            # The server ignores max_tokens: stop it here, at that many tokens' worth.
+                            text = "".join(parts)[:budget_chars]
+                            parts, cut = [text], "length"
+                            if on_text is not None:
+                                on_text(text)
+                            break
                         if on_text is not None:
-                            on_text(text)
-                        break
-                    if on_text is not None:
-                        on_text("".join(parts))
-                if choice.finish_reason == "length":
-                    cut = "length"
+                            on_text("".join(parts))
+                    if choice.finish_reason == "length":
+                        cut = "length"
+                elif parts:
+                    watchdog.progress(limits.idle_timeout)
+        except asyncio.CancelledError:
+            if not watchdog.expired:
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]  # ours, handled here
+            if not parts:
+                raise LLMError("timeout", f"no answer within {limits.first_token_timeout:g}s") from None
+            cut = "stalled"
+            log.warning("LLM stopped progressing (%gs without a chunk); keeping the partial answer",
+                        limits.idle_timeout)
         except openai.APIError as e:
-            if parts:  # the connection broke mid-answer: keep what came, never ask again
-                log.warning("LLM stream broke mid-answer (%s); keeping the partial answer", e)
-                cut = "stalled"
-            else:
+            if not parts:
                 raise _classify(e) from e
+            log.warning("LLM stream broke mid-answer (%s); keeping the partial answer", e)
+            cut = "stalled"  # the connection broke mid-answer: keep what came, never ask again
         finally:
-            await stream.close()  # closing the HTTP stream stops the server's generation
+            watchdog.stop()
+            if stream is not None:
+                await stream.close()  # closing the HTTP stream stops the server's generation
         return Completion("".join(parts), cut)
 
     async def _create(self, messages: ChatMessages, model: str):  # noqa: ANN202
