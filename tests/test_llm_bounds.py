@@ -134,3 +134,13 @@ def test_the_console_exits_non_zero_when_answers_failed(tmp_path, llm_server):
     assert out.returncode == 1
     assert "did not answer in time" in out.stdout.splitlines()[0]
     assert "1 message(s) could not be answered" in out.stderr
+
+
+def test_a_model_that_wants_max_completion_tokens_gets_it(chat, llm_server):
+    llm_server.script.append(Scripted(400, message="Unsupported parameter: 'max_tokens' is not supported with "
+                                                   "this model. Use 'max_completion_tokens' instead."))
+    client = chat(max_tokens=77)
+    assert client.complete(QUESTION, "m").text.startswith("echo:")
+    assert client.complete(QUESTION, "m").text.startswith("echo:")
+    first, second, third = llm_server.requests
+    assert first["max_tokens"] == 77 and second["max_completion_tokens"] == 77 and "max_tokens" not in third

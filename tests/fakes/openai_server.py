@@ -35,6 +35,7 @@ class Scripted:
     endless: bool = False  # stream without end (and ignore max_tokens), until the client goes away
     stall_after: int | None = None  # send this many chunks, then go silent until the client goes away
     ignore_max_tokens: bool = False  # a server that does not honour the field
+    message: str | None = None  # the error message of a non-200 status
 
 
 class FakeOpenAI:
@@ -78,7 +79,8 @@ class FakeOpenAI:
             await asyncio.sleep(step.delay)
         if step.status != 200:
             return web.json_response(
-                {"error": {"message": f"scripted failure {step.status}", "type": "server_error", "code": None}},
+                {"error": {"message": step.message or f"scripted failure {step.status}", "type": "server_error",
+                           "code": None}},
                 status=step.status, headers=step.headers)
         text = step.text if step.text is not None else self.reply(body["messages"])
         limit = body.get("max_tokens") or body.get("max_completion_tokens")
