@@ -110,3 +110,47 @@ def test_an_llm_slower_than_the_timeout_gets_a_timeout_reply(tmp_path, llm_serve
     lines = out.stdout.splitlines()
     assert "did not answer in time" in lines[0] and lines[1] == "echo: next [turns=2]"
     assert [e["data"]["reason"] for e in replay_json(env) if e["type"] == "ResponseFailed"] == ["timeout"]
+
+
+def test_a_terminal_shows_the_answer_while_it_streams(tmp_path, llm_server):
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    from tests.helpers import wait_for
+
+    answer = " ".join(f"word{n}" for n in range(60))
+    llm_server.script.append(Scripted(text=answer, chunk_delay=0.05))  # about 2 s of streaming
+    env = parley_env(tmp_path / "data", llm_server)
+    master, slave = pty.openpty()
+    process = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "console"], env=env, cwd=ROOT,
+                               stdin=subprocess.PIPE, stdout=slave, stderr=subprocess.DEVNULL)
+    os.close(slave)
+    seen = b""
+
+    def read_some() -> bytes:
+        nonlocal seen
+        while select.select([master], [], [], 0.05)[0]:
+            try:
+                seen += os.read(master, 4096)
+            except OSError:
+                break
+        return seen
+
+    try:
+        process.stdin.write(b"stream please\n")
+        process.stdin.flush()
+        wait_for(lambda: b"word1 " in read_some(), what="the first words on the terminal")
+        assert llm_server.stream_seconds == []  # shown while the model was still streaming
+        wait_for(lambda: answer.encode() in read_some().replace(b"\r\n", b"\n"), what="the whole answer")
+        process.stdin.close()
+        assert process.wait(30) == 0
+        shown = read_some().replace(b"\r\n", b"\n").decode()
+        assert shown.count("word59") == 1 and shown.rstrip("\n").endswith(answer)  # printed once, not twice
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(master)

@@ -97,3 +97,23 @@ def test_catch_up_pages_through_history_up_to_the_limit(bot_env, discord_emulato
         assert caught[0]["messages_offered"] >= 130 and caught[0]["channels_at_limit"] == []
     finally:
         restarted.stop()
+
+
+def test_a_new_session_without_a_restart_catches_up_too(bot_env, discord_emulator, llm_server):
+    """The gateway drops the bot; it connects again (a new READY, same process) and reads what it missed."""
+    uma = discord_emulator.user("Uma")
+    running = Bot(bot_env, discord_emulator).start()
+    try:
+        first = discord_emulator.user_says(discord_emulator.general, uma, "before the drop", mention_bot=True)
+        final_reply(discord_emulator, first, "echo: before the drop [turns=1]")
+        discord_emulator.identified.clear()
+        discord_emulator.disconnect_all()
+        missed = discord_emulator.user_says(discord_emulator.general, uma, "during the drop", mention_bot=True,
+                                            deliver=False)
+        assert discord_emulator.identified.wait(30), "the bot did not connect again"
+        final_reply(discord_emulator, missed, "echo: during the drop [turns=1]")
+        assert running.process.poll() is None and len(discord_emulator.replies_to(first)) == 1
+        wait_for(lambda: sum(e["type"] == "TransportConnected" for e in replay_json(bot_env)) == 2,
+                 what="the second connection recorded")
+    finally:
+        running.stop()
