@@ -14,19 +14,26 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
 from actors import conversation
-from actors.commands import AnswerPending, InvokeCommand, ReceiveMessage, RecordCatchUp, RecordConnection
+from actors.commands import (AnswerPending, InvokeCommand, PurgeAudio, ReceiveAudio, ReceiveMessage, RecordCatchUp,
+                             RecordConnection, TranscribePending)
 from actors.desk import StatusReport
 from actors.desk_actor import DeskActor
 from actors.outbox import Deliver, OutboxActor, reply_from
-from actors.ports import ChatModel, Draft, ReplyTransport
+from actors.ports import ChatModel, Draft, ReplyTransport, SpeechToText
+from actors.transcriber import TranscriberActor, TranscriberPool
+from actors.transcription import AudioLimits, turn_text
+from adapters.audio_files import AudioStore
 from actors.responder import ResponderActor, ResponderConfig, ResponderPool, give_up
 from actors.router import Router
 from actors.supervisor import Supervised
 from adapters.config import ConfigError, Settings, load_settings, prepare_data_dir
 from events import EventStore, StoreMissing, StoreUnavailable, StreamConflict, is_outage, open_store
-from events.catalog import REPLY_EVENTS, ActorRestarted
+from events import RecordedEvent
+from events.catalog import REPLY_EVENTS, ActorRestarted, AudioReceived, TranscriptionCompleted, clip_stream
+from projections.clips import Clips
 from projections.conversations import Conversations
 from projections.deliveries import PendingReplies
 from projections.tracking import ProjectionRunner, open_read_models
@@ -56,6 +63,8 @@ class Parley:
     read_models: ProjectionRunner
     llm: ChatModel
     supervised: list[Supervised] = field(default_factory=list)
+    audio: AudioStore | None = None
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     def status(self) -> StatusReport:
         return StatusReport(store=self.store.description, position=self.store.head(),
@@ -67,7 +76,17 @@ class Parley:
         for event in self.pending_replies.pending(source):
             self.router.dispatch(Deliver(reply_from(event), recovered=True))
 
+    def start_retention(self, days: float, every_s: float = 6 * 3600) -> None:
+        """Delete clips older than ``days`` now and every few hours (``AudioPurged``; transcripts stay)."""
+        def run() -> None:
+            while not self._stopping.is_set():
+                self.router.dispatch(PurgeAudio((datetime.now(timezone.utc) - timedelta(days=days)).isoformat()))
+                self._stopping.wait(every_s)
+
+        threading.Thread(target=run, name="audio-retention", daemon=True).start()
+
     def stop(self) -> None:
+        self._stopping.set()
         for s in self.supervised:
             s.stop()
         self.read_models.stop()
@@ -78,7 +97,8 @@ class Parley:
             close()
 
 
-def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatModel | None = None) -> Parley:
+def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatModel | None = None,
+          speech: SpeechToText | None = None) -> Parley:
     """Open the store, rebuild the read models, start the actors, and wire them to ``transports``."""
     data_dir = prepare_data_dir(settings.data_dir)
     store = open_store(settings.event_store, data_dir)
@@ -92,8 +112,8 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
     # Read models resume from their tracked position (a deleted file is rebuilt from zero) and are
     # complete before anything is served; then they follow the log in order.
     db = open_read_models(store, data_dir)
-    conversations, pending_replies = Conversations(db), PendingReplies(db)
-    read_models = ProjectionRunner(store, db, [conversations, pending_replies])
+    conversations, pending_replies, clips = Conversations(db), PendingReplies(db), Clips(db)
+    read_models = ProjectionRunner(store, db, [conversations, pending_replies, clips])
     read_models.catch_up()
     read_models.start()
     system = Parley(settings, store, router, conversations, pending_replies, ModelChoice(settings.chat_model),
@@ -133,17 +153,51 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
                                                           settings.command_prefix))
     outbox = supervise("outbox", lambda sup: OutboxActor.start(sup, store, router.publish, transports))
 
+    audio = AudioStore(data_dir, settings.max_audio_mb * 1024 * 1024)
+    if speech is None and settings.vosk_model_path is not None:
+        from adapters.speech import VoskEngine
+
+        speech = VoskEngine(settings.vosk_model_path, settings.max_audio_seconds)
+        speech.preload()  # the first voice message need not wait for the model
+    limits = AudioLimits(settings.max_audio_mb, settings.max_audio_seconds)
+    transcribers = TranscriberPool([
+        supervise(f"transcriber-{i}", lambda sup: TranscriberActor.start(sup, store, router.publish, speech, audio,
+                                                                         limits))
+        for i in range(settings.transcribers)
+    ])
+    system.audio = audio
+
+    def heard(recorded: RecordedEvent) -> None:
+        """A transcript becomes the person's turn, answered like a typed message."""
+        done = recorded.event
+        received = next((r.event for r in store.read_stream(clip_stream(done.source, done.message_id))  # type: ignore[attr-defined]
+                         if isinstance(r.event, AudioReceived)), None)
+        if received is None:
+            return
+        responders.tell(ReceiveMessage(
+            source=received.source, conversation_id=received.conversation_id, channel_id=received.channel_id,
+            message_id=received.message_id, author_id=received.author_id, author_name=received.author_name,
+            text=turn_text(received, done.text), reply_to_message_id=received.reply_to_message_id,  # type: ignore[attr-defined]
+            heard=done.text))  # type: ignore[attr-defined]
+
     for command_type in (ReceiveMessage, AnswerPending):
         router.route(command_type, responders.tell)
+    for command_type in (ReceiveAudio, TranscribePending, PurgeAudio):
+        router.route(command_type, transcribers.tell)
+    router.subscribe(heard, TranscriptionCompleted.type_name)
     for command_type in (InvokeCommand, RecordConnection, RecordCatchUp):
         router.route(command_type, desk.tell)
     router.route(Deliver, outbox.tell)
     router.subscribe(lambda r: outbox.tell(Deliver(reply_from(r.event))),  # type: ignore[arg-type]
                      *(t.type_name for t in REPLY_EVENTS))
 
-    # Finish what a previous run left half done: answers not generated yet.
+    # Finish what a previous run left half done: clips not transcribed, answers not generated yet.
+    for source, message_id in clips.untranscribed():
+        router.dispatch(TranscribePending(source, message_id))
     for conversation_id in conversations.unanswered_conversations():
         router.dispatch(AnswerPending(conversation_id))
+    if settings.audio_retention_days > 0:
+        system.start_retention(settings.audio_retention_days)
     return system
 
 
@@ -181,7 +235,8 @@ def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
         system.resume(SOURCE)
         # Answers are bounded by progress deadlines; this only guards against a stuck pipeline.
         patience = (settings.llm_timeout + settings.llm_idle_timeout) * (settings.llm_retries + 1) + 30
-        return run_console(system.router.dispatch, transport, sys.stdin, settings.command_prefix, patience)
+        return run_console(system.router.dispatch, transport, sys.stdin, settings.command_prefix, patience,
+                           audio=system.audio, data_dir=prepare_data_dir(settings.data_dir))
     finally:
         system.stop()
 
@@ -215,8 +270,43 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     return status(settings, args)
 
 
+def cmd_transcribe(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.speech_commands import transcribe
+
+    return transcribe(settings, args)
+
+
+def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.speech_commands import models
+
+    return models(settings, args)
+
+
+def cmd_purge_audio(settings: Settings, args: argparse.Namespace) -> int:
+    """Delete clips older than the retention (or ``--older-than DAYS``), through the Transcriber."""
+    days = settings.audio_retention_days if args.older_than is None else args.older_than
+    if days < 0:
+        raise ConfigError("--older-than must be a number of days, at least 0")
+    quiet = Settings(**{**settings.__dict__, "audio_retention_days": 0, "vosk_model_path": None})
+    system = build(quiet, {})
+    try:
+        before = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat()
+        purged_before = sum(1 for _ in system.store.read_all(types=("AudioPurged",)))
+        system.router.dispatch(PurgeAudio(before))
+    finally:
+        system.stop()  # waits for the Transcriber to finish what it was told
+    store = open_store(settings.event_store, prepare_data_dir(settings.data_dir))
+    try:
+        purged = sum(1 for _ in store.read_all(types=("AudioPurged",))) - purged_before
+    finally:
+        store.close()
+    print(f"purged the audio of {purged} clip(s) received more than {days:g} day(s) ago; transcripts stay")
+    return 0
+
+
 COMMANDS: dict[str | None, Callable[[Settings, argparse.Namespace], int]] = {
     None: cmd_bot, "bot": cmd_bot, "console": cmd_console, "replay": cmd_replay, "status": cmd_status,
+    "transcribe": cmd_transcribe, "models": cmd_models, "purge-audio": cmd_purge_audio,
 }
 
 
@@ -235,6 +325,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="one JSON object per event")
     r.add_argument("--follow", action="store_true", help="keep printing new events as they are appended")
     sub.add_parser("status", help="store position, event counts, undelivered replies")
+    t = sub.add_parser("transcribe", help="print what the speech model hears in audio files")
+    t.add_argument("files", nargs="+", metavar="FILE")
+    t.add_argument("--json", action="store_true", help="one JSON object per file (text, words, timings)")
+    sub.add_parser("models", help="the speech models in use: language and path")
+    pa = sub.add_parser("purge-audio", help="delete stored clips older than the retention (transcripts stay)")
+    pa.add_argument("--older-than", type=float, metavar="DAYS", help="instead of PARLEY_AUDIO_RETENTION_DAYS")
     return p
 
 

@@ -20,6 +20,7 @@ DMS_OFF = "dms_off"
 REFUSAL_TEXT = {
     NOT_ALLOWED: "Sorry, I only answer people on this bot's allow list. Ask the bot's operator if you need access.",
     DMS_OFF: "Sorry, I don't answer direct messages here. Mention me in a server channel instead.",
+    "outside_data_dir": "I only read files inside my data dir: copy the file there, then name it (relative to it).",
 }
 
 

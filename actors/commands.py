@@ -23,6 +23,7 @@ class ReceiveMessage(FromPerson):
     text: str
     reply_to_message_id: str | None = None
     refusal: str = ""  # the access policy refused this person here (``actors.access``): say so, don't answer
+    heard: str = ""  # the transcript, when this turn came as audio
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,3 +86,54 @@ class RecordCatchUp:
     messages_offered: int
     failures: int
     channels_at_limit: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReceiveAudio(FromPerson):
+    """A person sent audio. The transport has stored it (``audio_hash``), or refused it before storing
+    (``refused``: "too_large")."""
+
+    audio_hash: str
+    content_type: str
+    size_bytes: int
+    declared_duration_s: float | None = None
+    filename: str = ""
+    text: str = ""
+    voice_message: bool = False
+    reply_to_message_id: str | None = None
+    refused: str = ""
+
+
+@dataclass(frozen=True)
+class TranscribePending:
+    """Finish a clip that was received but not transcribed (after a restart)."""
+
+    source: str
+    message_id: str
+
+
+@dataclass(frozen=True)
+class CompleteTranscription:
+    source: str
+    message_id: str
+    text: str
+    words: tuple[dict, ...]
+    duration_s: float
+    model: str
+    decode_s: float
+    recognize_s: float
+
+
+@dataclass(frozen=True)
+class FailTranscription:
+    source: str
+    message_id: str
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class PurgeAudio:
+    """Delete the audio of clips received before ``before`` (ISO time), keeping their transcripts."""
+
+    before: str

@@ -33,6 +33,7 @@ class Turn:
     text: str
     message_id: str
     author_name: str = ""
+    heard: str = ""  # the transcript, when the turn was spoken
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class Limits:
 def evolve(state: Conversation, event: Event) -> Conversation:
     state = replace(state, version=state.version + 1)
     if isinstance(event, MessageReceived):
-        turn = Turn("user", event.text, event.message_id, event.author_name)
+        turn = Turn("user", event.text, event.message_id, event.author_name, event.heard)
         return replace(state, source=event.source, channel_id=event.channel_id,
                        turns=(state.turns + (turn,))[-KEEP_TURNS:], pending=state.pending + (event.message_id,))
     if isinstance(event, MessageRejected):
@@ -81,9 +82,11 @@ def decide(state: Conversation, command: object, limits: Limits = Limits()) -> l
             return []
         if not command.text.strip():
             return [_failed(state, command.conversation_id, command.message_id, "empty_answer")]
+        heard = next((t.heard for t in reversed(state.turns)
+                      if t.role == "user" and t.message_id == command.message_id), "")
         return [ResponseGenerated(conversation_id=command.conversation_id, message_id=command.message_id,
                                   channel_id=state.channel_id, source=state.source, text=command.text,
-                                  model=command.model, cut=command.cut)]
+                                  model=command.model, cut=command.cut, heard=heard)]
     if isinstance(command, FailResponse):
         if command.message_id not in state.pending:
             return []
@@ -118,7 +121,7 @@ def _receive(state: Conversation, c: ReceiveMessage, limits: Limits) -> list[Eve
                                 reason=reason, reply_text=reply)]
     return [MessageReceived(conversation_id=c.conversation_id, message_id=c.message_id, channel_id=c.channel_id,
                             author_id=c.author_id, author_name=c.author_name, text=text, source=c.source,
-                            reply_to_message_id=c.reply_to_message_id)]
+                            reply_to_message_id=c.reply_to_message_id, heard=c.heard)]
 
 
 def _failed(state: Conversation, conversation_id: str, message_id: str, reason: str) -> ResponseFailed:

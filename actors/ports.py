@@ -76,3 +76,38 @@ class ReplyTransport(Protocol):
 
     def draft(self, draft: Draft) -> None:
         """Show the answer so far (optional; transports that cannot, ignore it)."""
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    words: tuple[dict, ...]  # {"word", "start", "end", "conf"}
+    duration_s: float
+    model: str
+    decode_s: float
+    recognize_s: float
+
+
+class TranscriptionError(Exception):
+    """The clip could not be transcribed. ``reason``: too_long, undecodable, silent, internal."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class SpeechToText(Protocol):
+    model_name: str
+
+    def transcribe(self, path: str) -> Transcript:
+        """Transcribe the audio file at ``path`` (blocking; raises ``TranscriptionError``)."""
+
+
+class AudioFiles(Protocol):
+    """Content-addressed audio files in the data dir."""
+
+    def path(self, audio_hash: str) -> str | None:
+        """The file of ``audio_hash``, or None if it is not there."""
+
+    def delete(self, audio_hash: str) -> bool: ...

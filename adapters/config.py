@@ -54,6 +54,11 @@ class Settings:
     allow_channels: frozenset[str] = frozenset()
     block_channels: frozenset[str] = frozenset()
     allow_dms: bool = True
+    vosk_model_path: Path | None = None
+    max_audio_mb: int = 25
+    max_audio_seconds: int = 300
+    transcribers: int = field(default_factory=lambda: os.cpu_count() or 2)
+    audio_retention_days: float = 30.0
 
 
 class _Invalid(ValueError):
@@ -128,6 +133,13 @@ def _url(*schemes: str) -> Callable[[object], str]:
     return parse
 
 
+def _folder(value: object) -> Path:
+    path = Path(str(value)).expanduser()
+    if not path.is_dir():
+        raise _Invalid("a folder that exists (a Vosk model, unpacked)")
+    return path
+
+
 def _log_level(value: object) -> str:
     level = str(value).strip().upper()
     if level not in LOG_LEVELS:
@@ -169,6 +181,11 @@ OPTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
     "PARLEY_ALLOW_CHANNELS": ("allow_channels", _ids),
     "PARLEY_BLOCK_CHANNELS": ("block_channels", _ids),
     "PARLEY_ALLOW_DMS": ("allow_dms", _boolean),
+    "VOSK_MODEL_PATH": ("vosk_model_path", _folder),
+    "PARLEY_MAX_AUDIO_MB": ("max_audio_mb", _integer(1, 2048)),
+    "PARLEY_MAX_AUDIO_SECONDS": ("max_audio_seconds", _integer(1, 86_400)),
+    "PARLEY_TRANSCRIBERS": ("transcribers", _integer(1, 64)),
+    "PARLEY_AUDIO_RETENTION_DAYS": ("audio_retention_days", _seconds(0)),
 }
 _KEYS = {env: name for env, (name, _) in OPTIONS.items()}
 _ENV_OF = {name: env for env, name in _KEYS.items()}

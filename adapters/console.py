@@ -7,15 +7,18 @@ On a terminal (``live``) the answer being waited for is shown as it streams.
 from __future__ import annotations
 
 import getpass
+import mimetypes
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TextIO
 
-from actors.commands import InvokeCommand, ReceiveMessage
+from actors.commands import InvokeCommand, ReceiveAudio, ReceiveMessage
+from adapters.audio_files import AudioStore, TooLarge, inside_data_dir
 from actors.ports import Delivered, DeliveryResult, Draft, Reply
 
 SOURCE = "console"
@@ -101,7 +104,8 @@ class ConsoleTransport:
 
 
 def run_console(dispatch: Callable[[object], None], transport: ConsoleTransport, stdin: TextIO,
-                prefix: str, patience: float, err: TextIO = sys.stderr) -> int:
+                prefix: str, patience: float, err: TextIO = sys.stderr, audio: AudioStore | None = None,
+                data_dir: Path | None = None) -> int:
     author = _user()
     conversation_id = f"console:{author}"
     session = datetime.now().strftime("%Y%m%d%H%M%S%f")
@@ -116,6 +120,9 @@ def run_console(dispatch: Callable[[object], None], transport: ConsoleTransport,
                       message_id=message_id, author_id=author, author_name=author)
         if text.startswith(prefix) and text[len(prefix):].strip():
             name, _, args = text[len(prefix):].strip().partition(" ")
+            if name.lower() == "transcribe" and audio is not None and data_dir is not None:
+                dispatch(_audio_command(common, args.strip(), audio, data_dir))
+                continue
             dispatch(InvokeCommand(**common, name=name, args=args.strip(), is_admin=True))  # the local user
         else:
             dispatch(ReceiveMessage(**common, text=text))
@@ -126,6 +133,22 @@ def run_console(dispatch: Callable[[object], None], transport: ConsoleTransport,
         err.write(f"parley: {transport.failed} message(s) could not be answered by the language model\n")
         return 1
     return 0
+
+
+def _audio_command(common: dict, relative: str, audio: AudioStore, data_dir: Path) -> object:
+    """``!transcribe PATH``: a file inside the data dir becomes a clip, as an attachment would."""
+    path = inside_data_dir(data_dir, relative) if relative else None
+    if path is None:  # never read: outside the data dir, a link out of it, or not a file
+        return InvokeCommand(**common, name="transcribe", args=relative[:200], refusal="outside_data_dir",
+                             is_admin=True)
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    try:
+        digest, size = audio.save_file(path)
+        refused = ""
+    except TooLarge:
+        digest, size, refused = "", path.stat().st_size, "too_large"
+    return ReceiveAudio(**common, audio_hash=digest, content_type=content_type, size_bytes=size,
+                        filename=path.name, refused=refused)
 
 
 def _user() -> str:

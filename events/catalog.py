@@ -22,14 +22,16 @@ class AboutMessage(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class MessageReceived(AboutMessage):
-    """A person wrote to Parley. v2 added ``source`` (which transport it came from)."""
+    """A person wrote (or said) something to Parley. v2 added ``source`` (which transport it came from);
+    v3 added ``heard``: the transcript, when the turn came as audio (``text`` then holds it too)."""
 
     type_name = "MessageReceived"
-    version = 2
+    version = 3
     author_id: str
     author_name: str
     text: str
     reply_to_message_id: str | None = None
+    heard: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,13 +47,15 @@ class MessageRejected(AboutMessage):
 @dataclass(frozen=True, kw_only=True)
 class ResponseGenerated(AboutMessage):
     """The LLM answered. v2 added ``cut``: why the answer is incomplete ("" when it is not):
-    "length" (it reached the answer-token limit) or "stalled" (the model stopped progressing)."""
+    "length" (it reached the answer-token limit) or "stalled" (the model stopped progressing); and
+    ``heard``: what was heard when the question was audio."""
 
     type_name = "ResponseGenerated"
     version = 2
     text: str
     model: str
     cut: str = ""
+    heard: str = ""  # the transcript of the spoken question, quoted above the answer
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,8 +130,59 @@ class CatchUpFinished(Event):
     channels_at_limit: tuple[str, ...] = ()  # channels with more missed messages than PARLEY_CATCH_UP_LIMIT
 
 
+@dataclass(frozen=True, kw_only=True)
+class AudioReceived(AboutMessage):
+    """A person sent audio (a voice message or an audio file). The bytes are a content-addressed file in
+    the data dir (``audio/<audio_hash>``); ``audio_hash`` is "" when the clip was refused before it was
+    stored (too large)."""
+
+    type_name = "AudioReceived"
+    author_id: str
+    author_name: str
+    audio_hash: str
+    content_type: str
+    size_bytes: int
+    declared_duration_s: float | None = None
+    filename: str = ""
+    text: str = ""  # text sent with the audio: it joins the transcript in one turn
+    voice_message: bool = False
+    reply_to_message_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TranscriptionCompleted(AboutMessage):
+    type_name = "TranscriptionCompleted"
+    audio_hash: str
+    text: str
+    words: tuple[dict, ...]  # {"word", "start", "end", "conf"} per word
+    duration_s: float
+    model: str
+    decode_s: float
+    recognize_s: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class TranscriptionFailed(AboutMessage):
+    """Reason: no_model, too_large, too_long, undecodable, silent, internal."""
+
+    type_name = "TranscriptionFailed"
+    audio_hash: str
+    reason: str
+    reply_text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AudioPurged(Event):
+    """An audio file was deleted (retention); its transcript stays in the log."""
+
+    type_name = "AudioPurged"
+    audio_hash: str
+    reason: str
+
+
 # Events that carry a reply the outbox must deliver, and the text each one delivers.
-REPLY_EVENTS = (ResponseGenerated, ResponseFailed, CommandAnswered, CommandRejected, MessageRejected)
+REPLY_EVENTS = (ResponseGenerated, ResponseFailed, CommandAnswered, CommandRejected, MessageRejected,
+                TranscriptionFailed)
 
 
 CUT_NOTES = {
@@ -138,9 +193,13 @@ CUT_NOTES = {
 
 def reply_text(event: Event) -> str:
     if isinstance(event, ResponseGenerated):
+        text = event.text
         if event.cut:
-            return f"{event.text.rstrip()}…\n\n{CUT_NOTES.get(event.cut, '*(cut short)*')}"
-        return event.text
+            text = f"{text.rstrip()}…\n\n{CUT_NOTES.get(event.cut, '*(cut short)*')}"
+        if event.heard:  # what was heard first, so the person can tell a misheard question
+            quoted = "\n".join(f"> {line}" for line in event.heard.splitlines())
+            text = f"{quoted}\n\n{text}"
+        return text
     if isinstance(event, CommandAnswered):
         return event.text
     return getattr(event, "reply_text")
@@ -149,6 +208,11 @@ def reply_text(event: Event) -> str:
 def reply_stream(source: str, message_id: str) -> str:
     """The stream that records the one delivery of the reply to a user message."""
     return f"reply:{source}:{message_id}"
+
+
+def clip_stream(source: str, message_id: str) -> str:
+    """The stream of one audio clip: received, then transcribed or failed, maybe purged."""
+    return f"clip:{source}:{message_id}"
 
 
 def transport_stream(source: str) -> str:

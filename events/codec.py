@@ -69,5 +69,12 @@ def _message_received_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 
 @upcaster("ResponseGenerated", 1)
 def _response_generated_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    data.setdefault("cut", "")  # v1 answers were never cut
+    data.setdefault("cut", "")  # v1 answers were never cut, nor answers to audio
+    data.setdefault("heard", "")
+    return data
+
+
+@upcaster("MessageReceived", 2)
+def _message_received_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    data.setdefault("heard", "")  # v2 messages were all typed
     return data

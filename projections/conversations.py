@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from events import RecordedEvent
-from events.catalog import (MessageReceived, MessageRejected, ReplySent, ResponseFailed,
+from events.catalog import (AudioReceived, MessageReceived, MessageRejected, ReplySent, ResponseFailed,
                             ResponseGenerated, TransportConnected)
 from projections.tracking import ReadModels, Transaction
 
@@ -36,7 +36,7 @@ class Conversations:
 
     def apply(self, db: Transaction, recorded: RecordedEvent) -> None:
         e = recorded.event
-        if isinstance(e, (MessageReceived, MessageRejected)):
+        if isinstance(e, (MessageReceived, MessageRejected, AudioReceived)):
             db.execute(SET_CONVERSATION, (e.source, e.message_id, e.conversation_id))
             newest = db.execute("SELECT message_id FROM channel_newest WHERE source=? AND channel_id=?",
                                 (e.source, e.channel_id)).fetchone()

@@ -17,6 +17,7 @@ from actors.access import AccessPolicy
 from actors.ports import ReplyTransport
 from actors.router import Router
 from adapters.config import Settings
+from adapters.discord.audio_intake import AudioFetcher
 from adapters.discord.cogs import SOURCE, CommandsCog, ConversationCog
 from adapters.discord.transport import DiscordTransport
 from projections.conversations import Conversations
@@ -114,6 +115,7 @@ def run_bot(settings: Settings, build: Callable[[Settings, dict[str, ReplyTransp
     transport = DiscordTransport(bot, settings.stream_edit_interval)
     system = build(settings, {SOURCE: transport})
     access = access_policy(settings)
+    audio = AudioFetcher(system.audio) if getattr(system, "audio", None) is not None else None
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -126,7 +128,7 @@ def run_bot(settings: Settings, build: Callable[[Settings, dict[str, ReplyTransp
         async with bot:
             await bot.add_cog(ConversationCog(bot, system.router.dispatch, system.conversations, transport,
                                               settings.channels, lambda: system.resume(SOURCE),
-                                              settings.catch_up_limit, access))
+                                              settings.catch_up_limit, access, audio))
             await bot.add_cog(CommandsCog(bot, system.router.dispatch, transport, access))
 
             @bot.listen("on_connect")

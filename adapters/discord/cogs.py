@@ -4,6 +4,7 @@ Nothing here calls the LLM or waits on an actor: ``dispatch`` only enqueues.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from collections.abc import Callable
@@ -12,7 +13,8 @@ import discord
 from discord.ext import commands
 
 from actors.access import QUIET, AccessPolicy, Person
-from actors.commands import InvokeCommand, ReceiveMessage, RecordCatchUp, RecordConnection
+from actors.commands import InvokeCommand, ReceiveAudio, ReceiveMessage, RecordCatchUp, RecordConnection
+from adapters.discord.audio_intake import AudioFetcher, audio_attachment
 from adapters.discord.addressing import MessageFacts, addressed, is_command
 from adapters.discord.catch_up import Anchors, catch_up
 from adapters.discord.transport import DiscordTransport
@@ -61,9 +63,11 @@ def command_conversation(channel: object) -> str:
 class ConversationCog(commands.Cog, name="Conversation"):
     def __init__(self, bot: commands.Bot, dispatch: Callable[[object], None], conversations: Conversations,
                  transport: DiscordTransport, listen: frozenset[str], on_ready: Callable[[], None],
-                 catch_up_limit: int = 500, access: AccessPolicy = AccessPolicy()):
+                 catch_up_limit: int = 500, access: AccessPolicy = AccessPolicy(),
+                 audio: AudioFetcher | None = None):
         self.bot = bot
         self.access = access
+        self.audio = audio
         self.dispatch = dispatch
         self.conversations = conversations
         self.transport = transport
@@ -118,6 +122,14 @@ class ConversationCog(commands.Cog, name="Conversation"):
         if verdict == QUIET:
             log.info("ignored message %s from %s (access lists)", message.id, message.author.id)
             return False
+        attachment = audio_attachment(message) if self.audio is not None and not verdict else None
+        if attachment is not None:
+            if self.conversations.conversation_of(SOURCE, str(message.id)) is None:  # not recorded yet
+                asyncio.get_running_loop().create_task(
+                    self._take_audio(message, attachment, target.conversation_id, target.text, ref_id))
+                if show_typing:
+                    self.transport.start_typing(message.channel.id, str(message.id))
+            return True
         self.dispatch(ReceiveMessage(
             source=SOURCE, conversation_id=target.conversation_id, channel_id=str(message.channel.id),
             message_id=str(message.id), author_id=str(message.author.id), author_name=message.author.display_name,
@@ -125,6 +137,22 @@ class ConversationCog(commands.Cog, name="Conversation"):
         if show_typing and not verdict:
             self.transport.start_typing(message.channel.id, str(message.id))
         return True
+
+    async def _take_audio(self, message: discord.Message, attachment: discord.Attachment, conversation_id: str,
+                          text: str, ref_id: str | None) -> None:
+        assert self.audio is not None
+        try:
+            digest, size, refused = await self.audio.fetch(attachment)
+        except Exception as e:  # noqa: BLE001  (the CDN failed, the disk is full...): the person is told
+            log.warning("could not fetch the audio of message %s: %r", message.id, e)
+            digest, size, refused = "", attachment.size, "internal"
+        duration = getattr(attachment, "duration", None)
+        self.dispatch(ReceiveAudio(
+            source=SOURCE, conversation_id=conversation_id, channel_id=str(message.channel.id),
+            message_id=str(message.id), author_id=str(message.author.id), author_name=message.author.display_name,
+            audio_hash=digest, content_type=attachment.content_type or "", size_bytes=size,
+            declared_duration_s=float(duration) if duration is not None else None, filename=attachment.filename,
+            text=text, voice_message=message.flags.voice, reply_to_message_id=ref_id, refused=refused))
 
     def _conversation_of(self, message_id: str) -> str | None:
         known = self.conversations.conversation_of(SOURCE, message_id)

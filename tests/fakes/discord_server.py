@@ -54,6 +54,8 @@ class DiscordEmulator:
         self.broken_command_sync = False  # answer the slash-command sync with a body discord.py cannot read
         self.malformed_hello = False  # open the gateway with a HELLO discord.py cannot read
         self.commands: list[dict] = []
+        self.files: dict[str, bytes] = {}
+        self.downloads = 0
         self.interaction_callbacks: list[tuple[str, dict]] = []
         self.followups: list[dict] = []
         self.general = self.text_channel("general")
@@ -105,11 +107,17 @@ class DiscordEmulator:
 
     # -- what a test does ------------------------------------------------------------------
     def user_says(self, channel_id: str, author: dict, content: str, *, mention_bot: bool = False,
-                  reply_to: dict | None = None, deliver: bool = True) -> dict:
-        """A person posts a message; it reaches the bot over the gateway if ``deliver`` and connected."""
+                  reply_to: dict | None = None, deliver: bool = True, attachments: list[dict] | None = None,
+                  voice: bool = False) -> dict:
+        """A person posts a message; it reaches the bot over the gateway if ``deliver`` and connected.
+        ``attachments`` come from ``attachment()``; ``voice`` marks a voice message (flag 1 << 13)."""
         if mention_bot:
             content = f"<@{self.bot['id']}> {content}"
         message = self._message(channel_id, author, content, reply_to=reply_to)
+        if attachments:
+            message["attachments"] = attachments
+        if voice:
+            message["flags"] = 1 << 13
         if mention_bot:
             message["mentions"] = [self.bot]
         with self.lock:
@@ -142,6 +150,23 @@ class DiscordEmulator:
         with self.lock:
             return [m for ms in self.messages.values() for m in ms
                     if (m.get("message_reference") or {}).get("message_id") == message["id"]]
+
+    def attachment(self, filename: str, data: bytes, content_type: str | None = None,
+                   duration_secs: float | None = None, declared_size: int | None = None) -> dict:
+        """An uploaded file, served by the emulator's CDN. ``declared_size`` may lie, as a crafted
+        upload's metadata can."""
+        aid = self.snowflake()
+        self.files[aid] = data
+        url = f"http://127.0.0.1:{self.port}/attachments/{aid}/{filename}"
+        out = {"id": aid, "filename": filename, "size": len(data) if declared_size is None else declared_size,
+               "url": url, "proxy_url": url}
+        if content_type:
+            out["content_type"] = content_type
+        if duration_secs is not None:  # a voice message: its duration and a waveform (<= 256 bytes, base64)
+            import base64
+            out["duration_secs"] = duration_secs
+            out["waveform"] = base64.b64encode(bytes(range(0, 256, 4))).decode()
+        return out
 
     def delete(self, channel_id: str, message: dict) -> None:
         """A person deletes their message (it leaves the history; the bot hears MESSAGE_DELETE)."""
@@ -184,6 +209,7 @@ class DiscordEmulator:
         r.add_get("/api/v10/applications/{app}/commands", self._get_commands)
         r.add_post("/api/v10/interactions/{iid}/{token}/callback", self._interaction_callback)
         r.add_post("/api/v10/webhooks/{app}/{token}", self._followup)
+        r.add_get("/attachments/{aid}/{name}", self._file)
         self._served = ServedApp(app, "discord-emulator")
         self.port = self._served.port
         return self
@@ -210,6 +236,13 @@ class DiscordEmulator:
         return request.headers.get("Authorization") == f"Bot {BOT_TOKEN}"
 
     # -- REST ------------------------------------------------------------------------------
+    async def _file(self, request: web.Request) -> web.Response:
+        data = self.files.get(request.match_info["aid"])
+        if data is None:
+            return web.Response(status=404)
+        self.downloads += 1
+        return web.Response(body=data, content_type="application/octet-stream")
+
     async def _me(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
             return _error(401, 0, "401: Unauthorized")

