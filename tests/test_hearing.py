@@ -275,3 +275,41 @@ def test_the_console_reads_audio_only_inside_the_data_dir_and_says_how_to_get_a_
     assert "no speech model is installed" in lines[3] and "https://alphacephei.com/vosk/models" in lines[3]
     failed = [e["data"]["reason"] for e in replay_json(env) if e["type"] == "TranscriptionFailed"]
     assert failed == ["no_model"]
+
+
+# -- Discord ------------------------------------------------------------------------------------------
+from tests.test_discord_e2e import Bot, final_reply  # noqa: E402
+from tests.test_discord_e2e import bot_env, discord_emulator  # noqa: E402,F401  (fixtures)
+
+
+def test_a_discord_voice_message_reaches_the_llm_as_its_transcript(bot_env, discord_emulator, llm_server,
+                                                                   model_path):
+    bot_env.update(VOSK_MODEL_PATH=str(model_path), PARLEY_MAX_AUDIO_MB="1")
+    heard = VoskEngine(model_path).transcribe(str(VOICE)).text  # a fresh model, as the bot's is
+    running = Bot(bot_env, discord_emulator).start()
+    try:
+        vera = discord_emulator.user("Vera")
+        dm = discord_emulator.dm_channel(vera)
+        voice = discord_emulator.attachment("voice-message.ogg", VOICE.read_bytes(), "audio/ogg", duration_secs=3.7)
+        said = discord_emulator.user_says(dm, vera, "", attachments=[voice], voice=True)
+        reply = final_reply(discord_emulator, said, f"> {heard}\n\necho: {heard} [turns=1]")
+        assert reply["message_reference"]["message_id"] == said["id"]
+        assert llm_server.requests[-1]["messages"][-1] == {"role": "user", "content": heard}
+        # Oversized: refused by the declared size before any download, and by the bytes when it lies.
+        big = discord_emulator.attachment("big.mp3", b"\0" * 10, "audio/mpeg", declared_size=2 * 1024**3)
+        lying = discord_emulator.attachment("small.wav", b"\0" * (1024 * 1024 + 10), "audio/wav", declared_size=100)
+        downloads = discord_emulator.downloads
+        first = discord_emulator.user_says(dm, vera, "", attachments=[big])
+        second = discord_emulator.user_says(dm, vera, "and this?", attachments=[lying])
+        for message in (first, second):
+            text = wait_for(lambda: discord_emulator.replies_to(message), what="the refusal")[0]["content"]
+            assert "too large for me (at most 1 MB)" in text
+        assert discord_emulator.downloads == downloads + 1  # the 2 GB one was never fetched
+        events = replay_json(bot_env)
+        received = [e["data"] for e in events if e["type"] == "AudioReceived"]
+        assert received[0]["voice_message"] is True and received[0]["declared_duration_s"] == 3.7
+        assert [e["data"]["reason"] for e in events if e["type"] == "TranscriptionFailed"] == ["too_large"] * 2
+        stored = list((Path(bot_env["PARLEY_DATA_DIR"]) / "audio").iterdir())
+        assert [p.name for p in stored] == [received[0]["audio_hash"]]  # nothing else kept, no temp file
+    finally:
+        running.stop()
