@@ -112,7 +112,8 @@ def parley_env(data_dir: Path, llm: FakeOpenAI, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_", "DISCORD_", "OPENAI_"))}
     env.update({"PARLEY_DATA_DIR": str(data_dir), "OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "test-key",
                 "PARLEY_CHAT_MODEL": "test-model", "PARLEY_LLM_RETRIES": "1", "PARLEY_LLM_TIMEOUT": "10",
-                "PYTHONUNBUFFERED": "1", "PARLEY_CONFIG": str(TEST_CONFIG)})
+                "PYTHONUNBUFFERED": "1", "PARLEY_CONFIG": str(TEST_CONFIG),
+                "PARLEY_TRANSCRIBERS": "2"})  # 4 responders, desk, outbox, 2 transcribers: 8 actors
     env.update(extra)
     return env
 
