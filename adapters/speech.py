@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -141,12 +142,14 @@ def _read_wav(path: str, feed, clock: dict) -> None:  # noqa: ANN001
 def _decode(path: str, feed, clock: dict, timeout: float) -> None:  # noqa: ANN001
     command = [ffmpeg_binary(), "-nostdin", "-v", "error", "-i", path, "-map", "0:a:0", "-vn",
                "-ac", "1", "-ar", str(RATE), "-f", "s16le", "-acodec", "pcm_s16le", "-"]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A group of its own: a stuck decoder is killed with anything it started (which would hold the pipe).
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
     killed = threading.Event()
 
     def kill() -> None:
         killed.set()
-        process.kill()
+        _kill_group(process)
 
     timer = threading.Timer(timeout, kill)
     timer.daemon = True
@@ -162,10 +165,13 @@ def _decode(path: str, feed, clock: dict, timeout: float) -> None:  # noqa: ANN0
                 break
             fed += len(chunk)
             feed(chunk)
+        process.wait(5)  # the decoder closed its output: let it exit and report
+    except subprocess.TimeoutExpired:
+        pass
     finally:
         timer.cancel()
-        if process.poll() is None:
-            process.kill()
+        if process.poll() is None:  # stopped early (too long, an error) or stuck after its output
+            _kill_group(process)
         _, err = process.communicate()
     if killed.is_set():
         raise TranscriptionError("undecodable", f"decoding took longer than {timeout:g} s")
@@ -174,6 +180,13 @@ def _decode(path: str, feed, clock: dict, timeout: float) -> None:  # noqa: ANN0
         raise TranscriptionError("undecodable", detail[-1] if detail else f"ffmpeg exit {process.returncode}")
     if process.returncode != 0:
         log.info("%s decoded only in part: %s", path, err.decode(errors="replace").strip()[-200:])
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        process.kill()
 
 
 def default_model_path() -> Path | None:

@@ -313,3 +313,28 @@ def test_a_discord_voice_message_reaches_the_llm_as_its_transcript(bot_env, disc
         assert [p.name for p in stored] == [received[0]["audio_hash"]]  # nothing else kept, no temp file
     finally:
         running.stop()
+
+
+def test_a_decoder_that_hangs_is_stopped_and_the_clip_fails(tmp_path, model_path, monkeypatch):
+    hanging = tmp_path / "bin" / "ffmpeg"
+    hanging.parent.mkdir()
+    hanging.write_text("#!/bin/sh\nsleep 60\n")  # ffmpeg stuck on a crafted file
+    hanging.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{hanging.parent}:/usr/bin:/bin")
+    with pytest.raises(TranscriptionError) as failed:
+        VoskEngine(model_path, decode_timeout=1).transcribe(str(VOICE))
+    assert failed.value.reason == "undecodable" and "longer than 1 s" in failed.value.detail
+
+
+def test_text_sent_with_audio_joins_the_transcript_in_one_turn():
+    from actors import transcription
+    from actors.commands import CompleteTranscription
+
+    said = clip(1, "ab" * 32, 10, text="Question about this:")
+    state = transcription.Clip()
+    [received] = transcription.decide(state, said)
+    state = transcription.evolve(state, received)
+    assert transcription.turn_text(received, "what was said") == "Question about this:\nwhat was said"
+    [silent] = transcription.decide(state, CompleteTranscription("console", "m1", "  ", (), 1.0, "m", 0, 0))
+    assert isinstance(silent, TranscriptionFailed) and silent.reason == "silent"
+    assert transcription.decide(state, said) == []  # a redelivery records nothing twice
