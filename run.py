@@ -283,25 +283,9 @@ def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_purge_audio(settings: Settings, args: argparse.Namespace) -> int:
-    """Delete clips older than the retention (or ``--older-than DAYS``), through the Transcriber."""
-    days = settings.audio_retention_days if args.older_than is None else args.older_than
-    if days < 0:
-        raise ConfigError("--older-than must be a number of days, at least 0")
-    quiet = Settings(**{**settings.__dict__, "audio_retention_days": 0, "vosk_model_path": None})
-    system = build(quiet, {})
-    try:
-        before = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat()
-        purged_before = sum(1 for _ in system.store.read_all(types=("AudioPurged",)))
-        system.router.dispatch(PurgeAudio(before))
-    finally:
-        system.stop()  # waits for the Transcriber to finish what it was told
-    store = open_store(settings.event_store, prepare_data_dir(settings.data_dir))
-    try:
-        purged = sum(1 for _ in store.read_all(types=("AudioPurged",))) - purged_before
-    finally:
-        store.close()
-    print(f"purged the audio of {purged} clip(s) received more than {days:g} day(s) ago; transcripts stay")
-    return 0
+    from adapters.speech_commands import purge_audio
+
+    return purge_audio(settings, args, build)
 
 
 COMMANDS: dict[str | None, Callable[[Settings, argparse.Namespace], int]] = {

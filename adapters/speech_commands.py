@@ -8,7 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from actors.ports import TranscriptionError
 from actors.transcription import FAILURE_TEXT, MODEL_LIST_URL
@@ -58,4 +62,29 @@ def models(settings: Settings, args: argparse.Namespace) -> int:
     path = settings.vosk_model_path.resolve()
     print(f"speech to text: Vosk, {model_description(path)}")
     print(f"  path: {path}")
+    return 0
+
+
+def purge_audio(settings: Settings, args: argparse.Namespace, build: Callable[..., Any]) -> int:
+    """Delete clips older than the retention (or ``--older-than DAYS``), through the Transcriber, as the
+    bot's own timer does."""
+    from actors.commands import PurgeAudio
+    from adapters.config import ConfigError, prepare_data_dir
+    from events import open_store
+
+    days = settings.audio_retention_days if args.older_than is None else args.older_than
+    if not days >= 0:
+        raise ConfigError("--older-than must be a number of days, at least 0")
+    system = build(replace(settings, audio_retention_days=0, vosk_model_path=None), {})
+    try:
+        purged_before = sum(1 for _ in system.store.read_all(types=("AudioPurged",)))
+        system.router.dispatch(PurgeAudio((datetime.now(timezone.utc) - timedelta(days=days)).isoformat()))
+    finally:
+        system.stop()  # waits for the Transcriber to finish what it was told
+    store = open_store(settings.event_store, prepare_data_dir(settings.data_dir))
+    try:
+        purged = sum(1 for _ in store.read_all(types=("AudioPurged",))) - purged_before
+    finally:
+        store.close()
+    print(f"purged the audio of {purged} clip(s) received more than {days:g} day(s) ago; transcripts stay")
     return 0
