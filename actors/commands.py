@@ -137,3 +137,22 @@ class PurgeAudio:
     """Delete the audio of clips received before ``before`` (ISO time), keeping their transcripts."""
 
     before: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Say(FromPerson):
+    """Speak ``text`` into a file (the console's ``!say``)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Spoken:
+    """What the text-to-speech engine made of a ``Say``: the facts the decider records."""
+
+    voice: str
+    sentences: int
+    duration_s: float
+    audio_hash: str
+    spoken_chars: int
+    location: str  # where the person finds the file

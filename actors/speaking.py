@@ -1,0 +1,37 @@
+"""Speaking into a file (``!say``), as a pure decider: what is recorded, and what the person is told."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from actors.commands import Say, Spoken
+from events.catalog import CommandAnswered, CommandRejected, SpeechSynthesized
+from events.model import Event
+
+
+@dataclass(frozen=True)
+class Utterance:
+    version: int = 0
+
+
+def evolve(state: Utterance, event: Event) -> Utterance:
+    return Utterance(state.version + 1)
+
+
+def decide(state: Utterance, command: Say, outcome: Spoken | str | None) -> list[Event]:
+    """``outcome``: what was spoken, or why nothing was (a reason), or None for empty text."""
+    if state.version:
+        return []  # a redelivery
+    common = dict(conversation_id=command.conversation_id, message_id=command.message_id,
+                  channel_id=command.channel_id, source=command.source)
+    if outcome is None:
+        return [CommandRejected(**common, author_id=command.author_id, command="say", reason="empty",
+                                reply_text="Say what? Write the text after the command: `!say Hello there`.")]
+    if isinstance(outcome, str):
+        return [CommandRejected(**common, author_id=command.author_id, command="say", reason="no_voice",
+                                reply_text=f"I cannot speak right now: {outcome}. The bot's operator can set "
+                                           "PIPER_VOICE to a Piper .onnx voice.")]
+    return [SpeechSynthesized(**common, voice=outcome.voice, sentences=outcome.sentences,
+                              duration_s=outcome.duration_s, audio_hash=outcome.audio_hash,
+                              spoken_chars=outcome.spoken_chars),
+            CommandAnswered(**common, author_id=command.author_id, command="say",
+                            text=f"Spoken ({outcome.duration_s:.1f} s): {outcome.location}")]

@@ -1,0 +1,33 @@
+"""What of an answer is spoken, as a pure function: the prose, not code, links or emoji.
+
+Code blocks become "code block omitted", links "link", emoji and Markdown marks disappear; at most
+``max_chars`` are spoken, cut at a sentence end when one is near (the rest is only written).
+"""
+from __future__ import annotations
+
+import re
+
+_CODE_BLOCK = re.compile(r"```.*?(```|$)", re.DOTALL)
+_INLINE_CODE = re.compile(r"`([^`]*)`")
+_URL = re.compile(r"<?https?://\S+>?")
+_MARKDOWN_LINK = re.compile(r"\[([^\]]+)\]\((?:[^)]+)\)")
+_EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200D]|<a?:\\w+:\\d+>")
+_MARKS = re.compile(r"(\*\*|__|~~|\*|_|^#+\s*|^>\s*|^\s*[-•]\s+)", re.MULTILINE)
+_SENTENCE_END = re.compile(r"[.!?。](\s|$)")
+
+
+def spoken_text(answer: str, max_chars: int = 1500) -> str:
+    text = _CODE_BLOCK.sub(" (code block omitted) ", answer)
+    text = _MARKDOWN_LINK.sub(r"\1", text)
+    text = _URL.sub("link", text)
+    text = _INLINE_CODE.sub(r"\1", text)
+    text = _EMOJI.sub("", text)
+    text = _MARKS.sub("", text)
+    text = re.sub(r"[ \t]+", " ", text)
+    text = re.sub(r"\s*\n\s*", "\n", text).strip()
+    if len(text) <= max_chars:
+        return text
+    window = text[:max_chars]
+    ends = [m.end() for m in _SENTENCE_END.finditer(window)]
+    cut = ends[-1] if ends and ends[-1] > max_chars // 2 else window.rfind(" ") if " " in window else max_chars
+    return window[:cut].strip()

@@ -1,0 +1,80 @@
+"""Synthesized speech out: WAV files, Discord's 20 ms frames, and voice-message files.
+
+Discord plays 48 kHz stereo 16-bit PCM in 20 ms frames of exactly 3,840 bytes; the last frame is
+padded with silence so playback ends cleanly. A Discord voice message is an Ogg Opus file with its
+duration and a waveform of up to 256 one-byte amplitudes (base64).
+"""
+from __future__ import annotations
+
+import base64
+import subprocess
+import wave
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from adapters.speech import ffmpeg_binary
+
+DISCORD_RATE = 48000
+FRAME_BYTES = DISCORD_RATE // 50 * 2 * 2  # 20 ms, stereo, 16-bit: 3,840
+
+
+def resample_mono(pcm: bytes, rate: int, to_rate: int) -> np.ndarray:
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+    if rate == to_rate or samples.size == 0:
+        return samples
+    count = int(round(samples.size * to_rate / rate))
+    positions = np.linspace(0, samples.size - 1, count)
+    return np.interp(positions, np.arange(samples.size), samples)
+
+
+def discord_frames(chunks: Iterable[tuple[bytes, int]]) -> Iterator[bytes]:
+    """48 kHz stereo 20 ms frames from (mono 16-bit PCM, rate) chunks, as they come."""
+    pending = b""
+    for pcm, rate in chunks:
+        mono = np.clip(np.round(resample_mono(pcm, rate, DISCORD_RATE)), -32768, 32767).astype("<i2")
+        stereo = np.repeat(mono, 2).tobytes()
+        pending += stereo
+        whole = len(pending) - len(pending) % FRAME_BYTES
+        for start in range(0, whole, FRAME_BYTES):
+            yield pending[start:start + FRAME_BYTES]
+        pending = pending[whole:]
+    if pending:
+        yield pending + b"\0" * (FRAME_BYTES - len(pending))
+
+
+def write_wav(path: Path, chunks: Iterable[tuple[bytes, int]]) -> float:
+    """Write mono 16-bit PCM chunks as a WAV; return its duration in seconds."""
+    frames = 0
+    with wave.open(str(path), "wb") as w:
+        rate = None
+        for pcm, chunk_rate in chunks:
+            if rate is None:
+                rate = chunk_rate
+                w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate)
+            w.writeframes(pcm)
+            frames += len(pcm) // 2
+        if rate is None:
+            w.setnchannels(1), w.setsampwidth(2), w.setframerate(22050)
+            rate = 22050
+    return frames / rate
+
+
+def voice_message(pcm: bytes, rate: int, path: Path) -> tuple[float, str]:
+    """Encode ``pcm`` as a Discord voice message (Ogg Opus, 48 kHz mono); return (duration, waveform)."""
+    result = subprocess.run([ffmpeg_binary(), "-nostdin", "-v", "error", "-y", "-f", "s16le", "-ar", str(rate),
+                             "-ac", "1", "-i", "-", "-ar", "48000", "-c:a", "libopus", "-b:a", "32k", str(path)],
+                            input=pcm, capture_output=True, timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError(f"ffmpeg could not encode the voice message: {result.stderr.decode()[-200:]}")
+    return len(pcm) / 2 / rate, waveform(pcm)
+
+
+def waveform(pcm: bytes, points: int = 256) -> str:
+    samples = np.abs(np.frombuffer(pcm, dtype="<i2").astype(np.int32))
+    if samples.size == 0:
+        return base64.b64encode(bytes(1)).decode()
+    buckets = np.array_split(samples, min(points, samples.size))
+    peak = max(1, int(samples.max()))
+    return base64.b64encode(bytes(min(255, int(b.max() * 255 / peak)) for b in buckets)).decode()
