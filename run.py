@@ -19,7 +19,7 @@ from pathlib import Path
 
 from actors import conversation
 from actors.commands import (AnswerPending, InvokeCommand, PurgeAudio, ReceiveAudio, ReceiveMessage, RecordCatchUp,
-                             RecordConnection, Say, TranscribePending)
+                             RecordConnection, Say, SpeakAnswer, TranscribePending)
 from actors.desk import StatusReport
 from actors.desk_actor import DeskActor
 from actors.outbox import Deliver, OutboxActor, reply_from
@@ -34,7 +34,8 @@ from actors.supervisor import Supervised
 from adapters.config import ConfigError, Settings, load_settings, prepare_data_dir
 from events import EventStore, StoreMissing, StoreUnavailable, StreamConflict, is_outage, open_store
 from events import RecordedEvent
-from events.catalog import REPLY_EVENTS, ActorRestarted, AudioReceived, TranscriptionCompleted, clip_stream
+from events.catalog import (REPLY_EVENTS, ActorRestarted, AudioReceived, ResponseGenerated, TranscriptionCompleted,
+                            clip_stream)
 from projections.clips import Clips
 from projections.conversations import Conversations
 from projections.deliveries import PendingReplies
@@ -66,6 +67,7 @@ class Parley:
     llm: ChatModel
     supervised: list[Supervised] = field(default_factory=list)
     audio: AudioStore | None = None
+    voice_notes: AudioStore | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
 
     def status(self) -> StatusReport:
@@ -206,9 +208,23 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
         router.route(command_type, transcribers.tell)
     voice = VoiceChoice(settings.piper_voice, tts)
     speech_files = AudioStore(data_dir, 512 * 1024 * 1024, folder="speech", suffix=".wav")
+    voice_notes = AudioStore(data_dir, 64 * 1024 * 1024, folder="speech", suffix=".ogg")
+    system.voice_notes = voice_notes
+    from adapters.audio_out import voice_note
+
     speaker = supervise("speaker", lambda sup: SpeakerActor.start(sup, store, router.publish, voice, speech_files,
-                                                                  settings.max_spoken_chars))
+                                                                  settings.max_spoken_chars, voice_notes, voice_note))
     router.route(Say, speaker.tell)
+    router.route(SpeakAnswer, speaker.tell)
+
+    def answered_aloud(recorded: RecordedEvent) -> None:
+        """An answer to something heard may go back as a voice message too (the Speaker checks)."""
+        e = recorded.event
+        if e.heard:  # type: ignore[attr-defined]
+            speaker.tell(SpeakAnswer(e.source, e.conversation_id, e.channel_id, e.message_id, e.text))  # type: ignore[attr-defined]
+
+    if settings.voice_replies:
+        router.subscribe(answered_aloud, ResponseGenerated.type_name)
     router.subscribe(heard, TranscriptionCompleted.type_name)
     for command_type in (InvokeCommand, RecordConnection, RecordCatchUp):
         router.route(command_type, desk.tell)

@@ -156,3 +156,24 @@ class Spoken:
     audio_hash: str
     spoken_chars: int
     location: str  # where the person finds the file
+
+
+@dataclass(frozen=True)
+class SpeakAnswer:
+    """Answer a voice message with a voice message too: speak ``text``, the written answer's prose."""
+
+    source: str
+    conversation_id: str
+    channel_id: str
+    message_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class VoiceNote:
+    """A voice-message file the Speaker made."""
+
+    voice: str
+    audio_hash: str
+    duration_s: float
+    waveform: str

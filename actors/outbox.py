@@ -15,7 +15,8 @@ from actors.ports import Delivered, DeliveryResult, NotDelivered, Reply, ReplyTr
 from actors.streams import Publish
 from actors.supervisor import Supervised, SupervisedActor
 from events import EventStore, StreamConflict
-from events.catalog import AboutMessage, ReplyDeliveryFailed, ReplySent, reply_stream, reply_text
+from events.catalog import (AboutMessage, ReplyDeliveryFailed, ReplySent, VoiceReplyPrepared, reply_part, reply_stream,
+                            reply_text)
 from events.model import Event
 
 log = logging.getLogger("parley.outbox")
@@ -38,8 +39,11 @@ class Settle:
 
 
 def reply_from(event: AboutMessage) -> Reply:
+    voice = dict(voice_hash=event.audio_hash, duration_s=event.duration_s, waveform=event.waveform) \
+        if isinstance(event, VoiceReplyPrepared) else {}
     return Reply(source=event.source, conversation_id=event.conversation_id, channel_id=event.channel_id,
-                 message_id=event.message_id, text=reply_text(event), kind=event.type_name)
+                 message_id=event.message_id, text=reply_text(event), kind=event.type_name,
+                 part=reply_part(event), **voice)
 
 
 class OutboxActor(SupervisedActor):
@@ -50,7 +54,7 @@ class OutboxActor(SupervisedActor):
         self.publish = publish
         self.transports = transports
         self.retry_delays = retry_delays
-        self.in_flight: set[tuple[str, str]] = set()
+        self.in_flight: set[tuple[str, str, str]] = set()
 
     def handle(self, message: object) -> None:
         if isinstance(message, Deliver):
@@ -62,7 +66,7 @@ class OutboxActor(SupervisedActor):
 
     def _deliver(self, d: Deliver) -> None:
         reply = d.reply
-        key = (reply.source, reply.message_id)
+        key = reply.key
         transport = self.transports.get(reply.source)
         if transport is None:
             return  # that transport is not running in this process; it is sent when it runs
@@ -70,7 +74,8 @@ class OutboxActor(SupervisedActor):
             return
         # A reply just decided cannot have been delivered yet; one found pending after a restart, or a
         # retry, may have been recorded meanwhile.
-        if (d.recovered or d.attempt) and self.store.stream_version(reply_stream(reply.source, reply.message_id)):
+        if (d.recovered or d.attempt) and \
+                self.store.stream_version(reply_stream(reply.source, reply.message_id, reply.part)):
             return  # recorded as delivered (or given up) already
         self.in_flight.add(key)
         tell = self.supervisor.tell
@@ -86,17 +91,17 @@ class OutboxActor(SupervisedActor):
             timer.daemon = True
             timer.start()
             return
-        self.in_flight.discard((reply.source, reply.message_id))
+        self.in_flight.discard(reply.key)
         common = dict(conversation_id=reply.conversation_id, message_id=reply.message_id,
                       channel_id=reply.channel_id, source=reply.source)
         event: Event
         if isinstance(result, Delivered):
-            event = ReplySent(**common, sent_message_ids=result.sent_message_ids)
+            event = ReplySent(**common, sent_message_ids=result.sent_message_ids, part=reply.part)
         else:
             log.error("reply to %s not delivered, giving up: %s", reply.message_id, result.reason)
-            event = ReplyDeliveryFailed(**common, reason=result.reason)
+            event = ReplyDeliveryFailed(**common, reason=result.reason, part=reply.part)
         try:
-            recorded = self.store.append(reply_stream(reply.source, reply.message_id), [event], 0)
+            recorded = self.store.append(reply_stream(reply.source, reply.message_id, reply.part), [event], 0)
         except StreamConflict:
             return  # another delivery recorded it first
         self.publish(recorded)

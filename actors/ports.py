@@ -42,6 +42,14 @@ class Reply:
     message_id: str  # the user message it answers
     text: str
     kind: str  # the event type that carries it
+    part: str = ""  # "" the written reply; "voice" a voice-message reply to the same message
+    voice_hash: str = ""  # the voice-message file (speech/<hash>.ogg), for part "voice"
+    duration_s: float = 0.0
+    waveform: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.source, self.message_id, self.part
 
 
 @dataclass(frozen=True)

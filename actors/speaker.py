@@ -11,13 +11,13 @@ import wave
 from collections.abc import Callable
 
 from actors import speaking
-from actors.commands import Say, Spoken
+from actors.commands import Say, SpeakAnswer, Spoken, VoiceNote
 from actors.ports import TextToSpeech
 from actors.spoken import spoken_text
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from events import EventStore
-from events.catalog import speech_stream
+from events.catalog import AudioReceived, clip_stream, speech_stream
 
 log = logging.getLogger("parley.speaker")
 
@@ -41,15 +41,22 @@ def synthesize_wav(engine: TextToSpeech, text: str) -> tuple[bytes, int, float]:
 
 class SpeakerActor(SupervisedActor):
     def __init__(self, supervisor: Supervised, store: EventStore, publish: Publish,
-                 engine: Callable[[], TextToSpeech], files, max_spoken_chars: int):  # noqa: ANN001
+                 engine: Callable[[], TextToSpeech], files, max_spoken_chars: int,  # noqa: ANN001
+                 voice_notes=None, make_voice_note: Callable[[bytes, int], tuple[bytes, float, str]] | None = None):  # noqa: ANN001
         super().__init__(supervisor)
+        self.store = store
         self.engine = engine
         self.files = files
+        self.voice_notes = voice_notes
+        self.make_voice_note = make_voice_note
         self.max_spoken_chars = max_spoken_chars
         self.utterances = DecidedStreams(store, publish, speaking.Utterance(), speaking.evolve,
                                          lambda key: speech_stream(*key.split(":", 1)), capacity=1000)
 
     def handle(self, message: object) -> None:
+        if isinstance(message, SpeakAnswer):
+            self._voice_reply(message)
+            return
         if not isinstance(message, Say):
             raise TypeError(f"Speaker cannot handle {type(message).__name__}")
         key = f"{message.source}:{message.message_id}"
@@ -68,3 +75,24 @@ class SpeakerActor(SupervisedActor):
                 log.warning("could not speak %s: %s", key, e)
                 outcome = str(e)
         self.utterances.execute(key, lambda s: speaking.decide(s, message, outcome))
+
+    def _voice_reply(self, command: SpeakAnswer) -> None:
+        key = f"{command.source}:{command.message_id}"
+        if self.utterances.load(key).version or self.voice_notes is None or self.make_voice_note is None:
+            return
+        clip = self.store.read_stream(clip_stream(command.source, command.message_id))
+        if not any(isinstance(r.event, AudioReceived) and r.event.voice_message for r in clip):
+            return  # an audio file, not a voice message: the written answer is enough
+        text = spoken_text(command.text, self.max_spoken_chars)
+        note = None
+        if text:
+            try:
+                engine = self.engine()
+                chunks = list(engine.synthesize(text))
+                pcm = b"".join(c.pcm for c in chunks)
+                ogg, seconds, waveform = self.make_voice_note(pcm, chunks[0].sample_rate if chunks else 22050)
+                digest, _ = self.voice_notes.save(iter([ogg]))
+                note = VoiceNote(engine.voice_name, digest, round(seconds, 3), waveform)
+            except Exception as e:  # no voice: the written answer has gone out; say why in the log
+                log.warning("no voice-message answer for %s: %s", key, e)
+        self.utterances.execute(key, lambda s: speaking.decide_voice_reply(s, command, note))

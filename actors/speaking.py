@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from actors.commands import Say, Spoken
-from events.catalog import CommandAnswered, CommandRejected, SpeechSynthesized
+from actors.commands import Say, SpeakAnswer, Spoken, VoiceNote
+from events.catalog import CommandAnswered, CommandRejected, SpeechSynthesized, VoiceReplyPrepared
 from events.model import Event
 
 
@@ -35,3 +35,13 @@ def decide(state: Utterance, command: Say, outcome: Spoken | str | None) -> list
                               spoken_chars=outcome.spoken_chars),
             CommandAnswered(**common, author_id=command.author_id, command="say",
                             text=f"Spoken ({outcome.duration_s:.1f} s): {outcome.location}")]
+
+
+def decide_voice_reply(state: Utterance, command: SpeakAnswer, note: VoiceNote | None) -> list[Event]:
+    """The voice-message answer, once; nothing when there was nothing to speak or no voice to speak it
+    (the written answer has gone out either way)."""
+    if state.version or note is None:
+        return []
+    return [VoiceReplyPrepared(conversation_id=command.conversation_id, message_id=command.message_id,
+                               channel_id=command.channel_id, source=command.source, voice=note.voice,
+                               audio_hash=note.audio_hash, duration_s=note.duration_s, waveform=note.waveform)]

@@ -78,3 +78,14 @@ def waveform(pcm: bytes, points: int = 256) -> str:
     buckets = np.array_split(samples, min(points, samples.size))
     peak = max(1, int(samples.max()))
     return base64.b64encode(bytes(min(255, int(b.max() * 255 / peak)) for b in buckets)).decode()
+
+
+def voice_note(pcm: bytes, rate: int) -> tuple[bytes, float, str]:
+    """(Ogg Opus bytes, seconds, waveform) of a voice-message answer, encoded through pipes (no file
+    anywhere but the content-addressed one the caller keeps in the data dir)."""
+    result = subprocess.run([ffmpeg_binary(), "-nostdin", "-v", "error", "-f", "s16le", "-ar", str(rate), "-ac", "1",
+                             "-i", "-", "-ar", "48000", "-c:a", "libopus", "-b:a", "32k", "-f", "ogg", "-"],
+                            input=pcm, capture_output=True, timeout=120)
+    if result.returncode != 0 or not result.stdout:
+        raise RuntimeError(f"ffmpeg could not encode the voice message: {result.stderr.decode()[-200:]}")
+    return result.stdout, len(pcm) / 2 / rate, waveform(pcm)

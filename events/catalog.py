@@ -84,10 +84,13 @@ class CommandRejected(AboutMessage):
 
 @dataclass(frozen=True, kw_only=True)
 class ReplySent(AboutMessage):
-    """The transport confirmed a reply; ``sent_message_ids`` are its ids there (Discord's message ids)."""
+    """The transport confirmed a reply; ``sent_message_ids`` are its ids there (Discord's message ids).
+    v2 added ``part``: "" for the written reply, "voice" for the voice-message reply to the same message."""
 
     type_name = "ReplySent"
+    version = 2
     sent_message_ids: tuple[str, ...]
+    part: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,7 +98,9 @@ class ReplyDeliveryFailed(AboutMessage):
     """The transport refused a reply for good (channel gone, no permission); it will not be retried."""
 
     type_name = "ReplyDeliveryFailed"
+    version = 2
     reason: str
+    part: str = ""  # v2, as in ReplySent
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -192,9 +197,26 @@ class SpeechSynthesized(AboutMessage):
     spoken_chars: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class VoiceReplyPrepared(AboutMessage):
+    """The answer to a voice message, spoken into a voice-message file (``speech/<audio_hash>.ogg``),
+    to be sent as a voice message of its own (reply part "voice")."""
+
+    type_name = "VoiceReplyPrepared"
+    voice: str
+    audio_hash: str
+    duration_s: float
+    waveform: str  # base64, one byte of amplitude per point, at most 256
+
+
 # Events that carry a reply the outbox must deliver, and the text each one delivers.
 REPLY_EVENTS = (ResponseGenerated, ResponseFailed, CommandAnswered, CommandRejected, MessageRejected,
-                TranscriptionFailed)
+                TranscriptionFailed, VoiceReplyPrepared)
+
+
+def reply_part(event: Event) -> str:
+    """Which of a message's replies an event carries: "" the written one, "voice" the voice message."""
+    return "voice" if isinstance(event, VoiceReplyPrepared) else ""
 
 
 CUT_NOTES = {
@@ -214,12 +236,14 @@ def reply_text(event: Event) -> str:
         return text
     if isinstance(event, CommandAnswered):
         return event.text
+    if isinstance(event, VoiceReplyPrepared):
+        return ""  # a voice message has no text
     return getattr(event, "reply_text")
 
 
-def reply_stream(source: str, message_id: str) -> str:
-    """The stream that records the one delivery of the reply to a user message."""
-    return f"reply:{source}:{message_id}"
+def reply_stream(source: str, message_id: str, part: str = "") -> str:
+    """The stream that records the one delivery of a reply (or of one part of it) to a user message."""
+    return f"reply:{source}:{message_id}" + (f":{part}" if part else "")
 
 
 def clip_stream(source: str, message_id: str) -> str:

@@ -78,3 +78,15 @@ def _response_generated_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 def _message_received_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     data.setdefault("heard", "")  # v2 messages were all typed
     return data
+
+
+@upcaster("ReplySent", 1)
+def _reply_sent_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    data.setdefault("part", "")  # v1 replies were all written ones
+    return data
+
+
+@upcaster("ReplyDeliveryFailed", 1)
+def _reply_delivery_failed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    data.setdefault("part", "")
+    return data

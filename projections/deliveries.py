@@ -4,13 +4,13 @@ from __future__ import annotations
 import orjson
 
 from events import RecordedEvent
-from events.catalog import REPLY_EVENTS, AboutMessage, ReplyDeliveryFailed, ReplySent
+from events.catalog import REPLY_EVENTS, AboutMessage, ReplyDeliveryFailed, ReplySent, reply_part
 from events.model import event_class
 from projections.tracking import ReadModels, Transaction
 
 SCHEMA = [
-    "CREATE TABLE IF NOT EXISTS pending_reply (source TEXT, message_id TEXT, position INTEGER, type TEXT, "
-    "data BLOB, PRIMARY KEY (source, message_id))",
+    "CREATE TABLE IF NOT EXISTS pending_delivery (source TEXT, message_id TEXT, part TEXT, position INTEGER, "
+    "type TEXT, data BLOB, PRIMARY KEY (source, message_id, part))",
 ]
 
 
@@ -22,12 +22,14 @@ class PendingReplies:
     def apply(self, db: Transaction, recorded: RecordedEvent) -> None:
         e = recorded.event
         if isinstance(e, REPLY_EVENTS):
-            db.execute("INSERT INTO pending_reply VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                       (e.source, e.message_id, recorded.position, e.type_name, orjson.dumps(e.to_data())))
+            db.execute("INSERT INTO pending_delivery VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                       (e.source, e.message_id, reply_part(e), recorded.position, e.type_name,
+                        orjson.dumps(e.to_data())))
         elif isinstance(e, (ReplySent, ReplyDeliveryFailed)):
-            db.execute("DELETE FROM pending_reply WHERE source=? AND message_id=?", (e.source, e.message_id))
+            db.execute("DELETE FROM pending_delivery WHERE source=? AND message_id=? AND part=?",
+                       (e.source, e.message_id, e.part))
 
     def pending(self, source: str | None = None) -> list[AboutMessage]:
-        sql = "SELECT type, data FROM pending_reply {} ORDER BY position".format("WHERE source=?" if source else "")
+        sql = "SELECT type, data FROM pending_delivery {} ORDER BY position".format("WHERE source=?" if source else "")
         rows = self.db.query(sql, (source,) if source else ())
         return [event_class(kind).from_data(orjson.loads(bytes(data))) for kind, data in rows]  # type: ignore[union-attr,misc]

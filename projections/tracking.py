@@ -27,6 +27,9 @@ from events import EventStore, RecordedEvent
 
 log = logging.getLogger("parley.projections")
 READ_MODELS_FILE = "read-models.sqlite3"
+# Bumped when a projection's tables change: the new name has no tracked position, so every projection
+# is fed the whole log again (each applies idempotently, in order) and new tables fill from zero.
+READ_MODELS = "read_models:3"
 TRACKING_TABLE = "read_model_tracking"
 BATCH = 2000
 
@@ -91,7 +94,7 @@ class TrackedTransaction:
 
 
 class SQLiteReadModels:
-    def __init__(self, path: Path | str, name: str = "read_models"):
+    def __init__(self, path: Path | str, name: str = READ_MODELS):
         self.name = name
         self.description = f"sqlite:{path}"
         self._lock = threading.RLock()
@@ -147,7 +150,7 @@ class PostgresReadModels:
     """Read-model tables in the log's PostgreSQL database and schema. One connection writes (the
     runner), one reads (queries from the transports); either is reopened after an outage."""
 
-    def __init__(self, connect: dict[str, Any], schema: str, name: str = "read_models"):
+    def __init__(self, connect: dict[str, Any], schema: str, name: str = READ_MODELS):
         import psycopg
 
         self._psycopg = psycopg
@@ -214,7 +217,7 @@ class PostgresReadModels:
                     conn.close()
 
 
-def open_read_models(store: EventStore, data_dir: Path | None, name: str = "read_models") -> ReadModels:
+def open_read_models(store: EventStore, data_dir: Path | None, name: str = READ_MODELS) -> ReadModels:
     """The read models that go with ``store``: PostgreSQL tables beside a PostgreSQL log, else the
     SQLite file in ``data_dir`` (``None``: in memory, for one-off reads)."""
     params = store.postgres_params

@@ -281,6 +281,22 @@ def test_a_discord_voice_message_reaches_the_llm_as_its_transcript(bot_env, disc
         reply = final_reply(discord_emulator, said, f"> {heard}\n\necho: {heard} [turns=1]")
         assert reply["message_reference"]["message_id"] == said["id"]
         assert llm_server.requests[-1]["messages"][-1] == {"role": "user", "content": heard}
+        # A voice message is answered with a voice message too: Ogg Opus, the flag, duration and waveform.
+        spoken = wait_for(lambda: [m for m in discord_emulator.replies_to(said) if m["flags"] & (1 << 13)],
+                          timeout=60, what="the voice-message answer")[0]
+        assert spoken["content"] == "" and spoken["message_reference"]["message_id"] == said["id"]
+        [ogg] = spoken["attachments"]
+        assert ogg["content_type"] == "audio/ogg" and ogg["filename"].endswith(".ogg")
+        assert 1 <= len(__import__("base64").b64decode(ogg["waveform"])) <= 256
+        import subprocess
+        from adapters.speech import ffmpeg_binary
+        pcm = subprocess.run([ffmpeg_binary(), "-v", "error", "-i", "-", "-f", "s16le", "-ac", "1", "-ar", "48000", "-"],
+                             input=discord_emulator.files[ogg["id"]], capture_output=True, check=True).stdout
+        assert abs(len(pcm) / 96000 - ogg["duration_secs"]) < 0.1 and ogg["duration_secs"] > 1
+        sent = wait_for(lambda: [e["data"] for e in replay_json(bot_env) if e["type"] == "ReplySent"], what="sent")
+        wait_for(lambda: sorted(e["data"]["part"] for e in replay_json(bot_env) if e["type"] == "ReplySent"
+                                and e["data"]["message_id"] == said["id"]) == ["", "voice"], what="both recorded")
+        del sent
         # Oversized: refused by the declared size before any download, and by the bytes when it lies.
         big = discord_emulator.attachment("big.mp3", b"\0" * 10, "audio/mpeg", declared_size=2 * 1024**3)
         lying = discord_emulator.attachment("small.wav", b"\0" * (1024 * 1024 + 10), "audio/wav", declared_size=100)
@@ -296,6 +312,7 @@ def test_a_discord_voice_message_reaches_the_llm_as_its_transcript(bot_env, disc
         assert received[0]["voice_message"] is True and received[0]["declared_duration_s"] == 3.7
         assert [e["data"]["reason"] for e in events if e["type"] == "TranscriptionFailed"] == ["too_large"] * 2
         stored = list((Path(bot_env["PARLEY_DATA_DIR"]) / "audio").iterdir())
+        assert len(discord_emulator.replies_to(said)) == 2  # one written answer, one voice message
         assert [p.name for p in stored] == [received[0]["audio_hash"]]  # nothing else kept, no temp file
     finally:
         running.stop()

@@ -114,6 +114,7 @@ def run_bot(settings: Settings, build: Callable[[Settings, dict[str, ReplyTransp
     bot = make_bot(settings)
     transport = DiscordTransport(bot, settings.stream_edit_interval)
     system = build(settings, {SOURCE: transport})
+    transport.voice_notes = getattr(system, "voice_notes", None)
     access = access_policy(settings)
     audio = AudioFetcher(system.audio) if getattr(system, "audio", None) is not None else None
 

@@ -11,10 +11,12 @@ instead of posting it twice.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import aiohttp
 import discord
@@ -28,15 +30,16 @@ SAFE_MENTIONS = discord.AllowedMentions(everyone=False, roles=False, users=False
 TYPING_LIMIT = 120.0  # stop showing typing after this long even if no answer came
 
 
-def nonce_for(message_id: str, part: int) -> str:
+def nonce_for(message_id: str, part: int | str) -> str:
     return f"{message_id}:{part}"  # at most 25 characters for Discord snowflakes and < 1000 parts
 
 
 class DiscordTransport:
     wants_drafts = True
 
-    def __init__(self, bot: discord.Client, edit_interval: float = 1.0):
+    def __init__(self, bot: discord.Client, edit_interval: float = 1.0, voice_notes: object | None = None):
         self.bot = bot
+        self.voice_notes = voice_notes  # where voice-message answers are (speech/<hash>.ogg)
         self.edit_interval = edit_interval
         self.loop: asyncio.AbstractEventLoop | None = None
         self._draft_times: dict[str, float] = {}
@@ -100,6 +103,30 @@ class DiscordTransport:
         future.add_done_callback(settled)
 
     # -- coroutines --------------------------------------------------------------------------
+    async def _deliver_voice(self, reply: Reply) -> DeliveryResult:
+        path = self.voice_notes.path(reply.voice_hash) if self.voice_notes is not None else None
+        if path is None:
+            return NotDelivered(f"the voice-message file {reply.voice_hash} is not in the data dir", permanent=True)
+        audio = await asyncio.to_thread(Path(path).read_bytes)
+        try:
+            try:
+                data = await _post_voice_message(self.bot, reply, audio, reference=True)
+            except discord.HTTPException as e:
+                if isinstance(e, discord.Forbidden) or e.status not in (400, 404) or e.code == UNKNOWN_CHANNEL:
+                    raise
+                log.warning("the question %s cannot be replied to (HTTP %s, code %s); sending the voice message "
+                            "without the reply reference", reply.message_id, e.status, e.code)
+                data = await _post_voice_message(self.bot, reply, audio, reference=False)
+        except (discord.Forbidden, discord.NotFound) as e:
+            return NotDelivered(f"{type(e).__name__}: {e}", permanent=True)
+        except discord.HTTPException as e:
+            return NotDelivered(f"HTTP {e.status}: {e}", permanent=400 <= e.status < 500 and e.status != 429)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+            return NotDelivered(repr(e), permanent=False)
+        self._remember_answer(str(data["id"]), reply.message_id)
+        return Delivered((str(data["id"]),))
+
+
     def _lock(self, message_id: str) -> asyncio.Lock:
         return self._locks.setdefault(message_id, asyncio.Lock())
 
@@ -135,6 +162,8 @@ class DiscordTransport:
 
     async def _deliver(self, reply: Reply) -> DeliveryResult:
         await self.bot.wait_until_ready()
+        if reply.part == "voice":
+            return await self._deliver_voice(reply)
         async with self._lock(reply.message_id):
             if len(self._finished) > 10_000:  # only late drafts of recent replies need this guard
                 self._finished.clear()
@@ -190,6 +219,26 @@ async def _send_as_reply(channel: discord.PartialMessageable, text: str, questio
         log.warning("the question %s cannot be replied to (HTTP %s, code %s: %s); sending the answer "
                     "without the reply reference", question_id, e.status, e.code, e.text)
         return await channel.send(text, nonce=nonce, allowed_mentions=SAFE_MENTIONS)
+
+
+VOICE_MESSAGE_FLAG = 1 << 13
+
+
+async def _post_voice_message(bot: discord.Client, reply: Reply, audio: bytes, reference: bool) -> dict:
+    """A voice message: discord.py has no call for one, so its own HTTP client posts the multipart form
+    (payload_json with the flag and the attachment's duration and waveform, then the Ogg file)."""
+    payload: dict = {"flags": VOICE_MESSAGE_FLAG, "nonce": nonce_for(reply.message_id, "v"), "enforce_nonce": True,
+                     "allowed_mentions": SAFE_MENTIONS.to_dict(),
+                     "attachments": [{"id": 0, "filename": "voice-message.ogg", "duration_secs": reply.duration_s,
+                                      "waveform": reply.waveform}]}
+    if reference:
+        payload["message_reference"] = {"message_id": reply.message_id, "channel_id": reply.channel_id,
+                                        "fail_if_not_exists": False}
+    file = discord.File(io.BytesIO(audio), filename="voice-message.ogg")
+    form = [{"name": "payload_json", "value": discord.utils._to_json(payload)},
+            {"name": "files[0]", "value": file.fp, "filename": file.filename, "content_type": "audio/ogg"}]
+    route = discord.http.Route("POST", "/channels/{channel_id}/messages", channel_id=int(reply.channel_id))
+    return await bot.http.request(route, form=form, files=[file])
 
 
 def _reference(message_id: str, channel_id: str) -> discord.MessageReference:

@@ -267,7 +267,23 @@ class DiscordEmulator:
         cid = request.match_info["cid"]
         if cid not in self.channels:
             return _error(404, 10003, "Unknown Channel")
-        body = await request.json()
+        uploads: list[dict] = []
+        if request.content_type.startswith("multipart/"):  # files: payload_json, then files[n]
+            form = await request.post()
+            body = json.loads(str(form["payload_json"]))
+            for n, described in enumerate(body.get("attachments", [])):
+                part = form.get(f"files[{n}]")
+                if part is None:
+                    return _error(400, 50035, "Invalid Form Body: attachment without a file")
+                data = part.file.read()
+                aid = self.snowflake()
+                self.files[aid] = data
+                url = f"http://127.0.0.1:{self.port}/attachments/{aid}/{part.filename}"
+                uploads.append({"id": aid, "filename": part.filename, "size": len(data), "url": url, "proxy_url": url,
+                                "content_type": part.content_type,
+                                **{k: described[k] for k in ("duration_secs", "waveform") if k in described}})
+        else:
+            body = await request.json()
         self.posts.append(body)
         if self.fail_next_posts:
             status = self.fail_next_posts.pop(0)
@@ -285,6 +301,10 @@ class DiscordEmulator:
             if reply_to is None and (self.strict_references or ref.get("fail_if_not_exists", True)):
                 return _error(400, 50035, "Invalid Form Body: message_reference: Unknown message")
         message = self._message(cid, self.bot, content, reply_to=reply_to, nonce=nonce)
+        if uploads:
+            message["attachments"] = uploads
+        if body.get("flags"):
+            message["flags"] = body["flags"]
         with self.lock:
             self.messages[cid].append(message)
         if nonce is not None:
