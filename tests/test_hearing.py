@@ -341,3 +341,28 @@ def test_text_sent_with_audio_joins_the_transcript_in_one_turn():
     [silent] = transcription.decide(state, CompleteTranscription("console", "m1", "  ", (), 1.0, "m", 0, 0))
     assert isinstance(silent, TranscriptionFailed) and silent.reason == "silent"
     assert transcription.decide(state, said) == []  # a redelivery records nothing twice
+
+
+def test_a_voice_message_answer_posted_just_before_a_crash_is_not_posted_again(bot_env, discord_emulator,
+                                                                                model_path):
+    bot_env.update(VOSK_MODEL_PATH=str(model_path))
+    discord_emulator.hang_next_voice_messages = 1  # Discord posts it; the bot dies before hearing back
+    running = Bot(bot_env, discord_emulator).start()
+    wendy = discord_emulator.user("Wendy")
+    dm = discord_emulator.dm_channel(wendy)
+    voice = discord_emulator.attachment("voice-message.ogg", VOICE.read_bytes(), "audio/ogg", duration_secs=3.7)
+    said = discord_emulator.user_says(dm, wendy, "", attachments=[voice], voice=True)
+
+    def voice_replies() -> list[dict]:
+        return [m for m in discord_emulator.replies_to(said) if m["flags"] & (1 << 13)]
+    wait_for(voice_replies, timeout=60, what="the voice message posted")
+    running.kill()
+    assert not any(e["type"] == "ReplySent" and e["data"]["part"] == "voice" for e in replay_json(bot_env))
+    restarted = Bot(bot_env, discord_emulator).start()
+    try:
+        wait_for(lambda: any(e["type"] == "ReplySent" and e["data"]["part"] == "voice" for e in replay_json(bot_env)),
+                 timeout=30, what="the voice reply recorded after the restart")
+        assert len(voice_replies()) == 1  # resent with the same nonce: Discord kept one
+        assert len([m for m in discord_emulator.replies_to(said) if not m["flags"] & (1 << 13)]) == 1
+    finally:
+        restarted.stop()

@@ -49,6 +49,7 @@ class DiscordEmulator:
         self.fail_next_posts: list[int] = []  # scripted HTTP statuses for the bot's next sends
         self.lose_next_responses = 0  # accept the bot's next sends but drop the connection before answering
         self.hang_next_responses = 0  # accept the bot's next sends and never answer (the bot dies waiting)
+        self.hang_next_voice_messages = 0  # the same, for the bot's next voice messages only
         self._unhang: asyncio.Event | None = None
         self.strict_references = False  # like Spacebar: a reply to a deleted message is refused (400)
         self.broken_command_sync = False  # answer the slash-command sync with a body discord.py cannot read
@@ -310,8 +311,11 @@ class DiscordEmulator:
         if nonce is not None:
             self._nonces[(cid, str(nonce))] = message
         await self._dispatch("MESSAGE_CREATE", message)
-        if self.hang_next_responses > 0:
-            self.hang_next_responses -= 1
+        hang_voice = self.hang_next_voice_messages > 0 and bool((body.get("flags") or 0) & (1 << 13))
+        if hang_voice:
+            self.hang_next_voice_messages -= 1
+        if self.hang_next_responses > 0 or hang_voice:
+            self.hang_next_responses -= 0 if hang_voice else 1
             self._unhang = self._unhang or asyncio.Event()
             await self._unhang.wait()  # until the emulator stops
         if self.lose_next_responses > 0:
