@@ -209,6 +209,10 @@ class EventStore:
             self._listener = threading.Thread(target=listen, name="store-listener", daemon=True)
             self._listener.start()
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def wake_followers(self) -> None:
         with self._appended:
             self._appended.notify_all()

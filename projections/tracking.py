@@ -301,7 +301,7 @@ class ProjectionRunner:
                 if not self.catch_up():
                     self.store.wait_for_append(self.poll_seconds)
             except Exception:  # the store is down, or a bug: keep the bot up, try again shortly
-                if self._stop.is_set():
+                if self._stop.is_set() or self.store.closed:  # closed under us: nothing more to follow
                     return
                 log.exception("read models could not catch up; retrying")
                 self._stop.wait(1.0)
