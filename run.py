@@ -26,7 +26,8 @@ from actors.outbox import Deliver, OutboxActor, reply_from
 from actors.ports import ChatModel, Draft, ReplyTransport, SpeechToText, TextToSpeech
 from actors.speaker import SpeakerActor
 from actors.transcriber import TranscriberActor, TranscriberPool
-from actors.transcription import AudioLimits, turn_text
+from actors.policies import speak_answer, turn_from_transcript
+from actors.transcription import AudioLimits
 from adapters.audio_files import AudioStore
 from actors.responder import ResponderActor, ResponderConfig, ResponderPool, give_up
 from actors.router import Router
@@ -189,23 +190,6 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
     ])
     system.audio = audio
 
-    def heard(recorded: RecordedEvent) -> None:
-        """A transcript becomes the person's turn, answered like a typed message."""
-        done = recorded.event
-        received = next((r.event for r in store.read_stream(clip_stream(done.source, done.message_id))  # type: ignore[attr-defined]
-                         if isinstance(r.event, AudioReceived)), None)
-        if received is None:
-            return
-        responders.tell(ReceiveMessage(
-            source=received.source, conversation_id=received.conversation_id, channel_id=received.channel_id,
-            message_id=received.message_id, author_id=received.author_id, author_name=received.author_name,
-            text=turn_text(received, done.text), reply_to_message_id=received.reply_to_message_id,  # type: ignore[attr-defined]
-            heard=done.text))  # type: ignore[attr-defined]
-
-    for command_type in (ReceiveMessage, AnswerPending):
-        router.route(command_type, responders.tell)
-    for command_type in (ReceiveAudio, TranscribePending, PurgeAudio):
-        router.route(command_type, transcribers.tell)
     voice = VoiceChoice(settings.piper_voice, tts)
     speech_files = AudioStore(data_dir, 512 * 1024 * 1024, folder="speech", suffix=".wav")
     voice_notes = AudioStore(data_dir, 64 * 1024 * 1024, folder="speech", suffix=".ogg")
@@ -214,21 +198,31 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
 
     speaker = supervise("speaker", lambda sup: SpeakerActor.start(sup, store, router.publish, voice, speech_files,
                                                                   settings.max_spoken_chars, voice_notes, voice_note))
-    router.route(Say, speaker.tell)
-    router.route(SpeakAnswer, speaker.tell)
 
-    def answered_aloud(recorded: RecordedEvent) -> None:
-        """An answer to something heard may go back as a voice message too (the Speaker checks)."""
-        e = recorded.event
-        if e.heard:  # type: ignore[attr-defined]
-            speaker.tell(SpeakAnswer(e.source, e.conversation_id, e.channel_id, e.message_id, e.text))  # type: ignore[attr-defined]
+    def transcript_heard(recorded: RecordedEvent) -> None:
+        clip = store.read_stream(clip_stream(recorded.event.source, recorded.event.message_id))  # type: ignore[attr-defined]
+        received = next((r.event for r in clip if isinstance(r.event, AudioReceived)), None)
+        if received is not None:
+            responders.tell(turn_from_transcript(received, recorded.event))  # type: ignore[arg-type]
 
-    if settings.voice_replies:
-        router.subscribe(answered_aloud, ResponseGenerated.type_name)
-    router.subscribe(heard, TranscriptionCompleted.type_name)
-    for command_type in (InvokeCommand, RecordConnection, RecordCatchUp):
-        router.route(command_type, desk.tell)
-    router.route(Deliver, outbox.tell)
+    def answer_given(recorded: RecordedEvent) -> None:
+        command = speak_answer(recorded.event) if settings.voice_replies else None  # type: ignore[arg-type]
+        if command is not None:
+            speaker.tell(command)
+
+    # The routing table: which actor owns each command, and what each event asks of whom.
+    routes: list[tuple[tuple[type, ...], Callable[[object], None]]] = [
+        ((ReceiveMessage, AnswerPending), responders.tell),
+        ((ReceiveAudio, TranscribePending, PurgeAudio), transcribers.tell),
+        ((Say, SpeakAnswer), speaker.tell),
+        ((InvokeCommand, RecordConnection, RecordCatchUp), desk.tell),
+        ((Deliver,), outbox.tell),
+    ]
+    for command_types, handler in routes:
+        for command_type in command_types:
+            router.route(command_type, handler)
+    router.subscribe(transcript_heard, TranscriptionCompleted.type_name)
+    router.subscribe(answer_given, ResponseGenerated.type_name)
     router.subscribe(lambda r: outbox.tell(Deliver(reply_from(r.event))),  # type: ignore[arg-type]
                      *(t.type_name for t in REPLY_EVENTS))
 
