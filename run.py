@@ -165,8 +165,11 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
     def wants_drafts(source: str) -> bool:
         return bool(getattr(transports.get(source), "wants_drafts", False))
 
+    # With a known context window, the prompt leaves room for a whole answer (4 characters a token).
+    prompt_tokens = settings.llm_context_tokens - settings.max_answer_tokens if settings.llm_context_tokens else 0
     config = ResponderConfig(settings.system_prompt, settings.context_turns,
-                             conversation.Limits(settings.max_input_chars))
+                             conversation.Limits(settings.max_input_chars), max(prompt_tokens, 1) * 4 if
+                             settings.llm_context_tokens else 0)
     responders = ResponderPool([
         supervise(f"responder-{i}", lambda sup: ResponderActor.start(
             sup, store, router.publish, llm, config, system.model, drafts, wants_drafts), give_up=give_up)

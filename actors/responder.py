@@ -26,6 +26,7 @@ class ResponderConfig:
     system_prompt: str
     context_turns: int
     limits: conversation.Limits
+    max_prompt_chars: int = 0  # 0: no limit
 
 
 class ResponderActor(SupervisedActor):
@@ -59,7 +60,8 @@ class ResponderActor(SupervisedActor):
         state = self.conversations.load(conversation_id)
         if message_id not in state.pending:
             return
-        messages = conversation.prompt(state, message_id, self.config.system_prompt, self.config.context_turns)
+        messages = conversation.prompt(state, message_id, self.config.system_prompt, self.config.context_turns,
+                                       self.config.max_prompt_chars)
         model = self.model()
         on_text = None
         if self.drafts is not None and self.wants_drafts(state.source):
@@ -71,6 +73,10 @@ class ResponderActor(SupervisedActor):
         except LLMError as e:
             log.warning("LLM failed for %s/%s: %s", conversation_id, message_id, e)
             outcome = FailResponse(conversation_id, message_id, e.reason)
+        if isinstance(outcome, CompleteResponse) and not outcome.text.strip():
+            log.warning("the LLM gave an empty answer for %s/%s: a local model whose context window is full "
+                        "answers nothing; set PARLEY_LLM_CONTEXT_TOKENS to its context size", conversation_id,
+                        message_id)
         self.conversations.execute(conversation_id, lambda s: conversation.decide(s, outcome))
 
 

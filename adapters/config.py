@@ -37,6 +37,7 @@ class Settings:
     llm_timeout: float = 60.0  # seconds to the first words of an answer
     llm_idle_timeout: float = 30.0  # longest silence between streamed chunks
     llm_retries: int = 3
+    llm_context_tokens: int = 0  # the model's context window, when known (0: unknown, no bound)
     responders: int = 4
     channels: frozenset[str] = frozenset()
     command_prefix: str = "!"
@@ -174,6 +175,7 @@ OPTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
     "PARLEY_LLM_TIMEOUT": ("llm_timeout", _seconds(0)),
     "PARLEY_LLM_IDLE_TIMEOUT": ("llm_idle_timeout", _seconds(0)),
     "PARLEY_LLM_RETRIES": ("llm_retries", _integer(0, 20)),
+    "PARLEY_LLM_CONTEXT_TOKENS": ("llm_context_tokens", _integer(0, 10_000_000)),
     "PARLEY_RESPONDERS": ("responders", _integer(1, 256)),
     "PARLEY_CHANNELS": ("channels", _ids),
     "PARLEY_PREFIX": ("command_prefix", _text),

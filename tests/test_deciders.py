@@ -151,3 +151,18 @@ def test_a_refused_message_is_recorded_without_its_text_and_the_person_told():
     assert "secret question" not in str(event.to_data())
     [rejected] = desk.decide(desk.CommandLog(), command("status", refusal=DMS_OFF), None)
     assert isinstance(rejected, CommandRejected) and "direct messages" in rejected.reply_text
+
+
+def test_a_prompt_bound_leaves_out_the_oldest_turns_first_and_always_keeps_the_question():
+    state = conversation.Conversation()
+    for n in range(1, 4):
+        state, _ = run(state, receive(str(n), f"question {n} " + "x" * 100))
+        state, _ = run(state, CompleteResponse("c", str(n), "a" * 100, "m"))
+    state, _ = run(state, receive("4", "the question"))
+    everything = conversation.prompt(state, "4", "sys", context_turns=20)
+    bounded = conversation.prompt(state, "4", "sys", context_turns=20, max_chars=3 + 12 + 250)
+    assert len(everything) == 8 and [m["content"] for m in bounded[-3:]] == [
+        "question 3 " + "x" * 100, "a" * 100, "the question"]
+    assert bounded[0] == {"role": "system", "content": "sys"} and len(bounded) == 4
+    tiny = conversation.prompt(state, "4", "sys", context_turns=20, max_chars=5)
+    assert [m["content"] for m in tiny] == ["sys", "the question"]
