@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import subprocess
-import wave
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -44,31 +43,11 @@ def discord_frames(chunks: Iterable[tuple[bytes, int]]) -> Iterator[bytes]:
         yield pending + b"\0" * (FRAME_BYTES - len(pending))
 
 
-def write_wav(path: Path, chunks: Iterable[tuple[bytes, int]]) -> float:
-    """Write mono 16-bit PCM chunks as a WAV; return its duration in seconds."""
-    frames = 0
-    with wave.open(str(path), "wb") as w:
-        rate = None
-        for pcm, chunk_rate in chunks:
-            if rate is None:
-                rate = chunk_rate
-                w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate)
-            w.writeframes(pcm)
-            frames += len(pcm) // 2
-        if rate is None:
-            w.setnchannels(1), w.setsampwidth(2), w.setframerate(22050)
-            rate = 22050
-    return frames / rate
-
-
 def voice_message(pcm: bytes, rate: int, path: Path) -> tuple[float, str]:
-    """Encode ``pcm`` as a Discord voice message (Ogg Opus, 48 kHz mono); return (duration, waveform)."""
-    result = subprocess.run([ffmpeg_binary(), "-nostdin", "-v", "error", "-y", "-f", "s16le", "-ar", str(rate),
-                             "-ac", "1", "-i", "-", "-ar", "48000", "-c:a", "libopus", "-b:a", "32k", str(path)],
-                            input=pcm, capture_output=True, timeout=120)
-    if result.returncode != 0:
-        raise RuntimeError(f"ffmpeg could not encode the voice message: {result.stderr.decode()[-200:]}")
-    return len(pcm) / 2 / rate, waveform(pcm)
+    """Write ``pcm`` as a Discord voice-message file at ``path``; return (duration, waveform)."""
+    ogg, seconds, shape = voice_note(pcm, rate)
+    path.write_bytes(ogg)
+    return seconds, shape
 
 
 def waveform(pcm: bytes, points: int = 256) -> str:

@@ -13,7 +13,7 @@ import io
 import time
 import wave
 
-from common import report
+from common import best, report
 
 from actors.speaker import synthesize_wav
 from actors.spoken import spoken_text
@@ -23,14 +23,6 @@ from adapters.piper_tts import PiperEngine, default_voice
 ANSWER = ("Parley keeps every action as an event in an append-only log. It answers in text and in voice. "
           "Answers are spoken sentence by sentence, so playback starts early. Ask me anything you like!")
 
-
-def best(fn, runs: int = 3) -> float:  # noqa: ANN001
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

@@ -14,12 +14,12 @@ import threading
 import time
 from pathlib import Path
 
+import openai
 from common import percentile, report
 
 from actors.commands import ReceiveMessage
 from actors.ports import Delivered
 from adapters.config import DEFAULT_SYSTEM_PROMPT, Settings
-import openai
 from run import build
 from tests.fakes.openai_server import FakeOpenAI
 

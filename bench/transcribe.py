@@ -23,7 +23,7 @@ import time
 import wave
 from pathlib import Path
 
-from common import ROOT, report
+from common import ROOT, best, report
 
 from adapters.speech import VoskEngine, default_model_path, ffmpeg_binary
 
@@ -58,14 +58,6 @@ def bare_vosk(model, path: Path) -> str:  # noqa: ANN001
         rec.AcceptWaveform(data)
     return json.loads(rec.FinalResult())["text"]
 
-
-def best(fn, runs: int = 3) -> float:  # noqa: ANN001
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

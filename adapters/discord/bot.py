@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 import sys
@@ -37,11 +38,8 @@ class System(Protocol):
 
 
 def access_policy(settings: Settings) -> AccessPolicy:
-    return AccessPolicy(admin_ids=settings.admin_ids, admin_role=settings.admin_role,
-                        allow_users=settings.allow_users, block_users=settings.block_users,
-                        allow_roles=settings.allow_roles, block_roles=settings.block_roles,
-                        allow_channels=settings.allow_channels, block_channels=settings.block_channels,
-                        allow_dms=settings.allow_dms)
+    """The policy's fields are settings of the same names."""
+    return AccessPolicy(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(AccessPolicy)})
 
 
 def configure_endpoints(settings: Settings) -> None:
