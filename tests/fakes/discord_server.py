@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes.discord_voice import VoiceServer
 from tests.fakes.serving import ServedApp
 
 DISCORD_EPOCH_MS = 1420070400000
@@ -64,6 +65,10 @@ class DiscordEmulator:
         self._sockets: list[web.WebSocketResponse] = []
         self._seq = itertools.count(1)
         self.identified = threading.Event()
+        self.voice_states: dict[str, str | None] = {}  # user id -> voice channel id
+        self.voice_members: dict[str, dict] = {}
+        self.voice_requests: list[dict] = []  # every voice-state update the bot asked for (gateway op 4)
+        self.voice: VoiceServer | None = None
         self._served: ServedApp
         self.port = 0
         self.lock = threading.Lock()
@@ -92,6 +97,13 @@ class DiscordEmulator:
                               "thread_metadata": {"archived": False, "auto_archive_duration": 1440, "locked": False,
                                                   "archive_timestamp": _now()}}
         return tid
+
+    def voice_channel(self, name: str) -> str:
+        cid = self.snowflake()
+        self.channels[cid] = {"id": cid, "type": 2, "name": name, "guild_id": self.guild_id,
+                              "position": len(self.channels), "permission_overwrites": [], "nsfw": False,
+                              "parent_id": None, "bitrate": 64000, "user_limit": 0, "rtc_region": None}
+        return cid
 
     def dm_channel(self, person: dict) -> str:
         cid = self.snowflake()
@@ -185,6 +197,60 @@ class DiscordEmulator:
         with self.lock:
             self.messages[channel_id].append(data)
 
+    # -- voice --------------------------------------------------------------------------------
+    def start_voice(self, folder) -> VoiceServer:  # noqa: ANN001
+        """Serve voice too (TLS websocket, UDP, DAVE); the bot must trust ``voice.cert`` (SSL_CERT_FILE)."""
+        self.listener = self.user("Listener")
+        self.voice = VoiceServer(folder, int(self.listener["id"]))
+        self._call(self.voice.start())
+        return self.voice
+
+    def user_joins_voice(self, person: dict, channel_id: str | None) -> None:
+        """A person joins (or with None leaves) a voice channel."""
+        self.voice_members[person["id"]] = person
+        self.voice_states[person["id"]] = channel_id
+        self._call(self._dispatch("VOICE_STATE_UPDATE", self._voice_state(person, channel_id)))
+
+    def kick_bot_from_voice(self) -> None:
+        """A moderator disconnects the bot: its voice state goes, and the voice server closes on it."""
+        self.voice_states[self.bot["id"]] = None
+
+        async def kick() -> None:
+            await self._dispatch("VOICE_STATE_UPDATE", self._voice_state(self.bot, None))
+            assert self.voice is not None
+            await self.voice.close_all(4014)
+        self._call(kick())
+
+    def move_bot(self, channel_id: str) -> None:
+        """A moderator drags the bot into another voice channel."""
+        self.voice_states[self.bot["id"]] = channel_id
+
+        async def move() -> None:
+            await self._dispatch("VOICE_STATE_UPDATE", self._voice_state(self.bot, channel_id))
+            await self._voice_server_update(channel_id)
+        self._call(move())
+
+    def _voice_state(self, person: dict, channel_id: str | None) -> dict:
+        return {"guild_id": self.guild_id, "channel_id": channel_id, "user_id": person["id"],
+                "member": {"user": person, "roles": [], "joined_at": _now(), "deaf": False, "mute": False, "flags": 0},
+                "session_id": "emulated-voice-session", "deaf": False, "mute": False, "self_deaf": False,
+                "self_mute": False, "self_video": False, "suppress": False, "request_to_speak_timestamp": None}
+
+    async def _voice_server_update(self, channel_id: str) -> None:
+        assert self.voice is not None, "the test did not start_voice()"
+        token = f"voice-{self.snowflake()}"
+        self.voice.calls[token] = {"user_id": self.bot["id"], "channel_id": channel_id}
+        await self._dispatch("VOICE_SERVER_UPDATE", {"token": token, "guild_id": self.guild_id,
+                                                     "endpoint": self.voice.endpoint})
+
+    async def _bot_voice_request(self, data: dict) -> None:
+        self.voice_requests.append(data)
+        channel_id = data.get("channel_id")
+        self.voice_states[self.bot["id"]] = channel_id
+        await self._dispatch("VOICE_STATE_UPDATE", self._voice_state(self.bot, channel_id))
+        if channel_id is not None and self.voice is not None:
+            await self._voice_server_update(channel_id)
+
     def disconnect_all(self) -> None:
         async def close() -> None:
             for ws in list(self._sockets):
@@ -222,6 +288,8 @@ class DiscordEmulator:
             if self._unhang is not None:
                 self._unhang.set()
         self._call(unhang())
+        if self.voice is not None:
+            self._call(self.voice.stop())
         self._served.stop()
 
     def __enter__(self) -> DiscordEmulator:
@@ -417,12 +485,14 @@ class DiscordEmulator:
                 })
                 await self._send(ws, "GUILD_CREATE", self._guild())
                 self.identified.set()
+            elif op == 4:  # the bot joins, moves or leaves a voice channel
+                await self._bot_voice_request(payload["d"])
         if ws in self._sockets:
             self._sockets.remove(ws)
         return ws
 
     def _guild(self) -> dict:
-        channels = [c for c in self.channels.values() if c["type"] == 0]
+        channels = [c for c in self.channels.values() if c["type"] in (0, 2)]
         threads = [c for c in self.channels.values() if c["type"] == 11]
         bot_member = {"user": self.bot, "roles": [], "joined_at": _now(), "deaf": False, "mute": False, "flags": 0}
         return {
@@ -430,7 +500,11 @@ class DiscordEmulator:
             "roles": [{"id": self.guild_id, "name": "@everyone", "permissions": "1071698660929", "position": 0,
                        "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0}],
             "emojis": [], "stickers": [], "features": [], "channels": channels, "threads": threads,
-            "members": [bot_member], "member_count": 3, "large": False, "voice_states": [], "presences": [],
+            "members": [bot_member] + [{"user": p, "roles": [], "joined_at": _now(), "deaf": False, "mute": False,
+                                        "flags": 0} for p in self.voice_members.values()],
+            "member_count": 3, "large": False, "presences": [],
+            "voice_states": [{k: v for k, v in self._voice_state(self.voice_members[u], c).items() if k != "member"}
+                             for u, c in self.voice_states.items() if c is not None and u in self.voice_members],
             "unavailable": False, "verification_level": 0, "default_message_notifications": 0,
             "explicit_content_filter": 0, "mfa_level": 0, "premium_tier": 0, "system_channel_flags": 0,
             "preferred_locale": "en-US", "nsfw_level": 0, "premium_progress_bar_enabled": False,

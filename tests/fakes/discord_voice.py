@@ -1,0 +1,334 @@
+"""Discord's voice server, emulated: what discord.py's real voice client needs to speak in a channel.
+
+- A voice websocket over TLS (discord.py always dials ``wss://``; the test trusts a self-signed
+  certificate for 127.0.0.1 through ``SSL_CERT_FILE``), with the voice opcodes and the DAVE ones.
+- UDP on 127.0.0.1: IP discovery, then RTP encrypted with ``aead_xchacha20_poly1305_rtpsize``.
+- DAVE end-to-end encryption: this server is Discord's MLS *external sender* (a P-256 key that signs
+  the Add proposals) and one listening member (a ``davey`` session). The bot creates the group, commits
+  the listener's Add, and welcomes it; the listener then decrypts what the bot sends.
+
+What arrives is kept per SSRC: transport-decrypted, DAVE-decrypted Opus packets in RTP order, which
+``decode_opus`` turns back into PCM with ffmpeg (through an Ogg file written here).
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import json
+import os
+import ssl
+import struct
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import davey
+import nacl.bindings
+from aiohttp import WSMsgType, web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+SILENCE = b"\xf8\xff\xfe"
+
+
+# -- TLS ------------------------------------------------------------------------------------
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key under ``folder`` (made once: a bot process trusts the
+    file it was started with)."""
+    cert_path, key_path = folder / "voice-cert.pem", folder / "voice-key.pem"
+    if cert_path.is_file() and key_path.is_file():
+        return cert_path, key_path
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "discord-voice-emulator")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+# -- MLS, as much as an external sender needs (RFC 9420 wire format) -----------------------------
+def _varint(n: int) -> bytes:
+    if n < 1 << 6:
+        return bytes([n])
+    if n < 1 << 14:
+        return struct.pack(">H", n | 0x4000)
+    return struct.pack(">I", n | 0x80000000)
+
+
+def _vector(data: bytes) -> bytes:
+    return _varint(len(data)) + data
+
+
+def _read_varint(data: bytes, at: int) -> tuple[int, int]:
+    kind = data[at] >> 6
+    if kind == 0:
+        return data[at] & 0x3F, at + 1
+    if kind == 1:
+        return struct.unpack_from(">H", data, at)[0] & 0x3FFF, at + 2
+    return struct.unpack_from(">I", data, at)[0] & 0x3FFFFFFF, at + 4
+
+
+class ExternalSender:
+    """The voice server's MLS identity: it proposes who joins the group."""
+
+    def __init__(self) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.public = self.key.public_key().public_bytes(serialization.Encoding.X962,
+                                                         serialization.PublicFormat.UncompressedPoint)
+
+    def package(self) -> bytes:
+        """The ExternalSender struct: signature key, then a basic credential."""
+        return _vector(self.public) + struct.pack(">H", 1) + _vector(b"\x00")
+
+    def add_proposals(self, channel_id: int, epoch: int, key_package: bytes) -> bytes:
+        """The DAVE proposals payload (after its operation type): one signed Add, as a vector."""
+        content = (_vector(struct.pack(">Q", channel_id)) + struct.pack(">Q", epoch)
+                   + b"\x02" + struct.pack(">I", 0)  # sender: external, index 0
+                   + _vector(b"") + b"\x02" + struct.pack(">H", 1) + key_package)  # a proposal: Add
+        head = struct.pack(">HH", 1, 1)  # mls10, public_message
+        label = _vector(b"MLS 1.0 FramedContentTBS") + _vector(head + content)
+        signature = self.key.sign(label, ec.ECDSA(hashes.SHA256()))
+        return _vector(head + content + _vector(signature))
+
+
+def split_commit_welcome(data: bytes) -> tuple[bytes, bytes | None]:
+    """The bot sends its commit (an MLSMessage) and the Welcome (cipher suite, secrets, encrypted group
+    info) back to back; the Welcome starts where those parse exactly to the end."""
+    at = data.find(b"\x00\x02", 4)
+    while at > 0:
+        try:
+            i = at + 2
+            for _ in range(2):
+                size, i = _read_varint(data, i)
+                i += size
+            if i == len(data):
+                return data[:at], data[at:]
+        except (IndexError, struct.error):
+            pass
+        at = data.find(b"\x00\x02", at + 1)
+    return data, None
+
+
+# -- received audio ---------------------------------------------------------------------------
+@dataclass
+class Stream:
+    """What one SSRC sent: Opus packets by RTP sequence, and how they were protected."""
+
+    packets: dict[int, bytes] = field(default_factory=dict)
+    e2ee: int = 0  # DAVE-decrypted
+    plain: int = 0  # passed through (silence frames, or before the group was ready)
+    rejected: int = 0  # failed transport or DAVE decryption
+
+    def opus(self) -> list[bytes]:
+        """Packets in order (sequence numbers wrap at 65,536), trailing silence frames dropped."""
+        ordered = [self.packets[s] for s in sorted(self.packets, key=lambda s: (s - min(self.packets)) % 65536)]
+        while ordered and ordered[-1] == SILENCE:
+            ordered.pop()
+        return ordered
+
+
+def ogg_opus(packets: list[bytes]) -> bytes:
+    """An Ogg Opus file of 20 ms stereo packets (RFC 7845), so that ffmpeg can decode them."""
+    def crc(data: bytes) -> int:
+        value = 0
+        for byte in data:
+            value ^= byte << 24
+            for _ in range(8):
+                value = ((value << 1) ^ 0x04C11DB7) if value & 0x80000000 else value << 1
+                value &= 0xFFFFFFFF
+        return value
+
+    pages: list[bytes] = []
+
+    def page(payload: bytes, granule: int, flags: int, number: int) -> bytes:
+        lacing = bytes([255] * (len(payload) // 255) + [len(payload) % 255])
+        head = struct.pack("<4sBBqIIIB", b"OggS", 0, flags, granule, 1, number, 0, len(lacing)) + lacing
+        raw = head + payload
+        return raw[:22] + struct.pack("<I", crc(raw)) + raw[26:]
+
+    pages.append(page(b"OpusHead" + struct.pack("<BBHIhB", 1, 2, 312, 48000, 0, 0), 0, 2, 0))
+    pages.append(page(b"OpusTags" + struct.pack("<I", 4) + b"test" + struct.pack("<I", 0), 0, 0, 1))
+    for n, packet in enumerate(packets):
+        last = n == len(packets) - 1
+        pages.append(page(packet, 960 * (n + 1), 4 if last else 0, n + 2))
+    return b"".join(pages)
+
+
+def decode_opus(packets: list[bytes], ffmpeg: str) -> bytes:
+    """48 kHz mono 16-bit PCM of the packets."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "received.ogg"
+        path.write_bytes(ogg_opus(packets))
+        return subprocess.run([ffmpeg, "-nostdin", "-v", "error", "-i", str(path), "-f", "s16le", "-ac", "1",
+                               "-ar", "48000", "-"], capture_output=True, check=True, timeout=60).stdout
+
+
+# -- the server -------------------------------------------------------------------------------
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, server: VoiceServer) -> None:
+        self.server = server
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport) -> None:  # noqa: ANN001
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if len(data) == 74 and data[:2] == b"\x00\x01":  # IP discovery: tell the client its address
+            ssrc = data[4:8]
+            reply = struct.pack(">HH", 2, 70) + ssrc + addr[0].encode().ljust(64, b"\0") + struct.pack(">H", addr[1])
+            assert self.transport is not None
+            self.transport.sendto(reply, addr)
+            return
+        if len(data) > 16 and data[0] >> 6 == 2:
+            self.server.rtp_received(data)
+
+
+class VoiceServer:
+    """One voice server for the emulator's guild; the emulator tells it which call each token is for."""
+
+    def __init__(self, folder: Path, listener_id: int) -> None:
+        self.cert, self.key = self_signed_certificate(folder)
+        self.listener_id = listener_id
+        self.external = ExternalSender()
+        self.calls: dict[str, dict] = {}  # token -> {user_id, channel_id}
+        self.secret = os.urandom(32)
+        self.streams: dict[int, Stream] = {}
+        self.ssrc_users: dict[int, int] = {}
+        self.listener: davey.DaveSession | None = None
+        self.events: list[str] = []  # what happened on the voice connection, in order
+        self.sockets: list[web.WebSocketResponse] = []
+        self.port = self.udp_port = 0
+        self._ssrc = 1000
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        app = web.Application()
+        app.router.add_get("/", self._websocket)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        transport, _ = await self.loop.create_datagram_endpoint(lambda: _Udp(self), local_addr=("127.0.0.1", 0))
+        self._udp = transport
+        self.udp_port = transport.get_extra_info("sockname")[1]
+
+    async def stop(self) -> None:
+        await self.close_all(1000)
+        self._udp.close()
+        await self._runner.cleanup()
+
+    async def close_all(self, code: int) -> None:
+        for ws in list(self.sockets):
+            await ws.close(code=code)
+
+    def audio(self, user_id: int) -> Stream:
+        """Everything ``user_id`` sent, over all its connections."""
+        merged = Stream()
+        for ssrc, stream in self.streams.items():
+            if self.ssrc_users.get(ssrc) == user_id:
+                merged.packets.update(stream.packets)
+                merged.e2ee += stream.e2ee
+                merged.plain += stream.plain
+                merged.rejected += stream.rejected
+        return merged
+
+    def rtp_received(self, data: bytes) -> None:
+        header, sequence, ssrc = data[:12], struct.unpack_from(">H", data, 2)[0], struct.unpack_from(">I", data, 8)[0]
+        stream = self.streams.setdefault(ssrc, Stream())
+        nonce = data[-4:] + bytes(20)
+        try:
+            payload = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(data[12:-4], header, nonce, self.secret)
+        except Exception:  # noqa: BLE001 - a packet this key did not seal
+            stream.rejected += 1
+            return
+        if data[0] & 0x20:  # RTP padding comes off before DAVE
+            payload = payload[:-payload[-1]]
+        user = self.ssrc_users.get(ssrc)
+        if payload == SILENCE or self.listener is None or not self.listener.ready or user is None:
+            stream.plain += 1
+            stream.packets[sequence] = payload
+            return
+        try:
+            stream.packets[sequence] = self.listener.decrypt(user, davey.MediaType.audio, payload)
+            stream.e2ee += 1
+        except Exception:  # noqa: BLE001
+            stream.rejected += 1
+
+    async def _send_binary(self, ws: web.WebSocketResponse, op: int, payload: bytes) -> None:
+        self._binary_seq = getattr(self, "_binary_seq", 0) + 1
+        await ws.send_bytes(struct.pack(">HB", self._binary_seq, op) + payload)
+
+    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True, compress=True)
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        await ws.send_str(json.dumps({"op": 8, "d": {"heartbeat_interval": 41250}}))
+        call: dict = {}
+        async for frame in ws:
+            if frame.type == WSMsgType.BINARY:
+                await self._dave_from_client(ws, call, frame.data)
+                continue
+            if frame.type != WSMsgType.TEXT:
+                continue
+            message = json.loads(frame.data)
+            op, data = message.get("op"), message.get("d")
+            if op == 0:  # IDENTIFY
+                call = dict(self.calls.get(data.get("token"), {}))
+                if not call or str(call["user_id"]) != str(data.get("user_id")):
+                    await ws.close(code=4004, message=b"Authentication failed")
+                    break
+                self._ssrc += 1
+                call["ssrc"] = self._ssrc
+                self.ssrc_users[self._ssrc] = int(call["user_id"])
+                self.events.append("identified")
+                await ws.send_str(json.dumps({"op": 2, "d": {
+                    "ssrc": self._ssrc, "ip": "127.0.0.1", "port": self.udp_port,
+                    "modes": ["aead_xchacha20_poly1305_rtpsize"], "heartbeat_interval": 41250}}))
+            elif op == 3:  # HEARTBEAT
+                await ws.send_str(json.dumps({"op": 6, "d": data}))
+            elif op == 1:  # SELECT_PROTOCOL
+                await ws.send_str(json.dumps({"op": 4, "d": {
+                    "mode": data["data"]["mode"], "secret_key": list(self.secret), "dave_protocol_version": 1}}))
+                await self._send_binary(ws, 25, self.external.package())  # MLS_EXTERNAL_SENDER
+            elif op == 5:  # SPEAKING
+                self.events.append(f"speaking:{data.get('speaking')}")
+            elif op == 23:  # DAVE_TRANSITION_READY
+                await ws.send_str(json.dumps({"op": 22, "d": {"transition_id": data["transition_id"]}}))
+                self.events.append("dave-ready")
+        if ws in self.sockets:
+            self.sockets.remove(ws)
+        return ws
+
+    async def _dave_from_client(self, ws: web.WebSocketResponse, call: dict, data: bytes) -> None:
+        op, payload = data[0], data[1:]
+        channel_id = int(call["channel_id"])
+        if op == 26:  # MLS_KEY_PACKAGE: the bot is alone in its new group; add the listener to it
+            self.listener = davey.DaveSession(1, self.listener_id, channel_id)
+            self.listener.set_external_sender(self.external.package())
+            proposals = self.external.add_proposals(channel_id, 0, self.listener.get_serialized_key_package())
+            await self._send_binary(ws, 27, b"\x00" + proposals)  # MLS_PROPOSALS, append
+        elif op == 28:  # MLS_COMMIT_WELCOME: announce the commit, welcome the listener
+            commit, welcome = split_commit_welcome(payload)
+            if welcome is not None and self.listener is not None:
+                self.listener.process_welcome(welcome)
+            await self._send_binary(ws, 29, struct.pack(">H", 1) + commit)  # transition 1
+            self.events.append("dave-commit")
