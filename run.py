@@ -18,13 +18,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from actors import conversation
-from actors.commands import (AnswerPending, InvokeCommand, PurgeAudio, ReceiveAudio, ReceiveMessage, RecordCatchUp,
-                             RecordConnection, Say, SpeakAnswer, TranscribePending)
+from actors.commands import (AnswerPending, ControlVoice, InvokeCommand, PurgeAudio, ReceiveAudio, ReceiveMessage,
+                             RecordCatchUp, RecordConnection, RecordSynthesis, RejoinVoice, ReportPlayback,
+                             ReportVoiceLost, Say, SpeakAnswer, SpeakInVoice, TranscribePending)
 from actors.desk import StatusReport
 from actors.desk_actor import DeskActor
 from actors.outbox import Deliver, OutboxActor, reply_from
-from actors.ports import ChatModel, Draft, ReplyTransport, SpeechToText, TextToSpeech
+from actors.ports import ChatModel, Draft, ReplyTransport, SpeechToText, TextToSpeech, VoiceChannels
 from actors.speaker import SpeakerActor
+from actors.voice_speaker import GuildSpeakerActor, GuildSpeakers
 from actors.transcriber import TranscriberActor, TranscriberPool
 from actors.policies import speak_answer, turn_from_transcript
 from actors.transcription import AudioLimits
@@ -41,6 +43,7 @@ from projections.clips import Clips
 from projections.conversations import Conversations
 from projections.deliveries import PendingReplies
 from projections.tracking import ProjectionRunner, open_read_models
+from projections.voice import VoiceSessions
 
 log = logging.getLogger("parley")
 
@@ -69,6 +72,7 @@ class Parley:
     supervised: list[Supervised] = field(default_factory=list)
     audio: AudioStore | None = None
     voice_notes: AudioStore | None = None
+    voice_sessions: VoiceSessions | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
 
     def status(self) -> StatusReport:
@@ -80,6 +84,12 @@ class Parley:
         """Send what was decided for ``source`` but not delivered (after a crash or downtime)."""
         for event in self.pending_replies.pending(source):
             self.router.dispatch(Deliver(reply_from(event), recovered=True))
+
+    def rejoin_voice(self, source: str) -> None:
+        """After a restart: back to the voice channels the log says Parley was in (or record why not)."""
+        assert self.voice_sessions is not None
+        for guild_id in self.voice_sessions.joined(source):
+            self.router.dispatch(RejoinVoice(source, guild_id))
 
     def start_retention(self, days: float, every_s: float = 6 * 3600) -> None:
         """Delete clips older than ``days`` now and every few hours (``AudioPurged``; transcripts stay)."""
@@ -121,8 +131,11 @@ class VoiceChoice:
 
 
 def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatModel | None = None,
-          speech: SpeechToText | None = None, tts: TextToSpeech | None = None) -> Parley:
-    """Open the store, rebuild the read models, start the actors, and wire them to ``transports``."""
+          speech: SpeechToText | None = None, tts: TextToSpeech | None = None,
+          voices: dict[str, VoiceChannels] | None = None) -> Parley:
+    """Open the store, rebuild the read models, start the actors, and wire them to ``transports`` (and
+    to ``voices``, the transports' voice channels)."""
+    voices = voices or {}
     data_dir = prepare_data_dir(settings.data_dir)
     store = open_store(settings.event_store, data_dir)
     if llm is None:
@@ -135,12 +148,13 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
     # Read models resume from their tracked position (a deleted file is rebuilt from zero) and are
     # complete before anything is served; then they follow the log in order.
     db = open_read_models(store, data_dir)
-    conversations, pending_replies, clips = Conversations(db), PendingReplies(db), Clips(db)
-    read_models = ProjectionRunner(store, db, [conversations, pending_replies, clips])
+    conversations, pending_replies, clips, voice_sessions = (Conversations(db), PendingReplies(db), Clips(db),
+                                                             VoiceSessions(db))
+    read_models = ProjectionRunner(store, db, [conversations, pending_replies, clips, voice_sessions])
     read_models.catch_up()
     read_models.start()
     system = Parley(settings, store, router, conversations, pending_replies, ModelChoice(settings.chat_model),
-                    transports, read_models, llm)
+                    transports, read_models, llm, voice_sessions=voice_sessions)
 
     def record_restart(name: str, error: str, restarts: int) -> None:
         stream = f"actor:{name}"
@@ -202,6 +216,10 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
     speaker = supervise("speaker", lambda sup: SpeakerActor.start(sup, store, router.publish, voice, speech_files,
                                                                   settings.max_spoken_chars, voice_notes, voice_note))
 
+    guild_speakers = GuildSpeakers(lambda key: supervise(f"voice-{key}", lambda sup: GuildSpeakerActor.start(
+        sup, store, router.publish, voices[key.split(":", 1)[0]], voice, speech_files, settings.max_spoken_chars,
+        router.dispatch)))
+
     def transcript_heard(recorded: RecordedEvent) -> None:
         clip = store.read_stream(clip_stream(recorded.event.source, recorded.event.message_id))  # type: ignore[attr-defined]
         received = next((r.event for r in clip if isinstance(r.event, AudioReceived)), None)
@@ -209,15 +227,23 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
             responders.tell(turn_from_transcript(received, recorded.event))  # type: ignore[arg-type]
 
     def answer_given(recorded: RecordedEvent) -> None:
-        command = speak_answer(recorded.event) if settings.voice_replies else None  # type: ignore[arg-type]
+        answer: ResponseGenerated = recorded.event  # type: ignore[assignment]
+        command = speak_answer(answer) if settings.voice_replies else None
         if command is not None:
             speaker.tell(command)
+        channels = voices.get(answer.source)
+        guild_id = channels.listening_guild(answer.channel_id, answer.message_id) if channels is not None else None
+        if guild_id is not None:  # the person who asked is in Parley's voice channel: say it there too
+            guild_speakers.tell(SpeakInVoice(answer.source, guild_id, answer.conversation_id, answer.channel_id,
+                                             answer.message_id, answer.text))
 
     # The routing table: which actor owns each command, and what each event asks of whom.
     routes: list[tuple[tuple[type, ...], Callable[[object], None]]] = [
         ((ReceiveMessage, AnswerPending), responders.tell),
         ((ReceiveAudio, TranscribePending, PurgeAudio), transcribers.tell),
         ((Say, SpeakAnswer), speaker.tell),
+        ((ControlVoice, SpeakInVoice, ReportPlayback, RecordSynthesis, ReportVoiceLost, RejoinVoice),
+         guild_speakers.tell),
         ((InvokeCommand, RecordConnection, RecordCatchUp), desk.tell),
         ((Deliver,), outbox.tell),
     ]

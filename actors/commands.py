@@ -177,3 +177,67 @@ class VoiceNote:
     audio_hash: str
     duration_s: float
     waveform: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ControlVoice(FromPerson):
+    """``join``, ``leave``, ``stop``, ``skip``, ``voice on|off`` from a person in a guild; for ``join``,
+    the voice channel the person is in (None when they are in none)."""
+
+    action: str
+    guild_id: str
+    voice_channel_id: str | None = None
+    voice_channel_name: str = ""
+
+
+@dataclass(frozen=True)
+class SpeakInVoice:
+    """Speak an answer in the guild's voice channel (its asker is listening there)."""
+
+    source: str
+    guild_id: str
+    conversation_id: str
+    channel_id: str
+    message_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ReportPlayback:
+    """From the voice transport: an utterance "started", "finished", or ended early ("stop", "skip",
+    "disconnect")."""
+
+    source: str
+    guild_id: str
+    utterance_id: str
+    what: str
+
+
+@dataclass(frozen=True)
+class RecordSynthesis:
+    """An utterance was synthesized while it played; the audio is a content-addressed file."""
+
+    source: str
+    guild_id: str
+    utterance_id: str
+    spoken: Spoken
+
+
+@dataclass(frozen=True)
+class ReportVoiceLost:
+    """From the voice transport: Parley is no longer (or should no longer be) where it was: "idle",
+    "disconnected" (kicked, or the connection dropped), or "moved" (to ``channel_id``)."""
+
+    source: str
+    guild_id: str
+    reason: str
+    channel_id: str | None = None
+    channel_name: str = ""
+
+
+@dataclass(frozen=True)
+class RejoinVoice:
+    """After a restart: go back to the voice channel the log says Parley was in."""
+
+    source: str
+    guild_id: str

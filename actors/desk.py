@@ -17,7 +17,13 @@ COMMANDS = {
     "hi": "say hello",
     "help": "list what I can do",
     "status": "store position, actors alive, model in use",
+    "join": "join your voice channel and speak my answers there",
+    "leave": "leave the voice channel",
+    "stop": "stop speaking and clear what waits to be said",
+    "skip": "skip what I'm saying now",
+    "voice": "`voice on` or `voice off`: whether I speak my answers in voice here",
 }
+VOICE_COMMANDS = ("join", "leave", "stop", "skip", "voice")
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,10 @@ def decide(state: CommandLog, c: InvokeCommand, status: StatusReport | None, pre
                     f"Model: {status.model}")
         else:
             text = f"I'm {'up and answering' if healthy else 'partly down, recovering'}. Model: {status.model}"
+    elif name in VOICE_COMMANDS:  # the console, or a DM: no voice channel to speak in
+        return [CommandRejected(**common, reason="no_voice_here",
+                                reply_text=f"Voice channels are on Discord servers: use `{prefix}{name}` in a "
+                                           "server's text channel while you're in one of its voice channels.")]
     else:
         shown = name[:40] or "(nothing)"
         return [CommandRejected(**common, reason="unknown_command",

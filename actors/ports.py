@@ -126,3 +126,34 @@ class TextToSpeech(Protocol):
 
     def synthesize(self, text: str) -> Iterator:
         """Yield chunks (``.pcm``: 16-bit mono bytes, ``.sample_rate``), one per sentence (blocking)."""
+
+
+class VoiceUnavailable(Exception):
+    """Voice cannot work here; the message says why, in words for the person who asked."""
+
+
+class VoiceChannels(Protocol):
+    """A transport's voice channels, one connection and one playback queue per guild. Calls block
+    until done (never call them on the transport's own event loop); playback is reported back as
+    commands (``ReportPlayback``, ``ReportVoiceLost``)."""
+
+    def connect(self, guild_id: str, channel_id: str) -> None:
+        """Join (or move to) a voice channel; raise ``VoiceUnavailable`` when that cannot be done."""
+
+    def disconnect(self, guild_id: str) -> None: ...
+
+    def busy(self, guild_id: str) -> bool:
+        """Something plays or waits to be played in this guild."""
+
+    def enqueue(self, guild_id: str, utterance_id: str, chunks: Iterator) -> None:
+        """Play speech after what is queued; ``chunks`` yield (16-bit mono PCM, sample rate) lazily,
+        so that playback starts after the first sentence."""
+
+    def stop(self, guild_id: str) -> None:
+        """Stop what plays and clear the queue."""
+
+    def skip(self, guild_id: str) -> None:
+        """Stop what plays; the queue goes on."""
+
+    def listening_guild(self, channel_id: str, message_id: str) -> str | None:
+        """The guild whose voice channel has both Parley and the author of ``message_id`` in it."""

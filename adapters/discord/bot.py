@@ -21,6 +21,7 @@ from adapters.config import Settings
 from adapters.discord.audio_intake import AudioFetcher
 from adapters.discord.cogs import SOURCE, CommandsCog, ConversationCog
 from adapters.discord.transport import DiscordTransport
+from adapters.discord.voice import DiscordVoice
 from projections.conversations import Conversations
 
 log = logging.getLogger("parley.discord")
@@ -33,6 +34,8 @@ class System(Protocol):
     conversations: Conversations
 
     def resume(self, source: str) -> None: ...
+
+    def rejoin_voice(self, source: str) -> None: ...
 
     def stop(self) -> None: ...
 
@@ -107,11 +110,12 @@ async def connect_with_backoff(bot: commands.Bot, token: str) -> None:
             await asyncio.sleep(delay)
 
 
-def run_bot(settings: Settings, build: Callable[[Settings, dict[str, ReplyTransport]], System]) -> int:
+def run_bot(settings: Settings, build: Callable[..., System]) -> int:
     configure_endpoints(settings)
     bot = make_bot(settings)
     transport = DiscordTransport(bot, settings.stream_edit_interval)
-    system = build(settings, {SOURCE: transport})
+    voice = DiscordVoice(bot, lambda command: system.router.dispatch(command), settings.voice_idle_s)
+    system = build(settings, {SOURCE: transport}, voices={SOURCE: voice})
     transport.voice_notes = getattr(system, "voice_notes", None)
     access = access_policy(settings)
     audio = AudioFetcher(system.audio) if getattr(system, "audio", None) is not None else None
@@ -129,10 +133,17 @@ def run_bot(settings: Settings, build: Callable[[Settings, dict[str, ReplyTransp
                                               settings.channels, lambda: system.resume(SOURCE),
                                               settings.catch_up_limit, access, audio))
             await bot.add_cog(CommandsCog(bot, system.router.dispatch, transport, access))
+            await bot.add_cog(voice)
 
             @bot.listen("on_connect")
             async def connected() -> None:
                 bot._parley_connected = True  # type: ignore[attr-defined]
+
+            @bot.listen("on_ready")
+            async def rejoin() -> None:
+                if not getattr(bot, "_parley_rejoined", False):  # once: later READYs keep their connections
+                    bot._parley_rejoined = True  # type: ignore[attr-defined]
+                    system.rejoin_voice(SOURCE)
 
             await connect_with_backoff(bot, settings.discord_token or "")
 

@@ -13,7 +13,7 @@ import discord
 from discord.ext import commands
 
 from actors.access import QUIET, AccessPolicy, Person
-from actors.commands import InvokeCommand, ReceiveAudio, ReceiveMessage, RecordCatchUp, RecordConnection
+from actors.commands import ControlVoice, InvokeCommand, ReceiveAudio, ReceiveMessage, RecordCatchUp, RecordConnection
 from adapters.discord.audio_intake import AudioFetcher, audio_attachment
 from adapters.discord.addressing import MessageFacts, addressed, is_command
 from adapters.discord.catch_up import Anchors, catch_up
@@ -32,10 +32,10 @@ def channel_kind(channel: object) -> str:
     return "guild"
 
 
-# What Parley does on a server: read and answer messages (also in threads), read what it missed, and
-# attach files (voice answers, exports).
+# What Parley does on a server: read and answer messages (also in threads), read what it missed,
+# attach files (voice answers, exports), and speak in voice channels.
 PERMISSIONS = discord.Permissions(view_channel=True, send_messages=True, send_messages_in_threads=True,
-                                  read_message_history=True, attach_files=True)
+                                  read_message_history=True, attach_files=True, connect=True, speak=True)
 
 
 def invite_url(application_id: int) -> str:
@@ -208,12 +208,55 @@ class CommandsCog(commands.Cog, name="Commands"):
     async def status(self, ctx: commands.Context) -> None:
         await self._invoke(ctx, "status")
 
+    @commands.hybrid_command(name="join", description="Join your voice channel and speak answers there")
+    async def join(self, ctx: commands.Context) -> None:
+        await self._voice(ctx, "join")
+
+    @commands.hybrid_command(name="leave", description="Leave the voice channel")
+    async def leave(self, ctx: commands.Context) -> None:
+        await self._voice(ctx, "leave")
+
+    @commands.hybrid_command(name="stop", description="Stop speaking and clear what waits to be said")
+    async def stop(self, ctx: commands.Context) -> None:
+        await self._voice(ctx, "stop")
+
+    @commands.hybrid_command(name="skip", description="Skip what Parley is saying now")
+    async def skip(self, ctx: commands.Context) -> None:
+        await self._voice(ctx, "skip")
+
+    @commands.hybrid_command(name="voice", description="Whether answers are spoken in voice here (on or off)")
+    async def voice(self, ctx: commands.Context, state: str = "") -> None:
+        await self._voice(ctx, state.strip().lower() or "status")
+
     @commands.Cog.listener()
     async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
         if isinstance(error, commands.CommandNotFound) and ctx.invoked_with:
             await self._invoke(ctx, ctx.invoked_with)  # recorded and answered: "I don't know that command"
         else:
             log.warning("command %s failed: %s", ctx.invoked_with, error, exc_info=error)
+
+    async def _voice(self, ctx: commands.Context, action: str) -> None:
+        """Voice commands go to the guild's Speaker, with the voice channel the caller is in."""
+        guild = ctx.guild
+        if guild is None or ctx.author.bot or self.access.verdict(person_of(ctx.author, ctx.channel)):
+            await self._invoke(ctx, ctx.command.name if ctx.command else action)  # refused, or no voice here
+            return
+        message_id = await self._acknowledge(ctx)
+        where = getattr(ctx.author, "voice", None)
+        channel = where.channel if where is not None else None
+        self.dispatch(ControlVoice(
+            source=SOURCE, conversation_id=command_conversation(ctx.channel), channel_id=str(ctx.channel.id),
+            message_id=message_id, author_id=str(ctx.author.id), author_name=ctx.author.display_name,
+            action=action, guild_id=str(guild.id), voice_channel_id=str(channel.id) if channel else None,
+            voice_channel_name=channel.name if channel else ""))
+
+    async def _acknowledge(self, ctx: commands.Context) -> str:
+        """The id a reply answers: the message, or the slash command's interaction (deferred at once)."""
+        if ctx.interaction is not None:
+            await ctx.defer()  # answer within Discord's 3 seconds; the reply follows up
+            self.transport.remember_interaction(str(ctx.interaction.id), ctx.interaction)
+            return str(ctx.interaction.id)
+        return str(ctx.message.id)
 
     async def _invoke(self, ctx: commands.Context, name: str) -> None:
         if ctx.author.bot:
@@ -224,12 +267,7 @@ class CommandsCog(commands.Cog, name="Commands"):
             if ctx.interaction is not None:  # a slash command must be answered; only its user sees this
                 await ctx.send("I can't help you here.", ephemeral=True)
             return
-        if ctx.interaction is not None:
-            message_id = str(ctx.interaction.id)
-            await ctx.defer()  # answer within Discord's 3 seconds; the reply follows up
-            self.transport.remember_interaction(message_id, ctx.interaction)
-        else:
-            message_id = str(ctx.message.id)
+        message_id = await self._acknowledge(ctx)
         args = ctx.message.content.split(maxsplit=1)[1] if ctx.interaction is None and " " in ctx.message.content else ""
         self.dispatch(InvokeCommand(
             source=SOURCE, conversation_id=command_conversation(ctx.channel), channel_id=str(ctx.channel.id),

@@ -245,7 +245,7 @@ class DiscordEmulator:
 
     async def _bot_voice_request(self, data: dict) -> None:
         self.voice_requests.append(data)
-        channel_id = data.get("channel_id")
+        channel_id = None if data.get("channel_id") is None else str(data["channel_id"])  # discord.py sends an int
         self.voice_states[self.bot["id"]] = channel_id
         await self._dispatch("VOICE_STATE_UPDATE", self._voice_state(self.bot, channel_id))
         if channel_id is not None and self.voice is not None:

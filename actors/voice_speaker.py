@@ -1,0 +1,172 @@
+"""The Speaker of one guild's voice channel (a thin shell around ``actors.voice_session``).
+
+It joins and leaves through the ``VoiceChannels`` port, hands answers to the port's playback queue as
+lazily synthesized speech (playback starts after the first sentence), and records what the port
+reports back. Synthesis runs on the port's playback thread as it is played; when it ends, the WAV is
+stored content-addressed and ``RecordSynthesis`` comes back here through ``dispatch``.
+"""
+from __future__ import annotations
+
+import io
+import itertools
+import logging
+import threading
+import wave
+from collections.abc import Callable, Iterator
+
+from actors import voice_session
+from actors.commands import (ControlVoice, RecordSynthesis, RejoinVoice, ReportPlayback, ReportVoiceLost, SpeakInVoice,
+                             Spoken)
+from actors.ports import TextToSpeech, VoiceChannels, VoiceUnavailable
+from actors.spoken import spoken_text
+from actors.streams import DecidedStreams, Publish
+from actors.supervisor import Supervised, SupervisedActor
+from events import EventStore, RecordedEvent
+from events.catalog import PlaybackFinished, PlaybackInterrupted, voice_stream
+
+log = logging.getLogger("parley.voice")
+
+
+class GuildSpeakerActor(SupervisedActor):
+    def __init__(self, supervisor: Supervised, store: EventStore, publish: Publish, voice: VoiceChannels,
+                 engine: Callable[[], TextToSpeech], files, max_spoken_chars: int,  # noqa: ANN001
+                 dispatch: Callable[[object], None]):
+        super().__init__(supervisor)
+        self.voice = voice
+        self.engine = engine
+        self.files = files
+        self.max_spoken_chars = max_spoken_chars
+        self.dispatch = dispatch
+        self.pending: dict[str, SpeakInVoice] = {}  # utterances queued or playing, by id
+        self.sessions = DecidedStreams(store, publish, voice_session.VoiceSession(), voice_session.evolve,
+                                       lambda key: voice_stream(*key.split(":", 1)), capacity=100)
+
+    def handle(self, message: object) -> None:
+        if isinstance(message, ControlVoice):
+            self._control(message)
+        elif isinstance(message, SpeakInVoice):
+            self._speak(message)
+        elif isinstance(message, ReportPlayback):
+            about = self.pending.get(message.utterance_id)
+            self._record(message.source, message.guild_id, lambda s: voice_session.decide_report(s, message, about))
+        elif isinstance(message, RecordSynthesis):
+            about = self.pending.get(message.utterance_id)
+            self._record(message.source, message.guild_id, lambda s: voice_session.decide_synthesis(s, message, about))
+        elif isinstance(message, ReportVoiceLost):
+            self._lost(message)
+        elif isinstance(message, RejoinVoice):
+            self._rejoin(message)
+        else:
+            raise TypeError(f"the voice Speaker cannot handle {type(message).__name__}")
+
+    def _record(self, source: str, guild_id: str, decide) -> list[RecordedEvent]:  # noqa: ANN001
+        recorded = self.sessions.execute(f"{source}:{guild_id}", decide)
+        for r in recorded:
+            if isinstance(r.event, (PlaybackFinished, PlaybackInterrupted)):
+                self.pending.pop(r.event.utterance_id, None)
+        return recorded
+
+    def _control(self, command: ControlVoice) -> None:
+        key = f"{command.source}:{command.guild_id}"
+        state = self.sessions.load(key)
+        refused = voice_session.refuse(state, command, self.voice.busy(command.guild_id))
+        if refused is not None:
+            self._record(command.source, command.guild_id, lambda s: refused)
+            return
+        error = None
+        if command.action == "join":
+            assert command.voice_channel_id is not None
+            error = self._connect(command.guild_id, command.voice_channel_id)
+        elif command.action == "leave":
+            self._forget_queue()
+            self.voice.disconnect(command.guild_id)
+        elif command.action == "stop":
+            self.voice.stop(command.guild_id)
+        elif command.action == "skip":
+            self.voice.skip(command.guild_id)
+        self._record(command.source, command.guild_id, lambda s: voice_session.decide_control(s, command, error))
+
+    def _connect(self, guild_id: str, channel_id: str) -> str | None:
+        try:
+            self.voice.connect(guild_id, channel_id)
+            return None
+        except VoiceUnavailable as e:
+            return str(e)
+        except Exception as e:  # noqa: BLE001 - whatever Discord's voice stack raised, the person is told
+            log.warning("could not join voice channel %s: %r", channel_id, e)
+            return f"the voice connection failed ({type(e).__name__})"
+
+    def _forget_queue(self) -> None:
+        # What was queued is recorded as interrupted by the decision that leaves; the port's own
+        # reports about it afterwards find nothing left to record.
+        self.pending.clear()
+
+    def _speak(self, command: SpeakInVoice) -> None:
+        state = self.sessions.load(f"{command.source}:{command.guild_id}")
+        text = spoken_text(command.text, self.max_spoken_chars)
+        if not voice_session.speaks(state, command, text):
+            return
+        utterance_id = f"{command.message_id}"
+        speech = self._synthesized(command, utterance_id, text)
+        try:  # the first sentence here: a missing or damaged voice shows now, not on the playback thread
+            first = next(speech)
+        except StopIteration:
+            return
+        except Exception as e:  # noqa: BLE001 - the written answer has gone out; the log says why no voice
+            log.warning("cannot speak the answer to %s in voice: %s", command.message_id, e)
+            return
+        self.pending[utterance_id] = command
+        self.voice.enqueue(command.guild_id, utterance_id, itertools.chain([first], speech))
+
+    def _synthesized(self, command: SpeakInVoice, utterance_id: str, text: str) -> Iterator[tuple[bytes, int]]:
+        """Speech as it is synthesized, kept for the content-addressed WAV; runs on the playback thread."""
+        def chunks() -> Iterator[tuple[bytes, int]]:
+            engine = self.engine()
+            kept, rate, sentences = io.BytesIO(), 22050, 0
+            for chunk in engine.synthesize(text):
+                rate, sentences = chunk.sample_rate, sentences + 1
+                kept.write(chunk.pcm)
+                yield chunk.pcm, chunk.sample_rate
+            pcm = kept.getvalue()
+            out = io.BytesIO()
+            with wave.open(out, "wb") as w:
+                w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate)
+                w.writeframes(pcm)
+            digest, _ = self.files.save(iter([out.getvalue()]))
+            self.dispatch(RecordSynthesis(command.source, command.guild_id, utterance_id, Spoken(
+                engine.voice_name, sentences, round(len(pcm) / 2 / rate, 3), digest, len(text), digest)))
+        return chunks()
+
+    def _lost(self, report: ReportVoiceLost) -> None:
+        if report.reason == "idle":
+            self.voice.disconnect(report.guild_id)
+        if report.reason != "moved":
+            self._forget_queue()
+        self._record(report.source, report.guild_id, lambda s: voice_session.decide_lost(s, report))
+
+    def _rejoin(self, command: RejoinVoice) -> None:
+        state = self.sessions.load(f"{command.source}:{command.guild_id}")
+        if state.channel_id is None:
+            return
+        error = self._connect(command.guild_id, state.channel_id)
+        if error is not None:
+            log.warning("could not rejoin voice channel %s after a restart: %s", state.channel_id, error)
+        self._record(command.source, command.guild_id,
+                     lambda s: voice_session.decide_rejoin(s, command.source, command.guild_id, error))
+
+
+class GuildSpeakers:
+    """One supervised Speaker per guild (its own queue and its own connection), started on first use."""
+
+    def __init__(self, start: Callable[[str], Supervised]):
+        self._start = start
+        self._speakers: dict[str, Supervised] = {}
+        self._lock = threading.Lock()
+
+    def tell(self, command: object) -> None:
+        key = f"{command.source}:{command.guild_id}"  # type: ignore[attr-defined]
+        with self._lock:
+            speaker = self._speakers.get(key)
+            if speaker is None:
+                speaker = self._speakers[key] = self._start(key)
+        speaker.tell(command)

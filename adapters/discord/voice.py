@@ -1,0 +1,276 @@
+"""Discord voice channels for the Speaker: connect, leave, and one playback queue per guild.
+
+Speech reaches discord.py as Discord's 48 kHz stereo 20 ms PCM frames, produced as Piper synthesizes,
+through ``FFmpegOpusAudio`` reading a pipe: the Opus encoder is the one in the ffmpeg of
+``imageio-ffmpeg``, so no system libopus is needed. DAVE (end-to-end encryption) is discord.py's,
+with ``davey``. Every call from an actor blocks on the bot's event loop with a deadline; playback and
+lost connections come back to the actors as commands through ``report``.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import discord
+from discord.ext import commands
+
+from actors.commands import ReportPlayback, ReportVoiceLost
+from actors.ports import VoiceUnavailable
+from adapters.audio_out import discord_frames
+from adapters.speech import ffmpeg_binary
+
+log = logging.getLogger("parley.voice")
+SOURCE = "discord"
+CONNECT_TIMEOUT_S = 20.0
+E2EE_WAIT_S = 5.0  # how long a new connection may take to agree DAVE keys before speech goes out
+
+
+class FramePipe:
+    """A file-like object over 20 ms frames, read by discord.py's ffmpeg pipe writer thread (which is
+    where the speech is synthesized, sentence by sentence, as it is read)."""
+
+    def __init__(self, frames: Iterator[bytes], on_error: Callable[[BaseException], None]):
+        self._frames = frames
+        self._pending = b""
+        self._on_error = on_error
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+    def read(self, size: int = -1) -> bytes:
+        while not self.closed and (size < 0 or len(self._pending) < size):
+            try:
+                self._pending += next(self._frames)
+            except StopIteration:
+                break
+            except Exception as e:  # noqa: BLE001 - synthesis failed mid-answer: end the audio here
+                self._on_error(e)
+                break
+        if self.closed:
+            return b""  # stopped: synthesize no further
+        if size < 0:
+            size = len(self._pending)
+        out, self._pending = self._pending[:size], self._pending[size:]
+        return out
+
+
+class SpeechAudio(discord.FFmpegOpusAudio):
+    """``FFmpegOpusAudio`` fed from a ``FramePipe``. Stopping it mid-answer first ends the pipe and the
+    encoder, then waits for discord.py's pipe-writer thread: its own cleanup clears the process while
+    that thread may still be writing, which ends the thread in an AttributeError (discord.py 2.7)."""
+
+    def __init__(self, pipe: FramePipe):
+        self._frame_pipe = pipe
+        super().__init__(pipe, pipe=True, executable=ffmpeg_binary(), before_options="-f s16le -ar 48000 -ac 2",
+                         options="-page_duration 20000")  # Ogg pages of one packet: playback starts sooner
+
+    def cleanup(self) -> None:
+        self._frame_pipe.close()
+        process, writer = getattr(self, "_process", None), getattr(self, "_pipe_writer_thread", None)
+        if process:
+            self._stopped = True  # an encoder killed on purpose is not an error
+            try:
+                process.kill()
+            except OSError:
+                pass
+        if writer is not None and writer is not threading.current_thread():
+            writer.join(5)
+        super().cleanup()
+
+
+@dataclass
+class Queued:
+    utterance_id: str
+    chunks: Iterator[tuple[bytes, int]]
+
+
+class DiscordVoice(commands.Cog, name="Voice"):
+    """The ``VoiceChannels`` port on discord.py, and the listener for what happens to Parley in voice."""
+
+    def __init__(self, bot: commands.Bot, report: Callable[[object], None], idle_s: float):
+        self.bot = bot
+        self.report = report
+        self.idle_s = idle_s
+        self.queues: dict[int, deque[Queued]] = {}
+        self.current: dict[int, Queued] = {}
+        self.ending: dict[int, str] = {}  # why the current utterance is being stopped
+        self.leaving: set[int] = set()  # guilds Parley leaves on purpose (not a kick)
+        self.last_sound: dict[int, float] = {}
+        self.idle_reported: set[int] = set()
+        self.askers: OrderedDict[str, str] = OrderedDict()  # message id -> author id, recent ones
+        self._idle_task: asyncio.Task | None = None
+
+    # -- the port, called from actor threads --------------------------------------------------
+    def _run(self, coro, timeout: float = CONNECT_TIMEOUT_S + E2EE_WAIT_S + 5):  # noqa: ANN001, ANN202
+        if self.bot.loop is None or self.bot.loop.is_closed():
+            coro.close()
+            raise VoiceUnavailable("Parley is not connected to Discord")
+        return asyncio.run_coroutine_threadsafe(coro, self.bot.loop).result(timeout)
+
+    def connect(self, guild_id: str, channel_id: str) -> None:
+        self._run(self._connect(int(guild_id), int(channel_id)))
+
+    def disconnect(self, guild_id: str) -> None:
+        self._run(self._disconnect(int(guild_id)))
+
+    def busy(self, guild_id: str) -> bool:
+        gid = int(guild_id)
+        return gid in self.current or bool(self.queues.get(gid))
+
+    def enqueue(self, guild_id: str, utterance_id: str, chunks: Iterator) -> None:
+        self.bot.loop.call_soon_threadsafe(self._enqueue, int(guild_id), Queued(utterance_id, chunks))
+
+    def stop(self, guild_id: str) -> None:
+        self.bot.loop.call_soon_threadsafe(self._stop, int(guild_id), "stop", True)
+
+    def skip(self, guild_id: str) -> None:
+        self.bot.loop.call_soon_threadsafe(self._stop, int(guild_id), "skip", False)
+
+    def listening_guild(self, channel_id: str, message_id: str) -> str | None:
+        """The guild whose voice channel has both Parley and the person who wrote ``message_id`` in it."""
+        author = self.askers.get(message_id)
+        channel = self.bot.get_channel(int(channel_id))
+        guild = getattr(channel, "guild", None)
+        client = guild.voice_client if guild is not None else None
+        if author is None or client is None or not client.is_connected():
+            return None
+        return str(guild.id) if int(author) in client.channel.voice_states else None  # type: ignore[union-attr]
+
+    # -- on the event loop ---------------------------------------------------------------------
+    async def _connect(self, guild_id: int, channel_id: int) -> None:
+        guild = self.bot.get_guild(guild_id)
+        channel = guild.get_channel(channel_id) if guild is not None else None
+        if not isinstance(channel, (discord.VoiceChannel, discord.StageChannel)):
+            raise VoiceUnavailable("that voice channel is gone")
+        client = guild.voice_client  # type: ignore[union-attr]
+        try:
+            if isinstance(client, discord.VoiceClient) and client.is_connected():
+                if client.channel.id != channel_id:
+                    await client.move_to(channel, timeout=CONNECT_TIMEOUT_S)
+            else:
+                if client is not None:
+                    await client.disconnect(force=True)
+                client = await channel.connect(timeout=CONNECT_TIMEOUT_S, reconnect=True, self_deaf=True)
+        except RuntimeError as e:  # discord.py: "davey library needed", "PyNaCl library needed"
+            raise VoiceUnavailable(f"{e} (install Parley with its voice extra: pip install 'discord.py[voice]')") from e
+        except asyncio.TimeoutError as e:
+            raise VoiceUnavailable("Discord's voice server did not answer in time (does Parley have the Connect "
+                                   "and Speak permissions there?)") from e
+        except discord.ClientException as e:
+            raise VoiceUnavailable(str(e)) from e
+        # Speech goes out only once DAVE has agreed keys: discord.py would send it unencrypted before.
+        deadline = time.monotonic() + E2EE_WAIT_S
+        while client.voice_privacy_code is None and time.monotonic() < deadline:  # type: ignore[union-attr]
+            await asyncio.sleep(0.05)
+        self.last_sound[guild_id] = time.monotonic()
+        self.idle_reported.discard(guild_id)
+        if self._idle_task is None or self._idle_task.done():
+            self._idle_task = asyncio.get_running_loop().create_task(self._watch_idle())
+
+    async def _disconnect(self, guild_id: int) -> None:
+        guild = self.bot.get_guild(guild_id)
+        client = guild.voice_client if guild is not None else None
+        self._clear(guild_id, "disconnect")
+        if client is not None:
+            self.leaving.add(guild_id)
+            self.ending.setdefault(guild_id, "disconnect")
+            await client.disconnect(force=True)
+
+    def _enqueue(self, guild_id: int, item: Queued) -> None:
+        self.queues.setdefault(guild_id, deque()).append(item)
+        if guild_id not in self.current:
+            self._play_next(guild_id)
+
+    def _play_next(self, guild_id: int) -> None:
+        queue = self.queues.get(guild_id)
+        guild = self.bot.get_guild(guild_id)
+        client = guild.voice_client if guild is not None else None
+        if not queue:
+            return
+        if not isinstance(client, discord.VoiceClient) or not client.is_connected():
+            self._clear(guild_id, "disconnect")
+            return
+        item = queue.popleft()
+        self.current[guild_id] = item
+        # Reported before ffmpeg starts reading (and synthesizing): the start is recorded before the synthesis.
+        self.report(ReportPlayback(SOURCE, str(guild_id), item.utterance_id, "started"))
+        source = SpeechAudio(FramePipe(discord_frames(item.chunks),
+                                       lambda e: log.warning("speech stopped early: %s", e)))
+        loop = self.bot.loop
+
+        def after(error: Exception | None) -> None:
+            if error is not None:
+                log.warning("playback of %s failed: %r", item.utterance_id, error)
+            loop.call_soon_threadsafe(self._finished, guild_id, item)
+
+        client.play(source, after=after)
+        self.last_sound[guild_id] = time.monotonic()
+
+    def _finished(self, guild_id: int, item: Queued) -> None:
+        if self.current.get(guild_id) is item:
+            del self.current[guild_id]
+        guild = self.bot.get_guild(guild_id)
+        client = guild.voice_client if guild is not None else None
+        connected = client is not None and client.is_connected()
+        outcome = self.ending.pop(guild_id, None) or ("finished" if connected else "disconnect")
+        self.last_sound[guild_id] = time.monotonic()
+        self.report(ReportPlayback(SOURCE, str(guild_id), item.utterance_id, outcome))
+        if connected:
+            self._play_next(guild_id)
+        else:
+            self._clear(guild_id, "disconnect")
+
+    def _stop(self, guild_id: int, why: str, clear: bool) -> None:
+        if clear:
+            self._clear(guild_id, why)
+        guild = self.bot.get_guild(guild_id)
+        client = guild.voice_client if guild is not None else None
+        if guild_id in self.current and client is not None:
+            self.ending[guild_id] = why
+            client.stop()  # type: ignore[attr-defined]
+
+    def _clear(self, guild_id: int, why: str) -> None:
+        for item in self.queues.pop(guild_id, deque()):
+            self.report(ReportPlayback(SOURCE, str(guild_id), item.utterance_id, why))
+
+    async def _watch_idle(self) -> None:
+        while True:
+            await asyncio.sleep(min(5.0, max(0.2, self.idle_s / 4)))
+            now = time.monotonic()
+            for client in list(self.bot.voice_clients):
+                guild_id = client.guild.id  # type: ignore[attr-defined]
+                if (guild_id in self.current or self.queues.get(guild_id) or guild_id in self.idle_reported
+                        or now - self.last_sound.get(guild_id, now) < self.idle_s):
+                    continue
+                self.idle_reported.add(guild_id)
+                self.report(ReportVoiceLost(SOURCE, str(guild_id), "idle"))
+
+    # -- what Discord tells -----------------------------------------------------------------------
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if message.guild is not None and not message.author.bot:
+            self.askers[str(message.id)] = str(message.author.id)
+            while len(self.askers) > 10_000:
+                self.askers.popitem(last=False)
+
+    @commands.Cog.listener()
+    async def on_voice_state_update(self, member: discord.Member, before: discord.VoiceState,
+                                    after: discord.VoiceState) -> None:
+        if self.bot.user is None or member.id != self.bot.user.id:
+            return
+        guild_id = member.guild.id
+        if after.channel is None and before.channel is not None:
+            if guild_id in self.leaving:
+                self.leaving.discard(guild_id)
+                return
+            log.info("Parley was disconnected from voice channel %s", before.channel.id)
+            self.ending.setdefault(guild_id, "disconnect")
+            self.report(ReportVoiceLost(SOURCE, str(guild_id), "disconnected"))
+        elif after.channel is not None and before.channel is not None and after.channel.id != before.channel.id:
+            self.report(ReportVoiceLost(SOURCE, str(guild_id), "moved", str(after.channel.id), after.channel.name))

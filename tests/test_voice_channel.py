@@ -1,0 +1,158 @@
+"""Speaking in a voice channel, end to end: the real bot (`python run.py`, discord.py's voice client,
+davey, ffmpeg's Opus encoder) against the Discord emulator's voice server (TLS websocket, UDP RTP,
+DAVE). What the bot sends is decrypted twice (transport, then DAVE as a listening member), decoded,
+and compared with the speech Parley synthesized."""
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adapters.speech import ffmpeg_binary
+from tests.conftest import parley_env, replay_json
+from tests.fakes.discord_server import BOT_TOKEN, DiscordEmulator
+from tests.fakes.discord_voice import decode_opus
+from tests.fakes.openai_server import Scripted
+from tests.helpers import wait_for
+from tests.test_discord_e2e import Bot
+
+ANSWER = ("Parley speaks in voice channels now. It synthesizes every sentence offline with Piper. "
+          "The audio is encrypted end to end before it leaves. That is all there is to it.")
+LONG_ANSWER = " ".join(f"This is sentence number {n} of a long answer that takes a while to say." for n in range(1, 15))
+
+
+@pytest.fixture
+def voice_emulator(tmp_path_factory):
+    with DiscordEmulator() as emulator:
+        emulator.start_voice(tmp_path_factory.mktemp("voice-tls"))
+        emulator.lounge = emulator.voice_channel("Lounge")  # type: ignore[attr-defined]
+        emulator.studio = emulator.voice_channel("Studio")  # type: ignore[attr-defined]
+        yield emulator
+
+
+def voice_env(tmp_path: Path, llm_server, emulator: DiscordEmulator, **extra: str) -> dict[str, str]:
+    assert emulator.voice is not None
+    return parley_env(tmp_path / "data", llm_server, DISCORD_TOKEN=BOT_TOKEN, DISCORD_API_BASE=emulator.api_base,
+                      DISCORD_GATEWAY_URL=emulator.gateway_url, SSL_CERT_FILE=str(emulator.voice.cert), **extra)
+
+
+def events(env: dict[str, str], *types: str) -> list[dict]:
+    return [e for e in replay_json(env) if not types or e["type"] in types]
+
+
+def wait_event(env: dict[str, str], kind: str, timeout: float = 60, **fields: object) -> dict:
+    def found():
+        return next((e for e in events(env, kind) if all(e["data"].get(k) == v for k, v in fields.items())), None)
+    return wait_for(found, timeout=timeout, what=f"{kind} {fields}")  # type: ignore[return-value]
+
+
+def command(emulator: DiscordEmulator, person: dict, text: str) -> dict:
+    said = emulator.user_says(emulator.general, person, text)
+    return wait_for(lambda: emulator.replies_to(said), what=f"the answer to {text!r}")[0]  # type: ignore[index]
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """The best normalised correlation of two signals over shifts of up to 100 ms."""
+    n = min(len(a), len(b))
+    a, b = a[:n] - a[:n].mean(), b[:n] - b[:n].mean()
+    size = 1 << (2 * n - 1).bit_length()
+    xc = np.fft.irfft(np.fft.rfft(a, size) * np.conj(np.fft.rfft(b, size)), size)
+    lags = np.concatenate([xc[:4800], xc[-4800:]])
+    return float(lags.max() / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def test_an_answer_is_spoken_in_the_voice_channel_end_to_end_encrypted(tmp_path, llm_server, voice_emulator):
+    emulator = voice_emulator
+    env = voice_env(tmp_path, llm_server, emulator)
+    bot = Bot(env, emulator).start()
+    try:
+        alice, bob = emulator.user("Alice"), emulator.user("Bob")
+        # Someone not in voice cannot bring Parley there.
+        assert "Join a voice channel first" in command(emulator, bob, "!join")["content"]
+        emulator.user_joins_voice(alice, emulator.lounge)
+        assert "Joined 🔊 Lounge" in command(emulator, alice, "!join")["content"]
+        assert str(emulator.voice_requests[-1]["channel_id"]) == emulator.lounge
+
+        llm_server.script.append(Scripted(text=ANSWER))
+        asked = emulator.user_says(emulator.general, alice, "how do you speak?", mention_bot=True)
+        finished = wait_event(env, "PlaybackFinished", utterance_id=asked["id"])
+        assert emulator.replies_to(asked)[0]["content"] == ANSWER  # written as well as spoken
+
+        log = events(env)
+        kinds = [e["type"] for e in log if e["type"] in ("VoiceChannelJoined", "PlaybackStarted", "SpeechSynthesized",
+                                                           "PlaybackFinished")]
+        assert kinds == ["VoiceChannelJoined", "PlaybackStarted", "SpeechSynthesized", "PlaybackFinished"]
+        synthesized = next(e["data"] for e in log if e["type"] == "SpeechSynthesized")
+        assert synthesized["sentences"] == 4 and synthesized["message_id"] == asked["id"]
+        assert finished["data"]["guild_id"] == emulator.guild_id
+
+        # What reached the listener: sealed for the transport, then DAVE-encrypted; decoded, it is the speech.
+        received = emulator.voice.audio(int(emulator.bot["id"]))  # type: ignore[union-attr]
+        assert received.rejected == 0 and received.e2ee > 100 and received.e2ee >= 10 * received.plain
+        heard = np.frombuffer(decode_opus(received.opus(), ffmpeg_binary()), dtype="<i2").astype(np.float64)
+        with wave.open(str(tmp_path / "data" / "speech" / f"{synthesized['audio_hash']}.wav")) as w:
+            rate, said = w.getframerate(), np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
+        said_48k = np.interp(np.arange(0, len(said), rate / 48000), np.arange(len(said)), said)
+        assert abs(len(heard) / 48000 - synthesized["duration_s"]) <= 0.05 * synthesized["duration_s"]
+        assert correlation(heard, said_48k) > 0.6
+
+        # Voice off: written only. Voice on again.
+        assert "only write" in command(emulator, alice, "!voice off")["content"]
+        asked2 = emulator.user_says(emulator.general, alice, "and now?", mention_bot=True)
+        wait_for(lambda: emulator.replies_to(asked2), what="the written answer")
+        assert "speak my answers" in command(emulator, alice, "!voice on")["content"]
+        assert not [e for e in events(env, "PlaybackStarted") if e["data"]["utterance_id"] == asked2["id"]]
+
+        # Skip what is said now; then stop clears the queue too.
+        llm_server.script.extend([Scripted(text=LONG_ANSWER)] * 3)
+        first = emulator.user_says(emulator.general, alice, "say a lot", mention_bot=True)
+        wait_event(env, "PlaybackStarted", utterance_id=first["id"])
+        assert command(emulator, alice, "!skip")["content"] == "Skipped."
+        assert wait_event(env, "PlaybackInterrupted", utterance_id=first["id"])["data"]["reason"] == "skip"
+        second = emulator.user_says(emulator.general, alice, "say more", mention_bot=True)
+        third = emulator.user_says(emulator.general, alice, "and more", mention_bot=True)
+        wait_event(env, "PlaybackStarted", utterance_id=second["id"])
+        wait_for(lambda: len(emulator.replies_to(third)) == 1, what="the third answer written")
+        # A join from another channel while Parley speaks is refused, not obeyed.
+        carol = emulator.user("Carol")
+        emulator.user_joins_voice(carol, emulator.studio)
+        assert "speaking in 🔊 Lounge" in command(emulator, carol, "!join")["content"]
+        assert "Stopped" in command(emulator, alice, "!stop")["content"]
+        assert wait_event(env, "PlaybackInterrupted", utterance_id=second["id"])["data"]["reason"] == "stop"
+        assert wait_event(env, "PlaybackInterrupted", utterance_id=third["id"])["data"]["reason"] == "stop"
+        assert command(emulator, alice, "!skip")["content"] == "Nothing is playing."
+
+        # Kicked mid-sentence: the playback ends as interrupted, the channel as left; nothing hangs.
+        llm_server.script.append(Scripted(text=LONG_ANSWER))
+        fourth = emulator.user_says(emulator.general, alice, "one more", mention_bot=True)
+        wait_event(env, "PlaybackStarted", utterance_id=fourth["id"])
+        emulator.kick_bot_from_voice()
+        assert wait_event(env, "PlaybackInterrupted", utterance_id=fourth["id"])["data"]["reason"] == "disconnect"
+        assert wait_event(env, "VoiceChannelLeft")["data"]["reason"] == "disconnected"
+        assert command(emulator, alice, "!leave")["content"] == "I'm not in a voice channel."
+        assert "Joined 🔊 Lounge" in command(emulator, alice, "!join")["content"]  # and it can come back
+    finally:
+        stderr = bot.stop()
+    assert "Traceback" not in stderr, stderr[-3000:]
+
+
+def test_after_a_restart_it_rejoins_and_it_leaves_when_idle(tmp_path, llm_server, voice_emulator):
+    emulator = voice_emulator
+    env = voice_env(tmp_path, llm_server, emulator, PARLEY_VOICE_IDLE_S="3")
+    alice = emulator.user("Alice")
+    emulator.user_joins_voice(alice, emulator.lounge)
+    bot = Bot(env, emulator).start()
+    try:
+        assert "Joined 🔊 Lounge" in command(emulator, alice, "!join")["content"]
+        bot.kill()
+        bot.start()
+        rejoined = wait_event(env, "VoiceChannelJoined", reason="rejoined")
+        assert rejoined["data"]["voice_channel_id"] == emulator.lounge
+        wait_for(lambda: emulator.voice_states.get(emulator.bot["id"]) == emulator.lounge, what="back in voice")
+        left = wait_event(env, "VoiceChannelLeft", timeout=30)
+        assert left["data"]["reason"] == "idle"
+        wait_for(lambda: emulator.voice_states.get(emulator.bot["id"]) is None, what="out of voice")
+    finally:
+        bot.stop()
