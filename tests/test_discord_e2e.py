@@ -135,7 +135,8 @@ def test_commands_with_the_prefix(bot, discord_emulator):
     assert "up and answering" in text and "sqlite" not in text and "/" not in text
     unknown = discord_emulator.user_says(general, dave, "!dance")
     assert "don't know the command `!dance`" in wait_for(lambda: discord_emulator.replies_to(unknown))[0]["content"]
-    wait_for(lambda: {c["name"] for c in discord_emulator.commands} == {"hi", "help", "status"},
+    wait_for(lambda: {c["name"] for c in discord_emulator.commands} == {"hi", "help", "status", "join", "leave",
+                                                                        "stop", "skip", "voice"},
              what="slash commands registered")
 
 
@@ -145,8 +146,8 @@ def test_the_invite_link_is_printed_at_start(bot, discord_emulator):
     log = bot.stop()
     link = next(line for line in log.splitlines() if "invite it to a server with" in line)
     assert f"client_id={discord_emulator.app_id}" in link and "scope=bot+applications.commands" in link
-    # view channels, send messages, send in threads, read history, attach files
-    assert f"permissions={(1 << 10) | (1 << 11) | (1 << 38) | (1 << 16) | (1 << 15)}" in link
+    # view channels, send messages, send in threads, read history, attach files, connect and speak in voice
+    assert f"permissions={(1 << 10) | (1 << 11) | (1 << 38) | (1 << 16) | (1 << 15) | (1 << 20) | (1 << 21)}" in link
 
 
 def test_long_answers_are_split_and_streamed_with_limited_edits(bot, discord_emulator, llm_server):
@@ -205,7 +206,8 @@ def test_a_bad_token_is_a_clear_error(bot_env, discord_emulator):
 
 
 def test_slash_commands_are_deferred_then_answered_by_follow_up(bot, discord_emulator, bot_env):
-    wait_for(lambda: {c["name"] for c in discord_emulator.commands} == {"hi", "help", "status"},
+    wait_for(lambda: {c["name"] for c in discord_emulator.commands} == {"hi", "help", "status", "join", "leave",
+                                                                        "stop", "skip", "voice"},
              what="slash commands registered")
     henry = discord_emulator.user("Henry")
     interaction = discord_emulator.user_slash(discord_emulator.general, henry, "hi")
