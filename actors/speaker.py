@@ -1,14 +1,13 @@
-"""The Speaker shell (first part: speaking into files). It synthesizes with the text-to-speech port,
-stores the WAV content-addressed under the data dir, and records ``SpeechSynthesized``.
-
-Voice channels and voice-message answers come later (issue 7); they reuse ``synthesize_wav``.
+"""The Speaker shell for files: ``say`` (a WAV, content-addressed under the data dir, recorded as
+``SpeechSynthesized``) and voice-message answers. Voice channels have a Speaker per guild
+(``actors.voice_speaker``), which keeps its speech with the same ``SpeechRecording``.
 """
 from __future__ import annotations
 
 import io
 import logging
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 from actors import speaking
 from actors.commands import Say, SpeakAnswer, Spoken, VoiceNote
@@ -22,21 +21,38 @@ from events.catalog import AudioReceived, clip_stream, speech_stream
 log = logging.getLogger("parley.speaker")
 
 
+class SpeechRecording:
+    """Keeps synthesized chunks as they pass (to whoever plays them), for the content-addressed WAV."""
+
+    def __init__(self) -> None:
+        self._pcm = io.BytesIO()
+        self.rate = 22050
+        self.sentences = 0
+
+    def keep(self, chunks: Iterable) -> Iterator:
+        for chunk in chunks:
+            self.rate, self.sentences = chunk.sample_rate, self.sentences + 1
+            self._pcm.write(chunk.pcm)
+            yield chunk
+
+    @property
+    def seconds(self) -> float:
+        return self._pcm.tell() / 2 / self.rate
+
+    def wav(self) -> bytes:
+        out = io.BytesIO()
+        with wave.open(out, "wb") as w:
+            w.setnchannels(1), w.setsampwidth(2), w.setframerate(self.rate)
+            w.writeframes(self._pcm.getvalue())
+        return out.getvalue()
+
+
 def synthesize_wav(engine: TextToSpeech, text: str) -> tuple[bytes, int, float]:
     """(WAV bytes, sentences, seconds) of ``text`` spoken by ``engine``."""
-    out = io.BytesIO()
-    sentences = frames = 0
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1), w.setsampwidth(2), w.setframerate(22050)
-        rate = None
-        for chunk in engine.synthesize(text):
-            if rate is None:
-                rate = chunk.sample_rate
-                w.setframerate(rate)
-            w.writeframes(chunk.pcm)
-            sentences += 1
-            frames += len(chunk.pcm) // 2
-    return out.getvalue(), sentences, frames / (rate or 22050)
+    recording = SpeechRecording()
+    for _ in recording.keep(engine.synthesize(text)):
+        pass
+    return recording.wav(), recording.sentences, recording.seconds
 
 
 class SpeakerActor(SupervisedActor):

@@ -7,17 +7,16 @@ stored content-addressed and ``RecordSynthesis`` comes back here through ``dispa
 """
 from __future__ import annotations
 
-import io
 import itertools
 import logging
 import threading
-import wave
 from collections.abc import Callable, Iterator
 
 from actors import voice_session
 from actors.commands import (ControlVoice, RecordSynthesis, RejoinVoice, ReportPlayback, ReportVoiceLost, SpeakInVoice,
                              Spoken)
 from actors.ports import TextToSpeech, VoiceChannels, VoiceUnavailable
+from actors.speaker import SpeechRecording
 from actors.spoken import spoken_text
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
@@ -68,10 +67,10 @@ class GuildSpeakerActor(SupervisedActor):
 
     def _control(self, command: ControlVoice) -> None:
         key = f"{command.source}:{command.guild_id}"
-        state = self.sessions.load(key)
-        refused = voice_session.refuse(state, command, self.voice.busy(command.guild_id))
-        if refused is not None:
-            self._record(command.source, command.guild_id, lambda s: refused)
+        busy = self.voice.busy(command.guild_id)
+        if voice_session.refuse(self.sessions.load(key), command, busy) is not None:
+            # decided again on fresh state if another writer got there first
+            self._record(command.source, command.guild_id, lambda s: voice_session.refuse(s, command, busy) or [])
             return
         error = None
         if command.action == "join":
@@ -122,19 +121,12 @@ class GuildSpeakerActor(SupervisedActor):
         """Speech as it is synthesized, kept for the content-addressed WAV; runs on the playback thread."""
         def chunks() -> Iterator[tuple[bytes, int]]:
             engine = self.engine()
-            kept, rate, sentences = io.BytesIO(), 22050, 0
-            for chunk in engine.synthesize(text):
-                rate, sentences = chunk.sample_rate, sentences + 1
-                kept.write(chunk.pcm)
+            recording = SpeechRecording()
+            for chunk in recording.keep(engine.synthesize(text)):
                 yield chunk.pcm, chunk.sample_rate
-            pcm = kept.getvalue()
-            out = io.BytesIO()
-            with wave.open(out, "wb") as w:
-                w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate)
-                w.writeframes(pcm)
-            digest, _ = self.files.save(iter([out.getvalue()]))
+            digest, _ = self.files.save(iter([recording.wav()]))
             self.dispatch(RecordSynthesis(command.source, command.guild_id, utterance_id, Spoken(
-                engine.voice_name, sentences, round(len(pcm) / 2 / rate, 3), digest, len(text), digest)))
+                engine.voice_name, recording.sentences, round(recording.seconds, 3), digest, len(text), digest)))
         return chunks()
 
     def _lost(self, report: ReportVoiceLost) -> None:

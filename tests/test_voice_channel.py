@@ -101,7 +101,8 @@ def test_an_answer_is_spoken_in_the_voice_channel_end_to_end_encrypted(tmp_path,
         # Voice off: written only. Voice on again.
         assert "only write" in command(emulator, alice, "!voice off")["content"]
         asked2 = emulator.user_says(emulator.general, alice, "and now?", mention_bot=True)
-        wait_for(lambda: emulator.replies_to(asked2), what="the written answer")
+        # Sent, not merely drafted: the answer was complete (and offered to the Speaker) before voice is on again.
+        wait_event(env, "ReplySent", message_id=asked2["id"])
         assert "speak my answers" in command(emulator, alice, "!voice on")["content"]
         assert not [e for e in events(env, "PlaybackStarted") if e["data"]["utterance_id"] == asked2["id"]]
 
@@ -114,7 +115,7 @@ def test_an_answer_is_spoken_in_the_voice_channel_end_to_end_encrypted(tmp_path,
         second = emulator.user_says(emulator.general, alice, "say more", mention_bot=True)
         third = emulator.user_says(emulator.general, alice, "and more", mention_bot=True)
         wait_event(env, "PlaybackStarted", utterance_id=second["id"])
-        wait_for(lambda: len(emulator.replies_to(third)) == 1, what="the third answer written")
+        wait_event(env, "ReplySent", message_id=third["id"])  # complete, so queued behind the second
         # A join from another channel while Parley speaks is refused, not obeyed.
         carol = emulator.user("Carol")
         emulator.user_joins_voice(carol, emulator.studio)
