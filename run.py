@@ -18,29 +18,34 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from actors import conversation
-from actors.commands import (AnswerPending, ControlVoice, InvokeCommand, PurgeAudio, ReceiveAudio, ReceiveMessage,
-                             RecordCatchUp, RecordConnection, RecordSynthesis, RejoinVoice, ReportPlayback,
-                             ReportVoiceLost, Say, SpeakAnswer, SpeakInVoice, TranscribePending)
+from actors.commands import (AnswerPending, ControlVoice, InvokeCommand, PollFineTune, PurgeAudio, ReceiveAudio,
+                             ReceiveMessage, RecordCatchUp, RecordConnection, RecordSynthesis, RejoinVoice,
+                             ReportPlayback, ReportVoiceLost, ResumeFineTunes, Say, SpeakAnswer, SpeakInVoice,
+                             TranscribePending)
 from actors.desk import StatusReport
 from actors.desk_actor import DeskActor
 from actors.outbox import Deliver, OutboxActor, reply_from
 from actors.ports import ChatModel, Draft, ReplyTransport, SpeechToText, TextToSpeech, VoiceChannels
 from actors.speaker import SpeakerActor
+from actors.trainer import LEARNING_COMMANDS, TrainerActor, TrainerConfig
+from actors.trainer import give_up as give_up_command
 from actors.voice_speaker import GuildSpeakerActor, GuildSpeakers
 from actors.transcriber import TranscriberActor, TranscriberPool
 from actors.policies import speak_answer, turn_from_transcript
 from actors.transcription import AudioLimits
 from adapters.audio_files import AudioStore
+from adapters.learning_files import LearningFiles
 from actors.responder import ResponderActor, ResponderConfig, ResponderPool, give_up
 from actors.router import Router
 from actors.supervisor import Supervised
 from adapters.config import ConfigError, Settings, load_settings, prepare_data_dir
 from events import EventStore, StoreMissing, StoreUnavailable, StreamConflict, is_outage, open_store
 from events import RecordedEvent
-from events.catalog import (REPLY_EVENTS, ActorRestarted, AudioReceived, ResponseGenerated, TranscriptionCompleted,
-                            clip_stream)
+from events.catalog import (REPLY_EVENTS, ActorRestarted, AudioReceived, ModelActivated, ResponseGenerated,
+                            TranscriptionCompleted, clip_stream)
 from projections.clips import Clips
 from projections.conversations import Conversations
+from projections.datasets import Datasets
 from projections.deliveries import PendingReplies
 from projections.tracking import ProjectionRunner, open_read_models
 from projections.voice import VoiceSessions
@@ -50,12 +55,18 @@ log = logging.getLogger("parley")
 
 @dataclass
 class ModelChoice:
-    """The chat model in use: the configured one until a fine-tuned model is activated."""
+    """The chat model in use: the configured one until a model is activated (``ModelActivated``: a
+    fine-tuned one, or ``model use``), everywhere or in one channel (``source:channel_id``)."""
 
     name: str
+    activated: dict[str, str] = field(default_factory=dict)  # channel ("" everywhere) -> model
 
-    def __call__(self) -> str:
-        return self.name
+    def __call__(self, channel: str = "") -> str:
+        return self.activated.get(channel) or self.activated.get("") or self.name
+
+    def activate(self, recorded: RecordedEvent) -> None:
+        event: ModelActivated = recorded.event  # type: ignore[assignment]
+        self.activated[event.channel] = event.model
 
 
 @dataclass
@@ -73,6 +84,7 @@ class Parley:
     audio: AudioStore | None = None
     voice_notes: AudioStore | None = None
     voice_sessions: VoiceSessions | None = None
+    datasets: Datasets | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
 
     def status(self) -> StatusReport:
@@ -99,6 +111,16 @@ class Parley:
                 self._stopping.wait(every_s)
 
         threading.Thread(target=run, name="audio-retention", daemon=True).start()
+
+    def later(self, delay: float, command: object) -> None:
+        """Dispatch ``command`` after ``delay`` seconds (unless Parley stops first)."""
+        def fire() -> None:
+            if not self._stopping.is_set():
+                self.router.dispatch(command)
+
+        timer = threading.Timer(delay, fire)
+        timer.daemon = True
+        timer.start()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -148,13 +170,14 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
     # Read models resume from their tracked position (a deleted file is rebuilt from zero) and are
     # complete before anything is served; then they follow the log in order.
     db = open_read_models(store, data_dir)
-    conversations, pending_replies, clips, voice_sessions = (Conversations(db), PendingReplies(db), Clips(db),
-                                                             VoiceSessions(db))
-    read_models = ProjectionRunner(store, db, [conversations, pending_replies, clips, voice_sessions])
+    conversations, pending_replies, clips, voice_sessions, datasets = (
+        Conversations(db), PendingReplies(db), Clips(db), VoiceSessions(db), Datasets(db))
+    read_models = ProjectionRunner(store, db, [conversations, pending_replies, clips, voice_sessions, datasets])
     read_models.catch_up()
     read_models.start()
-    system = Parley(settings, store, router, conversations, pending_replies, ModelChoice(settings.chat_model),
-                    transports, read_models, llm, voice_sessions=voice_sessions)
+    model = ModelChoice(settings.chat_model, datasets.active_models())
+    system = Parley(settings, store, router, conversations, pending_replies, model, transports, read_models, llm,
+                    voice_sessions=voice_sessions, datasets=datasets)
 
     def record_restart(name: str, error: str, restarts: int) -> None:
         stream = f"actor:{name}"
@@ -183,14 +206,20 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
     prompt_tokens = settings.llm_context_tokens - settings.max_answer_tokens if settings.llm_context_tokens else 0
     config = ResponderConfig(settings.system_prompt, settings.context_turns,
                              conversation.Limits(settings.max_input_chars), max(prompt_tokens, 1) * 4 if
-                             settings.llm_context_tokens else 0)
+                             settings.llm_context_tokens else 0, settings.few_shot)
     responders = ResponderPool([
         supervise(f"responder-{i}", lambda sup: ResponderActor.start(
-            sup, store, router.publish, llm, config, system.model, drafts, wants_drafts), give_up=give_up)
+            sup, store, router.publish, llm, config, system.model, drafts, wants_drafts, datasets.similar),
+            give_up=give_up)
         for i in range(settings.responders)
     ])
     desk = supervise("desk", lambda sup: DeskActor.start(sup, store, router.publish, system.status,
                                                           settings.command_prefix))
+    trainer = supervise("trainer", lambda sup: TrainerActor.start(
+        sup, store, router.publish, LearningFiles(data_dir, settings.max_import_mb * 1024 * 1024), llm, system.model,
+        fine_tuning_for(settings), TrainerConfig(settings.command_prefix, settings.system_prompt, settings.few_shot,
+                                                 settings.training_poll_s, settings.chat_model), system.later),
+        give_up=give_up_command)
     outbox = supervise("outbox", lambda sup: OutboxActor.start(sup, store, router.publish, transports))
 
     audio = AudioStore(data_dir, settings.max_audio_mb * 1024 * 1024)
@@ -244,7 +273,9 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
         ((Say, SpeakAnswer), speaker.tell),
         ((ControlVoice, SpeakInVoice, ReportPlayback, RecordSynthesis, ReportVoiceLost, RejoinVoice),
          guild_speakers.tell),
-        ((InvokeCommand, RecordConnection, RecordCatchUp), desk.tell),
+        ((InvokeCommand,), lambda c: (trainer if c.name.strip().lower() in LEARNING_COMMANDS else desk).tell(c)),
+        ((PollFineTune, ResumeFineTunes), trainer.tell),
+        ((RecordConnection, RecordCatchUp), desk.tell),
         ((Deliver,), outbox.tell),
     ]
     for command_types, handler in routes:
@@ -252,6 +283,7 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
             router.route(command_type, handler)
     router.subscribe(transcript_heard, TranscriptionCompleted.type_name)
     router.subscribe(answer_given, ResponseGenerated.type_name)
+    router.subscribe(model.activate, ModelActivated.type_name)
     router.subscribe(lambda r: outbox.tell(Deliver(reply_from(r.event))),  # type: ignore[arg-type]
                      *(t.type_name for t in REPLY_EVENTS))
 
@@ -260,9 +292,26 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
         router.dispatch(TranscribePending(source, message_id))
     for conversation_id in conversations.unanswered_conversations():
         router.dispatch(AnswerPending(conversation_id))
+    router.dispatch(ResumeFineTunes())  # jobs that were running when Parley stopped
     if settings.audio_retention_days > 0:
         system.start_retention(settings.audio_retention_days)
     return system
+
+
+def fine_tuning_for(settings: Settings) -> Callable[[], object]:
+    """The fine-tuning endpoint, made on first use: PARLEY_TRAINING_BASE_URL / _API_KEY, else the chat
+    endpoint's."""
+    made: list[object] = []
+
+    def get() -> object:
+        if not made:
+            from adapters.fine_tuning import OpenAIFineTuning
+
+            made.append(OpenAIFineTuning(settings.training_base_url or settings.openai_base_url,
+                                         settings.training_api_key or settings.openai_api_key))
+        return made[0]
+
+    return get
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -293,14 +342,16 @@ def cmd_console(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     # Bytes that are not UTF-8 become U+FFFD instead of stopping the console.
     sys.stdin.reconfigure(errors="replace")  # type: ignore[union-attr]
-    transport = ConsoleTransport(sys.stdout, live=sys.stdout.isatty())
+    data_dir = prepare_data_dir(settings.data_dir)
+    transport = ConsoleTransport(sys.stdout, live=sys.stdout.isatty(), files_root=data_dir)
     system = build(settings, {SOURCE: transport})
     try:
         system.resume(SOURCE)
         # Answers are bounded by progress deadlines; this only guards against a stuck pipeline.
         patience = (settings.llm_timeout + settings.llm_idle_timeout) * (settings.llm_retries + 1) + 30
         return run_console(system.router.dispatch, transport, sys.stdin, settings.command_prefix, patience,
-                           audio=system.audio, data_dir=prepare_data_dir(settings.data_dir))
+                           audio=system.audio, data_dir=data_dir,
+                           imports=AudioStore(data_dir, settings.max_import_mb * 1024 * 1024, folder="imports"))
     finally:
         system.stop()
 

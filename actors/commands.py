@@ -34,6 +34,21 @@ class InvokeCommand(FromPerson):
     args: str = ""
     refusal: str = ""
     is_admin: bool = False  # decided by the transport with ``actors.access``
+    attachment_hash: str = ""  # a file sent with the command, stored in the data dir's imports/
+    attachment_name: str = ""
+    attachment_refused: str = ""  # "too_large" | "unreadable" | "outside_data_dir": not stored
+
+
+@dataclass(frozen=True)
+class PollFineTune:
+    """Ask the training endpoint how a fine-tuning job is doing (the Trainer schedules these)."""
+
+    job_id: str
+
+
+@dataclass(frozen=True)
+class ResumeFineTunes:
+    """After a start: poll every job the log says is still running."""
 
 
 @dataclass(frozen=True)

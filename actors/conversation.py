@@ -131,8 +131,9 @@ def _failed(state: Conversation, conversation_id: str, message_id: str, reason: 
 
 
 def prompt(state: Conversation, message_id: str, system_prompt: str, context_turns: int,
-           max_chars: int = 0) -> list[dict[str, str]]:
-    """The chat messages for answering ``message_id``: the system prompt, then recent turns up to it.
+           max_chars: int = 0, teaching: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
+    """The chat messages for answering ``message_id``: the system prompt, the ``teaching`` (few-shot
+    examples, see ``actors.teaching``), then recent turns up to it.
 
     ``max_chars`` (0: no limit) bounds the whole prompt: older turns are left out first, so that a model
     with a small context window (a local one) has room left for its answer. The question itself is
@@ -140,8 +141,12 @@ def prompt(state: Conversation, message_id: str, system_prompt: str, context_tur
     turns = list(state.turns)
     end = next((i for i, t in enumerate(turns) if t.role == "user" and t.message_id == message_id), len(turns) - 1)
     window = turns[max(0, end + 1 - context_turns): end + 1] if context_turns else turns[end:end + 1]
+    teaching = teaching or []
     if max_chars and window:
         room = max_chars - len(system_prompt) - len(window[-1].text)
+        while teaching and room - sum(len(m["content"]) for m in teaching) < 0:
+            teaching = teaching[:-2] if teaching[-1]["role"] == "assistant" else teaching[:-1]
+        room -= sum(len(m["content"]) for m in teaching)
         kept = 1
         for t in reversed(window[:-1]):
             room -= len(t.text)
@@ -150,5 +155,6 @@ def prompt(state: Conversation, message_id: str, system_prompt: str, context_tur
             kept += 1
         window = window[-kept:]
     messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    messages += teaching
     messages += [{"role": t.role, "content": t.text} for t in window]
     return messages

@@ -46,6 +46,7 @@ class Reply:
     voice_hash: str = ""  # the voice-message file (speech/<hash>.ogg), for part "voice"
     duration_s: float = 0.0
     waveform: str = ""
+    attachment: str = ""  # a file to send with the text, relative to the data dir (exports, archives)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -157,3 +158,38 @@ class VoiceChannels(Protocol):
 
     def listening_guild(self, channel_id: str, message_id: str) -> str | None:
         """The guild whose voice channel has both Parley and the author of ``message_id`` in it."""
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    job_id: str
+    status: str  # validating_files, queued, running, succeeded, failed, cancelled
+    fine_tuned_model: str = ""
+    error: str = ""
+
+
+class TrainingRefused(Exception):
+    """The training endpoint said no. ``reason``: "refused" (HTTP 403/404: no fine-tuning for this
+    account or service), "unauthorized", "rejected" (the request or file was invalid), "unreachable"."""
+
+    def __init__(self, reason: str, detail: str = "", status: int | None = None):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+        self.status = status
+
+
+class FineTuning(Protocol):
+    """A service with OpenAI's fine-tuning API (files with purpose ``fine-tune``, ``fine_tuning/jobs``).
+    Calls block; failures raise ``TrainingRefused``."""
+
+    endpoint: str
+
+    def upload(self, filename: str, data: bytes) -> str:
+        """Upload a training file; return its file id."""
+
+    def create(self, base_model: str, file_id: str, method: str, suffix: str) -> TrainingJob: ...
+
+    def retrieve(self, job_id: str) -> TrainingJob: ...
+
+    def cancel(self, job_id: str) -> TrainingJob: ...

@@ -15,6 +15,7 @@ from actors.commands import AbandonMessage, AnswerPending, CompleteResponse, Fai
 from actors.ports import ChatModel, Draft, LLMError
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
+from actors.teaching import few_shot_messages
 from events import EventStore
 from events.catalog import conversation_stream
 
@@ -27,13 +28,19 @@ class ResponderConfig:
     context_turns: int
     limits: conversation.Limits
     max_prompt_chars: int = 0  # 0: no limit
+    few_shot: int = 0  # similar examples of the channel's dataset given with each question
+
+
+Lookup = Callable[[str, str, int], list]  # (channel "source:channel_id", question, limit) -> examples
 
 
 class ResponderActor(SupervisedActor):
     def __init__(self, supervisor: Supervised, store: EventStore, publish: Publish, llm: ChatModel,
-                 config: ResponderConfig, model: Callable[[], str],
-                 drafts: Callable[[Draft], None] | None, wants_drafts: Callable[[str], bool]):
+                 config: ResponderConfig, model: Callable[[str], str],
+                 drafts: Callable[[Draft], None] | None, wants_drafts: Callable[[str], bool],
+                 similar: Lookup | None = None):
         super().__init__(supervisor)
+        self.similar = similar
         self.llm = llm
         self.config = config
         self.model = model
@@ -60,9 +67,14 @@ class ResponderActor(SupervisedActor):
         state = self.conversations.load(conversation_id)
         if message_id not in state.pending:
             return
+        channel = f"{state.source}:{state.channel_id}"
+        teaching: list[dict[str, str]] = []
+        if self.similar is not None and self.config.few_shot:
+            question = next((t.text for t in state.turns if t.role == "user" and t.message_id == message_id), "")
+            teaching = few_shot_messages(self.similar(channel, question, self.config.few_shot))
         messages = conversation.prompt(state, message_id, self.config.system_prompt, self.config.context_turns,
-                                       self.config.max_prompt_chars)
-        model = self.model()
+                                       self.config.max_prompt_chars, teaching)
+        model = self.model(channel)
         on_text = None
         if self.drafts is not None and self.wants_drafts(state.source):
             drafts, source, channel = self.drafts, state.source, state.channel_id

@@ -64,6 +64,11 @@ class Settings:
     max_spoken_chars: int = 1500
     voice_replies: bool = True
     voice_idle_s: float = 300.0  # leave a voice channel after this long without speech
+    few_shot: int = 4  # examples of the channel's dataset given to the LLM with each question (0: none)
+    max_import_mb: int = 10  # largest attached file of training examples
+    training_base_url: str | None = None  # the fine-tuning API; None: the chat endpoint's
+    training_api_key: str | None = field(default=None, repr=False)
+    training_poll_s: float = 30.0  # how often a running fine-tuning job is asked for its status
 
 
 class _Invalid(ValueError):
@@ -203,6 +208,11 @@ OPTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
     "PARLEY_MAX_SPOKEN_CHARS": ("max_spoken_chars", _integer(1, 100_000)),
     "PARLEY_VOICE_REPLIES": ("voice_replies", _boolean),
     "PARLEY_VOICE_IDLE_S": ("voice_idle_s", _seconds(0)),
+    "PARLEY_FEW_SHOT": ("few_shot", _integer(0, 50)),
+    "PARLEY_MAX_IMPORT_MB": ("max_import_mb", _integer(1, 1024)),
+    "PARLEY_TRAINING_BASE_URL": ("training_base_url", _url("http", "https")),
+    "PARLEY_TRAINING_API_KEY": ("training_api_key", str),
+    "PARLEY_TRAINING_POLL_S": ("training_poll_s", _seconds(0)),
 }
 _KEYS = {env: name for env, (name, _) in OPTIONS.items()}
 _ENV_OF = {name: env for env, name in _KEYS.items()}

@@ -26,8 +26,9 @@ CHANNEL = "console"
 
 
 class ConsoleTransport:
-    def __init__(self, out: TextIO, live: bool = False):
+    def __init__(self, out: TextIO, live: bool = False, files_root: Path | None = None):
         self.out = out
+        self.files_root = files_root  # the data dir: attachments are shown as paths in it
         self.wants_drafts = live
         self.failed = 0  # answers the LLM could not give (ResponseFailed), for the exit code
         self._shown = ("", "")  # (message id, text) of the answer streaming on the terminal now
@@ -99,13 +100,16 @@ class ConsoleTransport:
             self._shown = ("", "")
             # The streamed part is on the screen already; finish the line (on a new one if it differs).
             text = text[len(shown):] if text.startswith(shown) else "\n" + text
+        if reply.attachment:
+            where = self.files_root / reply.attachment if self.files_root is not None else reply.attachment
+            text += f"\n[file: {where}]"
         self.out.write(text + "\n")
         self.out.flush()
 
 
 def run_console(dispatch: Callable[[object], None], transport: ConsoleTransport, stdin: TextIO,
                 prefix: str, patience: float, err: TextIO = sys.stderr, audio: AudioStore | None = None,
-                data_dir: Path | None = None) -> int:
+                data_dir: Path | None = None, imports: AudioStore | None = None) -> int:
     author = _user()
     conversation_id = f"console:{author}"
     session = datetime.now().strftime("%Y%m%d%H%M%S%f")
@@ -122,6 +126,9 @@ def run_console(dispatch: Callable[[object], None], transport: ConsoleTransport,
             name, _, args = text[len(prefix):].strip().partition(" ")
             if name.lower() == "transcribe" and audio is not None and data_dir is not None:
                 dispatch(_audio_command(common, args.strip(), audio, data_dir))
+                continue
+            if name.lower() == "train" and imports is not None and data_dir is not None and _names_file(args):
+                dispatch(_import_command(common, name, args.strip(), imports, data_dir))
                 continue
             if name.lower() == "say":  # speaks nothing aloud: writes a WAV under the data dir
                 dispatch(Say(**common, text=args.strip()))
@@ -152,6 +159,28 @@ def _audio_command(common: dict, relative: str, audio: AudioStore, data_dir: Pat
         digest, size, refused = "", path.stat().st_size, "too_large"
     return ReceiveAudio(**common, audio_hash=digest, content_type=content_type, size_bytes=size,
                         filename=path.name, refused=refused)
+
+
+EXAMPLE_FILES = (".jsonl", ".csv", ".txt")
+
+
+def _names_file(args: str) -> bool:
+    """``!train FILE``: a file of examples instead of ``PROMPT => ANSWER``."""
+    return "=>" not in args and args.strip().lower().endswith(EXAMPLE_FILES) and len(args.split()) == 1
+
+
+def _import_command(common: dict, name: str, relative: str, imports: AudioStore, data_dir: Path) -> InvokeCommand:
+    """The console's attachment: a file inside the data dir, stored in imports/ as Discord's would be."""
+    path = inside_data_dir(data_dir, relative)
+    if path is None:
+        return InvokeCommand(**common, name=name, is_admin=True, attachment_name=relative[:200],
+                             attachment_refused="outside_data_dir")
+    try:
+        digest, _ = imports.save_file(path)
+    except TooLarge:
+        return InvokeCommand(**common, name=name, is_admin=True, attachment_name=path.name,
+                             attachment_refused="too_large")
+    return InvokeCommand(**common, name=name, is_admin=True, attachment_name=path.name, attachment_hash=digest)
 
 
 def _user() -> str:

@@ -67,10 +67,14 @@ class ResponseFailed(AboutMessage):
 
 @dataclass(frozen=True, kw_only=True)
 class CommandAnswered(AboutMessage):
+    """v2 added ``attachment``: a file sent with the answer, relative to the data dir ("" for none)."""
+
     type_name = "CommandAnswered"
+    version = 2
     author_id: str
     command: str
     text: str
+    attachment: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -276,14 +280,197 @@ class PlaybackInterrupted(Event):
     reason: str
 
 
+# -- learning: datasets, examples, evaluation, fine-tuning (all in the ``learning`` stream) ------------
+@dataclass(frozen=True, kw_only=True)
+class DatasetCreated(Event):
+    type_name = "DatasetCreated"
+    dataset_id: str
+    name: str
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetDeleted(Event):
+    """Its examples no longer teach nor export; the events that added them stay in the log."""
+
+    type_name = "DatasetDeleted"
+    dataset_id: str
+    name: str
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetSelected(Event):
+    """``!train`` in ``channel`` (``source:channel_id``) adds to this dataset from now on."""
+
+    type_name = "DatasetSelected"
+    dataset_id: str
+    name: str
+    channel: str
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetUsed(Event):
+    """This dataset's examples teach the answers in ``channel`` (few-shot), instead of the selected one."""
+
+    type_name = "DatasetUsed"
+    dataset_id: str
+    name: str
+    channel: str
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExamplesAdded(Event):
+    """Examples from one ``!train`` or one attached file, all or none. Each example is
+    ``{"prompt", "answer", "positive"}``; its provenance is this event (its position), ``author_id``,
+    ``source`` and ``message_id``. ``duplicates``: examples left out because the dataset had them."""
+
+    type_name = "ExamplesAdded"
+    dataset_id: str
+    examples: tuple[dict, ...]
+    duplicates: int
+    author_id: str
+    source: str
+    message_id: str
+    filename: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExamplesRefused(Event):
+    """An import (or ``!train``) that added nothing, and why: every bad record is named."""
+
+    type_name = "ExamplesRefused"
+    dataset_id: str
+    reason: str
+    problems: tuple[str, ...]
+    author_id: str
+    source: str
+    message_id: str
+    filename: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetExported(Event):
+    type_name = "DatasetExported"
+    dataset_id: str
+    name: str
+    format: str  # "sft" | "dpo"
+    file: str  # relative to the data dir
+    sha256: str
+    records: int
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetArchived(Event):
+    type_name = "DatasetArchived"
+    dataset_id: str
+    name: str
+    file: str
+    sha256: str
+    files: tuple[dict, ...]  # {"name", "sha256", "records"} per export inside
+    first_position: int
+    last_position: int
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileRefused(Event):
+    """``!getfile`` asked for something outside ``exports/`` and ``archives/`` (or missing)."""
+
+    type_name = "FileRefused"
+    requested: str
+    reason: str
+    by: str
+    source: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluationCompleted(Event):
+    type_name = "EvaluationCompleted"
+    dataset_id: str
+    name: str
+    model: str
+    questions: int
+    holdout: float
+    exact_match: float
+    token_f1: float
+    exact_match_few_shot: float
+    token_f1_few_shot: float
+    failures: int
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FineTuneRejected(Event):
+    """A fine-tuning job was not started: the dataset breaks the provider's rules, or the provider refused."""
+
+    type_name = "FineTuneRejected"
+    dataset_id: str
+    method: str
+    reason: str
+    problems: tuple[str, ...]
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FineTuneStarted(AboutMessage):
+    """A job was created at the training endpoint; its outcome is reported as a reply to ``message_id``."""
+
+    type_name = "FineTuneStarted"
+    job_id: str
+    file_id: str
+    base_model: str
+    method: str
+    dataset_id: str
+    records: int
+    scope: str  # "" global, else the channel (``source:channel_id``) the tuned model answers in
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FineTuneStatusChanged(Event):
+    type_name = "FineTuneStatusChanged"
+    job_id: str
+    status: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FineTuneFinished(AboutMessage):
+    """The job ended (succeeded, failed or cancelled): told in the channel that started it."""
+
+    type_name = "FineTuneFinished"
+    job_id: str
+    status: str
+    fine_tuned_model: str
+    error: str
+    reply_text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelActivated(Event):
+    """The chat model from now on: everywhere (``channel`` "") or in one channel."""
+
+    type_name = "ModelActivated"
+    model: str
+    channel: str
+    by: str
+    job_id: str = ""
+
+
 # Events that carry a reply the outbox must deliver, and the text each one delivers.
 REPLY_EVENTS = (ResponseGenerated, ResponseFailed, CommandAnswered, CommandRejected, MessageRejected,
-                TranscriptionFailed, VoiceReplyPrepared)
+                TranscriptionFailed, VoiceReplyPrepared, FineTuneFinished)
 
 
 def reply_part(event: Event) -> str:
-    """Which of a message's replies an event carries: "" the written one, "voice" the voice message."""
-    return "voice" if isinstance(event, VoiceReplyPrepared) else ""
+    """Which of a message's replies an event carries: "" the written one, "voice" the voice message,
+    "ft" the outcome of the fine-tuning job the message started (told later)."""
+    if isinstance(event, VoiceReplyPrepared):
+        return "voice"
+    return "ft" if isinstance(event, FineTuneFinished) else ""
 
 
 CUT_NOTES = {
@@ -333,3 +520,7 @@ def transport_stream(source: str) -> str:
 
 def conversation_stream(conversation_id: str) -> str:
     return f"conversation:{conversation_id}"
+
+
+# Datasets, examples, evaluations, jobs and model choices: one stream, owned by the Trainer.
+LEARNING_STREAM = "learning"

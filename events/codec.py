@@ -90,3 +90,9 @@ def _reply_sent_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 def _reply_delivery_failed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     data.setdefault("part", "")
     return data
+
+
+@upcaster("CommandAnswered", 1)
+def _command_answered_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    data.setdefault("attachment", "")  # v1 answers were text only
+    return data

@@ -29,7 +29,7 @@ log = logging.getLogger("parley.projections")
 READ_MODELS_FILE = "read-models.sqlite3"
 # Bumped when a projection's tables change: the new name has no tracked position, so every projection
 # is fed the whole log again (each applies idempotently, in order) and new tables fill from zero.
-READ_MODELS = "read_models:4"
+READ_MODELS = "read_models:5"
 TRACKING_TABLE = "read_model_tracking"
 BATCH = 2000
 
@@ -48,6 +48,7 @@ class Transaction(Protocol):
 
 class ReadModels(Protocol):
     name: str
+    dialect: str  # "sqlite" | "postgresql": for what portable SQL cannot say (full-text search)
 
     def create(self, statements: Iterable[str]) -> None: ...
 
@@ -94,6 +95,8 @@ class TrackedTransaction:
 
 
 class SQLiteReadModels:
+    dialect = "sqlite"
+
     def __init__(self, path: Path | str, name: str = READ_MODELS):
         self.name = name
         self.description = f"sqlite:{path}"
@@ -149,6 +152,8 @@ ReadModelDB = SQLiteReadModels  # the name older code and tests know
 class PostgresReadModels:
     """Read-model tables in the log's PostgreSQL database and schema. One connection writes (the
     runner), one reads (queries from the transports); either is reopened after an outage."""
+
+    dialect = "postgresql"
 
     def __init__(self, connect: dict[str, Any], schema: str, name: str = READ_MODELS):
         import psycopg

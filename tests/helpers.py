@@ -39,8 +39,8 @@ def console_command(n: int, name: str, conversation: str = "console:tester") -> 
 
 
 class CapturedConsole(ConsoleTransport):
-    def __init__(self) -> None:
-        super().__init__(io.StringIO())
+    def __init__(self, files_root: Path | None = None) -> None:
+        super().__init__(io.StringIO(), files_root=files_root)
 
     def lines(self) -> list[str]:
         return self.out.getvalue().splitlines()  # type: ignore[attr-defined]

@@ -1,4 +1,6 @@
-"""An OpenAI-compatible HTTP server for tests and benchmarks (chat completions, plain and streaming).
+"""An OpenAI-compatible HTTP server for tests and benchmarks: chat completions (plain and streaming),
+files (purpose ``fine-tune``) and fine-tuning jobs whose status moves on one step per poll
+(validating_files, queued, running, then succeeded or failed), or an account that may not fine-tune.
 
 The real ``openai`` client talks to it over HTTP on 127.0.0.1. Tests script failures (status codes,
 delays) and read back the requests it received.
@@ -48,6 +50,11 @@ class FakeOpenAI:
         self.abandoned_streams = 0  # streams the client closed before the end (generation stopped)
         self.chunks_sent: list[int] = []  # chunks sent per streamed answer, finished or abandoned
         self.script: deque[Scripted] = deque()
+        self.files: dict[str, tuple[str, str, bytes]] = {}  # id -> (filename, purpose, bytes)
+        self.jobs: dict[str, dict] = {}
+        self.job_outcomes: deque[str] = deque()  # "succeeded" (default) or "failed", per job created
+        self.fine_tuning_refused: int | None = None  # e.g. 403: this account may not fine-tune
+        self.polls = 0
         self._served: ServedApp
         self.port = port
 
@@ -58,6 +65,11 @@ class FakeOpenAI:
     def start(self) -> FakeOpenAI:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/files", self._upload)
+        app.router.add_post("/v1/fine_tuning/jobs", self._create_job)
+        app.router.add_get("/v1/fine_tuning/jobs", self._list_jobs)
+        app.router.add_get("/v1/fine_tuning/jobs/{job_id}", self._retrieve_job)
+        app.router.add_post("/v1/fine_tuning/jobs/{job_id}/cancel", self._cancel_job)
         self._served = ServedApp(app, "fake-openai", self.port)
         self.port = self._served.port
         return self
@@ -70,6 +82,81 @@ class FakeOpenAI:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # -- files and fine-tuning -------------------------------------------------------------------
+    PROGRESS = ("validating_files", "queued", "running")
+
+    def _refused(self) -> web.Response | None:
+        if self.fine_tuning_refused is None:
+            return None
+        return web.json_response({"error": {"message": "You are not allowed to create fine-tuning jobs for this "
+                                                       "organization.", "type": "invalid_request_error",
+                                            "code": "permission_denied"}}, status=self.fine_tuning_refused)
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        if (refused := self._refused()) is not None:
+            return refused
+        form = await request.post()
+        upload, purpose = form.get("file"), str(form.get("purpose", ""))
+        data = upload.file.read() if hasattr(upload, "file") else bytes(str(upload), "utf-8")  # type: ignore[union-attr]
+        file_id = f"file-{len(self.files) + 1}"
+        self.files[file_id] = (getattr(upload, "filename", "upload"), purpose, data)
+        return web.json_response({"id": file_id, "object": "file", "bytes": len(data), "created_at": int(time.time()),
+                                  "filename": getattr(upload, "filename", "upload"), "purpose": purpose,
+                                  "status": "processed"})
+
+    async def _create_job(self, request: web.Request) -> web.Response:
+        if (refused := self._refused()) is not None:
+            return refused
+        body = await request.json()
+        if body.get("training_file") not in self.files:
+            return web.json_response({"error": {"message": "invalid training_file", "type": "invalid_request_error",
+                                                "code": None}}, status=400)
+        job_id = f"ftjob-{len(self.jobs) + 1}"
+        self.jobs[job_id] = {
+            "id": job_id, "object": "fine_tuning.job", "created_at": int(time.time()), "model": body["model"],
+            "training_file": body["training_file"], "validation_file": None, "status": self.PROGRESS[0],
+            "fine_tuned_model": None, "error": None, "finished_at": None, "hyperparameters": {"n_epochs": "auto"},
+            "method": body.get("method") or {"type": "supervised"}, "organization_id": "org-fake",
+            "result_files": [], "seed": 0, "trained_tokens": None, "suffix": body.get("suffix"),
+            "_outcome": self.job_outcomes.popleft() if self.job_outcomes else "succeeded"}
+        return web.json_response(self._public(self.jobs[job_id]))
+
+    async def _list_jobs(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [self._public(j) for j in self.jobs.values()],
+                                  "has_more": False})
+
+    async def _retrieve_job(self, request: web.Request) -> web.Response:
+        job = self.jobs.get(request.match_info["job_id"])
+        if job is None:
+            return web.json_response({"error": {"message": "no such job", "type": "invalid_request_error",
+                                                "code": None}}, status=404)
+        self.polls += 1
+        if job["status"] in self.PROGRESS:  # one step further on each poll
+            i = self.PROGRESS.index(job["status"])
+            if i + 1 < len(self.PROGRESS):
+                job["status"] = self.PROGRESS[i + 1]
+            elif job["_outcome"] == "failed":
+                job.update(status="failed", finished_at=int(time.time()), error={
+                    "code": "invalid_training_file", "param": "training_file",
+                    "message": "The job failed due to an invalid training file."})
+            else:
+                job.update(status="succeeded", finished_at=int(time.time()),
+                           fine_tuned_model=f"ft:{job['model']}:parley:{job['suffix'] or 'tuned'}:{job['id']}")
+        return web.json_response(self._public(job))
+
+    async def _cancel_job(self, request: web.Request) -> web.Response:
+        job = self.jobs.get(request.match_info["job_id"])
+        if job is None:
+            return web.json_response({"error": {"message": "no such job", "type": "invalid_request_error",
+                                                "code": None}}, status=404)
+        if job["status"] in self.PROGRESS:
+            job.update(status="cancelled", finished_at=int(time.time()))
+        return web.json_response(self._public(job))
+
+    @staticmethod
+    def _public(job: dict) -> dict:
+        return {k: v for k, v in job.items() if not k.startswith("_")}
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()

@@ -1,0 +1,98 @@
+"""Training files as OpenAI's fine-tuning API wants them, and its rules, checked line by line before
+anything is uploaded (so a bad dataset gets clear errors here, not a failed job an hour later)."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+
+from actors.examples import Example, preference_pairs
+
+MIN_RECORDS = 10  # OpenAI refuses a training file with fewer examples
+MAX_RECORD_TOKENS = 65_536
+CHARS_PER_TOKEN = 4  # a cautious estimate without the provider's tokenizer
+ROLES = ("system", "user", "assistant")
+
+
+def _system(system_prompt: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": system_prompt}] if system_prompt else []
+
+
+def sft_records(examples: Iterable[Example], system_prompt: str = "") -> Iterator[dict]:
+    """One chat per positive example (the answers to avoid only teach through DPO)."""
+    system = _system(system_prompt)
+    for e in examples:
+        if e.positive:
+            yield {"messages": system + [{"role": "user", "content": e.prompt},
+                                         {"role": "assistant", "content": e.answer}]}
+
+
+def dpo_records(examples: Sequence[Example], system_prompt: str = "") -> Iterator[dict]:
+    system = _system(system_prompt)
+    for prompt, good, bad in preference_pairs(list(examples)):
+        yield {"input": {"messages": system + [{"role": "user", "content": prompt}]},
+               "preferred_output": [{"role": "assistant", "content": good}],
+               "non_preferred_output": [{"role": "assistant", "content": bad}]}
+
+
+def _message_problem(m: object, allowed: Sequence[str]) -> str:
+    if not isinstance(m, dict) or m.get("role") not in allowed:
+        return f"each message needs a role among {', '.join(allowed)}"
+    if not isinstance(m.get("content"), str) or not m["content"].strip():
+        return "a message has no text"
+    return ""
+
+
+def record_problem(record: object, method: str) -> str:
+    """What is wrong with one training record for ``method`` ("sft" or "dpo"), or ""."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    if method == "dpo":
+        messages = (record.get("input") or {}).get("messages") if isinstance(record.get("input"), dict) else None
+        if not isinstance(messages, list) or not messages:
+            return "input.messages is missing"
+        for m in messages:
+            if problem := _message_problem(m, ("system", "user", "assistant")):
+                return problem
+        if messages[-1].get("role") != "user":
+            return "input.messages must end with the user's turn"
+        for side in ("preferred_output", "non_preferred_output"):
+            output = record.get(side)
+            if not isinstance(output, list) or len(output) != 1:
+                return f"{side} must be one assistant message"
+            if problem := _message_problem(output[0], ("assistant",)):
+                return f"{side}: {problem}"
+        if record["preferred_output"][0]["content"].strip() == record["non_preferred_output"][0]["content"].strip():
+            return "the preferred and non-preferred answers are the same"
+    else:
+        messages = record.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return "messages is missing"
+        for m in messages:
+            if problem := _message_problem(m, ROLES):
+                return problem
+        if not any(m["role"] == "user" for m in messages):
+            return "there is no user turn"
+        if messages[-1]["role"] != "assistant":
+            return "the last message must be the assistant's answer"
+    if len(json.dumps(record, ensure_ascii=False)) > MAX_RECORD_TOKENS * CHARS_PER_TOKEN:
+        return f"longer than {MAX_RECORD_TOKENS:,} tokens"
+    return ""
+
+
+def validate(lines: Iterable[bytes | str], method: str) -> tuple[int, list[str]]:
+    """(records, problems) of a JSONL training file; problems name their line."""
+    records, problems = 0, []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        records += 1
+        try:
+            problem = record_problem(json.loads(line), method)
+        except json.JSONDecodeError as e:
+            problem = f"not JSON ({e.msg})"
+        if problem:
+            problems.append(f"line {n}: {problem}")
+    if records < MIN_RECORDS:
+        what = "preference pairs (a prompt with an answer and an answer to avoid)" if method == "dpo" else "examples"
+        problems.insert(0, f"fine-tuning needs at least {MIN_RECORDS} {what}; this dataset has {records}")
+    return records, problems

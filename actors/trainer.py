@@ -1,0 +1,326 @@
+"""The Trainer shell: runs ``actors.training`` over the ``learning`` stream, and does its I/O: reading
+attached example files, writing exports and archives, asking the model during ``test``, and talking to
+the fine-tuning endpoint (jobs are polled on a timer, and again after a restart)."""
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from actors import training
+from actors.commands import InvokeCommand, PollFineTune, ResumeFineTunes
+from actors.evaluation import evaluate
+from actors.examples import Example, Parsed, parse_file, parse_train_command
+from actors.finetune_rules import dpo_records, sft_records, validate
+from actors.ports import ChatModel, FineTuning, LLMError, TrainingRefused
+from actors.streams import DecidedStreams, Publish
+from actors.supervisor import Supervised, SupervisedActor
+from actors.training import Learning, channel_of
+from events import EventStore
+from events.catalog import LEARNING_STREAM, ExamplesAdded
+from events.model import Event
+
+if TYPE_CHECKING:  # the files adapter is wired in by run.py
+    from adapters.learning_files import LearningFiles
+
+log = logging.getLogger("parley.trainer")
+LEARNING_COMMANDS = frozenset(training.COMMANDS)
+DEFAULT_HOLDOUT = 0.2
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    prefix: str = "!"
+    system_prompt: str = ""
+    few_shot: int = 4
+    poll_s: float = 30.0
+    configured_model: str = ""
+    training_setting: str = "PARLEY_TRAINING_BASE_URL"
+
+
+def options(args: str, flags: tuple[str, ...] = (), valued: tuple[str, ...] = ()) -> tuple[list[str], dict[str, str]]:
+    """Words and ``--options`` of a command line: ``flags`` stand alone, ``valued`` take the next word."""
+    words, found = [], {}
+    parts = args.split()
+    i = 0
+    while i < len(parts):
+        word = parts[i]
+        if word.startswith("--") and word[2:] in valued and i + 1 < len(parts):
+            found[word[2:]] = parts[i + 1]
+            i += 2
+            continue
+        if word.startswith("--") and "=" in word and word[2:].split("=", 1)[0] in valued:
+            key, value = word[2:].split("=", 1)
+            found[key] = value
+        elif word.startswith("--") and word[2:] in flags:
+            found[word[2:]] = "yes"
+        else:
+            words.append(word)
+        i += 1
+    return words, found
+
+
+def holdout_of(text: str) -> float | None:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(%?)", text.strip())
+    if not match:
+        return None
+    value = float(match.group(1)) / (100 if match.group(2) or float(match.group(1)) > 1 else 1)
+    return value if 0 < value < 1 else None
+
+
+@dataclass(frozen=True)
+class AbandonCommand:
+    """The Trainer failed on this command repeatedly: tell its author, record it, move on."""
+
+    command: InvokeCommand
+    error: str
+
+
+def give_up(message: object, error: str) -> object | None:
+    return AbandonCommand(message, error) if isinstance(message, InvokeCommand) else None
+
+
+class TrainerActor(SupervisedActor):
+    def __init__(self, supervisor: Supervised, store: EventStore, publish: Publish, files: "LearningFiles",
+                 llm: ChatModel, model: Callable[[str], str], fine_tuning: Callable[[], FineTuning],
+                 config: TrainerConfig, later: Callable[[float, object], None]):
+        super().__init__(supervisor)
+        self.store = store
+        self.files = files
+        self.llm = llm
+        self.model = model
+        self.fine_tuning = fine_tuning
+        self.config = config
+        self.later = later
+        self.streams = DecidedStreams(store, publish, Learning(), training.evolve, lambda _: LEARNING_STREAM)
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def handle(self, message: object) -> None:
+        if isinstance(message, PollFineTune):
+            self._poll(message.job_id)
+        elif isinstance(message, ResumeFineTunes):
+            for job in self.state.running_jobs():
+                self._poll(job.job_id)
+        elif isinstance(message, InvokeCommand):
+            self._command(message)
+        elif isinstance(message, AbandonCommand):
+            c = message.command
+            self._execute(c, lambda s: [training.rejected(c, "internal_error", "Sorry, something went wrong on my "
+                                                                               "side with that command. It has been logged.")])
+        else:
+            raise TypeError(f"the Trainer cannot handle {type(message).__name__}")
+
+    @property
+    def state(self) -> Learning:
+        return self.streams.load(LEARNING_STREAM)
+
+    def _execute(self, c: InvokeCommand | None, decide: Callable[[Learning], list[Event]]) -> None:
+        """Append what ``decide`` says, unless (decided again on fresh state) the command is refused."""
+        def guarded(state: Learning) -> list[Event]:
+            if c is not None and (first := training.refusal(state, c)) is not None:
+                return first
+            return decide(state)
+
+        self.streams.execute(LEARNING_STREAM, guarded)
+
+    def _command(self, c: InvokeCommand) -> None:
+        if training.refusal(self.state, c) is not None:
+            self._execute(c, lambda s: [])
+            return
+        name = c.name.strip().lower()
+        handler = {"train": self._train, "dataset": self._dataset, "getfile": self._getfile,
+                   "instruction": self._instruction, "test": self._test, "finetune": self._finetune,
+                   "model": self._model}[name]
+        handler(c)
+
+    # -- examples and datasets ---------------------------------------------------------------------
+    def _train(self, c: InvokeCommand) -> None:
+        filename, refused = c.attachment_name, c.attachment_refused
+        if refused:
+            parsed = Parsed((), ())
+        elif c.attachment_hash:
+            data = self.files.read_import(c.attachment_hash)
+            if data is None:
+                parsed, refused = Parsed((), ()), "unreadable"
+            else:
+                parsed = parse_file(filename, data)
+        else:
+            parsed = parse_train_command(c.args)
+        self._execute(c, lambda s: training.decide_train(s, c, parsed, filename, refused))
+
+    def _dataset(self, c: InvokeCommand) -> None:
+        words, opts = options(c.args, valued=("format",))
+        action = words[0].lower() if words else "list"
+        name = words[1] if len(words) > 1 else ""
+        if action not in ("export", "archive"):
+            self._execute(c, lambda s: training.decide_dataset(s, c, action, name))
+            return
+        target = self.state.named(name) if name else self.state.selected_in(channel_of(c))
+        if target is None:
+            self._execute(c, lambda s: [training.unknown_dataset(c, name)])
+            return
+        examples, positions = self.examples(target.id)
+        if action == "export":
+            form = opts.get("format", "sft").lower()
+            if form not in ("sft", "dpo"):
+                self._execute(c, lambda s: [training.rejected(c, "bad_format", "Use `--format sft` (chats) or "
+                                                                               "`--format dpo` (preference pairs).")])
+                return
+            written = self._export(target, examples, form)
+            self._execute(c, lambda s: training.decide_export(s, c, target, form, written))
+            return
+        exports = (self._export(target, examples, "sft"), self._export(target, examples, "dpo"))
+        manifest = {"dataset": target.name, "dataset_id": target.id, "positives": target.positives,
+                    "negatives": target.negatives, "pairs": target.pairs, "duplicates_skipped": target.duplicates,
+                    "log_positions": {"first": positions[0], "last": positions[1]},
+                    "files": [{"name": w.file.rsplit("/", 1)[-1], "sha256": w.sha256, "records": w.records}
+                              for w in exports]}
+        archive = self.files.write_archive(target.name, list(exports), manifest)
+        self._execute(c, lambda s: training.decide_archive(s, c, target, archive, exports, positions))
+
+    def _export(self, target: training.Dataset, examples: list[Example], form: str) -> training.Written:
+        records = sft_records(examples, self.config.system_prompt) if form == "sft" else \
+            dpo_records(examples, self.config.system_prompt)
+        return self.files.write_jsonl(f"exports/{target.name}-{form}.jsonl", records)
+
+    def examples(self, dataset_id: str) -> tuple[list[Example], tuple[int, int]]:
+        """The dataset's examples as the log has them, and the log positions they came from."""
+        examples: list[Example] = []
+        first = last = 0
+        for recorded in self.store.read_all(types=[ExamplesAdded.type_name]):  # global positions, for manifests
+            e = recorded.event
+            if isinstance(e, ExamplesAdded) and e.dataset_id == dataset_id:
+                examples += [Example(x["prompt"], x["answer"], x["positive"]) for x in e.examples]
+                first, last = first or recorded.position or 0, recorded.position or 0
+        return examples, (first, last)
+
+    def _getfile(self, c: InvokeCommand) -> None:
+        found, why = self.files.sendable(c.args)
+        self._execute(c, lambda s: training.decide_getfile(c, c.args.strip(), found, why))
+
+    def _instruction(self, c: InvokeCommand) -> None:
+        text = self.files.instructions(self.config.prefix)
+        self._execute(c, lambda s: [training.answered(c, text)])
+
+    # -- evaluation --------------------------------------------------------------------------------
+    def _test(self, c: InvokeCommand) -> None:
+        words, opts = options(c.args, valued=("holdout",))
+        holdout = holdout_of(opts["holdout"]) if "holdout" in opts else DEFAULT_HOLDOUT
+        if holdout is None:
+            self._execute(c, lambda s: [training.rejected(c, "bad_holdout", "Give the held-out share as a "
+                                                                            "percentage, like `--holdout 20%`.")])
+            return
+        name = words[0] if words else ""
+        target = self.state.named(name) if name else self.state.teaching_in(channel_of(c))
+        if target is None:
+            self._execute(c, lambda s: [training.unknown_dataset(c, name)])
+            return
+        model = self.model(channel_of(c))
+        scores, _ = evaluate(self.examples(target.id)[0], holdout, lambda messages: self.ask(messages, model),
+                             self.config.system_prompt, self.config.few_shot)
+        self._execute(c, lambda s: training.decide_evaluation(c, target, model, holdout, scores))
+
+    def ask(self, messages: list[dict], model: str) -> str | None:
+        try:
+            return self.llm.complete(messages, model).text
+        except LLMError as e:
+            log.warning("evaluation question got no answer: %s", e)
+            return None
+
+    # -- fine-tuning -------------------------------------------------------------------------------
+    def _finetune(self, c: InvokeCommand) -> None:
+        words, opts = options(c.args, flags=("channel",), valued=("method", "dataset"))
+        action = words[0].lower() if words else "list"
+        if action in ("status", "list"):
+            job_id = words[1] if len(words) > 1 else ""
+            self._execute(c, lambda s: [training.answered(c, training.describe_jobs(s, job_id))])
+        elif action == "cancel":
+            self._cancel(c, words[1] if len(words) > 1 else "")
+        elif action == "start":
+            self._start(c, words[1] if len(words) > 1 else self.config.configured_model,
+                        opts.get("method", "sft").lower(), opts.get("dataset", ""), "channel" in opts)
+        else:
+            self._execute(c, lambda s: [training.rejected(c, "unknown_action", training.COMMANDS["finetune"])])
+
+    def _start(self, c: InvokeCommand, base_model: str, method: str, name: str, per_channel: bool) -> None:
+        if method not in ("sft", "dpo"):
+            self._execute(c, lambda s: [training.rejected(c, "bad_method", "Use `--method sft` or `--method dpo`.")])
+            return
+        target = self.state.named(name) if name else self.state.teaching_in(channel_of(c))
+        if target is None:
+            self._execute(c, lambda s: [training.unknown_dataset(c, name)])
+            return
+        written = self._export(target, self.examples(target.id)[0], method)
+        data = self.files.path(written.file).read_bytes()
+        records, problems = validate(data.splitlines(), method)
+        if problems:
+            shown = "\n".join(f"- {p}" for p in problems[:training.SHOWN_PROBLEMS])
+            text = f"`{target.name}` cannot be fine-tuned with {method.upper()} yet:\n{shown}"
+            self._execute(c, lambda s: training.decide_finetune_rejected(c, target.id, method, "invalid",
+                                                                         tuple(problems), text))
+            return
+        try:
+            service = self.fine_tuning()
+            file_id = service.upload(written.file.rsplit("/", 1)[-1], data)
+            job = service.create(base_model, file_id, method, f"parley-{target.name}")
+        except TrainingRefused as e:
+            text = self.refused_text(e)
+            self._execute(c, lambda s: training.decide_finetune_rejected(c, target.id, method, e.reason,
+                                                                         (e.detail,), text))
+            return
+        scope = channel_of(c) if per_channel else ""
+        self._execute(c, lambda s: training.decide_finetune_started(c, target, job.job_id, file_id, base_model,
+                                                                    method, records, scope, job.status))
+        self.later(self.config.poll_s, PollFineTune(job.job_id))
+
+    def refused_text(self, e: TrainingRefused) -> str:
+        setting = self.config.training_setting
+        if e.reason == "refused":
+            return (f"The training endpoint refused fine-tuning (HTTP {e.status}: {e.detail}). OpenAI no longer lets "
+                    f"new accounts fine-tune, and stops for everyone on 2027-01-06: set {setting} (and "
+                    "PARLEY_TRAINING_API_KEY) to a service with OpenAI's fine-tuning API. Your examples still "
+                    "teach every answer as few-shot examples.")
+        if e.reason == "unauthorized":
+            return f"The training endpoint refused the API key (HTTP {e.status}): set PARLEY_TRAINING_API_KEY."
+        if e.reason == "unreachable":
+            return f"The training endpoint cannot be reached ({e.detail[:200]}); check {setting} and try again."
+        return f"The training endpoint rejected the job (HTTP {e.status}): {e.detail}"
+
+    def _poll(self, job_id: str) -> None:
+        job = self.state.jobs.get(job_id)
+        if job is None or job.status in training.TERMINAL:
+            return
+        try:
+            now = self.fine_tuning().retrieve(job_id)
+        except TrainingRefused as e:
+            log.warning("could not poll fine-tuning job %s (will retry): %s", job_id, e)
+        else:
+            self._execute(None, lambda s: training.decide_job_status(s, job_id, now.status, now.fine_tuned_model,
+                                                                     now.error))
+        if self.state.jobs[job_id].status not in training.TERMINAL:
+            self.later(self.config.poll_s, PollFineTune(job_id))
+
+    def _cancel(self, c: InvokeCommand, job_id: str) -> None:
+        job = self.state.jobs.get(job_id)
+        if job is None or job.status in training.TERMINAL:
+            text = f"There is no running job `{job_id[:60]}`; `finetune list` shows them."
+            self._execute(c, lambda s: [training.rejected(c, "unknown_job", text)])
+            return
+        try:
+            now = self.fine_tuning().cancel(job_id)
+        except TrainingRefused as e:
+            text = self.refused_text(e)
+            self._execute(c, lambda s: [training.rejected(c, "cancel_" + e.reason, text)])
+            return
+        self._execute(c, lambda s: training.decide_job_status(s, job_id, now.status, now.fine_tuned_model, now.error)
+                      + [training.answered(c, f"Asked to cancel `{job_id}`: it is {now.status}.")])
+
+    # -- models ------------------------------------------------------------------------------------
+    def _model(self, c: InvokeCommand) -> None:
+        words, opts = options(c.args, flags=("channel",))
+        action = words[0].lower() if words else "list"
+        name = words[1] if len(words) > 1 else ""
+        self._execute(c, lambda s: training.decide_model(s, c, action, name, "channel" in opts,
+                                                         self.config.configured_model))

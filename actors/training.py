@@ -1,0 +1,402 @@
+"""The Trainer's domain: datasets of examples, evaluations, fine-tuning jobs and the model in use, as a
+pure decider over one stream (``learning``).
+
+The shell (``actors.trainer``) gathers what needs I/O first (the examples parsed from an attached file,
+an export written, an evaluation run, a job created at the training endpoint) and hands it in as
+*facts*; ``decide_*`` functions turn command + facts into events, each with the reply the person
+gets, appended together: a dataset never holds half an import.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from actors.commands import InvokeCommand
+from actors.examples import Example, Parsed, normalise
+from events.catalog import (CommandAnswered, CommandRejected, DatasetArchived, DatasetCreated, DatasetDeleted,
+                            DatasetExported, DatasetSelected, DatasetUsed, EvaluationCompleted, ExamplesAdded,
+                            ExamplesRefused, FileRefused, FineTuneFinished, FineTuneRejected, FineTuneStarted,
+                            FineTuneStatusChanged, ModelActivated)
+from events.model import Event
+
+DEFAULT_DATASET = "default"
+KEEP_SEEN = 500
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+TERMINAL = ("succeeded", "failed", "cancelled")
+SHOWN_PROBLEMS = 10
+
+# What each command does, for ``help``; all of them are for admins.
+COMMANDS = {
+    "train": "`train PROMPT => ANSWER` (or `-PROMPT => ANSWER`: an answer to avoid), or attach .jsonl/.csv/.txt",
+    "dataset": "`dataset create|select|use|list|show|delete|export|archive NAME`",
+    "getfile": "`getfile NAME`: a file from exports/ or archives/",
+    "instruction": "how to teach me",
+    "test": "`test [DATASET] [--holdout 20%]`: score the model on held-out examples",
+    "finetune": "`finetune start [BASE_MODEL] [--method sft|dpo] [--channel]`, `finetune status|list|cancel [JOB]`",
+    "model": "`model use NAME [--channel]`, `model list`",
+}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    id: str
+    name: str
+    keys: frozenset[tuple[str, str, bool]] = frozenset()
+    good_prompts: frozenset[str] = frozenset()  # normalised prompts with a positive answer
+    bad_prompts: frozenset[str] = frozenset()  # ... and with an answer to avoid
+    positives: int = 0
+    negatives: int = 0
+    duplicates: int = 0
+
+    @property
+    def pairs(self) -> int:
+        return len(self.good_prompts & self.bad_prompts)
+
+    def summary(self) -> str:
+        return (f"`{self.name}`: {self.positives} example(s), {self.negatives} answer(s) to avoid, "
+                f"{self.pairs} preference pair(s), {self.duplicates} duplicate(s) skipped")
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    status: str
+    base_model: str
+    method: str
+    dataset_id: str
+    scope: str
+    where: tuple[str, str, str, str]  # conversation_id, message_id, channel_id, source of the start command
+    fine_tuned_model: str = ""
+
+
+@dataclass(frozen=True)
+class Learning:
+    version: int = 0
+    datasets: Mapping[str, Dataset] = field(default_factory=dict)  # by id; deleted ones are gone
+    selected: Mapping[str, str] = field(default_factory=dict)  # channel -> dataset id that !train adds to
+    used: Mapping[str, str] = field(default_factory=dict)  # channel -> dataset id that teaches there
+    jobs: Mapping[str, Job] = field(default_factory=dict)
+    models: Mapping[str, str] = field(default_factory=dict)  # channel ("" everywhere) -> model activated
+    seen: tuple[str, ...] = ()  # command message ids recently handled
+
+    def named(self, name: str) -> Dataset | None:
+        wanted = name.strip().lower()
+        return next((d for d in self.datasets.values() if d.name.lower() == wanted), None)
+
+    def selected_in(self, channel: str) -> Dataset | None:
+        chosen = self.datasets.get(self.selected.get(channel, ""))
+        return chosen or self.named(DEFAULT_DATASET)
+
+    def teaching_in(self, channel: str) -> Dataset | None:
+        return self.datasets.get(self.used.get(channel, "")) or self.selected_in(channel)
+
+    def running_jobs(self) -> list[Job]:
+        return [j for j in self.jobs.values() if j.status not in TERMINAL]
+
+
+def channel_of(c: InvokeCommand) -> str:
+    return f"{c.source}:{c.channel_id}"
+
+
+def evolve(state: Learning, event: Event) -> Learning:
+    state = replace(state, version=state.version + 1)
+    message_id = getattr(event, "message_id", "")
+    if message_id and isinstance(event, (CommandAnswered, CommandRejected, ExamplesAdded, ExamplesRefused)):
+        state = replace(state, seen=(state.seen + (message_id,))[-KEEP_SEEN:])
+    if isinstance(event, DatasetCreated):
+        return replace(state, datasets={**state.datasets, event.dataset_id: Dataset(event.dataset_id, event.name)})
+    if isinstance(event, DatasetDeleted):
+        return replace(state, datasets={k: v for k, v in state.datasets.items() if k != event.dataset_id},
+                       selected={k: v for k, v in state.selected.items() if v != event.dataset_id},
+                       used={k: v for k, v in state.used.items() if v != event.dataset_id})
+    if isinstance(event, DatasetSelected):
+        return replace(state, selected={**state.selected, event.channel: event.dataset_id})
+    if isinstance(event, DatasetUsed):
+        return replace(state, used={**state.used, event.channel: event.dataset_id})
+    if isinstance(event, ExamplesAdded):
+        d = state.datasets.get(event.dataset_id)
+        if d is None:
+            return state
+        examples = [Example(e["prompt"], e["answer"], e["positive"]) for e in event.examples]
+        good = {normalise(e.prompt) for e in examples if e.positive}
+        bad = {normalise(e.prompt) for e in examples if not e.positive}
+        positives = sum(e.positive for e in examples)
+        d = replace(d, keys=d.keys | {e.key for e in examples}, good_prompts=d.good_prompts | good,
+                    bad_prompts=d.bad_prompts | bad, positives=d.positives + positives,
+                    negatives=d.negatives + len(examples) - positives, duplicates=d.duplicates + event.duplicates)
+        return replace(state, datasets={**state.datasets, d.id: d})
+    if isinstance(event, FineTuneStarted):
+        job = Job(event.job_id, "validating_files", event.base_model, event.method, event.dataset_id, event.scope,
+                  (event.conversation_id, event.message_id, event.channel_id, event.source))
+        return replace(state, jobs={**state.jobs, job.job_id: job})
+    if isinstance(event, (FineTuneStatusChanged, FineTuneFinished)) and event.job_id in state.jobs:
+        job = replace(state.jobs[event.job_id], status=event.status,
+                      fine_tuned_model=getattr(event, "fine_tuned_model", "") or state.jobs[event.job_id].fine_tuned_model)
+        return replace(state, jobs={**state.jobs, job.job_id: job})
+    if isinstance(event, ModelActivated):
+        return replace(state, models={**state.models, event.channel: event.model})
+    return state
+
+
+# -- replies ---------------------------------------------------------------------------------------
+def _common(c: InvokeCommand) -> dict:
+    return dict(conversation_id=c.conversation_id, message_id=c.message_id, channel_id=c.channel_id,
+                author_id=c.author_id, source=c.source, command=c.name.strip().lower()[:40])
+
+
+def answered(c: InvokeCommand, text: str, attachment: str = "") -> CommandAnswered:
+    return CommandAnswered(**_common(c), text=text, attachment=attachment)
+
+
+def rejected(c: InvokeCommand, reason: str, text: str) -> CommandRejected:
+    return CommandRejected(**_common(c), reason=reason, reply_text=text)
+
+
+def refusal(state: Learning, c: InvokeCommand) -> list[Event] | None:
+    """What every learning command checks first: not seen before, and asked by an admin."""
+    if c.message_id in state.seen:
+        return []
+    if c.refusal:
+        from actors.access import NOT_ALLOWED, REFUSAL_TEXT
+
+        return [rejected(c, c.refusal, REFUSAL_TEXT.get(c.refusal, REFUSAL_TEXT[NOT_ALLOWED]))]
+    if not c.is_admin:
+        return [rejected(c, "not_admin", f"Only Parley's admins can use `{c.name.strip().lower()[:40]}`: it changes "
+                                         "what Parley learns and which model answers. Ask an admin.")]
+    return None
+
+
+def dataset_id_for(c: InvokeCommand, name: str) -> str:
+    """Stable for one command, so a redelivered command creates nothing twice."""
+    return hashlib.sha1(f"{c.source}:{c.message_id}:{name.lower()}".encode()).hexdigest()[:16]
+
+
+# -- examples ------------------------------------------------------------------------------------
+def decide_train(state: Learning, c: InvokeCommand, parsed: Parsed, filename: str = "",
+                 refused: str = "") -> list[Event]:
+    """Add what ``parsed`` holds to the channel's selected dataset (``default``, created on first use)."""
+    events: list[Event] = []
+    target = state.selected_in(channel_of(c))
+    if target is None:
+        target = Dataset(dataset_id_for(c, DEFAULT_DATASET), DEFAULT_DATASET)
+        events.append(DatasetCreated(dataset_id=target.id, name=target.name, by=c.author_id))
+    where = dict(dataset_id=target.id, author_id=c.author_id, source=c.source, message_id=c.message_id,
+                 filename=filename[:200])
+    problems = parsed.problems
+    reason = refused or ("malformed" if problems else "" if parsed.examples else "empty")
+    if reason:
+        problems = problems or (refused_text(refused) if refused else "there were no examples in it",)
+        shown = "\n".join(f"- {p}" for p in problems[:SHOWN_PROBLEMS])
+        more = f"\n…and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
+        what = f"`{filename}`" if filename else "the example"
+        return events + [ExamplesRefused(**where, reason=reason, problems=tuple(problems[:100])),
+                         rejected(c, "examples_" + reason, f"Nothing was added from {what} to `{target.name}`:\n"
+                                                            f"{shown}{more}")]
+    fresh: list[Example] = []
+    keys = set(target.keys)
+    for example in parsed.examples:
+        if example.key not in keys:
+            keys.add(example.key)
+            fresh.append(example)
+    duplicates = len(parsed.examples) - len(fresh)
+    added = ExamplesAdded(**where, duplicates=duplicates, examples=tuple(
+        {"prompt": e.prompt, "answer": e.answer, "positive": e.positive} for e in fresh))
+    after = evolve(replace(state, datasets={**state.datasets, target.id: target}), added).datasets[target.id]
+    positives = sum(e.positive for e in fresh)
+    text = (f"Added {positives} example(s) and {len(fresh) - positives} answer(s) to avoid to `{target.name}`"
+            + (f" ({duplicates} duplicate(s) skipped)" if duplicates else "") + f". Now {after.summary()}.")
+    return events + [added, answered(c, text)]
+
+
+def refused_text(reason: str) -> str:
+    return {"too_large": "the file is larger than PARLEY_MAX_IMPORT_MB",
+            "unreadable": "the file could not be read (try attaching it again)",
+            "outside_data_dir": "name a file inside the data dir (relative to it)"}.get(reason, reason)
+
+
+# -- datasets ------------------------------------------------------------------------------------
+def decide_dataset(state: Learning, c: InvokeCommand, action: str, name: str) -> list[Event]:
+    """create, select, use, list, show, delete (export and archive need files: see ``decide_export``)."""
+    channel = channel_of(c)
+    if action == "list":
+        if not state.datasets:
+            return [answered(c, "No datasets yet: `train PROMPT => ANSWER` starts `default`, or "
+                                "`dataset create NAME`.")]
+        selected, teaching = state.selected_in(channel), state.teaching_in(channel)
+        lines = []
+        for d in sorted(state.datasets.values(), key=lambda d: d.name.lower()):
+            marks = [m for m, on in (("selected here", d is selected), ("teaches here", d is teaching)) if on]
+            lines.append(f"- {d.summary()}" + (f" ({', '.join(marks)})" if marks else ""))
+        return [answered(c, "Datasets:\n" + "\n".join(lines))]
+    if action == "create":
+        if not NAME.match(name):
+            return [rejected(c, "bad_name", "A dataset name is 1 to 40 letters, digits, `_`, `-` or `.`, e.g. "
+                                            "`dataset create support`.")]
+        if state.named(name) is not None:
+            return [rejected(c, "dataset_exists", f"There is already a dataset `{name}`; `dataset select {name}` "
+                                                  "to add to it.")]
+        dataset_id = dataset_id_for(c, name)
+        return [DatasetCreated(dataset_id=dataset_id, name=name, by=c.author_id),
+                DatasetSelected(dataset_id=dataset_id, name=name, channel=channel, by=c.author_id),
+                answered(c, f"Created dataset `{name}` and selected it here: `train` adds to it.")]
+    target = state.named(name) if name else state.selected_in(channel)
+    if target is None:
+        return [unknown_dataset(c, name)]
+    if action == "select":
+        return [DatasetSelected(dataset_id=target.id, name=target.name, channel=channel, by=c.author_id),
+                answered(c, f"Selected `{target.name}` here: `train` adds to it.")]
+    if action == "use":
+        return [DatasetUsed(dataset_id=target.id, name=target.name, channel=channel, by=c.author_id),
+                answered(c, f"`{target.name}` now teaches my answers in this channel.")]
+    if action == "show":
+        return [answered(c, f"Dataset {target.summary()}.")]
+    if action == "delete":
+        return [DatasetDeleted(dataset_id=target.id, name=target.name, by=c.author_id),
+                answered(c, f"Deleted dataset `{target.name}`: its examples no longer teach or export (the log "
+                            "keeps the record of them).")]
+    return [rejected(c, "unknown_action", "Use `dataset create|select|use|list|show|delete|export|archive NAME`.")]
+
+
+def unknown_dataset(c: InvokeCommand, name: str) -> CommandRejected:
+    if not name:
+        return rejected(c, "no_dataset", "There is no dataset yet: `train PROMPT => ANSWER` starts `default`.")
+    return rejected(c, "unknown_dataset", f"There is no dataset `{name[:40]}`; `dataset list` shows them.")
+
+
+@dataclass(frozen=True)
+class Written:
+    """A file the shell wrote under the data dir."""
+
+    file: str  # relative to the data dir
+    sha256: str
+    records: int
+
+
+def decide_export(state: Learning, c: InvokeCommand, target: Dataset, form: str, written: Written) -> list[Event]:
+    return [DatasetExported(dataset_id=target.id, name=target.name, format=form, file=written.file,
+                            sha256=written.sha256, records=written.records, by=c.author_id),
+            answered(c, f"Exported {written.records} {form.upper()} record(s) of `{target.name}` to "
+                        f"`{written.file}` (sha256 {written.sha256[:12]}…).", attachment=written.file)]
+
+
+def decide_archive(state: Learning, c: InvokeCommand, target: Dataset, archive: Written,
+                   files: tuple[Written, ...], positions: tuple[int, int]) -> list[Event]:
+    return [DatasetArchived(dataset_id=target.id, name=target.name, file=archive.file, sha256=archive.sha256,
+                            files=tuple({"name": f.file, "sha256": f.sha256, "records": f.records} for f in files),
+                            first_position=positions[0], last_position=positions[1], by=c.author_id),
+            answered(c, f"Archived `{target.name}` to `{archive.file}`: "
+                        + ", ".join(f"{f.records} record(s) in `{f.file.rsplit('/', 1)[-1]}`" for f in files)
+                        + f", with a manifest (log positions {positions[0]}–{positions[1]}).",
+                     attachment=archive.file)]
+
+
+def decide_getfile(c: InvokeCommand, requested: str, found: str, why: str) -> list[Event]:
+    if found:
+        return [answered(c, f"`{found}`", attachment=found)]
+    return [FileRefused(requested=requested[:200], reason=why, by=c.author_id, source=c.source),
+            rejected(c, "file_" + why, {"missing": f"There is no `{requested[:100]}` in exports/ or archives/; "
+                                                   "`dataset export NAME` writes one.",
+                                        "outside": "I only send files from exports/ and archives/ in my data dir: "
+                                                   "give a file name there, like `getfile support-sft.jsonl`."}
+                     .get(why, "I cannot send that file."))]
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Scores:
+    questions: int
+    exact_match: float
+    token_f1: float
+    exact_match_few_shot: float
+    token_f1_few_shot: float
+    failures: int
+
+
+def decide_evaluation(c: InvokeCommand, target: Dataset, model: str, holdout: float, scores: Scores) -> list[Event]:
+    if scores.questions == 0:
+        return [rejected(c, "nothing_to_test", f"`{target.name}` has no examples to hold out: add some with `train`.")]
+    event = EvaluationCompleted(dataset_id=target.id, name=target.name, model=model, questions=scores.questions,
+                                holdout=holdout, exact_match=scores.exact_match, token_f1=scores.token_f1,
+                                exact_match_few_shot=scores.exact_match_few_shot,
+                                token_f1_few_shot=scores.token_f1_few_shot, failures=scores.failures,
+                                by=c.author_id)
+    text = (f"Tested `{model}` on {scores.questions} held-out question(s) of `{target.name}`:\n"
+            f"- without examples: exact match {scores.exact_match:.0%}, token F1 {scores.token_f1:.2f}\n"
+            f"- with few-shot examples: exact match {scores.exact_match_few_shot:.0%}, token F1 "
+            f"{scores.token_f1_few_shot:.2f}"
+            + (f"\n({scores.failures} question(s) got no answer from the model)" if scores.failures else ""))
+    return [event, answered(c, text)]
+
+
+# -- fine-tuning ---------------------------------------------------------------------------------
+def decide_finetune_rejected(c: InvokeCommand, dataset_id: str, method: str, reason: str,
+                             problems: tuple[str, ...], text: str) -> list[Event]:
+    return [FineTuneRejected(dataset_id=dataset_id, method=method, reason=reason, problems=problems[:100],
+                             by=c.author_id), rejected(c, "finetune_" + reason, text)]
+
+
+def decide_finetune_started(c: InvokeCommand, target: Dataset, job_id: str, file_id: str, base_model: str,
+                            method: str, records: int, scope: str, status: str) -> list[Event]:
+    started = FineTuneStarted(conversation_id=c.conversation_id, message_id=c.message_id, channel_id=c.channel_id,
+                              source=c.source, job_id=job_id, file_id=file_id, base_model=base_model, method=method,
+                              dataset_id=target.id, records=records, scope=scope, by=c.author_id)
+    events: list[Event] = [started]
+    if status and status != "validating_files":
+        events.append(FineTuneStatusChanged(job_id=job_id, status=status))
+    where = "in this channel" if scope else "everywhere"
+    return events + [answered(c, f"Started fine-tuning job `{job_id}`: {method.upper()} of `{base_model}` on "
+                                 f"{records} record(s) of `{target.name}`. I'll say here when it ends; on success "
+                                 f"the tuned model answers {where}.")]
+
+
+def decide_job_status(state: Learning, job_id: str, status: str, fine_tuned_model: str, error: str) -> list[Event]:
+    """A poll's answer: record a change; at the end, tell the channel and activate a tuned model."""
+    job = state.jobs.get(job_id)
+    if job is None or job.status in TERMINAL or status == job.status:
+        return []
+    if status not in TERMINAL:
+        return [FineTuneStatusChanged(job_id=job_id, status=status)]
+    conversation_id, message_id, channel_id, source = job.where
+    if status == "succeeded" and fine_tuned_model:
+        where = "in this channel" if job.scope else "everywhere"
+        text = f"Fine-tuning job `{job_id}` succeeded: `{fine_tuned_model}` now answers {where}."
+    elif status == "succeeded":
+        text = f"Fine-tuning job `{job_id}` succeeded but the service named no model; nothing changed."
+    elif status == "cancelled":
+        text = f"Fine-tuning job `{job_id}` was cancelled; the model in use did not change."
+    else:
+        text = f"Fine-tuning job `{job_id}` failed: {error or 'the service gave no reason'}. The model in use did not change."
+    events: list[Event] = [FineTuneFinished(conversation_id=conversation_id, message_id=message_id,
+                                            channel_id=channel_id, source=source, job_id=job_id, status=status,
+                                            fine_tuned_model=fine_tuned_model, error=error[:500], reply_text=text)]
+    if status == "succeeded" and fine_tuned_model:
+        events.append(ModelActivated(model=fine_tuned_model, channel=job.scope, by="fine-tune", job_id=job_id))
+    return events
+
+
+def describe_jobs(state: Learning, job_id: str = "") -> str:
+    jobs = [state.jobs[job_id]] if job_id in state.jobs else list(state.jobs.values())[-10:]
+    if not jobs:
+        return "No fine-tuning jobs yet: `finetune start`."
+    names = {d.id: d.name for d in state.datasets.values()}
+    return "\n".join(f"- `{j.job_id}`: {j.status}, {j.method.upper()} of `{j.base_model}` on "
+                     f"`{names.get(j.dataset_id, '(deleted)')}`"
+                     + (f" → `{j.fine_tuned_model}`" if j.fine_tuned_model else "") for j in jobs)
+
+
+def decide_model(state: Learning, c: InvokeCommand, action: str, model: str, per_channel: bool,
+                 configured: str) -> list[Event]:
+    channel = channel_of(c)
+    if action == "list":
+        tuned = [j.fine_tuned_model for j in state.jobs.values() if j.fine_tuned_model]
+        now = state.models.get(channel) or state.models.get("") or configured
+        known = list(dict.fromkeys([configured, *state.models.values(), *tuned]))
+        return [answered(c, "Models:\n" + "\n".join(f"- `{m}`" + (" (answering here)" if m == now else "")
+                                                     for m in known))]
+    if action == "use" and model:
+        scope = channel if per_channel else ""
+        return [ModelActivated(model=model[:200], channel=scope, by=c.author_id),
+                answered(c, f"`{model[:200]}` now answers {'in this channel' if scope else 'everywhere'}.")]
+    return [rejected(c, "unknown_action", "Use `model use NAME [--channel]` or `model list`.")]

@@ -1,0 +1,57 @@
+"""OpenAI's fine-tuning API through the ``openai`` client, at any endpoint that serves it
+(``PARLEY_TRAINING_BASE_URL``; by default the chat endpoint's)."""
+from __future__ import annotations
+
+import openai
+
+from actors.ports import TrainingJob, TrainingRefused
+
+
+class OpenAIFineTuning:
+    def __init__(self, base_url: str | None, api_key: str | None, timeout: float = 120.0):
+        self.endpoint = base_url or "https://api.openai.com/v1"
+        # Some local servers need no key; the client insists on one.
+        self.client = openai.OpenAI(base_url=base_url, api_key=api_key or "none", timeout=timeout, max_retries=2)
+
+    def upload(self, filename: str, data: bytes) -> str:
+        return self._call(lambda: self.client.files.create(file=(filename, data), purpose="fine-tune")).id
+
+    def create(self, base_model: str, file_id: str, method: str, suffix: str) -> TrainingJob:
+        job = self._call(lambda: self.client.fine_tuning.jobs.create(
+            model=base_model, training_file=file_id, suffix=suffix[:18] or None,
+            method={"type": method, method: {"hyperparameters": {}}}))  # type: ignore[arg-type, misc]
+        return _job(job)
+
+    def retrieve(self, job_id: str) -> TrainingJob:
+        return _job(self._call(lambda: self.client.fine_tuning.jobs.retrieve(job_id)))
+
+    def cancel(self, job_id: str) -> TrainingJob:
+        return _job(self._call(lambda: self.client.fine_tuning.jobs.cancel(job_id)))
+
+    def close(self) -> None:
+        self.client.close()
+
+    @staticmethod
+    def _call(request):  # noqa: ANN001, ANN205
+        try:
+            return request()
+        except (openai.PermissionDeniedError, openai.NotFoundError) as e:
+            raise TrainingRefused("refused", _message(e), e.status_code) from e
+        except openai.AuthenticationError as e:
+            raise TrainingRefused("unauthorized", _message(e), e.status_code) from e
+        except openai.APIStatusError as e:
+            raise TrainingRefused("rejected" if e.status_code < 500 else "unreachable", _message(e),
+                                  e.status_code) from e
+        except openai.APIConnectionError as e:
+            raise TrainingRefused("unreachable", str(e)) from e
+
+
+def _message(e: openai.APIStatusError) -> str:
+    body = e.body if isinstance(e.body, dict) else {}
+    return str(body.get("message") or e.message)[:300]
+
+
+def _job(job: object) -> TrainingJob:
+    error = getattr(job, "error", None)
+    return TrainingJob(job_id=job.id, status=job.status, fine_tuned_model=getattr(job, "fine_tuned_model", None) or "",  # type: ignore[attr-defined]
+                       error=(getattr(error, "message", None) or "") if error else "")

@@ -1,0 +1,289 @@
+"""Learning, in-process through the console transport, with the real store, read models, ``openai``
+client and the fake OpenAI-compatible server: examples, datasets, few-shot teaching, exports and
+files, evaluation, fine-tuning jobs and the model they activate."""
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from actors.commands import InvokeCommand, ReceiveMessage
+from actors.finetune_rules import validate
+from adapters.audio_files import AudioStore
+from events.catalog import (CommandRejected, EvaluationCompleted, ExamplesAdded, ExamplesRefused, FileRefused,
+                            FineTuneFinished, FineTuneStatusChanged, ModelActivated)
+from run import build
+from tests.fakes.openai_server import FakeOpenAI
+from tests.helpers import CapturedConsole, settings_for, wait_for
+
+CONVERSATION = "console:tester"
+
+
+class Session:
+    """A running Parley with the console transport, and a counter for message ids."""
+
+    def __init__(self, data_dir: Path, llm: FakeOpenAI, **settings: object):
+        self.data_dir = data_dir
+        self.llm = llm
+        self.console = CapturedConsole(data_dir)
+        self.system = build(settings_for(data_dir, llm.base_url, responders=1, **settings), {"console": self.console})
+        self.n = 0
+
+    def _next(self) -> str:
+        self.n += 1
+        message_id = f"m{self.n}"
+        self.console.expect(message_id)
+        return message_id
+
+    def command(self, name: str, args: str = "", admin: bool = True, **extra: object) -> str:
+        """Run a command; return its reply (waits for it)."""
+        before = len(self.console.lines())
+        self.system.router.dispatch(InvokeCommand(
+            source="console", conversation_id=CONVERSATION, channel_id="console", message_id=self._next(),
+            author_id="tester", author_name="Tester", name=name, args=args, is_admin=admin, **extra))
+        wait_for(lambda: self.console.outstanding() == 0, 30, f"the reply to {name} {args}")
+        return "\n".join(self.console.lines()[before:])
+
+    def attach(self, filename: str, data: bytes) -> str:
+        digest, _ = AudioStore(self.data_dir, 10 * 1024 * 1024, folder="imports").save(iter([data]))
+        return self.command("train", attachment_hash=digest, attachment_name=filename)
+
+    def ask(self, text: str) -> dict:
+        """Ask a question; return the request the LLM received for it."""
+        before = len(self.llm.requests)
+        self.system.router.dispatch(ReceiveMessage(
+            source="console", conversation_id=CONVERSATION, channel_id="console", message_id=self._next(),
+            author_id="tester", author_name="Tester", text=text))
+        wait_for(lambda: self.console.outstanding() == 0, 30, f"the answer to {text}")
+        return self.llm.requests[before]
+
+    def events(self, cls: type) -> list:
+        return [r.event for r in self.system.store.read_all() if isinstance(r.event, cls)]
+
+    def taught(self, question: str) -> list:
+        return self.system.datasets.similar("console:console", question, 4)  # type: ignore[union-attr]
+
+    def stop(self) -> None:
+        self.system.stop()
+
+
+@pytest.fixture
+def session(tmp_path, llm_server):
+    s = Session(tmp_path, llm_server)
+    yield s
+    s.stop()
+
+
+def test_train_teaches_the_next_similar_question_at_once_and_not_an_unrelated_one(session):
+    reply = session.command("train", "What colour is Parley's logo? => Teal, like the sea.")
+    assert reply.startswith("Added 1 example(s) and 0 answer(s) to avoid to `default`")
+    assert "answer(s) to avoid" in session.command("train", "-What colour is Parley's logo? => Red, obviously.")
+    again = session.command("train", "what colour is  PARLEY'S logo? => teal, like the sea.")
+    assert "(1 duplicate(s) skipped)" in again and "1 example(s), 1 answer(s) to avoid, 1 preference pair(s)" in again
+    wait_for(lambda: len(session.taught("logo colour")) == 2, what="the read model to hold both examples")
+
+    request = session.ask("Which colour does the logo have?")
+    messages = request["messages"]
+    assert {"role": "user", "content": "What colour is Parley's logo?"} in messages
+    assert {"role": "assistant", "content": "Teal, like the sea."} in messages
+    avoid = [m["content"] for m in messages if m["role"] == "system" and "Do not answer like" in m["content"]]
+    assert avoid and "Red, obviously." in avoid[0]
+    assert messages[-1] == {"role": "user", "content": "Which colour does the logo have?"}
+
+    unrelated = session.ask("Tell me a joke about penguins")
+    assert not any("Teal" in m["content"] or "Red, obviously" in m["content"] for m in unrelated["messages"])
+    added, _, repeated = session.events(ExamplesAdded)
+    assert (repeated.examples, repeated.duplicates) == ((), 1)  # counted, not stored twice
+    assert added.author_id == "tester" and added.message_id == "m1" and added.source == "console"
+
+
+def test_every_import_format_adds_examples_and_a_malformed_file_adds_nothing(session):
+    chat = {"messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "Hours?"},
+                         {"role": "assistant", "content": "9 to 5."}]}
+    preference = {"input": {"messages": [{"role": "user", "content": "Refunds?"}]},
+                  "preferred_output": [{"role": "assistant", "content": "Within 30 days."}],
+                  "non_preferred_output": [{"role": "assistant", "content": "Never."}]}
+    jsonl = (json.dumps(chat) + "\n" + json.dumps(preference) + "\n").encode()
+    assert "Added 2 example(s) and 1 answer(s) to avoid" in session.attach("support.jsonl", jsonl)
+    csv = "prompt,completion,label\nWo ist der Bahnhof?,Geradeaus.,\n東京の天気は？,晴れです。,\nWhere?,Nowhere.,negative\n"
+    assert "Added 2 example(s) and 1 answer(s) to avoid" in session.attach("more.csv", csv.encode())
+    txt = "Q: Can I bring a dog?\nA: Yes, on a leash.\n\nQ: Can I smoke?\nA-: Sure.\n"
+    assert "Added 1 example(s) and 1 answer(s) to avoid" in session.attach("faq.txt", txt.encode())
+
+    bad = (json.dumps(chat) + "\n{not json\n" + json.dumps({"messages": [{"role": "user", "content": "x"}]}) + "\n")
+    reply = session.attach("broken.jsonl", bad.encode())
+    assert reply.startswith("Nothing was added from `broken.jsonl`") and "line 2: not JSON" in reply
+    assert "line 3: needs messages with a user turn" in reply
+    assert "a question without an answer" in session.attach("half.txt", b"Q: where is it?\n")
+    assert "use a .jsonl, .csv or .txt file" in session.attach("notes.docx", b"PK\x03\x04")
+    assert "larger than PARLEY_MAX_IMPORT_MB" in session.command("train", attachment_name="huge.jsonl",
+                                                                 attachment_refused="too_large")
+    assert "write it as `!train PROMPT => ANSWER`" in session.command("train", "no arrow here")
+    assert "needs both a prompt and an answer" in session.command("train", "Lonely prompt =>  ")
+
+    assert sum(len(e.examples) for e in session.events(ExamplesAdded)) == 8  # nothing from the bad ones
+    refused = session.events(ExamplesRefused)
+    assert [r.reason for r in refused] == ["malformed", "malformed", "malformed", "too_large", "malformed",
+                                           "malformed"]
+    assert "8 example(s)" not in session.command("dataset", "show")
+    assert "5 example(s), 3 answer(s) to avoid" in session.command("dataset", "show default")
+
+
+def test_non_admins_are_refused_and_the_refusal_is_recorded(session):
+    for name, args in (("train", "a => b"), ("dataset", "create x"), ("getfile", "x"), ("finetune", "start"),
+                       ("model", "use gpt-5")):
+        assert "Only Parley's admins" in session.command(name, args, admin=False)
+    assert [e.reason for e in session.events(CommandRejected)] == ["not_admin"] * 5
+    assert session.events(ExamplesAdded) == [] and session.events(ModelActivated) == []
+
+
+def test_datasets_select_use_export_archive_and_getfile_stays_inside(session, tmp_path):
+    assert "Created dataset `support`" in session.command("dataset", "create support")
+    assert "already a dataset `support`" in session.command("dataset", "create support")
+    assert "A dataset name is" in session.command("dataset", "create ../etc")
+    for i in range(3):
+        session.command("train", f"Question {i} about billing => Answer {i}.")
+    session.command("train", "-Question 0 about billing => Go away.")
+    assert "`support`" in session.command("train", "Question 9 about billing => Nine.")
+    listing = session.command("dataset", "list")
+    assert "`support`: 4 example(s), 1 answer(s) to avoid, 1 preference pair(s)" in listing
+    assert "selected here" in listing
+    assert "no dataset `nope`" in session.command("dataset", "use nope")
+
+    sft = session.command("dataset", "export support")
+    assert "Exported 4 SFT record(s)" in sft and f"[file: {tmp_path / 'exports/support-sft.jsonl'}]" in sft
+    lines = (tmp_path / "exports/support-sft.jsonl").read_bytes().splitlines()
+    assert json.loads(lines[0])["messages"][-2:] == [{"role": "user", "content": "Question 0 about billing"},
+                                                    {"role": "assistant", "content": "Answer 0."}]
+    assert "Exported 1 DPO record(s)" in session.command("dataset", "export support --format dpo")
+    dpo = (tmp_path / "exports/support-dpo.jsonl").read_bytes().splitlines()
+    records, problems = validate(dpo, "dpo")
+    assert records == 1 and problems == ["fine-tuning needs at least 10 preference pairs (a prompt with an answer "
+                                         "and an answer to avoid); this dataset has 1"]  # every line is valid
+    pair = json.loads(dpo[0])
+    assert pair["preferred_output"][0]["content"] == "Answer 0." and pair["non_preferred_output"][0]["content"] == "Go away."
+
+    archived = session.command("dataset", "archive support")
+    zip_path = Path(archived.rsplit("[file: ", 1)[1].rstrip("]"))
+    assert zip_path.parent == tmp_path / "archives"
+    with zipfile.ZipFile(zip_path) as z:
+        manifest = json.loads(z.read("manifest.json"))
+        import hashlib
+        for f in manifest["files"]:
+            assert hashlib.sha256(z.read(f["name"])).hexdigest() == f["sha256"]
+    assert manifest["positives"] == 4 and manifest["log_positions"]["first"] > 0
+
+    assert "[file: " in session.command("getfile", "support-sft.jsonl")
+    assert "[file: " in session.command("getfile", f"archives/{zip_path.name}")
+    (tmp_path / "secret.txt").write_text("secret")
+    (tmp_path / "exports" / "link.txt").symlink_to(tmp_path / "secret.txt")
+    for escape in ("../secret.txt", "/etc/passwd", "exports/../secret.txt", "link.txt", "exports/link.txt",
+                   "exports/../../etc/passwd", "~/.ssh/id_rsa"):
+        reply = session.command("getfile", escape)
+        assert "[file:" not in reply and "I only send files from exports/ and archives/" in reply, (escape, reply)
+    for missing in ("missing.jsonl", "read-models.sqlite3"):  # looked for in exports/ and archives/ only
+        assert f"There is no `{missing}`" in session.command("getfile", missing)
+    assert [r.reason for r in session.events(FileRefused)] == ["outside"] * 7 + ["missing"] * 2
+
+    assert "Deleted dataset `support`" in session.command("dataset", "delete support")
+    wait_for(lambda: session.taught("billing question") == [], what="the deleted examples to stop teaching")
+    assert "**Teaching Parley**" in session.command("instruction")
+
+
+def known_answers(answers: dict[str, str]):
+    """A model that knows nothing alone, and copies the style of examples when it has some."""
+    def reply(messages: list[dict]) -> str:
+        question = messages[-1]["content"]
+        taught = any(m["role"] == "assistant" for m in messages[:-1])
+        return answers.get(question, "no idea") if taught else "I am not sure, sorry."
+    return reply
+
+
+def test_evaluation_scores_the_model_with_and_without_examples(tmp_path):
+    capitals = {"France": "Paris", "Italy": "Rome", "Spain": "Madrid", "Japan": "Tokyo", "Peru": "Lima",
+                "Egypt": "Cairo", "Kenya": "Nairobi", "Chile": "Santiago", "Cuba": "Havana", "Iran": "Tehran"}
+    answers = {f"What is the capital of {c}?": f"The capital is {city}." for c, city in capitals.items()}
+    with FakeOpenAI(reply=known_answers(answers)) as llm:
+        session = Session(tmp_path, llm)
+        try:
+            for question, answer in answers.items():
+                session.command("train", f"{question} => {answer}")
+            reply = session.command("test", "--holdout 30%")
+            [result] = session.events(EvaluationCompleted)
+            assert result.questions >= 1 and result.model == "test-model" and result.holdout == 0.3
+            assert (result.exact_match, result.token_f1) == (0.0, 0.0)  # "I am not sure, sorry." vs "The capital..."
+            assert (result.exact_match_few_shot, result.token_f1_few_shot) == (1.0, 1.0)
+            assert f"on {result.questions} held-out question(s)" in reply and "exact match 100%" in reply
+            assert "Give the held-out share" in session.command("test", "--holdout lots")
+            assert "no dataset `nope`" in session.command("test", "nope")
+        finally:
+            session.stop()
+
+
+def train_ten(session: Session) -> None:
+    for i in range(10):
+        session.command("train", f"How do I reset gadget {i}? => Hold button {i} for ten seconds.")
+
+
+def test_a_fine_tuning_job_runs_to_success_and_its_model_answers(tmp_path, llm_server):
+    session = Session(tmp_path, llm_server, training_poll_s=0.1)
+    try:
+        assert "There is no dataset yet" in session.command("finetune", "start")
+        session.command("train", "How do I reset gadget 0? => Hold button 0 for ten seconds.")
+        assert "needs at least 10 examples; this dataset has 1" in session.command("finetune", "start")
+        train_ten(session)
+        assert "at least 10 preference pairs" in session.command("finetune", "start --method dpo")
+        started = session.command("finetune", "start base-model")
+        assert started.startswith("Started fine-tuning job `ftjob-1`: SFT of `base-model` on 10 record(s)")
+        [(name, purpose, data)] = llm_server.files.values()
+        assert purpose == "fine-tune" and validate(data.splitlines(), "sft") == (10, [])
+        done = wait_for(lambda: session.events(FineTuneFinished), what="the job to finish")
+        assert done[0].status == "succeeded" and done[0].fine_tuned_model.startswith("ft:base-model:")
+        assert [e.status for e in session.events(FineTuneStatusChanged)] == ["queued", "running"]
+        wait_for(lambda: any("succeeded" in line for line in session.console.lines()), what="the outcome told")
+        [activated] = session.events(ModelActivated)
+        assert activated.model == done[0].fine_tuned_model and activated.channel == "" and activated.job_id == "ftjob-1"
+        assert session.ask("hello")["model"] == activated.model
+        assert "ftjob-1`: succeeded" in session.command("finetune", "list")
+        assert "(answering here)" in session.command("model", "list")
+        assert "now answers in this channel" in session.command("model", "use other-model --channel")
+        assert session.ask("hello again")["model"] == "other-model"
+    finally:
+        session.stop()
+
+
+def test_a_failed_job_and_a_refusing_provider_get_clear_messages(tmp_path, llm_server):
+    session = Session(tmp_path, llm_server, training_poll_s=0.1)
+    try:
+        train_ten(session)
+        llm_server.job_outcomes.append("failed")
+        session.command("finetune", "start")
+        [failed] = wait_for(lambda: session.events(FineTuneFinished), what="the job to fail")
+        assert failed.status == "failed" and "invalid training file" in failed.reply_text
+        assert session.events(ModelActivated) == []
+        assert session.ask("hello")["model"] == "test-model"
+        llm_server.fine_tuning_refused = 403
+        refused = session.command("finetune", "start")
+        assert "refused fine-tuning (HTTP 403" in refused and "PARLEY_TRAINING_BASE_URL" in refused
+    finally:
+        session.stop()
+
+
+def test_a_restart_during_a_job_resumes_polling(tmp_path, llm_server):
+    session = Session(tmp_path, llm_server, training_poll_s=3600)  # it will not poll before the restart
+    train_ten(session)
+    assert "Started fine-tuning job `ftjob-1`" in session.command("finetune", "start --channel")
+    session.stop()
+    assert llm_server.polls == 0
+    session = Session(tmp_path, llm_server, training_poll_s=0.1)
+    try:
+        [done] = wait_for(lambda: session.events(FineTuneFinished), what="the job to finish after the restart")
+        assert done.status == "succeeded" and done.message_id == "m11"
+        wait_for(lambda: any("succeeded" in line for line in session.console.lines()), what="the outcome told")
+        [activated] = session.events(ModelActivated)
+        assert activated.channel == "console:console"
+        assert session.ask("hello")["model"] == activated.model
+    finally:
+        session.stop()
