@@ -4,6 +4,7 @@
     python run.py console      answer lines from stdin on stdout
     python run.py replay       print the event log
     python run.py status       store position and counts
+    python run.py evaluate     score a model on a dataset's held-out examples
 """
 from __future__ import annotations
 
@@ -409,9 +410,16 @@ def cmd_purge_audio(settings: Settings, args: argparse.Namespace) -> int:
     return purge_audio(settings, args, build)
 
 
+def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.learn_commands import evaluate_command
+
+    return evaluate_command(settings, args)
+
+
 COMMANDS: dict[str | None, Callable[[Settings, argparse.Namespace], int]] = {
     None: cmd_bot, "bot": cmd_bot, "console": cmd_console, "replay": cmd_replay, "status": cmd_status,
     "transcribe": cmd_transcribe, "models": cmd_models, "purge-audio": cmd_purge_audio, "say": cmd_say,
+    "evaluate": cmd_evaluate,
 }
 
 
@@ -441,6 +449,11 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--ogg", action="store_true", help="write the Ogg Opus voice-message file instead of a WAV")
     pa = sub.add_parser("purge-audio", help="delete stored clips older than the retention (transcripts stay)")
     pa.add_argument("--older-than", type=float, metavar="DAYS", help="instead of PARLEY_AUDIO_RETENTION_DAYS")
+    ev = sub.add_parser("evaluate", help="score a model on a dataset's held-out examples (writes a JSON report)")
+    ev.add_argument("--model", help="the model to ask (default: PARLEY_CHAT_MODEL)")
+    ev.add_argument("--dataset", help="the dataset (default: default)")
+    ev.add_argument("--holdout", help="the share of examples held out, like 20%% (default 20%%)")
+    ev.add_argument("--out", type=Path, metavar="FILE", help="the report (default: reports/ in the data dir)")
     return p
 
 

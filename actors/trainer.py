@@ -82,6 +82,19 @@ def give_up(message: object, error: str) -> object | None:
     return AbandonCommand(message, error) if isinstance(message, InvokeCommand) else None
 
 
+def examples_of(store: EventStore, dataset_id: str) -> tuple[list[Example], tuple[int, int]]:
+    """A dataset's examples as the log has them (not the read model, which may lag), and the first and
+    last log positions they came from."""
+    examples: list[Example] = []
+    first = last = 0
+    for recorded in store.read_all(types=[ExamplesAdded.type_name]):  # global positions, for manifests
+        e = recorded.event
+        if isinstance(e, ExamplesAdded) and e.dataset_id == dataset_id:
+            examples += [Example(x["prompt"], x["answer"], x["positive"]) for x in e.examples]
+            first, last = first or recorded.position or 0, recorded.position or 0
+    return examples, (first, last)
+
+
 class TrainerActor(SupervisedActor):
     def __init__(self, supervisor: Supervised, store: EventStore, publish: Publish, files: "LearningFiles",
                  llm: ChatModel, model: Callable[[str], str], fine_tuning: Callable[[], FineTuning],
@@ -186,15 +199,7 @@ class TrainerActor(SupervisedActor):
         return self.files.write_jsonl(f"exports/{target.name}-{form}.jsonl", records)
 
     def examples(self, dataset_id: str) -> tuple[list[Example], tuple[int, int]]:
-        """The dataset's examples as the log has them, and the log positions they came from."""
-        examples: list[Example] = []
-        first = last = 0
-        for recorded in self.store.read_all(types=[ExamplesAdded.type_name]):  # global positions, for manifests
-            e = recorded.event
-            if isinstance(e, ExamplesAdded) and e.dataset_id == dataset_id:
-                examples += [Example(x["prompt"], x["answer"], x["positive"]) for x in e.examples]
-                first, last = first or recorded.position or 0, recorded.position or 0
-        return examples, (first, last)
+        return examples_of(self.store, dataset_id)
 
     def _getfile(self, c: InvokeCommand) -> None:
         found, why = self.files.sendable(c.args)

@@ -129,14 +129,15 @@ def test_commands_with_the_prefix(bot, discord_emulator):
     assert "Hi Dave" in wait_for(lambda: discord_emulator.replies_to(hi))[0]["content"]
     status = discord_emulator.user_says(general, discord_emulator.owner, "!status")  # the owner is admin
     text = wait_for(lambda: discord_emulator.replies_to(status))[0]["content"]
-    assert "Event store: sqlite:" in text and "Actors alive: 9/9" in text and "Model: test-model" in text
+    assert "Event store: sqlite:" in text and "Actors alive: 10/10" in text and "Model: test-model" in text
     public = discord_emulator.user_says(general, dave, "!status")  # anyone else: no paths, no internals
     text = wait_for(lambda: discord_emulator.replies_to(public))[0]["content"]
     assert "up and answering" in text and "sqlite" not in text and "/" not in text
     unknown = discord_emulator.user_says(general, dave, "!dance")
     assert "don't know the command `!dance`" in wait_for(lambda: discord_emulator.replies_to(unknown))[0]["content"]
-    wait_for(lambda: {c["name"] for c in discord_emulator.commands} == {"hi", "help", "status", "join", "leave",
-                                                                        "stop", "skip", "voice"},
+    wait_for(lambda: {c["name"] for c in discord_emulator.commands} == {
+        "hi", "help", "status", "join", "leave", "stop", "skip", "voice", "train", "dataset", "getfile",
+        "instruction", "test", "finetune", "model"},
              what="slash commands registered")
 
 
@@ -206,8 +207,9 @@ def test_a_bad_token_is_a_clear_error(bot_env, discord_emulator):
 
 
 def test_slash_commands_are_deferred_then_answered_by_follow_up(bot, discord_emulator, bot_env):
-    wait_for(lambda: {c["name"] for c in discord_emulator.commands} == {"hi", "help", "status", "join", "leave",
-                                                                        "stop", "skip", "voice"},
+    wait_for(lambda: {c["name"] for c in discord_emulator.commands} == {
+        "hi", "help", "status", "join", "leave", "stop", "skip", "voice", "train", "dataset", "getfile",
+        "instruction", "test", "finetune", "model"},
              what="slash commands registered")
     henry = discord_emulator.user("Henry")
     interaction = discord_emulator.user_slash(discord_emulator.general, henry, "hi")

@@ -287,3 +287,45 @@ def test_a_restart_during_a_job_resumes_polling(tmp_path, llm_server):
         assert session.ask("hello")["model"] == activated.model
     finally:
         session.stop()
+
+
+def test_the_console_and_the_evaluate_command(tmp_path, llm_server):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, parley_env, run_parley
+
+    data = tmp_path / "data"
+    env = parley_env(data, llm_server, PARLEY_TRAINING_POLL_S="0.2")
+    data.mkdir()
+    (data / "faq.csv").write_text("prompt,completion\n" + "".join(
+        f"Where is room {i}?,Room {i} is on floor {i}.\n" for i in range(12)), encoding="utf-8")
+    out = run_parley(["console"], env, stdin="!train faq.csv\n!train ../outside.csv\n!train What is 2+2? => 4\n")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("Added 12 example(s)") and "\nAdded 1 example(s)" in out.stdout
+    assert "Nothing was added from `../outside.csv`" in out.stdout and "name a file inside the data dir" in out.stdout
+
+    report = tmp_path / "report.json"
+    evaluated = run_parley(["evaluate", "--holdout", "30%", "--out", str(report)], env)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "held-out question(s), model test-model" in evaluated.stdout and "questions" in evaluated.stderr
+    result = json.loads(report.read_text())
+    assert result["questions"] == len(result["questions_detail"]) >= 1
+    assert result["exact_match"] == 0.0  # the echo server repeats the question
+    assert run_parley(["evaluate", "--dataset", "nope"], env).returncode == 2
+
+    console = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "console"], env=env, cwd=ROOT, text=True,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        console.stdin.write("!finetune start small-model\n")
+        console.stdin.flush()
+        assert "Started fine-tuning job `ftjob-1`" in console.stdout.readline()
+        outcome = console.stdout.readline()
+        assert "succeeded: `ft:small-model:parley:" in outcome, outcome
+        console.stdin.write("hello tuned model\n")
+        console.stdin.close()
+        assert console.stdout.readline().startswith("echo: hello tuned model")
+        assert console.wait(30) == 0
+    finally:
+        console.kill()
+    assert llm_server.requests[-1]["model"].startswith("ft:small-model:parley:")

@@ -17,9 +17,11 @@ from discord.ext import commands
 from actors.access import AccessPolicy
 from actors.ports import ReplyTransport
 from actors.router import Router
-from adapters.config import Settings
+from adapters.audio_files import AudioStore
+from adapters.config import Settings, prepare_data_dir
 from adapters.discord.audio_intake import AudioFetcher
 from adapters.discord.cogs import SOURCE, CommandsCog, ConversationCog
+from adapters.discord.learning_cog import LearningCog
 from adapters.discord.transport import DiscordTransport
 from adapters.discord.voice import DiscordVoice
 from projections.conversations import Conversations
@@ -113,7 +115,7 @@ async def connect_with_backoff(bot: commands.Bot, token: str) -> None:
 def run_bot(settings: Settings, build: Callable[..., System]) -> int:
     configure_endpoints(settings)
     bot = make_bot(settings)
-    transport = DiscordTransport(bot, settings.stream_edit_interval)
+    transport = DiscordTransport(bot, settings.stream_edit_interval, files_root=prepare_data_dir(settings.data_dir))
     voice = DiscordVoice(bot, lambda command: system.router.dispatch(command), settings.voice_idle_s)
     system = build(settings, {SOURCE: transport}, voices={SOURCE: voice})
     transport.voice_notes = getattr(system, "voice_notes", None)
@@ -132,7 +134,10 @@ def run_bot(settings: Settings, build: Callable[..., System]) -> int:
             await bot.add_cog(ConversationCog(bot, system.router.dispatch, system.conversations, transport,
                                               settings.channels, lambda: system.resume(SOURCE),
                                               settings.catch_up_limit, access, audio))
-            await bot.add_cog(CommandsCog(bot, system.router.dispatch, transport, access))
+            commands_cog = CommandsCog(bot, system.router.dispatch, transport, access, AudioFetcher(AudioStore(
+                prepare_data_dir(settings.data_dir), settings.max_import_mb * 1024 * 1024, folder="imports")))
+            await bot.add_cog(commands_cog)
+            await bot.add_cog(LearningCog(commands_cog))
             await bot.add_cog(voice)
 
             @bot.listen("on_connect")

@@ -179,8 +179,9 @@ class ConversationCog(commands.Cog, name="Conversation"):
 
 class CommandsCog(commands.Cog, name="Commands"):
     def __init__(self, bot: commands.Bot, dispatch: Callable[[object], None], transport: DiscordTransport,
-                 access: AccessPolicy = AccessPolicy()):
+                 access: AccessPolicy = AccessPolicy(), imports: AudioFetcher | None = None):
         self.bot = bot
+        self.imports = imports  # fetches files attached to commands (training examples) into imports/
         self.access = access
         self.dispatch = dispatch
         self.transport = transport
@@ -258,7 +259,11 @@ class CommandsCog(commands.Cog, name="Commands"):
             return str(ctx.interaction.id)
         return str(ctx.message.id)
 
-    async def _invoke(self, ctx: commands.Context, name: str) -> None:
+    async def _invoke(self, ctx: commands.Context, name: str, args: str | None = None,
+                      attachment: discord.Attachment | None = None) -> None:
+        """Record and answer a command. ``args``: the text after the name (None: taken from a prefix
+        command's message); ``attachment``: a file for the command, fetched into imports/ (admins only:
+        a refused person's file is never downloaded)."""
         if ctx.author.bot:
             return
         person = person_of(ctx.author, ctx.channel)
@@ -268,8 +273,26 @@ class CommandsCog(commands.Cog, name="Commands"):
                 await ctx.send("I can't help you here.", ephemeral=True)
             return
         message_id = await self._acknowledge(ctx)
-        args = ctx.message.content.split(maxsplit=1)[1] if ctx.interaction is None and " " in ctx.message.content else ""
+        if args is None:
+            args = ctx.message.content.split(maxsplit=1)[1] if ctx.interaction is None and " " in ctx.message.content \
+                else ""
+        is_admin = self.access.is_admin(person)
+        stored: dict[str, str] = {}
+        if attachment is not None and is_admin and not verdict:
+            stored = await self._fetch(attachment)
         self.dispatch(InvokeCommand(
             source=SOURCE, conversation_id=command_conversation(ctx.channel), channel_id=str(ctx.channel.id),
             message_id=message_id, author_id=str(ctx.author.id), author_name=ctx.author.display_name,
-            name=name, args=args, refusal=verdict, is_admin=self.access.is_admin(person)))
+            name=name, args=args, refusal=verdict, is_admin=is_admin, **stored))
+
+    async def _fetch(self, attachment: discord.Attachment) -> dict[str, str]:
+        """The attachment in imports/ (by its sha256), or why it is not there."""
+        stored = {"attachment_name": attachment.filename[:200]}
+        if self.imports is None:
+            return stored | {"attachment_refused": "unreadable"}
+        try:
+            digest, _, refused = await self.imports.fetch(attachment)
+        except Exception as e:  # noqa: BLE001  (the CDN failed, the disk is full...): the person is told
+            log.warning("could not fetch the attachment %s: %r", attachment.filename, e)
+            digest, refused = "", "unreadable"
+        return stored | ({"attachment_refused": refused} if refused else {"attachment_hash": digest})

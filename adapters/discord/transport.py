@@ -37,8 +37,10 @@ def nonce_for(message_id: str, part: int | str) -> str:
 class DiscordTransport:
     wants_drafts = True
 
-    def __init__(self, bot: discord.Client, edit_interval: float = 1.0, voice_notes: object | None = None):
+    def __init__(self, bot: discord.Client, edit_interval: float = 1.0, voice_notes: object | None = None,
+                 files_root: Path | None = None):
         self.bot = bot
+        self.files_root = files_root  # the data dir: replies' attachments (exports, archives) are in it
         self.voice_notes = voice_notes  # where voice-message answers are (speech/<hash>.ogg)
         self.edit_interval = edit_interval
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -164,6 +166,8 @@ class DiscordTransport:
         await self.bot.wait_until_ready()
         if reply.part == "voice":
             return await self._deliver_voice(reply)
+        if reply.part:
+            return await self._deliver_later(reply)
         async with self._lock(reply.message_id):
             if len(self._finished) > 10_000:  # only late drafts of recent replies need this guard
                 self._finished.clear()
@@ -175,14 +179,17 @@ class DiscordTransport:
             channel = self.bot.get_partial_messageable(int(reply.channel_id))
             sent: list[str] = []
             try:
+                file = self._file(reply)
                 for i, part in enumerate(parts):
+                    extra = {"file": file} if i == 0 and file is not None else {}
                     if interaction is not None:
-                        message = await interaction.followup.send(part, wait=True, allowed_mentions=SAFE_MENTIONS)
+                        message = await interaction.followup.send(part, wait=True, allowed_mentions=SAFE_MENTIONS,
+                                                                  **extra)
                     elif i == 0 and draft is not None:
                         message = draft if draft.content == part else await draft.edit(content=part)
                     elif i == 0:
                         message = await _send_as_reply(channel, part, reply.message_id, reply.channel_id,
-                                                       nonce_for(reply.message_id, i))
+                                                       nonce_for(reply.message_id, i), **extra)
                     else:
                         message = await channel.send(part, nonce=nonce_for(reply.message_id, i),
                                                      allowed_mentions=SAFE_MENTIONS)
@@ -202,23 +209,53 @@ class DiscordTransport:
             return Delivered(tuple(sent))
 
 
+    def _file(self, reply: Reply) -> discord.File | None:
+        """The reply's attachment (a file the Trainer wrote in the data dir), when it can be sent."""
+        if not reply.attachment or self.files_root is None:
+            return None
+        path = Path(self.files_root) / reply.attachment
+        if not path.is_file() or path.stat().st_size > ATTACHMENT_LIMIT:
+            log.warning("not attaching %s (missing, or larger than Discord accepts)", reply.attachment)
+            return None
+        return discord.File(path, filename=path.name)
+
+    async def _deliver_later(self, reply: Reply) -> DeliveryResult:
+        """A second reply to a message, told later (a fine-tuning job's outcome): a message of its own
+        in the channel, after the interaction that started it may have expired."""
+        channel = self.bot.get_partial_messageable(int(reply.channel_id))
+        try:
+            message = await _send_as_reply(channel, split_message(reply.text)[0] if reply.text else "…",
+                                           reply.message_id, reply.channel_id, nonce_for(reply.message_id, reply.part))
+        except (discord.Forbidden, discord.NotFound) as e:
+            return NotDelivered(f"{type(e).__name__}: {e}", permanent=True)
+        except discord.HTTPException as e:
+            return NotDelivered(f"HTTP {e.status}: {e}", permanent=400 <= e.status < 500 and e.status != 429)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+            return NotDelivered(repr(e), permanent=False)
+        return Delivered((str(message.id),))
+
+
 UNKNOWN_CHANNEL = 10003  # Discord's error code when the channel itself is gone
+ATTACHMENT_LIMIT = 10 * 1024 * 1024  # what Discord accepts from a bot on any server
 
 
 async def _send_as_reply(channel: discord.PartialMessageable, text: str, question_id: str, channel_id: str,
-                         nonce: str) -> discord.Message:
+                         nonce: str, **extra: object) -> discord.Message:
     """Send ``text`` as a reply to the question; if the question is gone (deleted meanwhile, and the
     server does not honour ``fail_if_not_exists=False``), send it without the reference. Only the
     channel refusing (403, or the channel unknown) is final."""
     try:
         return await channel.send(text, reference=_reference(question_id, channel_id), nonce=nonce,
-                                  allowed_mentions=SAFE_MENTIONS)
+                                  allowed_mentions=SAFE_MENTIONS, **extra)  # type: ignore[arg-type]
     except discord.HTTPException as e:
         if isinstance(e, discord.Forbidden) or e.status not in (400, 404) or e.code == UNKNOWN_CHANNEL:
             raise
         log.warning("the question %s cannot be replied to (HTTP %s, code %s: %s); sending the answer "
                     "without the reply reference", question_id, e.status, e.code, e.text)
-        return await channel.send(text, nonce=nonce, allowed_mentions=SAFE_MENTIONS)
+        file = extra.get("file")
+        if isinstance(file, discord.File):
+            file.reset()  # the failed send read it
+        return await channel.send(text, nonce=nonce, allowed_mentions=SAFE_MENTIONS, **extra)  # type: ignore[arg-type]
 
 
 VOICE_MESSAGE_FLAG = 1 << 13

@@ -139,17 +139,25 @@ class DiscordEmulator:
             self._call(self._dispatch("MESSAGE_CREATE", message))
         return message
 
-    def user_slash(self, channel_id: str, author: dict, name: str) -> str:
-        """A person runs the slash command ``/name``; returns the interaction id."""
+    def user_slash(self, channel_id: str, author: dict, name: str, options: dict[str, object] | None = None) -> str:
+        """A person runs the slash command ``/name`` with ``options`` (strings, or an ``attachment()``
+        for a file option); returns the interaction id."""
         command = next(c for c in self.commands if c["name"] == name)
         interaction_id = self.snowflake()
         self._interaction_channel = channel_id
+        data: dict = {"id": command["id"], "name": name, "type": 1}
+        if options:
+            data["options"] = [{"name": k, "type": 11 if isinstance(v, dict) else 3,
+                                "value": v["id"] if isinstance(v, dict) else v} for k, v in options.items()]
+            files = {v["id"]: v for v in options.values() if isinstance(v, dict)}
+            if files:
+                data["resolved"] = {"attachments": files}
         self._call(self._dispatch("INTERACTION_CREATE", {
             "id": interaction_id, "application_id": self.app_id, "type": 2, "token": f"token-{interaction_id}",
             "version": 1, "guild_id": self.guild_id, "channel_id": channel_id, "channel": self.channels[channel_id],
             "member": {"user": author, "roles": [], "joined_at": _now(), "deaf": False, "mute": False, "flags": 0,
                        "permissions": "1071698660929"},
-            "data": {"id": command["id"], "name": name, "type": 1}, "locale": "en-US", "guild_locale": "en-US",
+            "data": data, "locale": "en-US", "guild_locale": "en-US",
             "app_permissions": "1071698660929", "entitlements": [], "authorizing_integration_owners": {},
             "context": 0, "attachment_size_limit": 26214400,
         }))

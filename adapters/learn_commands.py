@@ -1,0 +1,82 @@
+"""``evaluate``: score a model on a dataset's held-out examples from the command line, with a progress
+bar on stderr and a JSON report; the result is recorded (``EvaluationCompleted``) but nothing is posted
+anywhere."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from actors import training
+from actors.evaluation import evaluate
+from actors.ports import LLMError
+from actors.streams import DecidedStreams
+from actors.trainer import DEFAULT_HOLDOUT, examples_of, holdout_of
+from adapters.config import ConfigError, Settings, prepare_data_dir
+from events import open_store
+from events.catalog import LEARNING_STREAM, EvaluationCompleted
+
+
+def progress_bar(done: int, total: int, width: int = 30) -> None:
+    filled = width * done // max(total, 1)
+    print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} questions", end="" if done < total else "\n",
+          file=sys.stderr, flush=True)
+
+
+def evaluate_command(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.llm import LLMLimits, OpenAIChat
+
+    holdout = holdout_of(args.holdout) if args.holdout else DEFAULT_HOLDOUT
+    if holdout is None:
+        raise ConfigError(f"--holdout must be a share between 0 and 100%, like 20%, not {args.holdout!r}")
+    data_dir = prepare_data_dir(settings.data_dir)
+    store = open_store(settings.event_store, data_dir, create=False)
+    try:
+        streams = DecidedStreams(store, lambda _: None, training.Learning(), training.evolve,
+                                 lambda _: LEARNING_STREAM)
+        state = streams.load(LEARNING_STREAM)
+        target = state.named(args.dataset) if args.dataset else state.named(training.DEFAULT_DATASET)
+        if target is None:
+            names = ", ".join(sorted(d.name for d in state.datasets.values())) or "none yet"
+            print(f"parley: no dataset {args.dataset or training.DEFAULT_DATASET!r} (datasets: {names})",
+                  file=sys.stderr)
+            return 2
+        model = args.model or settings.chat_model
+        llm = OpenAIChat(settings.openai_base_url, settings.openai_api_key, LLMLimits(
+            max_tokens=settings.max_answer_tokens, first_token_timeout=settings.llm_timeout,
+            idle_timeout=settings.llm_idle_timeout, retries=settings.llm_retries))
+
+        def ask(messages: list[dict]) -> str | None:
+            try:
+                return llm.complete(messages, model).text
+            except LLMError as e:
+                print(f"\nparley: the model gave no answer: {e}", file=sys.stderr)
+                return None
+
+        examples = examples_of(store, target.id)[0]
+        scores, graded = evaluate(examples, holdout, ask, settings.system_prompt, settings.few_shot, progress_bar)
+        llm.close()
+        if scores.questions == 0:
+            print(f"parley: {target.name!r} has no examples to hold out", file=sys.stderr)
+            return 2
+        report = {"dataset": target.name, "model": model, "holdout": holdout, "few_shot": settings.few_shot,
+                  "at": datetime.now(timezone.utc).isoformat(), **scores.__dict__,
+                  "questions_detail": [g.__dict__ for g in graded]}
+        out = args.out or data_dir / "reports" / f"eval-{target.name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+        streams.execute(LEARNING_STREAM, lambda s: [EvaluationCompleted(
+            dataset_id=target.id, name=target.name, model=model, questions=scores.questions, holdout=holdout,
+            exact_match=scores.exact_match, token_f1=scores.token_f1, exact_match_few_shot=scores.exact_match_few_shot,
+            token_f1_few_shot=scores.token_f1_few_shot, failures=scores.failures, by="cli")])
+        print(f"{target.name}: {scores.questions} held-out question(s), model {model}\n"
+              f"  without examples: exact match {scores.exact_match:.1%}, token F1 {scores.token_f1:.3f}\n"
+              f"  with {settings.few_shot} few-shot examples: exact match {scores.exact_match_few_shot:.1%}, "
+              f"token F1 {scores.token_f1_few_shot:.3f}\nreport: {out}")
+        return 1 if scores.failures else 0
+    finally:
+        store.close()
+
+
