@@ -296,14 +296,18 @@ def test_the_console_and_the_evaluate_command(tmp_path, llm_server):
     from tests.conftest import ROOT, parley_env, run_parley
 
     data = tmp_path / "data"
-    env = parley_env(data, llm_server, PARLEY_TRAINING_POLL_S="0.2")
+    env = parley_env(data, llm_server, PARLEY_TRAINING_POLL_S="0.2", PARLEY_MAX_IMPORT_MB="1")
     data.mkdir()
+    (data / "huge.jsonl").write_bytes(b'{"messages": []}\n' * 150_000)  # 2.5 MB
     (data / "faq.csv").write_text("prompt,completion\n" + "".join(
         f"Where is room {i}?,Room {i} is on floor {i}.\n" for i in range(12)), encoding="utf-8")
-    out = run_parley(["console"], env, stdin="!train faq.csv\n!train ../outside.csv\n!train What is 2+2? => 4\n")
+    out = run_parley(["console"], env, stdin="!train faq.csv\n!train ../outside.csv\n!train What is 2+2? => 4\n"
+                                              "!train huge.jsonl\n")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("Added 12 example(s)") and "\nAdded 1 example(s)" in out.stdout
     assert "Nothing was added from `../outside.csv`" in out.stdout and "name a file inside the data dir" in out.stdout
+    assert "Nothing was added from `huge.jsonl`" in out.stdout and "larger than PARLEY_MAX_IMPORT_MB" in out.stdout
+    assert not [p for p in (data / "imports").iterdir() if p.stat().st_size > 1024 * 1024]  # nothing half kept
 
     report = tmp_path / "report.json"
     evaluated = run_parley(["evaluate", "--holdout", "30%", "--out", str(report)], env)
@@ -329,3 +333,52 @@ def test_the_console_and_the_evaluate_command(tmp_path, llm_server):
     finally:
         console.kill()
     assert llm_server.requests[-1]["model"].startswith("ft:small-model:parley:")
+
+
+def test_few_shot_lookup_uses_the_backends_full_text_search(store, tmp_path):
+    """SQLite FTS5 and PostgreSQL tsvector find the same examples: stemmed words, stopwords ignored,
+    only the channel's dataset, nothing for an unrelated question, and a deleted dataset teaches no more."""
+    from events.catalog import LEARNING_STREAM, DatasetCreated, DatasetDeleted, DatasetUsed
+    from projections.datasets import Datasets
+    from projections.tracking import ProjectionRunner, open_read_models
+
+    def added(dataset_id: str, pairs: list[tuple[str, str, bool]]) -> ExamplesAdded:
+        return ExamplesAdded(dataset_id=dataset_id, duplicates=0, author_id="a", source="console", message_id="m",
+                             examples=tuple({"prompt": p, "answer": a, "positive": pos} for p, a, pos in pairs))
+
+    store.append(LEARNING_STREAM, [
+        DatasetCreated(dataset_id="d1", name="default", by="a"), DatasetCreated(dataset_id="d2", name="pets", by="a"),
+        added("d1", [("How do I reset my password?", "Use the reset link.", True),
+                     ("How do I reset my password?", "Call me.", False),
+                     ("When does the shop open?", "At nine.", True)]),
+        added("d2", [("Are cats allowed in the office?", "Only on Fridays.", True)]),
+        DatasetUsed(dataset_id="d2", name="pets", channel="discord:9", by="a")], 0)
+    db = open_read_models(store, tmp_path)
+    datasets = Datasets(db)
+    ProjectionRunner(store, db, [datasets]).catch_up()
+    try:
+        found = datasets.similar("console:console", "I forgot my passwords, resetting how?", 4)
+        assert {(e.answer, e.positive) for e in found} == {("Use the reset link.", True), ("Call me.", False)}
+        assert datasets.similar("console:console", "what is the weather like", 4) == []
+        assert [e.answer for e in datasets.similar("discord:9", "cat in the office", 4)] == ["Only on Fridays."]
+        assert datasets.similar("discord:9", "reset password", 4) == []  # another dataset teaches there
+        assert len(datasets.similar("console:console", "reset password shop open", 1)) == 1
+        store.append(LEARNING_STREAM, [DatasetDeleted(dataset_id="d1", name="default", by="a")], 5)
+        ProjectionRunner(store, db, [datasets]).catch_up()
+        assert datasets.similar("console:console", "reset password", 4) == []
+    finally:
+        db.close()
+
+
+def test_a_running_job_can_be_cancelled(tmp_path, llm_server):
+    session = Session(tmp_path, llm_server, training_poll_s=3600)
+    try:
+        train_ten(session)
+        session.command("finetune", "start")
+        assert "no running job `ftjob-9`" in session.command("finetune", "cancel ftjob-9")
+        assert "Asked to cancel `ftjob-1`: it is cancelled." in session.command("finetune", "cancel ftjob-1")
+        [finished] = session.events(FineTuneFinished)
+        assert finished.status == "cancelled" and session.events(ModelActivated) == []
+        assert "ftjob-1`: cancelled" in session.command("finetune", "status ftjob-1")
+    finally:
+        session.stop()
