@@ -9,6 +9,8 @@ import json
 import os
 import tempfile
 import zipfile
+
+import orjson
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,7 +48,7 @@ class LearningFiles:
         def lines() -> Iterable[bytes]:
             nonlocal count
             for record in records:
-                line = json.dumps(record, ensure_ascii=False).encode() + b"\n"
+                line = orjson.dumps(record) + b"\n"  # UTF-8 as it is, several times faster than json
                 digest.update(line)
                 count += 1
                 yield line

@@ -39,13 +39,14 @@ def example(i: int, rng: random.Random) -> dict:
 
 def build_log(folder: Path, n: int) -> None:
     from events import open_store
-    from events.catalog import LEARNING_STREAM, DatasetCreated, ExamplesAdded
+    from events.catalog import LEARNING_STREAM, DatasetCreated, DatasetUsed, ExamplesAdded
 
     rng = random.Random(7)
     store = open_store("sqlite", folder)
     try:
-        store.append(LEARNING_STREAM, [DatasetCreated(dataset_id="bench", name="bench", by="bench")], 0)
-        version = 1
+        store.append(LEARNING_STREAM, [DatasetCreated(dataset_id="bench", name="bench", by="bench"),
+                                       DatasetUsed(dataset_id="bench", name="bench", channel="bench:channel", by="b")], 0)
+        version = 2
         for start in range(0, n, BATCH):
             batch = tuple(example(i, rng) for i in range(start, min(n, start + BATCH)))
             store.append(LEARNING_STREAM, [ExamplesAdded(dataset_id="bench", examples=batch, duplicates=0,

@@ -27,7 +27,8 @@ EXAMPLES = ("CREATE TABLE IF NOT EXISTS examples (id INTEGER PRIMARY KEY, datase
             "position INTEGER NOT NULL{extra})")
 SCHEMA = {
     "sqlite": [EXAMPLES.format(extra=""),
-               "CREATE VIRTUAL TABLE IF NOT EXISTS examples_fts USING fts5(prompt, tokenize='porter unicode61')"] + COMMON,
+               "CREATE VIRTUAL TABLE IF NOT EXISTS examples_fts USING fts5(prompt, content='examples', "
+               "content_rowid='id', tokenize='porter unicode61')"] + COMMON,
     "postgresql": [EXAMPLES.format(extra=", search tsvector"),
                    "CREATE INDEX IF NOT EXISTS examples_search ON examples USING GIN (search)"] + COMMON,
 }
@@ -38,7 +39,7 @@ INSERT = {
 }
 SIMILAR = {
     "sqlite": "SELECT e.prompt, e.answer, e.positive FROM examples_fts JOIN examples e ON e.id = examples_fts.rowid "
-              "WHERE examples_fts MATCH ? AND e.dataset_id = ? ORDER BY bm25(examples_fts), e.id LIMIT ?",
+              "WHERE examples_fts MATCH ? AND e.dataset_id = ? ORDER BY examples_fts.rank LIMIT ?",
     "postgresql": "SELECT prompt, answer, positive FROM examples WHERE search @@ to_tsquery('english', ?) AND "
                   "dataset_id = ? ORDER BY ts_rank(search, to_tsquery('english', ?)) DESC, id LIMIT ?",
 }
@@ -56,18 +57,19 @@ class Datasets:
             base = (recorded.position or 0) * PER_EVENT
             rows = [(base + i, e.dataset_id, x["prompt"], x["answer"], int(x["positive"]), e.author_id, e.source,
                      e.message_id, recorded.position or 0) for i, x in enumerate(e.examples)]
+            if rows and db.execute("SELECT 1 FROM examples WHERE id = ?", (base,)).fetchone():
+                return  # applied already (the read models were fed this part of the log again)
             if self.dialect == "sqlite":
                 db.executemany(INSERT["sqlite"], rows)
-                db.executemany("DELETE FROM examples_fts WHERE rowid = ?", [(r[0],) for r in rows])
                 db.executemany("INSERT INTO examples_fts (rowid, prompt) VALUES (?, ?)", [(r[0], r[2]) for r in rows])
             else:
                 db.executemany(INSERT["postgresql"], [r + (r[2],) for r in rows])
         elif isinstance(e, DatasetCreated):
             db.execute("INSERT INTO datasets VALUES (?, ?) ON CONFLICT (dataset_id) DO NOTHING", (e.dataset_id, e.name))
         elif isinstance(e, DatasetDeleted):
-            if self.dialect == "sqlite":
-                db.execute("DELETE FROM examples_fts WHERE rowid IN (SELECT id FROM examples WHERE dataset_id = ?)",
-                           (e.dataset_id,))
+            if self.dialect == "sqlite":  # an external-content index is told what it indexed
+                db.execute("INSERT INTO examples_fts (examples_fts, rowid, prompt) SELECT 'delete', id, prompt "
+                           "FROM examples WHERE dataset_id = ?", (e.dataset_id,))
             db.execute("DELETE FROM examples WHERE dataset_id = ?", (e.dataset_id,))
             db.execute("DELETE FROM datasets WHERE dataset_id = ?", (e.dataset_id,))
             db.execute("UPDATE dataset_channels SET selected = NULL WHERE selected = ?", (e.dataset_id,))

@@ -21,7 +21,7 @@ class LearningCog(commands.Cog, name="Learning"):
     async def _run(self, ctx: commands.Context, name: str, *slash_args: str,
                    file: discord.Attachment | None = None) -> None:
         args = " ".join(a for a in slash_args if a).strip() if ctx.interaction is not None else None
-        if file is None and ctx.interaction is None and ctx.message.attachments:
+        if name == "train" and file is None and ctx.interaction is None and ctx.message.attachments:
             file = ctx.message.attachments[0]
         await self.commands_cog._invoke(ctx, name, args, file)
 
