@@ -119,12 +119,8 @@ class DiscordTransport:
                 log.warning("the question %s cannot be replied to (HTTP %s, code %s); sending the voice message "
                             "without the reply reference", reply.message_id, e.status, e.code)
                 data = await _post_voice_message(self.bot, reply, audio, reference=False)
-        except (discord.Forbidden, discord.NotFound) as e:
-            return NotDelivered(f"{type(e).__name__}: {e}", permanent=True)
-        except discord.HTTPException as e:
-            return NotDelivered(f"HTTP {e.status}: {e}", permanent=400 <= e.status < 500 and e.status != 429)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
-            return NotDelivered(repr(e), permanent=False)
+        except SEND_ERRORS as e:
+            return not_delivered(e)
         self._remember_answer(str(data["id"]), reply.message_id)
         return Delivered((str(data["id"]),))
 
@@ -197,13 +193,8 @@ class DiscordTransport:
                         message = await message.edit(content=part)
                     sent.append(str(message.id))
                     self._remember_answer(str(message.id), reply.message_id)
-            except (discord.Forbidden, discord.NotFound) as e:
-                return NotDelivered(f"{type(e).__name__}: {e}", permanent=True)
-            except discord.HTTPException as e:
-                permanent = 400 <= e.status < 500 and e.status != 429
-                return NotDelivered(f"HTTP {e.status}: {e}", permanent=permanent)
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
-                return NotDelivered(repr(e), permanent=False)
+            except SEND_ERRORS as e:
+                return not_delivered(e)
             finally:
                 self._locks.pop(reply.message_id, None)
             return Delivered(tuple(sent))
@@ -226,16 +217,23 @@ class DiscordTransport:
         try:
             message = await _send_as_reply(channel, split_message(reply.text)[0] if reply.text else "…",
                                            reply.message_id, reply.channel_id, nonce_for(reply.message_id, reply.part))
-        except (discord.Forbidden, discord.NotFound) as e:
-            return NotDelivered(f"{type(e).__name__}: {e}", permanent=True)
-        except discord.HTTPException as e:
-            return NotDelivered(f"HTTP {e.status}: {e}", permanent=400 <= e.status < 500 and e.status != 429)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
-            return NotDelivered(repr(e), permanent=False)
+        except SEND_ERRORS as e:
+            return not_delivered(e)
         return Delivered((str(message.id),))
 
 
 UNKNOWN_CHANNEL = 10003  # Discord's error code when the channel itself is gone
+SEND_ERRORS = (discord.HTTPException, aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+def not_delivered(e: BaseException) -> NotDelivered:
+    """Whether retrying can help: not when the channel refuses (403, gone) or the request is wrong (4xx
+    but 429); yes after 429, 5xx and network failures."""
+    if isinstance(e, (discord.Forbidden, discord.NotFound)):
+        return NotDelivered(f"{type(e).__name__}: {e}", permanent=True)
+    if isinstance(e, discord.HTTPException):
+        return NotDelivered(f"HTTP {e.status}: {e}", permanent=400 <= e.status < 500 and e.status != 429)
+    return NotDelivered(repr(e), permanent=False)
 ATTACHMENT_LIMIT = 10 * 1024 * 1024  # what Discord accepts from a bot on any server
 
 
