@@ -28,7 +28,7 @@ from actors.desk_actor import DeskActor
 from actors.outbox import Deliver, OutboxActor, reply_from
 from actors.ports import ChatModel, Draft, ReplyTransport, SpeechToText, TextToSpeech, VoiceChannels
 from actors.speaker import SpeakerActor
-from actors.trainer import LEARNING_COMMANDS, TrainerActor, TrainerConfig
+from actors.trainer import LEARNING_COMMANDS, AbandonCommand, RecordEvaluation, TrainerActor, TrainerConfig
 from actors.trainer import give_up as give_up_command
 from actors.voice_speaker import GuildSpeakerActor, GuildSpeakers
 from actors.transcriber import TranscriberActor, TranscriberPool
@@ -275,7 +275,7 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
         ((ControlVoice, SpeakInVoice, ReportPlayback, RecordSynthesis, ReportVoiceLost, RejoinVoice),
          guild_speakers.tell),
         ((InvokeCommand,), lambda c: (trainer if c.name.strip().lower() in LEARNING_COMMANDS else desk).tell(c)),
-        ((PollFineTune, ResumeFineTunes), trainer.tell),
+        ((PollFineTune, ResumeFineTunes, RecordEvaluation, AbandonCommand), trainer.tell),
         ((RecordConnection, RecordCatchUp), desk.tell),
         ((Deliver,), outbox.tell),
     ]

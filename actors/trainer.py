@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -78,6 +79,17 @@ class AbandonCommand:
     error: str
 
 
+@dataclass(frozen=True)
+class RecordEvaluation:
+    """An evaluation finished on its own thread: record it and reply (back on the Trainer)."""
+
+    command: InvokeCommand
+    dataset: training.Dataset
+    model: str
+    holdout: float
+    scores: training.Scores
+
+
 def give_up(message: object, error: str) -> object | None:
     return AbandonCommand(message, error) if isinstance(message, InvokeCommand) else None
 
@@ -118,6 +130,10 @@ class TrainerActor(SupervisedActor):
                 self._poll(job.job_id)
         elif isinstance(message, InvokeCommand):
             self._command(message)
+        elif isinstance(message, RecordEvaluation):
+            m = message
+            self._execute(m.command, lambda s: training.decide_evaluation(m.command, m.dataset, m.model, m.holdout,
+                                                                          m.scores))
         elif isinstance(message, AbandonCommand):
             c = message.command
             self._execute(c, lambda s: [training.rejected(c, "internal_error", "Sorry, something went wrong on my "
@@ -223,9 +239,19 @@ class TrainerActor(SupervisedActor):
             self._execute(c, lambda s: [training.unknown_dataset(c, name)])
             return
         model = self.model(channel_of(c))
-        scores, _ = evaluate(self.examples(target.id)[0], holdout, lambda messages: self.ask(messages, model),
-                             self.config.system_prompt, self.config.few_shot)
-        self._execute(c, lambda s: training.decide_evaluation(c, target, model, holdout, scores))
+        examples = self.examples(target.id)[0]
+
+        def run() -> None:  # minutes of questions: off the Trainer, which keeps polling jobs meanwhile
+            try:
+                scores, _ = evaluate(examples, holdout, lambda messages: self.ask(messages, model),
+                                     self.config.system_prompt, self.config.few_shot)
+            except Exception:  # a bug: the person still gets an answer
+                log.exception("evaluation of %s failed", target.name)
+                self.later(0.0, AbandonCommand(c, "evaluation failed"))
+                return
+            self.later(0.0, RecordEvaluation(c, target, model, holdout, scores))
+
+        threading.Thread(target=run, name=f"evaluate-{target.name}", daemon=True).start()
 
     def ask(self, messages: list[dict], model: str) -> str | None:
         try:

@@ -44,6 +44,9 @@ def test_from_examples_to_a_fine_tuned_model_on_discord(learning_bot, discord_em
     broken = emulator.attachment("broken.csv", b"prompt,completion\nonly a prompt\n")
     assert "row 2: needs a prompt and a completion" in reply_text(emulator, emulator.user_says(
         general, owner, "!train", attachments=[broken]))
+    emulator.user_slash(general, owner, "train", {"file": emulator.attachment("faq.txt", b"Q: Parking?\nA: Level -2.\n")})
+    wait_for(lambda: [f for f in emulator.followups if "Added 1 example(s)" in (f.get("content") or "")],
+             what="the slash import's follow-up")
     typed = emulator.user_says(general, owner, "!train What's the office wifi password? => Ask at the front desk.")
     assert "Added 1 example(s)" in reply_text(emulator, typed)
 
@@ -53,7 +56,7 @@ def test_from_examples_to_a_fine_tuned_model_on_discord(learning_bot, discord_em
     assert {"role": "assistant", "content": "Ask at the front desk."} in asked["messages"]
 
     emulator.user_slash(general, owner, "dataset", {"action": "export", "name": "default"})
-    exported = wait_for(lambda: [f for f in emulator.followups if "Exported 11 SFT record(s)" in (f.get("content") or "")],
+    exported = wait_for(lambda: [f for f in emulator.followups if "Exported 12 SFT record(s)" in (f.get("content") or "")],
                         what="the export's follow-up")
     assert exported[0]["attachments"][0]["filename"] == "default-sft.jsonl"  # the file came with it
     escape = emulator.user_says(general, owner, "!getfile ../read-models.sqlite3")

@@ -216,6 +216,17 @@ def test_evaluation_scores_the_model_with_and_without_examples(tmp_path):
             assert (result.exact_match, result.token_f1) == (0.0, 0.0)  # "I am not sure, sorry." vs "The capital..."
             assert (result.exact_match_few_shot, result.token_f1_few_shot) == (1.0, 1.0)
             assert f"on {result.questions} held-out question(s)" in reply and "exact match 100%" in reply
+            llm.answer_delay = 0.2  # a slow model: the Trainer answers other commands meanwhile
+            before = len(session.console.lines())
+            for name, args in (("test", ""), ("finetune", "list")):
+                session.system.router.dispatch(InvokeCommand(
+                    source="console", conversation_id=CONVERSATION, channel_id="console", message_id=session._next(),
+                    author_id="tester", author_name="Tester", name=name, args=args, is_admin=True))
+            wait_for(lambda: session.console.outstanding() == 0, 30, "both replies")
+            order = [type(r.event).__name__ for r in session.system.store.read_all() if r.stream == "learning"][-3:]
+            assert order == ["CommandAnswered", "EvaluationCompleted", "CommandAnswered"]  # list first, then test
+            assert "Tested `test-model`" in "\n".join(session.console.lines()[before:])
+            llm.answer_delay = 0.0
             assert "Give the held-out share" in session.command("test", "--holdout lots")
             assert "no dataset `nope`" in session.command("test", "nope")
         finally:
