@@ -28,6 +28,7 @@ from actors.desk_actor import DeskActor
 from actors.outbox import Deliver, OutboxActor, reply_from
 from actors.ports import ChatModel, Draft, ReplyTransport, SpeechToText, TextToSpeech, VoiceChannels
 from actors.speaker import SpeakerActor
+from actors.teaching import lookup
 from actors.trainer import LEARNING_COMMANDS, AbandonCommand, RecordEvaluation, TrainerActor, TrainerConfig
 from actors.trainer import give_up as give_up_command
 from actors.voice_speaker import GuildSpeakerActor, GuildSpeakers
@@ -210,7 +211,7 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
                              settings.llm_context_tokens else 0, settings.few_shot)
     responders = ResponderPool([
         supervise(f"responder-{i}", lambda sup: ResponderActor.start(
-            sup, store, router.publish, llm, config, system.model, drafts, wants_drafts, datasets.similar),
+            sup, store, router.publish, llm, config, system.model, drafts, wants_drafts, lookup(datasets.similar)),
             give_up=give_up)
         for i in range(settings.responders)
     ])

@@ -193,3 +193,21 @@ class FineTuning(Protocol):
     def retrieve(self, job_id: str) -> TrainingJob: ...
 
     def cancel(self, job_id: str) -> TrainingJob: ...
+
+
+class TrainingFiles(Protocol):
+    """The Trainer's files in the data dir: imports, exports, archives, instructions."""
+
+    def read_import(self, digest: str) -> bytes | None: ...
+
+    def path(self, relative: str) -> object: ...
+
+    def write_jsonl(self, relative: str, records: Iterator[dict]) -> object:
+        """Write one JSON record per line, atomically; return a ``training.Written``."""
+
+    def write_archive(self, name: str, files: list, manifest: dict) -> object: ...
+
+    def sendable(self, requested: str) -> tuple[str, str]:
+        """(path relative to the data dir, "") for a file in exports/ or archives/, else ("", why)."""
+
+    def instructions(self, prefix: str) -> str: ...

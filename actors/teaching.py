@@ -3,7 +3,7 @@ chat turns. Pure; the datasets read model does the full-text search with these t
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from actors.examples import Example
 
@@ -35,6 +35,14 @@ def few_shot_messages(examples: Sequence[Example]) -> list[dict[str, str]]:
         if e.positive:
             messages += [{"role": "user", "content": _cut(e.prompt)}, {"role": "assistant", "content": _cut(e.answer)}]
     return messages
+
+
+def lookup(similar: Callable[[str, list[str], int], list[tuple[str, str, bool]]]) -> \
+        Callable[[str, str, int], list[Example]]:
+    """The Responder's few-shot lookup over a full-text search of examples (the datasets read model)."""
+    def find(channel: str, question: str, limit: int) -> list[Example]:
+        return [Example(p, a, pos) for p, a, pos in similar(channel, terms(question), limit)]
+    return find
 
 
 def rank(question: str, examples: Sequence[Example], k: int) -> list[Example]:

@@ -8,23 +8,19 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from actors import training
 from actors.commands import InvokeCommand, PollFineTune, ResumeFineTunes
 from actors.evaluation import evaluate
 from actors.examples import Example, Parsed, parse_file, parse_train_command
 from actors.finetune_rules import dpo_records, sft_records, validate
-from actors.ports import ChatModel, FineTuning, LLMError, TrainingRefused
+from actors.ports import ChatModel, FineTuning, LLMError, TrainingFiles, TrainingRefused
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from actors.training import Learning, channel_of
 from events import EventStore
 from events.catalog import LEARNING_STREAM, ExamplesAdded
 from events.model import Event
-
-if TYPE_CHECKING:  # the files adapter is wired in by run.py
-    from adapters.learning_files import LearningFiles
 
 log = logging.getLogger("parley.trainer")
 LEARNING_COMMANDS = frozenset(training.COMMANDS)
@@ -108,7 +104,7 @@ def examples_of(store: EventStore, dataset_id: str) -> tuple[list[Example], tupl
 
 
 class TrainerActor(SupervisedActor):
-    def __init__(self, supervisor: Supervised, store: EventStore, publish: Publish, files: "LearningFiles",
+    def __init__(self, supervisor: Supervised, store: EventStore, publish: Publish, files: TrainingFiles,
                  llm: ChatModel, model: Callable[[str], str], fine_tuning: Callable[[], FineTuning],
                  config: TrainerConfig, later: Callable[[float, object], None]):
         super().__init__(supervisor)

@@ -15,13 +15,12 @@ from dataclasses import dataclass, field, replace
 
 from actors.commands import InvokeCommand
 from actors.examples import Example, Parsed, normalise
-from events.catalog import (CommandAnswered, CommandRejected, DatasetArchived, DatasetCreated, DatasetDeleted,
+from events.catalog import (DEFAULT_DATASET, CommandAnswered, CommandRejected, DatasetArchived, DatasetCreated, DatasetDeleted,
                             DatasetExported, DatasetSelected, DatasetUsed, EvaluationCompleted, ExamplesAdded,
                             ExamplesRefused, FileRefused, FineTuneFinished, FineTuneRejected, FineTuneStarted,
                             FineTuneStatusChanged, ModelActivated)
 from events.model import Event
 
-DEFAULT_DATASET = "default"
 KEEP_SEEN = 500
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 TERMINAL = ("succeeded", "failed", "cancelled")

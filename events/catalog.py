@@ -524,3 +524,4 @@ def conversation_stream(conversation_id: str) -> str:
 
 # Datasets, examples, evaluations, jobs and model choices: one stream, owned by the Trainer.
 LEARNING_STREAM = "learning"
+DEFAULT_DATASET = "default"  # where examples go, and what teaches, until a dataset is chosen

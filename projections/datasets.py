@@ -7,11 +7,8 @@ their event's position, so re-applying an event changes nothing.
 from __future__ import annotations
 
 from events import RecordedEvent
-from events.catalog import (DatasetCreated, DatasetDeleted, DatasetSelected, DatasetUsed, ExamplesAdded,
-                            ModelActivated)
-from actors.examples import Example
-from actors.teaching import terms
-from actors.training import DEFAULT_DATASET
+from events.catalog import (DEFAULT_DATASET, DatasetCreated, DatasetDeleted, DatasetSelected, DatasetUsed,
+                            ExamplesAdded, ModelActivated)
 from projections.tracking import ReadModels, Transaction
 
 PER_EVENT = 1_000_000  # example id = position * PER_EVENT + index in its event
@@ -92,10 +89,9 @@ class Datasets:
         rows = self.db.query("SELECT dataset_id FROM datasets WHERE LOWER(name) = ?", (DEFAULT_DATASET,))
         return rows[0][0] if rows else None
 
-    def similar(self, channel: str, question: str, limit: int) -> list[Example]:
-        """Up to ``limit`` examples of the channel's dataset most similar to ``question`` (none when no
-        word of it is in any example)."""
-        words = terms(question)
+    def similar(self, channel: str, words: list[str], limit: int) -> list[tuple[str, str, bool]]:
+        """Up to ``limit`` (prompt, answer, positive) of the channel's dataset whose prompts best match
+        any of ``words`` (plain words: see ``actors.teaching.terms``); none when no word matches."""
         if not words or limit <= 0:
             return []
         dataset_id = self.teaching(channel)
@@ -106,7 +102,7 @@ class Datasets:
         else:
             query = " | ".join(words)
             params = (query, dataset_id, query, limit)
-        return [Example(p, a, bool(pos)) for p, a, pos in self.db.query(SIMILAR[self.dialect], params)]
+        return [(p, a, bool(pos)) for p, a, pos in self.db.query(SIMILAR[self.dialect], params)]
 
     def active_models(self) -> dict[str, str]:
         return dict(self.db.query("SELECT channel, model FROM active_models"))

@@ -11,6 +11,7 @@ import pytest
 
 from actors.commands import InvokeCommand, ReceiveMessage
 from actors.finetune_rules import validate
+from actors.teaching import terms
 from adapters.audio_files import AudioStore
 from events.catalog import (CommandRejected, EvaluationCompleted, ExamplesAdded, ExamplesRefused, FileRefused,
                             FineTuneFinished, FineTuneStatusChanged, ModelActivated)
@@ -63,7 +64,7 @@ class Session:
         return [r.event for r in self.system.store.read_all() if isinstance(r.event, cls)]
 
     def taught(self, question: str) -> list:
-        return self.system.datasets.similar("console:console", question, 4)  # type: ignore[union-attr]
+        return self.system.datasets.similar("console:console", terms(question), 4)  # type: ignore[union-attr]
 
     def stop(self) -> None:
         self.system.stop()
@@ -368,15 +369,19 @@ def test_few_shot_lookup_uses_the_backends_full_text_search(store, tmp_path):
     datasets = Datasets(db)
     ProjectionRunner(store, db, [datasets]).catch_up()
     try:
-        found = datasets.similar("console:console", "I forgot my passwords, resetting how?", 4)
-        assert {(e.answer, e.positive) for e in found} == {("Use the reset link.", True), ("Call me.", False)}
-        assert datasets.similar("console:console", "what is the weather like", 4) == []
-        assert [e.answer for e in datasets.similar("discord:9", "cat in the office", 4)] == ["Only on Fridays."]
-        assert datasets.similar("discord:9", "reset password", 4) == []  # another dataset teaches there
-        assert len(datasets.similar("console:console", "reset password shop open", 1)) == 1
+        def similar(channel: str, question: str, limit: int = 4) -> list[tuple[str, str, bool]]:
+            return datasets.similar(channel, terms(question), limit)
+
+        found = similar("console:console", "I forgot my passwords, resetting how?")
+        assert set((answer, positive) for _, answer, positive in found) == {("Use the reset link.", True),
+                                                                           ("Call me.", False)}
+        assert similar("console:console", "what is the weather like") == []
+        assert [a for _, a, _ in similar("discord:9", "cat in the office")] == ["Only on Fridays."]
+        assert similar("discord:9", "reset password") == []  # another dataset teaches there
+        assert len(similar("console:console", "reset password shop open", 1)) == 1
         store.append(LEARNING_STREAM, [DatasetDeleted(dataset_id="d1", name="default", by="a")], 5)
         ProjectionRunner(store, db, [datasets]).catch_up()
-        assert datasets.similar("console:console", "reset password", 4) == []
+        assert similar("console:console", "reset password") == []
     finally:
         db.close()
 
