@@ -5,6 +5,7 @@
     python run.py replay       print the event log
     python run.py status       store position and counts
     python run.py evaluate     score a model on a dataset's held-out examples
+    python run.py audit        verify the log's hash chain, or export it
 """
 from __future__ import annotations
 
@@ -417,10 +418,16 @@ def cmd_evaluate(settings: Settings, args: argparse.Namespace) -> int:
     return evaluate_command(settings, args)
 
 
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.audit_commands import audit
+
+    return audit(settings, args)
+
+
 COMMANDS: dict[str | None, Callable[[Settings, argparse.Namespace], int]] = {
     None: cmd_bot, "bot": cmd_bot, "console": cmd_console, "replay": cmd_replay, "status": cmd_status,
     "transcribe": cmd_transcribe, "models": cmd_models, "purge-audio": cmd_purge_audio, "say": cmd_say,
-    "evaluate": cmd_evaluate,
+    "evaluate": cmd_evaluate, "audit": cmd_audit,
 }
 
 
@@ -455,6 +462,14 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--dataset", help="the dataset (default: default)")
     ev.add_argument("--holdout", help="the share of examples held out, like 20%% (default 20%%)")
     ev.add_argument("--out", type=Path, metavar="FILE", help="the report (default: reports/ in the data dir)")
+    au = sub.add_parser("audit", help="verify the log's hash chain, or export events with their hashes")
+    au_sub = au.add_subparsers(dest="action", required=True)
+    av = au_sub.add_parser("verify", help="recompute the hash chain; exit 1 naming the first bad position")
+    av.add_argument("--expect-head", metavar="HASH", help="a head printed earlier: also catches a cut tail")
+    ae = au_sub.add_parser("export", help="events with their hashes as JSONL (checkable without Parley)")
+    ae.add_argument("--since", help="recorded at or after this ISO time (UTC unless it names a zone)")
+    ae.add_argument("--until", help="recorded before this ISO time")
+    ae.add_argument("--out", type=Path, metavar="FILE", help="write here instead of stdout")
     return p
 
 

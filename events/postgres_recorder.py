@@ -5,6 +5,9 @@ embedded server, or ``?host=/var/run/postgresql``) a pipelined batch of a few hu
 client and server both block writing into full socket buffers (seen with psycopg 3.3, 2,500 events).
 The same three statements, in the same transaction, one after the other, never do; the lock that keeps
 notification ids in commit order and the NOTIFY that wakes followers are unchanged.
+
+Under that lock, in that transaction, each event is linked into the log's hash chain (``events.chain``):
+concurrent writers from any number of processes still make one chain, in notification-id order.
 """
 from __future__ import annotations
 
@@ -14,13 +17,51 @@ from typing import Any
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
+from psycopg.sql import SQL, Identifier
+
+from events.chain import CHAIN_TABLE, GENESIS, chain_rows
 
 
 class UnpipelinedPostgresApplicationRecorder(PostgresApplicationRecorder):
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.chain_table = SQL("{schema}.{table}").format(schema=Identifier(self.datastore.schema),
+                                                          table=Identifier(CHAIN_TABLE))
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {table} (position bigint PRIMARY KEY, hash text NOT NULL)").format(
+            table=self.chain_table))
+
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if not stored_events:
             return []
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             self._insert_stored_events(curs, stored_events, **kwargs)  # lock table, NOTIFY, INSERT
-            return self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+            positions = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs) or []
+            curs.execute(SQL("SELECT hash FROM {table} ORDER BY position DESC LIMIT 1").format(table=self.chain_table))
+            row = curs.fetchone()
+            curs.executemany(SQL("INSERT INTO {table} (position, hash) VALUES (%s, %s)").format(table=self.chain_table),
+                             chain_rows(row["hash"] if row else GENESIS, positions, stored_events))
+            return positions
+
+    def select_notification_rows(self, after: int, limit: int, topics: Sequence[str] = ()) -> list[tuple]:
+        """``(id, stream, version, topic, state)`` tuples after ``after``, as the SQLite recorder gives."""
+        statement = SQL("SELECT notification_id, originator_id, originator_version, topic, state FROM {schema}.{table} "
+                        "WHERE notification_id>%s").format(schema=Identifier(self.datastore.schema),
+                                                           table=Identifier(self.events_table_name))
+        params: list[object] = [after]
+        if topics:
+            statement += SQL(" AND topic = ANY(%s)")
+            params.append(list(topics))
+        statement += SQL(" ORDER BY notification_id LIMIT %s")
+        params.append(limit)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, params)
+            return [(r["notification_id"], r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
+                    for r in curs.fetchall()]
+
+    def select_chain(self, after: int, limit: int) -> list[tuple[int, str]]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(SQL("SELECT position, hash FROM {table} WHERE position>%s ORDER BY position LIMIT %s").format(
+                table=self.chain_table), (after, limit))
+            return [(r["position"], r["hash"]) for r in curs.fetchall()]

@@ -1,4 +1,5 @@
-"""The library's SQLite application recorder, inserting a batch with one ``executemany``.
+"""The library's SQLite application recorder, inserting a batch with one ``executemany``, and linking
+each event into the log's hash chain (``events.chain``) in the same transaction.
 
 eventsourcing's recorder runs one INSERT per event to learn each row's id (its notification id, our
 global position). In one write transaction SQLite gives a plain rowid table consecutive rowids
@@ -13,16 +14,29 @@ from typing import Any
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
+from events.chain import CHAIN_TABLE, GENESIS, chain_rows
+
 
 class BatchSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    def construct_create_table_statements(self) -> list[str]:
+        return super().construct_create_table_statements() + [
+            f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} (position INTEGER PRIMARY KEY, hash TEXT NOT NULL)"]
+
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **_: Any) -> Sequence[int] | None:
         if len(stored_events) < 2:
-            return super()._insert_events(c, stored_events)
-        c.executemany(self.insert_events_statement,
-                      [(str(s.originator_id), s.originator_version, s.topic, s.state) for s in stored_events])
-        c.execute("SELECT last_insert_rowid()")
-        last = c.fetchone()[0]
-        return list(range(last - len(stored_events) + 1, last + 1))
+            positions = list(super()._insert_events(c, stored_events) or [])
+        else:
+            c.executemany(self.insert_events_statement,
+                          [(str(s.originator_id), s.originator_version, s.topic, s.state) for s in stored_events])
+            c.execute("SELECT last_insert_rowid()")
+            last = c.fetchone()[0]
+            positions = list(range(last - len(stored_events) + 1, last + 1))
+        # Inside the write transaction: no other writer can slip an event in between.
+        c.execute(f"SELECT hash FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1")
+        row = c.fetchone()
+        c.executemany(f"INSERT INTO {CHAIN_TABLE} (position, hash) VALUES (?, ?)",
+                      chain_rows(row[0] if row else GENESIS, positions, stored_events))
+        return positions
 
     def select_notification_rows(self, after: int, limit: int, topics: Sequence[str] = ()) -> list[tuple]:
         """Like ``select_notifications(after, limit, topics=..., inclusive_of_start=False)``, as plain
@@ -39,4 +53,18 @@ class BatchSQLiteApplicationRecorder(SQLiteApplicationRecorder):
             cursor = c.sqlite_cursor
             cursor.row_factory = None  # plain tuples for this cursor only
             cursor.execute(statement, params)
+            return cursor.fetchall()
+
+    def select_chain(self, after: int, limit: int) -> list[tuple[int, str]]:
+        """(position, hash) of the hash chain after ``after``, in order ([] when the log predates it)."""
+        with self.datastore.transaction(commit=False) as c:
+            cursor = c.sqlite_cursor
+            cursor.row_factory = None
+            try:
+                cursor.execute(f"SELECT position, hash FROM {CHAIN_TABLE} WHERE position>? ORDER BY position LIMIT ?",
+                               (after, limit))
+            except Exception as e:  # noqa: BLE001  (no such table: a log written before the chain)
+                if "no such table" in str(e):
+                    return []
+                raise
             return cursor.fetchall()

@@ -159,6 +159,24 @@ class EventStore:
                 return
             after = rows[-1][0]
 
+    def stored_rows(self, after: int = 0) -> Iterator[tuple[int, str, int, str, bytes]]:
+        """Every event as stored, undecoded: (position, stream, version, type, bytes), for the audit."""
+        while True:
+            rows = self._recorder.select_notification_rows(after, _PAGE)  # type: ignore[attr-defined]
+            yield from rows
+            if len(rows) < _PAGE:
+                return
+            after = rows[-1][0]
+
+    def chain(self, after: int = 0) -> Iterator[tuple[int, str]]:
+        """The hash chain (``events.chain``): (position, hash), in order."""
+        while True:
+            rows = self._recorder.select_chain(after, _PAGE)  # type: ignore[attr-defined]
+            yield from rows
+            if len(rows) < _PAGE:
+                return
+            after = rows[-1][0]
+
     def follow(self, after: int, stop: threading.Event, poll_seconds: float = 0.5) -> Iterator[RecordedEvent]:
         """Events after ``after`` as they are appended, until ``stop`` is set.
 

@@ -1,0 +1,65 @@
+"""``audit verify`` and ``audit export``: the log proves it was not altered (see ``events.chain``)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import orjson
+
+from adapters.config import Settings
+from adapters.log_commands import parse_since
+from events import open_store
+from events.audit import export_rows, verify
+
+
+def audit(settings: Settings, args: argparse.Namespace) -> int:
+    store = open_store(settings.event_store, Path(settings.data_dir), create=False)
+    try:
+        return _verify(store, args) if args.action == "verify" else _export(store, args)
+    finally:
+        store.close()
+
+
+def _verify(store, args: argparse.Namespace) -> int:  # noqa: ANN001
+    def progress(n: int) -> None:
+        if sys.stderr.isatty():
+            print(f"\rverified {n:,} events", end="", file=sys.stderr, flush=True)
+
+    verdict = verify(store, (args.expect_head or "").strip().lower(), progress)
+    if sys.stderr.isatty():
+        print("", file=sys.stderr)
+    if verdict.chain_starts > 1:
+        print(f"note: events before position {verdict.chain_starts} were written before the log had a hash "
+              "chain; they cannot be verified", file=sys.stderr)
+    if not verdict.intact:
+        print(f"parley: the log does NOT verify: position {verdict.bad_position}: {verdict.problem} "
+              f"({verdict.events:,} events verified before it)", file=sys.stderr)
+        return 1
+    print(f"intact: {verdict.events:,} events verified (through position {verdict.last_position})\n"
+          f"head: {verdict.head or '(empty log)'}")
+    return 0
+
+
+def _export(store, args: argparse.Namespace) -> int:  # noqa: ANN001
+    since = parse_since(args.since).isoformat() if args.since else ""
+    until = parse_since(args.until).isoformat() if args.until else ""
+
+    def keep(state: bytes) -> bool:
+        if not since and not until:
+            return True
+        at = orjson.loads(state)["at"]  # ISO times in UTC compare as text
+        return (not since or at >= since) and (not until or at < until)
+
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
+    try:
+        count = 0
+        for row in export_rows(store, keep):
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    finally:
+        if args.out:
+            out.close()
+    print(f"exported {count:,} events", file=sys.stderr)
+    return 0
