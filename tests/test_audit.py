@@ -155,8 +155,9 @@ for line in open(sys.argv[1], encoding="utf-8"):
     e = json.loads(line)
     if prev is not None and e["prev"] != prev:
         sys.exit(f"broken before position {e['position']}")
-    head = json.dumps([e["prev"], e["position"], e["stream"], e["version"], e["type"]], separators=(",", ":"))
-    prev = hashlib.sha256(head.encode() + b"\\n" + e["state"].encode()).hexdigest()
+    s, t = e["stream"].encode(), e["type"].encode()
+    head = f'{e["prev"]}\\n{e["position"]}\\n{e["version"]}\\n{len(s)}:{e["stream"]}\\n{len(t)}:{e["type"]}\\n'
+    prev = hashlib.sha256(head.encode() + e["state"].encode()).hexdigest()
     if prev != e["hash"]:
         sys.exit(f"altered at position {e['position']}")
 print("ok", prev)
