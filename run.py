@@ -23,14 +23,17 @@ from actors import conversation
 from actors.commands import (AnswerPending, ControlVoice, InvokeCommand, PollFineTune, PurgeAudio, ReceiveAudio,
                              ReceiveMessage, RecordCatchUp, RecordConnection, RecordSynthesis, RejoinVoice,
                              ReportPlayback, ReportVoiceLost, ResumeFineTunes, Say, SpeakAnswer, SpeakInVoice,
-                             TranscribePending)
+                             TranscribePending, VoteAnswer)
 from actors.desk import StatusReport
 from actors.desk_actor import DeskActor
 from actors.outbox import Deliver, OutboxActor, reply_from
 from actors.ports import ChatModel, Draft, ReplyTransport, SpeechToText, TextToSpeech, VoiceChannels
 from actors.speaker import SpeakerActor
 from actors.teaching import lookup
-from actors.trainer import LEARNING_COMMANDS, AbandonCommand, RecordEvaluation, TrainerActor, TrainerConfig
+from actors.trainer import (LEARNING_COMMANDS, AbandonCommand, LearnCorrection, RecordEvaluation, TrainerActor,
+                            TrainerConfig)
+from actors.correction_log import CORRECTION_COMMANDS, CorrectionLogActor, LookAgain
+from actors.corrections import Answered
 from actors.trainer import give_up as give_up_command
 from actors.voice_speaker import GuildSpeakerActor, GuildSpeakers
 from actors.transcriber import TranscriberActor, TranscriberPool
@@ -44,12 +47,14 @@ from actors.supervisor import Supervised
 from adapters.config import ConfigError, Settings, load_settings, prepare_data_dir
 from events import EventStore, StoreMissing, StoreUnavailable, StreamConflict, is_outage, open_store
 from events import RecordedEvent
-from events.catalog import (REPLY_EVENTS, ActorRestarted, AudioReceived, ModelActivated, ResponseGenerated,
-                            TranscriptionCompleted, clip_stream)
+from events.catalog import (REPLY_EVENTS, ActorRestarted, AudioReceived, CorrectionRecorded, ModelActivated,
+                            ResponseGenerated, TranscriptionCompleted, clip_stream)
 from projections.clips import Clips
+from projections.answers import Answers
 from projections.conversations import Conversations
 from projections.datasets import Datasets
 from projections.deliveries import PendingReplies
+from projections.registry import all_projections
 from projections.tracking import ProjectionRunner, open_read_models
 from projections.voice import VoiceSessions
 
@@ -88,6 +93,7 @@ class Parley:
     voice_notes: AudioStore | None = None
     voice_sessions: VoiceSessions | None = None
     datasets: Datasets | None = None
+    answers: Answers | None = None
     _stopping: threading.Event = field(default_factory=threading.Event)
 
     def status(self) -> StatusReport:
@@ -173,14 +179,14 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
     # Read models resume from their tracked position (a deleted file is rebuilt from zero) and are
     # complete before anything is served; then they follow the log in order.
     db = open_read_models(store, data_dir)
-    conversations, pending_replies, clips, voice_sessions, datasets = (
-        Conversations(db), PendingReplies(db), Clips(db), VoiceSessions(db), Datasets(db))
-    read_models = ProjectionRunner(store, db, [conversations, pending_replies, clips, voice_sessions, datasets])
+    projections = all_projections(db)
+    conversations, pending_replies, clips, voice_sessions, datasets, answers = projections
+    read_models = ProjectionRunner(store, db, projections)
     read_models.catch_up()
     read_models.start()
     model = ModelChoice(settings.chat_model, datasets.active_models())
     system = Parley(settings, store, router, conversations, pending_replies, model, transports, read_models, llm,
-                    voice_sessions=voice_sessions, datasets=datasets)
+                    voice_sessions=voice_sessions, datasets=datasets, answers=answers)
 
     def record_restart(name: str, error: str, restarts: int) -> None:
         stream = f"actor:{name}"
@@ -223,6 +229,13 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
         fine_tuning_for(settings), TrainerConfig(settings.command_prefix, settings.system_prompt, settings.few_shot,
                                                  settings.training_poll_s, settings.chat_model), system.later),
         give_up=give_up_command)
+
+    def find_answer(source: str, message_id: str, by_question: bool) -> tuple[Answered | None, str]:
+        row, why = answers.find(source, message_id, by_question)
+        return (Answered(source, *row), "") if row else (None, why)
+
+    correction_log = supervise("corrections", lambda sup: CorrectionLogActor.start(
+        sup, store, router.publish, find_answer, system.later))
     outbox = supervise("outbox", lambda sup: OutboxActor.start(sup, store, router.publish, transports))
 
     audio = AudioStore(data_dir, settings.max_audio_mb * 1024 * 1024)
@@ -269,6 +282,10 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
             guild_speakers.tell(SpeakInVoice(answer.source, guild_id, answer.conversation_id, answer.channel_id,
                                              answer.message_id, answer.text))
 
+    def command_owner(name: str) -> Supervised:
+        name = name.strip().lower()
+        return trainer if name in LEARNING_COMMANDS else correction_log if name in CORRECTION_COMMANDS else desk
+
     # The routing table: which actor owns each command, and what each event asks of whom.
     routes: list[tuple[tuple[type, ...], Callable[[object], None]]] = [
         ((ReceiveMessage, AnswerPending), responders.tell),
@@ -276,8 +293,9 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
         ((Say, SpeakAnswer), speaker.tell),
         ((ControlVoice, SpeakInVoice, ReportPlayback, RecordSynthesis, ReportVoiceLost, RejoinVoice),
          guild_speakers.tell),
-        ((InvokeCommand,), lambda c: (trainer if c.name.strip().lower() in LEARNING_COMMANDS else desk).tell(c)),
-        ((PollFineTune, ResumeFineTunes, RecordEvaluation, AbandonCommand), trainer.tell),
+        ((InvokeCommand,), lambda c: command_owner(c.name).tell(c)),
+        ((VoteAnswer, LookAgain), correction_log.tell),
+        ((PollFineTune, ResumeFineTunes, RecordEvaluation, AbandonCommand, LearnCorrection), trainer.tell),
         ((RecordConnection, RecordCatchUp), desk.tell),
         ((Deliver,), outbox.tell),
     ]
@@ -287,6 +305,7 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
     router.subscribe(transcript_heard, TranscriptionCompleted.type_name)
     router.subscribe(answer_given, ResponseGenerated.type_name)
     router.subscribe(model.activate, ModelActivated.type_name)
+    router.subscribe(lambda r: trainer.tell(LearnCorrection(r.event)), CorrectionRecorded.type_name)  # type: ignore[arg-type]
     router.subscribe(lambda r: outbox.tell(Deliver(reply_from(r.event))),  # type: ignore[arg-type]
                      *(t.type_name for t in REPLY_EVENTS))
 
@@ -424,10 +443,23 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     return audit(settings, args)
 
 
+def cmd_projections(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.projection_commands import rebuild_command
+
+    return rebuild_command(settings, args)
+
+
+def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.projection_commands import list_command
+
+    return list_command(settings, args)
+
+
 COMMANDS: dict[str | None, Callable[[Settings, argparse.Namespace], int]] = {
     None: cmd_bot, "bot": cmd_bot, "console": cmd_console, "replay": cmd_replay, "status": cmd_status,
     "transcribe": cmd_transcribe, "models": cmd_models, "purge-audio": cmd_purge_audio, "say": cmd_say,
-    "evaluate": cmd_evaluate, "audit": cmd_audit,
+    "evaluate": cmd_evaluate, "audit": cmd_audit, "projections": cmd_projections, "corrections": cmd_list,
+    "feedback": cmd_list,
 }
 
 
@@ -470,6 +502,16 @@ def parser() -> argparse.ArgumentParser:
     ae.add_argument("--since", help="recorded at or after this ISO time (UTC unless it names a zone)")
     ae.add_argument("--until", help="recorded before this ISO time")
     ae.add_argument("--out", type=Path, metavar="FILE", help="write here instead of stdout")
+    pr = sub.add_parser("projections", help="rebuild read models from the log")
+    pr_sub = pr.add_subparsers(dest="action", required=True)
+    rb = pr_sub.add_parser("rebuild", help="drop read models and build them again from the log")
+    rb.add_argument("name", nargs="?", help="conversations, deliveries, clips, voice, datasets or corrections")
+    rb.add_argument("--all", action="store_true", help="every read model")
+    for name, what in (("corrections", "corrections of Parley's answers"), ("feedback", "votes and written feedback")):
+        listing = sub.add_parser(name, help=f"{what}, oldest first")
+        listing_sub = listing.add_subparsers(dest="action", required=True)
+        listing_sub.add_parser("list", help=f"print the {name}").add_argument("--json", action="store_true",
+                                                                          help="one JSON object per line")
     return p
 
 

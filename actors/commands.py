@@ -37,6 +37,16 @@ class InvokeCommand(FromPerson):
     attachment_hash: str = ""  # a file sent with the command, stored in the data dir's imports/
     attachment_name: str = ""
     attachment_refused: str = ""  # "too_large" | "unreadable" | "outside_data_dir": not stored
+    target_message_id: str = ""  # the message the command is about (a reply's reference, a message link)
+    via: str = ""  # how it came: "reply", "slash", "menu", "button", "console"
+
+
+@dataclass(frozen=True, kw_only=True)
+class VoteAnswer(FromPerson):
+    """A 👍 or 👎 on one of Parley's answers (``target_message_id``: the message that carries it)."""
+
+    target_message_id: str
+    rating: str  # "up" | "down"
 
 
 @dataclass(frozen=True)

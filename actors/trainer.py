@@ -19,7 +19,7 @@ from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from actors.training import Learning, channel_of
 from events import EventStore
-from events.catalog import LEARNING_STREAM, ExamplesAdded
+from events.catalog import LEARNING_STREAM, CorrectionRecorded, ExamplesAdded
 from events.model import Event
 
 log = logging.getLogger("parley.trainer")
@@ -86,6 +86,13 @@ class RecordEvaluation:
     scores: training.Scores
 
 
+@dataclass(frozen=True)
+class LearnCorrection:
+    """A correction was recorded: add it to the channel's dataset as a preference pair."""
+
+    correction: CorrectionRecorded
+
+
 def give_up(message: object, error: str) -> object | None:
     return AbandonCommand(message, error) if isinstance(message, InvokeCommand) else None
 
@@ -126,6 +133,8 @@ class TrainerActor(SupervisedActor):
                 self._poll(job.job_id)
         elif isinstance(message, InvokeCommand):
             self._command(message)
+        elif isinstance(message, LearnCorrection):
+            self._execute(None, lambda s: training.decide_learn_correction(s, message.correction))
         elif isinstance(message, RecordEvaluation):
             m = message
             self._execute(m.command, lambda s: training.decide_evaluation(m.command, m.dataset, m.model, m.holdout,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from actors.commands import InvokeCommand
 from actors.examples import Example, Parsed, normalise
-from events.catalog import (DEFAULT_DATASET, CommandAnswered, CommandRejected, DatasetArchived, DatasetCreated, DatasetDeleted,
+from events.catalog import (DEFAULT_DATASET, CommandAnswered, CorrectionRecorded, CommandRejected, DatasetArchived, DatasetCreated, DatasetDeleted,
                             DatasetExported, DatasetSelected, DatasetUsed, EvaluationCompleted, ExamplesAdded,
                             ExamplesRefused, FileRefused, FineTuneFinished, FineTuneRejected, FineTuneStarted,
                             FineTuneStatusChanged, ModelActivated)
@@ -213,6 +213,23 @@ def refused_text(reason: str) -> str:
     return {"too_large": "the file is larger than PARLEY_MAX_IMPORT_MB",
             "unreadable": "the file could not be read (try attaching it again)",
             "outside_data_dir": "name a file inside the data dir (relative to it)"}.get(reason, reason)
+
+
+def decide_learn_correction(state: Learning, e: CorrectionRecorded) -> list[Event]:
+    """A correction is a preference pair in the dataset that teaches where the answer was given: the
+    corrected answer to prefer, the original to avoid (few-shot at once; DPO when fine-tuned)."""
+    if e.message_id in state.seen:
+        return []
+    events: list[Event] = []
+    target = state.teaching_in(f"{e.source}:{e.channel_id}")
+    if target is None:
+        target = Dataset(hashlib.sha1(f"{e.source}:{e.message_id}:default".encode()).hexdigest()[:16], DEFAULT_DATASET)
+        events.append(DatasetCreated(dataset_id=target.id, name=target.name, by=e.by))
+    pair = [Example(e.question, e.corrected, True), Example(e.question, e.original, False)]
+    fresh = [x for x in pair if x.key not in target.keys]
+    return events + [ExamplesAdded(dataset_id=target.id, duplicates=len(pair) - len(fresh), author_id=e.by,
+                                   source=e.source, message_id=e.message_id, filename="", examples=tuple(
+                                       {"prompt": x.prompt, "answer": x.answer, "positive": x.positive} for x in fresh))]
 
 
 # -- datasets ------------------------------------------------------------------------------------

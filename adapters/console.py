@@ -114,6 +114,7 @@ def run_console(dispatch: Callable[[object], None], transport: ConsoleTransport,
     conversation_id = f"console:{author}"
     session = datetime.now().strftime("%Y%m%d%H%M%S%f")
     interactive = stdin.isatty()
+    questions: list[str] = []  # this session's questions, for `correct N`
     if interactive:
         err.write(f"Parley console: type a message, or {prefix}help. Ctrl-D to quit.\n")
     for n, line in enumerate(stdin, start=1):
@@ -130,11 +131,19 @@ def run_console(dispatch: Callable[[object], None], transport: ConsoleTransport,
             if name.lower() == "train" and imports is not None and data_dir is not None and _names_file(args):
                 dispatch(_import_command(common, name, args.strip(), imports, data_dir))
                 continue
+            if name.lower() == "correct":  # the last answer, or the Nth answer back
+                back, _, text = args.strip().partition(" ")
+                n, text = (int(back), text) if back.isdigit() and text.strip() else (1, args)
+                target = questions[-n] if 0 < n <= len(questions) else ""
+                dispatch(InvokeCommand(**common, name="correct", args=text.strip(), is_admin=True,
+                                       target_message_id=target, via="console"))
+                continue
             if name.lower() == "say":  # speaks nothing aloud: writes a WAV under the data dir
                 dispatch(Say(**common, text=args.strip()))
                 continue
             dispatch(InvokeCommand(**common, name=name, args=args.strip(), is_admin=True))  # the local user
         else:
+            questions.append(message_id)
             dispatch(ReceiveMessage(**common, text=text))
     if not transport.wait_until_answered(patience):
         err.write(f"parley: {transport.outstanding()} message(s) got no answer in time\n")

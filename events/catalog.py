@@ -460,6 +460,43 @@ class ModelActivated(Event):
     job_id: str = ""
 
 
+# -- corrections and feedback (streams ``answer:<source>:<question id>``, owned by the CorrectionLog) --
+@dataclass(frozen=True, kw_only=True)
+class CorrectionRecorded(Event):
+    """Someone gave a better answer to one of Parley's answers (the answer to ``question_message_id``).
+    ``via``: reply, slash, menu, button or console; ``message_id``: the command or interaction."""
+
+    type_name = "CorrectionRecorded"
+    source: str
+    conversation_id: str  # the answer's conversation
+    channel_id: str
+    question_message_id: str
+    question: str
+    original: str
+    corrected: str
+    by: str
+    by_name: str
+    via: str
+    message_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedbackRecorded(Event):
+    """A vote (``rating`` "up" or "down") on one of Parley's answers, or written feedback (``text``;
+    about an answer when ``question_message_id`` is set)."""
+
+    type_name = "FeedbackRecorded"
+    source: str
+    channel_id: str
+    question_message_id: str
+    rating: str
+    text: str
+    by: str
+    by_name: str
+    via: str
+    message_id: str
+
+
 # Events that carry a reply the outbox must deliver, and the text each one delivers.
 REPLY_EVENTS = (ResponseGenerated, ResponseFailed, CommandAnswered, CommandRejected, MessageRejected,
                 TranscriptionFailed, VoiceReplyPrepared, FineTuneFinished)
@@ -525,3 +562,8 @@ def conversation_stream(conversation_id: str) -> str:
 # Datasets, examples, evaluations, jobs and model choices: one stream, owned by the Trainer.
 LEARNING_STREAM = "learning"
 DEFAULT_DATASET = "default"  # where examples go, and what teaches, until a dataset is chosen
+
+
+def answer_stream(source: str, question_message_id: str) -> str:
+    """Corrections and votes about one of Parley's answers (the answer to ``question_message_id``)."""
+    return f"answer:{source}:{question_message_id}"

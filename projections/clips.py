@@ -12,6 +12,9 @@ SCHEMA = [
 
 
 class Clips:
+    name = "clips"
+    tables = ('untranscribed',)
+
     def __init__(self, db: ReadModels):
         self.db = db
         db.create(SCHEMA)

@@ -30,6 +30,9 @@ SET_CONVERSATION = ("INSERT INTO message_conversation VALUES (?, ?, ?) ON CONFLI
 
 
 class Conversations:
+    name = "conversations"
+    tables = ('message_conversation', 'channel_newest', 'unanswered', 'source_mark')
+
     def __init__(self, db: ReadModels):
         self.db = db
         db.create(SCHEMA)

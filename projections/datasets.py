@@ -43,6 +43,9 @@ SIMILAR = {
 
 
 class Datasets:
+    name = "datasets"
+    tables = ('examples_fts', 'examples', 'datasets', 'dataset_channels', 'active_models')
+
     def __init__(self, db: ReadModels):
         self.db = db
         self.dialect = db.dialect

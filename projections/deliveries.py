@@ -15,6 +15,9 @@ SCHEMA = [
 
 
 class PendingReplies:
+    name = "deliveries"
+    tables = ('pending_delivery',)
+
     def __init__(self, db: ReadModels):
         self.db = db
         db.create(SCHEMA)

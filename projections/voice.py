@@ -12,6 +12,9 @@ SCHEMA = [
 
 
 class VoiceSessions:
+    name = "voice"
+    tables = ('voice_sessions',)
+
     def __init__(self, db: ReadModels):
         self.db = db
         db.create(SCHEMA)

@@ -1,0 +1,67 @@
+"""``projections rebuild``, ``corrections list`` and ``feedback list``: the read models from the command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from adapters.config import ConfigError, Settings
+from events import open_store
+from projections.registry import NAMES, all_projections, rebuild
+from projections.tracking import ProjectionRunner, open_read_models
+
+
+def _bar(done: int, total: int, width: int = 30) -> None:
+    filled = width * done // max(total, 1)
+    print(f"\r[{'#' * filled}{'.' * (width - filled)}] position {done:,}/{total:,}", end="" if done < total else "\n",
+          file=sys.stderr, flush=True)
+
+
+def rebuild_command(settings: Settings, args: argparse.Namespace) -> int:
+    names = list(NAMES) if args.all else [args.name]
+    if not args.all and args.name not in NAMES:
+        raise ConfigError((f"no read model {args.name!r}" if args.name else "name a read model to rebuild")
+                          + f"; they are: {', '.join(NAMES)} (or --all for every one)")
+    store = open_store(settings.event_store, Path(settings.data_dir), create=False)
+    db = open_read_models(store, Path(settings.data_dir))
+    try:
+        ProjectionRunner(store, db, all_projections(db)).catch_up()  # first up to the end of the log
+        done = rebuild(store, db, names, _bar)
+        print(f"rebuilt {', '.join(names)} from {done:,} events", file=sys.stderr)
+        return 0
+    finally:
+        db.close()
+        store.close()
+
+
+def list_command(settings: Settings, args: argparse.Namespace) -> int:
+    store = open_store(settings.event_store, Path(settings.data_dir), create=False)
+    db = open_read_models(store, Path(settings.data_dir))
+    try:
+        projections = all_projections(db)
+        ProjectionRunner(store, db, projections).catch_up()
+        answers = next(p for p in projections if p.name == "corrections")
+        rows = answers.corrections() if args.command == "corrections" else answers.feedback()
+        for row in rows:
+            if args.json:
+                print(json.dumps(row, ensure_ascii=False))
+            elif args.command == "corrections":
+                print(f"{row['recorded_at'][:19]}Z #{row['position']} by {row['by_name'] or row['by']} ({row['via']})\n"
+                      f"  asked:     {_one_line(row['question'])}\n  answered:  {_one_line(row['original'])}\n"
+                      f"  corrected: {_one_line(row['corrected'])}")
+            else:
+                what = {"up": "👍", "down": "👎"}.get(row["rating"], "") or _one_line(row["text"])
+                about = f" on the answer to {row['question_id']}" if row["question_id"] else ""
+                print(f"{row['recorded_at'][:19]}Z #{row['position']} {row['by_name'] or row['by']}{about}: {what}")
+        if not rows and not args.json:
+            print(f"no {args.command} yet", file=sys.stderr)
+        return 0
+    finally:
+        db.close()
+        store.close()
+
+
+def _one_line(text: str | None, limit: int = 120) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
