@@ -47,6 +47,8 @@ class VoteAnswer(FromPerson):
 
     target_message_id: str
     rating: str  # "up" | "down"
+    refusal: str = ""
+    silent: bool = False  # no reply (a 👎 answers with the correction form instead)
 
 
 @dataclass(frozen=True)

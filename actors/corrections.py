@@ -107,15 +107,17 @@ def decide_correction(state: AnswerLog, c: InvokeCommand, answered: Answered | N
 
 def decide_vote(state: AnswerLog, v: VoteAnswer, answered: Answered | None, why_not: str) -> list[Event]:
     if (refused := _refused(state, v, "vote", answered, why_not)) is not None:
-        return refused
+        return [] if v.silent else refused
     assert answered is not None
     if v.author_id in state.voters:
-        return _rejected(v, "vote", "already_voted", "You have already rated this answer: one vote per answer.")
-    return [FeedbackRecorded(source=answered.source, channel_id=answered.channel_id,
-                             question_message_id=answered.question_message_id, rating=v.rating, text="",
-                             by=v.author_id, by_name=v.author_name, via="button", message_id=v.message_id),
-            _answered(v, "vote", "Thanks for the 👍!" if v.rating == "up" else
-                      "Thanks for telling me. A better answer (the form, or `correct` as a reply) teaches me at once.")]
+        return [] if v.silent else _rejected(v, "vote", "already_voted", "You have already rated this answer: one "
+                                                                        "vote per person.")
+    vote = FeedbackRecorded(source=answered.source, channel_id=answered.channel_id,
+                            question_message_id=answered.question_message_id, rating=v.rating, text="",
+                            by=v.author_id, by_name=v.author_name, via="button", message_id=v.message_id)
+    if v.silent:
+        return [vote]
+    return [vote, _answered(v, "vote", "Thanks for the 👍!" if v.rating == "up" else "Thanks for telling me.")]
 
 
 def decide_feedback(state: AnswerLog, c: InvokeCommand, answered: Answered | None, text: str) -> list[Event]:

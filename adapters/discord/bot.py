@@ -21,6 +21,7 @@ from adapters.audio_files import AudioStore
 from adapters.config import Settings, prepare_data_dir
 from adapters.discord.audio_intake import AudioFetcher
 from adapters.discord.cogs import SOURCE, CommandsCog, ConversationCog
+from adapters.discord.feedback import FeedbackCog, feedback_view
 from adapters.discord.learning_cog import LearningCog
 from adapters.discord.transport import DiscordTransport
 from adapters.discord.voice import DiscordVoice
@@ -138,6 +139,8 @@ def run_bot(settings: Settings, build: Callable[..., System]) -> int:
                 prepare_data_dir(settings.data_dir), settings.max_import_mb * 1024 * 1024, folder="imports")))
             await bot.add_cog(commands_cog)
             await bot.add_cog(LearningCog(commands_cog))
+            await bot.add_cog(FeedbackCog(bot, system.router.dispatch, transport, commands_cog, access))
+            transport.answer_view = feedback_view
             await bot.add_cog(voice)
 
             @bot.listen("on_connect")

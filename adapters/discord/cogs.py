@@ -260,7 +260,7 @@ class CommandsCog(commands.Cog, name="Commands"):
         return str(ctx.message.id)
 
     async def _invoke(self, ctx: commands.Context, name: str, args: str | None = None,
-                      attachment: discord.Attachment | None = None) -> None:
+                      attachment: discord.Attachment | None = None, **extra: str) -> None:
         """Record and answer a command. ``args``: the text after the name (None: taken from a prefix
         command's message); ``attachment``: a file for the command, fetched into imports/ (admins only:
         a refused person's file is never downloaded)."""
@@ -283,7 +283,7 @@ class CommandsCog(commands.Cog, name="Commands"):
         self.dispatch(InvokeCommand(
             source=SOURCE, conversation_id=command_conversation(ctx.channel), channel_id=str(ctx.channel.id),
             message_id=message_id, author_id=str(ctx.author.id), author_name=ctx.author.display_name,
-            name=name, args=args, refusal=verdict, is_admin=is_admin, **stored))
+            name=name, args=args, refusal=verdict, is_admin=is_admin, **stored, **extra))
 
     async def _fetch(self, attachment: discord.Attachment) -> dict[str, str]:
         """The attachment in imports/ (by its sha256), or why it is not there."""

@@ -41,6 +41,7 @@ class DiscordTransport:
                  files_root: Path | None = None):
         self.bot = bot
         self.files_root = files_root  # the data dir: replies' attachments (exports, archives) are in it
+        self.answer_view: Callable[[], discord.ui.View] | None = None  # buttons under each answer (👍/👎)
         self.voice_notes = voice_notes  # where voice-message answers are (speech/<hash>.ogg)
         self.edit_interval = edit_interval
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -176,21 +177,26 @@ class DiscordTransport:
             sent: list[str] = []
             try:
                 file = self._file(reply)
+                buttons = self.answer_view() if self.answer_view is not None and reply.kind == "ResponseGenerated" \
+                    and interaction is None else None
                 for i, part in enumerate(parts):
-                    extra = {"file": file} if i == 0 and file is not None else {}
+                    extra: dict = {"file": file} if i == 0 and file is not None else {}
+                    if buttons is not None and i == len(parts) - 1:
+                        extra["view"] = buttons
                     if interaction is not None:
                         message = await interaction.followup.send(part, wait=True, allowed_mentions=SAFE_MENTIONS,
                                                                   **extra)
                     elif i == 0 and draft is not None:
-                        message = draft if draft.content == part else await draft.edit(content=part)
+                        message = draft if draft.content == part and not extra else await draft.edit(content=part,
+                                                                                                   **extra)
                     elif i == 0:
                         message = await _send_as_reply(channel, part, reply.message_id, reply.channel_id,
                                                        nonce_for(reply.message_id, i), **extra)
                     else:
                         message = await channel.send(part, nonce=nonce_for(reply.message_id, i),
-                                                     allowed_mentions=SAFE_MENTIONS)
+                                                     allowed_mentions=SAFE_MENTIONS, **extra)
                     if message.content != part:  # the nonce found a draft sent before a crash
-                        message = await message.edit(content=part)
+                        message = await message.edit(content=part, **{k: v for k, v in extra.items() if k == "view"})
                     sent.append(str(message.id))
                     self._remember_answer(str(message.id), reply.message_id)
             except SEND_ERRORS as e:

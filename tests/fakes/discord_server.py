@@ -163,6 +163,41 @@ class DiscordEmulator:
         }))
         return interaction_id
 
+    def _interaction(self, channel_id: str, author: dict, kind: int, data: dict, **extra: object) -> str:
+        interaction_id = self.snowflake()
+        self._interaction_channel = channel_id
+        self._call(self._dispatch("INTERACTION_CREATE", {
+            "id": interaction_id, "application_id": self.app_id, "type": kind, "token": f"token-{interaction_id}",
+            "version": 1, "guild_id": self.guild_id, "channel_id": channel_id, "channel": self.channels[channel_id],
+            "member": {"user": author, "roles": [], "joined_at": _now(), "deaf": False, "mute": False, "flags": 0,
+                       "permissions": "1071698660929"},
+            "data": data, "locale": "en-US", "guild_locale": "en-US", "app_permissions": "1071698660929",
+            "entitlements": [], "authorizing_integration_owners": {}, "context": 0,
+            "attachment_size_limit": 26214400, **extra}))
+        return interaction_id
+
+    def user_clicks(self, message: dict, author: dict, custom_id: str) -> str:
+        """A person presses the button ``custom_id`` under ``message``; returns the interaction id."""
+        current = next(m for m in self.messages[message["channel_id"]] if m["id"] == message["id"])
+        return self._interaction(message["channel_id"], author, 3, {"custom_id": custom_id, "component_type": 2},
+                                 message=current)
+
+    def user_message_command(self, message: dict, author: dict, name: str) -> str:
+        """A person runs the message context-menu command ``name`` on ``message``."""
+        command = next(c for c in self.commands if c["name"] == name and c.get("type") == 3)
+        return self._interaction(message["channel_id"], author, 2, {
+            "id": command["id"], "name": name, "type": 3, "target_id": message["id"],
+            "resolved": {"messages": {message["id"]: message}}})
+
+    def user_submits(self, opened_by: str, author: dict, values: list[str]) -> str:
+        """A person fills in the form (modal) the bot opened in answer to ``opened_by``, field by field."""
+        _, modal = next((i, b) for i, b in self.interaction_callbacks if i == opened_by and b.get("type") == 9)
+        fields = [c for row in modal["data"]["components"] for c in row["components"]]
+        rows = [{"type": 1, "components": [{"type": 4, "custom_id": f["custom_id"], "value": v}]}
+                for f, v in zip(fields, values)]
+        return self._interaction(self._interaction_channel, author, 5,
+                                 {"custom_id": modal["data"]["custom_id"], "components": rows})
+
     def bot_messages(self, channel_id: str) -> list[dict]:
         with self.lock:
             return [m for m in self.messages[channel_id] if m["author"]["id"] == self.bot["id"]]
@@ -378,6 +413,8 @@ class DiscordEmulator:
             if reply_to is None and (self.strict_references or ref.get("fail_if_not_exists", True)):
                 return _error(400, 50035, "Invalid Form Body: message_reference: Unknown message")
         message = self._message(cid, self.bot, content, reply_to=reply_to, nonce=nonce)
+        if body.get("components"):
+            message["components"] = body["components"]
         if uploads:
             message["attachments"] = uploads
         if body.get("flags"):
@@ -412,6 +449,8 @@ class DiscordEmulator:
                     if len(body["content"] or "") > 2000:
                         return _error(400, 50035, "Invalid Form Body")
                     m["content"] = body["content"]
+                if "components" in body:
+                    m["components"] = body["components"] or []
                 m["edited_timestamp"] = _now()
                 self.edits[mid] += 1
                 return _json(m)
@@ -463,9 +502,10 @@ class DiscordEmulator:
             body = json.loads(str(form["payload_json"]))
         channel = getattr(self, "_interaction_channel", self.general)
         message = self._message(channel, self.bot, body.get("content") or "", webhook_id=self.app_id)
+        message["flags"] = body.get("flags") or 0
         with self.lock:
             self.messages[channel].append(message)
-        self.followups.append(body)
+        self.followups.append(body | {"interaction_token": request.match_info.get("token", "")})
         return _json(message)
 
     # -- gateway ---------------------------------------------------------------------------

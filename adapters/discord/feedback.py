@@ -1,0 +1,149 @@
+"""Corrections and feedback on Discord: 👍/👎 buttons under every answer (persistent: the buttons are
+matched by their custom id, so they keep working after a restart), a form for the better answer
+(after 👎, or the message command "Correct this answer"), ``correct`` as a reply or with a message link
+(prefix and slash) and ``feedback``. They only become commands for the CorrectionLog, which decides.
+
+Buttons, not reactions: a reaction the bot adds to its own answer looks like a vote.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from actors.access import QUIET, AccessPolicy
+from actors.commands import InvokeCommand, VoteAnswer
+from adapters.discord.cogs import SOURCE, CommandsCog, command_conversation, person_of
+from adapters.discord.transport import DiscordTransport
+
+MESSAGE_LINK = re.compile(r"(?:https?://)?(?:\w+\.)?discord(?:app)?\.com/channels/[\w@]+/\d+/(\d+)")
+VOTE = {"up": "👍", "down": "👎"}
+
+
+def message_id_of(text: str) -> str:
+    """A message link's id, or a bare id; "" when it is neither."""
+    text = text.strip()
+    if match := MESSAGE_LINK.search(text):
+        return match.group(1)
+    return text if text.isdigit() else ""
+
+
+class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"parley:vote:(?P<rating>up|down)"):
+    def __init__(self, rating: str, on_vote: Callable | None = None):
+        super().__init__(discord.ui.Button(style=discord.ButtonStyle.secondary, emoji=VOTE[rating],
+                                           custom_id=f"parley:vote:{rating}"))
+        self.rating = rating
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /):  # noqa: ANN206
+        return cls(match["rating"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        cog = interaction.client.get_cog("Feedback")  # type: ignore[union-attr]
+        if cog is not None:
+            await cog.vote(interaction, self.rating)
+
+
+def feedback_view() -> discord.ui.View:
+    """The buttons under an answer."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(VoteButton("up"))
+    view.add_item(VoteButton("down"))
+    return view
+
+
+class CorrectionForm(discord.ui.Modal, title="Correct this answer"):
+    better = discord.ui.TextInput(label="The better answer", style=discord.TextStyle.paragraph, max_length=4000)
+
+    def __init__(self, cog: FeedbackCog, target_message_id: str, via: str):
+        super().__init__(custom_id=f"parley:correct:{target_message_id}")
+        self.cog, self.target_message_id, self.via = cog, target_message_id, via
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await self.cog.submit_correction(interaction, self.target_message_id, self.better.value, self.via)
+
+
+class FeedbackCog(commands.Cog, name="Feedback"):
+    def __init__(self, bot: commands.Bot, dispatch: Callable[[object], None], transport: DiscordTransport,
+                 commands_cog: CommandsCog, access: AccessPolicy = AccessPolicy()):
+        self.bot = bot
+        self.dispatch = dispatch
+        self.transport = transport
+        self.commands_cog = commands_cog
+        self.access = access
+        self.menu = app_commands.ContextMenu(name="Correct this answer", callback=self.correct_menu)
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(VoteButton)
+        self.bot.tree.add_command(self.menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(VoteButton)
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+
+    # -- commands ------------------------------------------------------------------------------------
+    @commands.hybrid_command(name="correct", description="Give a better answer to one of Parley's answers")
+    @app_commands.describe(message="a link to Parley's answer (or its id)", answer="the better answer")
+    async def correct(self, ctx: commands.Context, message: str = "", *, answer: str = "") -> None:
+        if ctx.interaction is not None:
+            await self.commands_cog._invoke(ctx, "correct", answer, target_message_id=message_id_of(message),
+                                            via="slash")
+        else:
+            await self.commands_cog._invoke(ctx, "correct", None, target_message_id=_replied_to(ctx), via="reply")
+
+    @commands.hybrid_command(name="feedback", description="Tell Parley's operators what you think")
+    @app_commands.describe(text="your feedback")
+    async def feedback(self, ctx: commands.Context, *, text: str = "") -> None:
+        if ctx.interaction is not None:
+            await self.commands_cog._invoke(ctx, "feedback", text, via="slash")
+        else:
+            await self.commands_cog._invoke(ctx, "feedback", None, target_message_id=_replied_to(ctx), via="reply")
+
+    async def correct_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        if await self._refused_quietly(interaction):
+            return
+        await interaction.response.send_modal(CorrectionForm(self, str(message.id), "menu"))
+
+    # -- buttons and the form --------------------------------------------------------------------------
+    async def vote(self, interaction: discord.Interaction, rating: str) -> None:
+        if await self._refused_quietly(interaction) or interaction.message is None:
+            return
+        target = str(interaction.message.id)
+        silent = rating == "down"
+        if silent:  # the answer to a 👎 is the form for a better answer
+            await interaction.response.send_modal(CorrectionForm(self, target, "button"))
+        else:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            self.transport.remember_interaction(str(interaction.id), interaction)
+        self.dispatch(VoteAnswer(**self._who(interaction), target_message_id=target, rating=rating, silent=silent,
+                                 refusal=self._verdict(interaction)))
+
+    async def submit_correction(self, interaction: discord.Interaction, target: str, text: str, via: str) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        self.transport.remember_interaction(str(interaction.id), interaction)
+        self.dispatch(InvokeCommand(**self._who(interaction), name="correct", args=text, target_message_id=target,
+                                    via=via, refusal=self._verdict(interaction)))
+
+    def _verdict(self, interaction: discord.Interaction) -> str:
+        return self.access.verdict(person_of(interaction.user, interaction.channel))
+
+    async def _refused_quietly(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.bot or self._verdict(interaction) != QUIET:
+            return interaction.user.bot
+        await interaction.response.send_message("I can't help you here.", ephemeral=True)
+        return True
+
+    @staticmethod
+    def _who(interaction: discord.Interaction) -> dict[str, str]:
+        channel = interaction.channel
+        return dict(source=SOURCE, conversation_id=command_conversation(channel), channel_id=str(channel.id),  # type: ignore[union-attr]
+                    message_id=str(interaction.id), author_id=str(interaction.user.id),
+                    author_name=interaction.user.display_name)
+
+
+def _replied_to(ctx: commands.Context) -> str:
+    reference = ctx.message.reference
+    return str(reference.message_id) if reference is not None and reference.message_id else ""

@@ -1,0 +1,82 @@
+"""Corrections and votes end to end on Discord: the real bot against the emulator (buttons, forms,
+the message command, replies and slash commands), and the corrected answer reaching the LLM."""
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import parley_env, replay_json
+from tests.fakes.discord_server import BOT_TOKEN
+from tests.helpers import wait_for
+from tests.test_discord_e2e import Bot, discord_emulator  # noqa: F401  (a fixture)
+
+
+@pytest.fixture
+def env(tmp_path, llm_server, discord_emulator):  # noqa: F811
+    return parley_env(tmp_path / "data", llm_server, DISCORD_TOKEN=BOT_TOKEN,
+                      DISCORD_API_BASE=discord_emulator.api_base, DISCORD_GATEWAY_URL=discord_emulator.gateway_url,
+                      PARLEY_STREAM_EDIT_INTERVAL="5")
+
+
+def answer_to(emulator, question: dict) -> dict:
+    def final():
+        replies = [m for m in emulator.replies_to(question) if m["content"].startswith("echo:") and m.get("components")]
+        return replies[0] if replies else None
+    return wait_for(final, 30, what="the answer with its buttons")  # type: ignore[return-value]
+
+
+def followup(emulator, containing: str) -> dict:
+    return wait_for(lambda: next((f for f in emulator.followups if containing in (f.get("content") or "")), None),
+                    30, what=f"a follow-up with {containing!r}")  # type: ignore[return-value]
+
+
+def test_corrections_and_votes_through_every_door(env, discord_emulator, llm_server):  # noqa: F811
+    emulator, general = discord_emulator, discord_emulator.general
+    ann, bob, cat, dan = (emulator.user(n) for n in ("Ann", "Bob", "Cat", "Dan"))
+    bot = Bot(env, emulator).start()
+    try:
+        question = emulator.user_says(general, ann, "What is the capital of Australia?", mention_bot=True)
+        answer = answer_to(emulator, question)
+        ids = [c["custom_id"] for row in answer["components"] for c in row["components"]]
+        assert ids == ["parley:vote:up", "parley:vote:down"]
+
+        fixed = emulator.user_says(general, ann, "!correct It is Canberra.", reply_to=answer)
+        assert "Thanks, noted" in wait_for(lambda: emulator.replies_to(fixed), 30)[0]["content"]
+        wrong = emulator.user_says(general, bob, "!correct nonsense", reply_to=question)
+        assert "Only my answers" in wait_for(lambda: emulator.replies_to(wrong), 30)[0]["content"]
+
+        emulator.user_clicks(answer, ann, "parley:vote:up")
+        assert followup(emulator, "Thanks for the 👍")
+        emulator.user_clicks(answer, ann, "parley:vote:up")
+        assert followup(emulator, "already rated this answer")
+        opened = emulator.user_clicks(answer, bob, "parley:vote:down")
+        wait_for(lambda: any(i == opened and b["type"] == 9 for i, b in emulator.interaction_callbacks), what="the form")
+        emulator.user_submits(opened, bob, ["Canberra, not Sydney."])
+        followup(emulator, "Thanks, noted")
+        menu = emulator.user_message_command(answer, cat, "Correct this answer")
+        wait_for(lambda: any(i == menu and b["type"] == 9 for i, b in emulator.interaction_callbacks), what="the form")
+        emulator.user_submits(menu, cat, ["Canberra (since 1913)."])
+        link = f"https://discord.com/channels/{emulator.guild_id}/{general}/{answer['id']}"
+        emulator.user_slash(general, dan, "correct", {"message": link, "answer": "Canberra!"})
+        wait_for(lambda: sum("Thanks, noted" in (f.get("content") or "") for f in emulator.followups) == 3,
+                 30, what="the form, menu and slash corrections answered")
+    finally:
+        assert "Traceback" not in bot.stop()
+
+    bot = Bot(env, emulator).start()  # the buttons of an answer sent before the restart still work
+    try:
+        emulator.user_clicks(answer, dan, "parley:vote:up")
+        wait_for(lambda: sum("Thanks for the 👍" in (f.get("content") or "") for f in emulator.followups) == 2,
+                 30, what="a vote after the restart")
+        again = emulator.user_says(general, dan, "capital of Australia?", mention_bot=True)
+        answer_to(emulator, again)
+        asked = next(r for r in reversed(llm_server.requests) if r["messages"][-1]["content"] == "capital of Australia?")
+        taught = [m["content"] for m in asked["messages"] if m["role"] == "assistant"]
+        assert "It is Canberra." in taught
+    finally:
+        assert "Traceback" not in bot.stop()
+    events = replay_json(env)
+    corrections = [e["data"] for e in events if e["type"] == "CorrectionRecorded"]
+    assert sorted(c["via"] for c in corrections) == ["button", "menu", "reply", "slash"]
+    assert all(c["original"].startswith("echo: What is the capital of Australia?") for c in corrections)
+    votes = [(e["data"]["by"], e["data"]["rating"]) for e in events if e["type"] == "FeedbackRecorded"]
+    assert votes == [(ann["id"], "up"), (bob["id"], "down"), (dan["id"], "up")]
