@@ -23,7 +23,7 @@ from actors import conversation
 from actors.commands import (AnswerPending, ControlVoice, InvokeCommand, PollFineTune, PurgeAudio, ReceiveAudio,
                              ReceiveMessage, RecordCatchUp, RecordConnection, RecordSynthesis, RejoinVoice,
                              ReportPlayback, ReportVoiceLost, ResumeFineTunes, Say, SpeakAnswer, SpeakInVoice,
-                             TranscribePending, VoteAnswer)
+                             TranscribePending, VoteAnswer, ForgetPerson, ClearMemory)
 from actors.desk import StatusReport
 from actors.desk_actor import DeskActor
 from actors.outbox import Deliver, OutboxActor, reply_from
@@ -34,6 +34,8 @@ from actors.trainer import (LEARNING_COMMANDS, AbandonCommand, LearnCorrection, 
                             TrainerConfig)
 from actors.correction_log import CORRECTION_COMMANDS, CorrectionLogActor, LookAgain
 from actors.corrections import Answered
+from actors.privacy_actor import PRIVACY_COMMANDS, PrivacyActor
+from adapters.forgetting import DiskForgetting
 from actors.trainer import give_up as give_up_command
 from actors.voice_speaker import GuildSpeakerActor, GuildSpeakers
 from actors.transcriber import TranscriberActor, TranscriberPool
@@ -48,7 +50,7 @@ from adapters.config import ConfigError, Settings, load_settings, prepare_data_d
 from events import EventStore, StoreMissing, StoreUnavailable, StreamConflict, is_outage, open_store
 from events import RecordedEvent
 from events.catalog import (REPLY_EVENTS, ActorRestarted, AudioReceived, CorrectionRecorded, ModelActivated,
-                            ResponseGenerated, TranscriptionCompleted, clip_stream)
+                            PersonForgotten, ResponseGenerated, TranscriptionCompleted, clip_stream)
 from projections.clips import Clips
 from projections.answers import Answers
 from projections.conversations import Conversations
@@ -251,6 +253,8 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
         for i in range(settings.transcribers)
     ])
     system.audio = audio
+    privacy = supervise("privacy", lambda sup: PrivacyActor.start(
+        sup, store, router.publish, DiskForgetting(store, data_dir, audio)))
 
     voice = VoiceChoice(settings.piper_voice, tts)
     speech_files = AudioStore(data_dir, 512 * 1024 * 1024, folder="speech", suffix=".wav")
@@ -284,17 +288,22 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
 
     def command_owner(name: str) -> Supervised:
         name = name.strip().lower()
-        return trainer if name in LEARNING_COMMANDS else correction_log if name in CORRECTION_COMMANDS else desk
+        if name in LEARNING_COMMANDS:
+            return trainer
+        if name in CORRECTION_COMMANDS:
+            return correction_log
+        return privacy if name in PRIVACY_COMMANDS else desk
 
     # The routing table: which actor owns each command, and what each event asks of whom.
     routes: list[tuple[tuple[type, ...], Callable[[object], None]]] = [
-        ((ReceiveMessage, AnswerPending), responders.tell),
+        ((ReceiveMessage, AnswerPending, ClearMemory), responders.tell),
         ((ReceiveAudio, TranscribePending, PurgeAudio), transcribers.tell),
         ((Say, SpeakAnswer), speaker.tell),
         ((ControlVoice, SpeakInVoice, ReportPlayback, RecordSynthesis, ReportVoiceLost, RejoinVoice),
          guild_speakers.tell),
         ((InvokeCommand,), lambda c: command_owner(c.name).tell(c)),
         ((VoteAnswer, LookAgain), correction_log.tell),
+        ((ForgetPerson,), privacy.tell),
         ((PollFineTune, ResumeFineTunes, RecordEvaluation, AbandonCommand, LearnCorrection), trainer.tell),
         ((RecordConnection, RecordCatchUp), desk.tell),
         ((Deliver,), outbox.tell),
@@ -305,6 +314,7 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
     router.subscribe(transcript_heard, TranscriptionCompleted.type_name)
     router.subscribe(answer_given, ResponseGenerated.type_name)
     router.subscribe(model.activate, ModelActivated.type_name)
+    router.subscribe(lambda r: responders.tell(ClearMemory()), PersonForgotten.type_name)
     router.subscribe(lambda r: trainer.tell(LearnCorrection(r.event)), CorrectionRecorded.type_name)  # type: ignore[arg-type]
     router.subscribe(lambda r: outbox.tell(Deliver(reply_from(r.event))),  # type: ignore[arg-type]
                      *(t.type_name for t in REPLY_EVENTS))
@@ -455,11 +465,17 @@ def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
     return list_command(settings, args)
 
 
+def cmd_forget(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.privacy_commands import forget_command
+
+    return forget_command(settings, args)
+
+
 COMMANDS: dict[str | None, Callable[[Settings, argparse.Namespace], int]] = {
     None: cmd_bot, "bot": cmd_bot, "console": cmd_console, "replay": cmd_replay, "status": cmd_status,
     "transcribe": cmd_transcribe, "models": cmd_models, "purge-audio": cmd_purge_audio, "say": cmd_say,
     "evaluate": cmd_evaluate, "audit": cmd_audit, "projections": cmd_projections, "corrections": cmd_list,
-    "feedback": cmd_list,
+    "feedback": cmd_list, "forget": cmd_forget,
 }
 
 
@@ -512,6 +528,8 @@ def parser() -> argparse.ArgumentParser:
         listing_sub = listing.add_subparsers(dest="action", required=True)
         listing_sub.add_parser("list", help=f"print the {name}").add_argument("--json", action="store_true",
                                                                           help="one JSON object per line")
+    fg = sub.add_parser("forget", help="make a person's words unreadable everywhere (deletes their key)")
+    fg.add_argument("user_id", metavar="USER_ID", help="their Discord user id (or the console's user name)")
     return p
 
 

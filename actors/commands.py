@@ -268,3 +268,16 @@ class RejoinVoice:
 
     source: str
     guild_id: str
+
+
+@dataclass(frozen=True)
+class ForgetPerson:
+    """An operator's ``forget USER_ID`` (a person's own ``forget-me`` is an ``InvokeCommand``)."""
+
+    person: str
+    by: str = "operator"
+
+
+@dataclass(frozen=True)
+class ClearMemory:
+    """Forget what is cached from the log (someone was forgotten): reload it when next needed."""

@@ -34,6 +34,7 @@ class Turn:
     message_id: str
     author_name: str = ""
     heard: str = ""  # the transcript, when the turn was spoken
+    author_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Limits:
 def evolve(state: Conversation, event: Event) -> Conversation:
     state = replace(state, version=state.version + 1)
     if isinstance(event, MessageReceived):
-        turn = Turn("user", event.text, event.message_id, event.author_name, event.heard)
+        turn = Turn("user", event.text, event.message_id, event.author_name, event.heard, event.author_id)
         return replace(state, source=event.source, channel_id=event.channel_id,
                        turns=(state.turns + (turn,))[-KEEP_TURNS:], pending=state.pending + (event.message_id,))
     if isinstance(event, MessageRejected):
@@ -82,11 +83,12 @@ def decide(state: Conversation, command: object, limits: Limits = Limits()) -> l
             return []
         if not command.text.strip():
             return [_failed(state, command.conversation_id, command.message_id, "empty_answer")]
-        heard = next((t.heard for t in reversed(state.turns)
-                      if t.role == "user" and t.message_id == command.message_id), "")
+        asked = next((t for t in reversed(state.turns) if t.role == "user" and t.message_id == command.message_id),
+                     None)
         return [ResponseGenerated(conversation_id=command.conversation_id, message_id=command.message_id,
                                   channel_id=state.channel_id, source=state.source, text=command.text,
-                                  model=command.model, cut=command.cut, heard=heard)]
+                                  model=command.model, cut=command.cut, heard=asked.heard if asked else "",
+                                  asker_id=asked.author_id if asked else "")]
     if isinstance(command, FailResponse):
         if command.message_id not in state.pending:
             return []

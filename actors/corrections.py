@@ -37,6 +37,7 @@ class Answered:
     question_message_id: str
     question: str
     answer: str
+    asker_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def decide_correction(state: AnswerLog, c: InvokeCommand, answered: Answered | N
         return _rejected(c, "correct", "same_answer", "That is the answer I gave: nothing to correct.")
     return [CorrectionRecorded(source=answered.source, conversation_id=answered.conversation_id,
                                channel_id=answered.channel_id, question_message_id=answered.question_message_id,
-                               question=answered.question, original=answered.answer, corrected=text, by=c.author_id,
+                               asker_id=answered.asker_id, question=answered.question, original=answered.answer, corrected=text, by=c.author_id,
                                by_name=c.author_name, via=c.via or "reply", message_id=c.message_id),
             _answered(c, "correct", "Thanks, noted: when I'm asked something like this again, I'll answer like "
                                     "your correction (and not like my first answer).")]

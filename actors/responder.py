@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from actors import conversation
-from actors.commands import AbandonMessage, AnswerPending, CompleteResponse, FailResponse, ReceiveMessage
+from actors.commands import (AbandonMessage, AnswerPending, ClearMemory, CompleteResponse, FailResponse,
+                             ReceiveMessage)
 from actors.ports import ChatModel, Draft, LLMError
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
@@ -58,6 +59,8 @@ class ResponderActor(SupervisedActor):
         elif isinstance(message, AnswerPending):
             for message_id in self.conversations.load(message.conversation_id).pending:
                 self._answer(message.conversation_id, message_id)
+        elif isinstance(message, ClearMemory):
+            self.conversations.forget_all()
         elif isinstance(message, (CompleteResponse, FailResponse, AbandonMessage)):
             self.conversations.execute(message.conversation_id, lambda s: conversation.decide(s, message))
         else:
@@ -105,5 +108,9 @@ class ResponderPool:
         self.members = members
 
     def tell(self, command: object) -> None:
+        if isinstance(command, ClearMemory):
+            for member in self.members:
+                member.tell(command)
+            return
         key = getattr(command, "conversation_id")
         self.members[zlib.crc32(key.encode()) % len(self.members)].tell(command)

@@ -58,6 +58,11 @@ class DecidedStreams(Generic[S]):
             return recorded
         raise StreamConflict(self._stream_name(key), -1)
 
+    def forget_all(self) -> None:
+        """Drop every cached state: the next load reads the log again (after a person was forgotten,
+        their words must not linger in memory)."""
+        self._cache.clear()
+
     def _remember(self, key: str, state: S) -> None:
         self._cache[key] = state
         self._cache.move_to_end(key)

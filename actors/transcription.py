@@ -67,7 +67,7 @@ def decide(state: Clip, command: object, limits: AudioLimits = AudioLimits()) ->
         return [TranscriptionCompleted(
             conversation_id=r.conversation_id, message_id=r.message_id, channel_id=r.channel_id, source=r.source,
             audio_hash=r.audio_hash, text=command.text.strip(), words=command.words, duration_s=command.duration_s,
-            model=command.model, decode_s=command.decode_s, recognize_s=command.recognize_s)]
+            model=command.model, decode_s=command.decode_s, recognize_s=command.recognize_s, speaker_id=r.author_id)]
     if isinstance(command, FailTranscription):
         return [_failed(r, command.reason, limits)]
     raise TypeError(f"the Transcriber does not handle {type(command).__name__}")

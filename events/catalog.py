@@ -51,11 +51,12 @@ class ResponseGenerated(AboutMessage):
     ``heard``: what was heard when the question was audio."""
 
     type_name = "ResponseGenerated"
-    version = 2
+    version = 3
     text: str
     model: str
     cut: str = ""
     heard: str = ""  # the transcript of the spoken question, quoted above the answer
+    asker_id: str = ""  # v3: who asked; the answer is theirs to have forgotten (it may repeat their words)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -161,6 +162,7 @@ class AudioReceived(AboutMessage):
 @dataclass(frozen=True, kw_only=True)
 class TranscriptionCompleted(AboutMessage):
     type_name = "TranscriptionCompleted"
+    version = 2
     audio_hash: str
     text: str
     words: tuple[dict, ...]  # {"word", "start", "end", "conf"} per word
@@ -168,6 +170,7 @@ class TranscriptionCompleted(AboutMessage):
     model: str
     decode_s: float
     recognize_s: float
+    speaker_id: str = ""  # v2: who spoke (the transcript is their words)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -471,6 +474,7 @@ class CorrectionRecorded(Event):
     conversation_id: str  # the answer's conversation
     channel_id: str
     question_message_id: str
+    asker_id: str  # whose question it was
     question: str
     original: str
     corrected: str
@@ -495,6 +499,28 @@ class FeedbackRecorded(Event):
     by_name: str
     via: str
     message_id: str
+
+
+# -- forgetting a person (stream ``person:<id>``) ------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class ForgetRequested(Event):
+    """A person asked to be forgotten (``via``: "command" on a transport, "cli" by an operator)."""
+
+    type_name = "ForgetRequested"
+    person: str
+    by: str
+    via: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PersonForgotten(Event):
+    """The person's key is deleted: their words in the log read as "(forgotten)" for good; their audio
+    files and the exported files holding their words are gone."""
+
+    type_name = "PersonForgotten"
+    person: str
+    audio_files_deleted: int
+    files_changed: int
 
 
 # Events that carry a reply the outbox must deliver, and the text each one delivers.
@@ -567,3 +593,7 @@ DEFAULT_DATASET = "default"  # where examples go, and what teaches, until a data
 def answer_stream(source: str, question_message_id: str) -> str:
     """Corrections and votes about one of Parley's answers (the answer to ``question_message_id``)."""
     return f"answer:{source}:{question_message_id}"
+
+
+def person_stream(person: str) -> str:
+    return f"person:{person}"

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from events.model import _TYPES, Event, UnknownEvent
+from events.personal import PERSONAL, Keys, seal, unseal
 
 _loads = orjson.loads
 _types_get = _TYPES.get
@@ -32,11 +33,15 @@ def upcaster(type_name: str, from_version: int) -> Callable[[Upcaster], Upcaster
     return register
 
 
-def encode(event: Event, at: datetime | str) -> bytes:
-    """``at`` may be given already formatted (one ISO string for a whole batch)."""
+def encode(event: Event, at: datetime | str, keys: Keys | None = None) -> bytes:
+    """``at`` may be given already formatted (one ISO string for a whole batch). With ``keys``, people's
+    words are stored encrypted with their keys (``events.personal``)."""
     when = at if isinstance(at, str) else at.isoformat()
+    data = event.__dict__
+    if keys is not None and event.type_name in PERSONAL:
+        data = seal(event.type_name, data, keys)
     # orjson: compact UTF-8 JSON, several times faster than the standard library on this hot path.
-    return orjson.dumps({"v": event.version, "at": when, "data": event.__dict__})
+    return orjson.dumps({"v": event.version, "at": when, "data": data})
 
 
 @lru_cache(maxsize=4096)
@@ -44,9 +49,11 @@ def decode_time(text: str) -> datetime:
     return datetime.fromisoformat(text)  # events appended together share one time
 
 
-def decode(type_name: str, state: bytes) -> tuple[Event, datetime]:
+def decode(type_name: str, state: bytes, keys: Keys | None = None) -> tuple[Event, datetime]:
     doc = _loads(state)
     cls = _types_get(type_name)
+    if type_name in PERSONAL:
+        unseal(type_name, doc.get("data", {}), keys)
     if cls is not None and doc.get("v") == cls.version:  # the common case, kept short
         return cls.from_data(doc["data"]), decode_time(doc["at"])
     version, data = int(doc.get("v", 1)), doc.get("data", {})
@@ -95,4 +102,16 @@ def _reply_delivery_failed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 @upcaster("CommandAnswered", 1)
 def _command_answered_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     data.setdefault("attachment", "")  # v1 answers were text only
+    return data
+
+
+@upcaster("ResponseGenerated", 2)
+def _response_generated_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    data.setdefault("asker_id", "")  # not recorded before v3
+    return data
+
+
+@upcaster("TranscriptionCompleted", 1)
+def _transcription_completed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    data.setdefault("speaker_id", "")
     return data

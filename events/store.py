@@ -28,6 +28,7 @@ from eventsourcing.persistence import (
 import events.catalog  # noqa: F401  (registers the event types before anything is decoded)
 from orjson import loads as orjson_loads
 from events.codec import decode, decode_time, encode
+from events.personal import PERSONAL
 from events.model import _TYPES as event_types
 from events.model import _shape as event_shape
 from events.model import Event, RecordedEvent
@@ -47,7 +48,7 @@ _plain_types: dict[str, tuple] = {}
 def _plain_type(type_name: str) -> tuple:
     cls = event_types.get(type_name)
     info: tuple = (None, 0, None)
-    if cls is not None:
+    if cls is not None and type_name not in PERSONAL:  # people's words are decrypted on the general path
         names, _, _, tuples = cls.__dict__.get("_shape") or event_shape(cls)
         if not tuples:
             info = (cls, cls.version, names)
@@ -80,8 +81,9 @@ def is_outage(error: BaseException) -> bool:
 
 class EventStore:
     def __init__(self, factory: InfrastructureFactory, recorder: ApplicationRecorder, description: str,
-                 postgres_params: tuple[dict[str, Any], str] | None = None):
+                 postgres_params: tuple[dict[str, Any], str] | None = None, keys: Any = None):
         self._factory = factory
+        self.keys = keys  # people's keys (``events.keys``): their words are stored encrypted
         self._recorder = recorder
         self.description = description
         # PostgreSQL: (connection arguments, schema), for the read models kept beside the log.
@@ -99,7 +101,7 @@ class EventStore:
         now = datetime.now(timezone.utc)
         when = now.isoformat()
         stored = [
-            StoredEvent(stream, expected_version + i + 1, e.type_name, encode(e, when))
+            StoredEvent(stream, expected_version + i + 1, e.type_name, encode(e, when, self.keys))
             for i, e in enumerate(new_events)
         ]
         try:
@@ -152,7 +154,7 @@ class EventStore:
                         last_text, last_at = text, decode_time(text)
                     at = last_at
                 else:
-                    event, at = decode(topic, state)
+                    event, at = decode(topic, state, self.keys)
                 yield _new_tuple(RecordedEvent, (position, stream, version, at, event))
             yielded += len(rows)
             if len(rows) < page:
@@ -235,14 +237,20 @@ class EventStore:
         with self._appended:
             self._appended.notify_all()
 
+    def forget(self, person: str) -> bool:
+        """Delete the person's key: their words in the log can no longer be read by anyone."""
+        return self.keys.forget(person) if self.keys is not None else False
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
             self.wake_followers()
             self._factory.close()
+            if self.keys is not None:
+                self.keys.close()
 
     def _recorded(self, position: int | None, row: StoredEvent) -> RecordedEvent:
-        event, at = decode(row.topic, row.state)
+        event, at = decode(row.topic, row.state, self.keys)
         return RecordedEvent(position, str(row.originator_id), row.originator_version, at, event)
 
 
@@ -291,7 +299,11 @@ def open_store(spec: str, data_dir: Path, create: bool = True) -> EventStore:
                             "dbname": env["POSTGRES_DBNAME"], "user": env["POSTGRES_USER"],
                             "password": env["POSTGRES_PASSWORD"] or None, "connect_timeout": 5},
                            env.get("POSTGRES_SCHEMA", "public"))
-    return EventStore(factory, recorder, description, postgres_params)
+    from events.keys import KEYS_FILE, PostgresKeys, SQLiteKeys
+
+    keys = PostgresKeys(*postgres_params) if postgres_params is not None else \
+        SQLiteKeys(Path(data_dir).expanduser() / KEYS_FILE, create)
+    return EventStore(factory, recorder, description, postgres_params, keys)
 
 
 def _postgres_env(url: str, create: bool = True) -> tuple[dict[str, str], str]:

@@ -4,19 +4,32 @@ feedback about them: what ``correct`` and the vote buttons look up, and what ``c
 from __future__ import annotations
 
 from events import RecordedEvent
-from events.catalog import (CorrectionRecorded, FeedbackRecorded, MessageReceived, ReplySent,
+from events.catalog import (CorrectionRecorded, FeedbackRecorded, MessageReceived, PersonForgotten, ReplySent,
                             ResponseGenerated)
+from events.personal import FORGOTTEN
 from projections.tracking import ReadModels, Transaction
 
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS answers (source TEXT, question_id TEXT, conversation_id TEXT, channel_id TEXT, "
-    "question TEXT, answer TEXT, PRIMARY KEY (source, question_id))",
+    "question TEXT, answer TEXT, asker_id TEXT, PRIMARY KEY (source, question_id))",
     "CREATE TABLE IF NOT EXISTS answer_messages (source TEXT, sent_id TEXT, question_id TEXT, "
     "PRIMARY KEY (source, sent_id))",
     "CREATE TABLE IF NOT EXISTS corrections (position INTEGER PRIMARY KEY, source TEXT, question_id TEXT, "
-    "question TEXT, original TEXT, corrected TEXT, by_id TEXT, by_name TEXT, via TEXT, recorded_at TEXT)",
+    "question TEXT, original TEXT, corrected TEXT, by_id TEXT, by_name TEXT, via TEXT, recorded_at TEXT, asker_id TEXT)",
     "CREATE TABLE IF NOT EXISTS feedback (position INTEGER PRIMARY KEY, source TEXT, question_id TEXT, "
     "rating TEXT, text TEXT, by_id TEXT, by_name TEXT, via TEXT, recorded_at TEXT)",
+]
+
+
+FORGET = [
+    "UPDATE answers SET question = CASE WHEN question = '' THEN question ELSE ? END WHERE asker_id = ?",
+    "UPDATE answers SET answer = CASE WHEN answer IS NULL OR answer = '' THEN answer ELSE ? END WHERE asker_id = ?",
+    "UPDATE corrections SET question = ? WHERE asker_id = ?",
+    "UPDATE corrections SET original = ? WHERE asker_id = ?",
+    "UPDATE corrections SET corrected = ? WHERE by_id = ?",
+    "UPDATE corrections SET by_name = CASE WHEN by_name = '' THEN by_name ELSE ? END WHERE by_id = ?",
+    "UPDATE feedback SET text = CASE WHEN text = '' THEN text ELSE ? END WHERE by_id = ?",
+    "UPDATE feedback SET by_name = CASE WHEN by_name = '' THEN by_name ELSE ? END WHERE by_id = ?",
 ]
 
 
@@ -31,8 +44,8 @@ class Answers:
     def apply(self, db: Transaction, recorded: RecordedEvent) -> None:
         e = recorded.event
         if isinstance(e, MessageReceived):
-            db.execute("INSERT INTO answers VALUES (?, ?, ?, ?, ?, NULL) ON CONFLICT (source, question_id) DO NOTHING",
-                       (e.source, e.message_id, e.conversation_id, e.channel_id, e.text))
+            db.execute("INSERT INTO answers VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (source, question_id) DO NOTHING",
+                       (e.source, e.message_id, e.conversation_id, e.channel_id, e.text, e.author_id))
         elif isinstance(e, ResponseGenerated):
             db.execute("UPDATE answers SET answer = ? WHERE source = ? AND question_id = ?",
                        (e.text, e.source, e.message_id))
@@ -40,9 +53,12 @@ class Answers:
             db.executemany("INSERT INTO answer_messages VALUES (?, ?, ?) ON CONFLICT (source, sent_id) DO NOTHING",
                            [(e.source, sent, e.message_id) for sent in e.sent_message_ids])
         elif isinstance(e, CorrectionRecorded):
-            db.execute("INSERT INTO corrections VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (position) DO NOTHING",
+            db.execute("INSERT INTO corrections VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (position) DO NOTHING",
                        (recorded.position, e.source, e.question_message_id, e.question, e.original, e.corrected, e.by,
-                        e.by_name, e.via, recorded.recorded_at.isoformat()))
+                        e.by_name, e.via, recorded.recorded_at.isoformat(), e.asker_id))
+        elif isinstance(e, PersonForgotten):  # as a rebuild would read their words now: "(forgotten)"
+            for sql in FORGET:
+                db.execute(sql, (FORGOTTEN, e.person))
         elif isinstance(e, FeedbackRecorded):
             db.execute("INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (position) DO NOTHING",
                        (recorded.position, e.source, e.question_message_id, e.rating, e.text, e.by, e.by_name, e.via,
@@ -55,7 +71,7 @@ class Answers:
         Parley's that is not an answer), "unknown" (not recorded, or not yet in the read model)."""
         if not message_id:
             return None, "no_target"
-        columns = "a.conversation_id, a.channel_id, a.question_id, a.question, a.answer"
+        columns = "a.conversation_id, a.channel_id, a.question_id, a.question, a.answer, a.asker_id"
         if by_question:
             rows = self.db.query(f"SELECT {columns} FROM answers a WHERE a.source = ? AND a.question_id = ?",
                                  (source, message_id))
@@ -76,7 +92,7 @@ class Answers:
 
     def corrections(self) -> list[dict]:
         return [dict(zip(("position", "source", "question_id", "question", "original", "corrected", "by", "by_name",
-                          "via", "recorded_at"), r))
+                          "via", "recorded_at", "asker_id"), r))
                 for r in self.db.query("SELECT * FROM corrections ORDER BY position")]
 
     def feedback(self) -> list[dict]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from events import RecordedEvent
 from events.catalog import (DEFAULT_DATASET, DatasetCreated, DatasetDeleted, DatasetSelected, DatasetUsed,
-                            ExamplesAdded, ModelActivated)
+                            ExamplesAdded, ModelActivated, PersonForgotten)
 from projections.tracking import ReadModels, Transaction
 
 PER_EVENT = 1_000_000  # example id = position * PER_EVENT + index in its event
@@ -78,6 +78,12 @@ class Datasets:
             column = "selected" if isinstance(e, DatasetSelected) else "used"
             db.execute(f"INSERT INTO dataset_channels (channel, {column}) VALUES (?, ?) ON CONFLICT (channel) "
                        f"DO UPDATE SET {column} = excluded.{column}", (e.channel, e.dataset_id))
+        elif isinstance(e, PersonForgotten):  # their examples read back as none now: drop them, index included
+            if self.dialect == "sqlite":
+                db.execute("INSERT INTO examples_fts (examples_fts, rowid, prompt) SELECT 'delete', id, prompt "
+                           "FROM examples WHERE author_id = ?", (e.person,))
+                db.execute("INSERT INTO examples_fts (examples_fts) VALUES ('optimize')")  # no stale terms on disk
+            db.execute("DELETE FROM examples WHERE author_id = ?", (e.person,))
         elif isinstance(e, ModelActivated):
             db.execute("INSERT INTO active_models VALUES (?, ?) ON CONFLICT (channel) DO UPDATE SET model = "
                        "excluded.model", (e.channel, e.model))

@@ -31,6 +31,7 @@ READ_MODELS_FILE = "read-models.sqlite3"
 # is fed the whole log again (each applies idempotently, in order) and new tables fill from zero.
 READ_MODELS = "read_models:6"
 TRACKING_TABLE = "read_model_tracking"
+SCRUB_AFTER = {"PersonForgotten"}  # after these, rewritten rows must not linger on disk
 BATCH = 2000
 
 
@@ -58,6 +59,8 @@ class ReadModels(Protocol):
         """A context manager yielding a ``TrackedTransaction``: exclusive, all or nothing."""
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple]: ...
+
+    def scrub(self) -> None: ...
 
     def close(self) -> None: ...
 
@@ -104,6 +107,8 @@ class SQLiteReadModels:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        # What is deleted or overwritten (a forgotten person's words) is zeroed on disk, not left in free pages.
+        self._db.execute("PRAGMA secure_delete=ON")
         self._db.execute(f"CREATE TABLE IF NOT EXISTS {TRACKING_TABLE} "
                          "(name TEXT PRIMARY KEY, position INTEGER NOT NULL)")
         # Queries (from the Discord event loop) use a connection of their own: in WAL mode they read the
@@ -138,6 +143,11 @@ class SQLiteReadModels:
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple]:
         with self._reader_lock:
             return self._reader.execute(sql, params).fetchall()
+
+    def scrub(self) -> None:
+        """Write the log's WAL back and empty it: old versions of rewritten rows leave the disk."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         with self._lock, self._reader_lock:
@@ -215,6 +225,9 @@ class PostgresReadModels:
                 self._reader = None  # reopened by the next query
                 raise
 
+    def scrub(self) -> None:
+        """Nothing to do here: PostgreSQL's dead row versions go at the next (auto)vacuum."""
+
     def close(self) -> None:
         with self._lock, self._reader_lock:
             for conn in (self._writer, self._reader):
@@ -281,6 +294,8 @@ class ProjectionRunner:
                 tx.track(batch[-1].position or tracked)
             self.position = batch[-1].position or self.position
             applied += len(batch)
+            if any(r.type_name in SCRUB_AFTER for r in batch):
+                self.db.scrub()
 
     def start(self) -> ProjectionRunner:
         self._thread = threading.Thread(target=self._follow, name="projections", daemon=True)

@@ -180,8 +180,8 @@ def test_audit_from_the_command_line_and_the_readme_script(tmp_path, llm_server)
     checked = subprocess.run([sys.executable, str(script), str(exported)], capture_output=True, text=True)
     assert checked.stdout.strip() == f"ok {head}", checked.stderr
     lines = exported.read_text().splitlines()
-    edited = next(i for i, line in enumerate(lines) if "again" in line)
-    lines[edited] = lines[edited].replace("again", "AGAIN")
+    edited = next(i for i, line in enumerate(lines) if "test-model" in line)
+    lines[edited] = lines[edited].replace("test-model", "evil-model")
     exported.write_text("\n".join(lines) + "\n")
     checked = subprocess.run([sys.executable, str(script), str(exported)], capture_output=True, text=True)
     assert checked.returncode == 1 and f"altered at position {edited + 1}" in checked.stderr
@@ -190,7 +190,7 @@ def test_audit_from_the_command_line_and_the_readme_script(tmp_path, llm_server)
 
     db = sqlite3.connect(tmp_path / "data" / "parley.sqlite3")
     with db:
-        db.execute("UPDATE stored_events SET state = replace(state, 'hello', 'HELLO') WHERE rowid = 1")
+        db.execute("UPDATE stored_events SET state = CAST(replace(state, 'console', 'CONSOLE') AS BLOB) WHERE rowid = 1")
     db.close()
     bad = run_parley(["audit", "verify"], env)
     assert bad.returncode == 1 and "does NOT verify: position 1:" in bad.stderr
