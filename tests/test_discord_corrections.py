@@ -72,11 +72,25 @@ def test_corrections_and_votes_through_every_door(env, discord_emulator, llm_ser
         asked = next(r for r in reversed(llm_server.requests) if r["messages"][-1]["content"] == "capital of Australia?")
         taught = [m["content"] for m in asked["messages"] if m["role"] == "assistant"]
         assert "It is Canberra." in taught
+
+        asked = emulator.user_says(general, ann, "!forget-me")
+        prompt = wait_for(lambda: [m for m in emulator.replies_to(asked) if m.get("components")], 30)[0]
+        button = prompt["components"][0]["components"][0]
+        assert button["custom_id"] == f"parley:forget:{ann['id']}" and "cannot be undone" in prompt["content"]
+        emulator.user_clicks(prompt, bob, button["custom_id"])  # not Bob's to press
+        wait_for(lambda: any(b.get("type") == 4 and "Only the person" in b["data"]["content"]
+                             for _, b in emulator.interaction_callbacks), what="Bob refused")
+        emulator.user_clicks(prompt, ann, button["custom_id"])
+        followup(emulator, "Done: everything you said to me is now unreadable")
     finally:
         assert "Traceback" not in bot.stop()
     events = replay_json(env)
     corrections = [e["data"] for e in events if e["type"] == "CorrectionRecorded"]
     assert sorted(c["via"] for c in corrections) == ["button", "menu", "reply", "slash"]
-    assert all(c["original"].startswith("echo: What is the capital of Australia?") for c in corrections)
+    assert all(c["original"] == "(forgotten)" for c in corrections)  # the answer to Ann's question is hers
     votes = [(e["data"]["by"], e["data"]["rating"]) for e in events if e["type"] == "FeedbackRecorded"]
     assert votes == [(ann["id"], "up"), (bob["id"], "down"), (dan["id"], "up")]
+    assert [e["data"]["person"] for e in events if e["type"] == "PersonForgotten"] == [ann["id"]]
+    ann_said = [e["data"]["text"] for e in events if e["type"] == "MessageReceived" and e["data"]["author_id"] == ann["id"]]
+    assert ann_said and set(ann_said) == {"(forgotten)"}
+    assert not any("What is the capital" in c["question"] for c in corrections)  # her question, in every correction

@@ -47,6 +47,28 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"parley:vo
             await cog.vote(interaction, self.rating)
 
 
+class ForgetButton(discord.ui.DynamicItem[discord.ui.Button], template=r"parley:forget:(?P<person>\d+)"):
+    """The confirmation of ``forget-me``; only the person who asked may press it."""
+
+    def __init__(self, person: str):
+        super().__init__(discord.ui.Button(style=discord.ButtonStyle.danger, label="Forget me",
+                                           custom_id=f"parley:forget:{person}"))
+        self.person = person
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /):  # noqa: ANN206
+        return cls(match["person"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        cog = interaction.client.get_cog("Feedback")  # type: ignore[union-attr]
+        if cog is not None:
+            await cog.confirm_forget(interaction, self.person)
+
+
+FORGET_PROMPT = ("This makes everything you said to me unreadable for good, in my log too, and deletes your audio "
+                 "files and the exported examples with your words. It cannot be undone. Press the button to confirm.")
+
+
 def feedback_view() -> discord.ui.View:
     """The buttons under an answer."""
     view = discord.ui.View(timeout=None)
@@ -77,11 +99,11 @@ class FeedbackCog(commands.Cog, name="Feedback"):
         self.menu = app_commands.ContextMenu(name="Correct this answer", callback=self.correct_menu)
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(VoteButton)
+        self.bot.add_dynamic_items(VoteButton, ForgetButton)
         self.bot.tree.add_command(self.menu)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(VoteButton)
+        self.bot.remove_dynamic_items(VoteButton, ForgetButton)
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
     # -- commands ------------------------------------------------------------------------------------
@@ -101,6 +123,27 @@ class FeedbackCog(commands.Cog, name="Feedback"):
             await self.commands_cog._invoke(ctx, "feedback", text, via="slash")
         else:
             await self.commands_cog._invoke(ctx, "feedback", None, target_message_id=_replied_to(ctx), via="reply")
+
+    @commands.hybrid_command(name="forget-me", description="Make everything you said to Parley unreadable, for good")
+    async def forget_me(self, ctx: commands.Context) -> None:
+        if ctx.author.bot:
+            return
+        view = discord.ui.View(timeout=None)
+        view.add_item(ForgetButton(str(ctx.author.id)))
+        if ctx.interaction is not None:
+            await ctx.send(FORGET_PROMPT, view=view, ephemeral=True)
+        else:
+            await ctx.reply(FORGET_PROMPT, view=view, mention_author=False)
+
+    async def confirm_forget(self, interaction: discord.Interaction, person: str) -> None:
+        if str(interaction.user.id) != person:
+            await interaction.response.send_message("Only the person who asked to be forgotten can confirm it.",
+                                                    ephemeral=True)
+            return
+        # Heard from anyone, blocked or not: being forgotten is everyone's right.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        self.transport.remember_interaction(str(interaction.id), interaction)
+        self.dispatch(InvokeCommand(**self._who(interaction), name="forget-me", via="button"))
 
     async def correct_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
         if await self._refused_quietly(interaction):
