@@ -17,6 +17,7 @@ class SQLiteKeys:
         self.path = path
         self._lock = threading.Lock()
         self._cache: dict[str, bytes] = {}
+        self._ciphers: dict[str, object] = {}
         self._db: sqlite3.Connection | None = None
         if create or path.exists():
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
@@ -42,9 +43,29 @@ class SQLiteKeys:
         with self._lock:
             return self._cache.get(person) or self._load(person)
 
+    def cipher_for(self, person: str) -> object:
+        cipher = self._ciphers.get(person)
+        if cipher is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            cipher = self._ciphers[person] = AESGCM(self.key_for(person))
+        return cipher
+
+    def cipher_of(self, person: str) -> object | None:
+        cipher = self._ciphers.get(person)
+        if cipher is None:
+            key = self.key_of(person)
+            if key is None:
+                return None
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            cipher = self._ciphers[person] = AESGCM(key)
+        return cipher
+
     def forget(self, person: str) -> bool:
         with self._lock:
             self._cache.pop(person, None)
+            self._ciphers.pop(person, None)
             if self._db is None:
                 return False
             deleted = self._db.execute("DELETE FROM person_keys WHERE person = ?", (person,)).rowcount > 0
@@ -72,6 +93,7 @@ class PostgresKeys(SQLiteKeys):
 
         self._lock = threading.Lock()
         self._cache = {}
+        self._ciphers = {}
         self._pg = psycopg.connect(**connect, autocommit=True)
         self._pg.execute(f'SET search_path TO "{schema}"')
         self._pg.execute("CREATE TABLE IF NOT EXISTS person_keys (person TEXT PRIMARY KEY, key BYTEA NOT NULL)")
@@ -90,6 +112,7 @@ class PostgresKeys(SQLiteKeys):
     def forget(self, person: str) -> bool:
         with self._lock:
             self._cache.pop(person, None)
+            self._ciphers.pop(person, None)
             return self._pg.execute("DELETE FROM person_keys WHERE person = %s", (person,)).rowcount > 0
 
     def _load(self, person: str) -> bytes | None:

@@ -14,7 +14,8 @@ from typing import Any, Protocol
 import orjson
 
 FORGOTTEN = "(forgotten)"
-TEXT, JSON = "enc1:", "enc1j:"  # an encrypted string; an encrypted JSON value (a tuple of dicts)
+SEALED = "sealed"  # the stored field holding, per person, their fields' ciphertext
+JSON_FIELDS = frozenset({"words", "examples"})  # lists of dicts: forgotten, they read back empty
 
 # Per event type: which fields are whose words (field -> the field that holds that person's id).
 PERSONAL: dict[str, dict[str, str]] = {
@@ -30,53 +31,70 @@ PERSONAL: dict[str, dict[str, str]] = {
 
 
 class Keys(Protocol):
-    def key_for(self, person: str) -> bytes:
-        """The person's key, made on first use."""
+    def cipher_for(self, person: str) -> Any:
+        """The AES-GCM cipher of the person's key, made on first use."""
 
-    def key_of(self, person: str) -> bytes | None:
-        """The person's key, or None when they were forgotten (or never had one)."""
+    def cipher_of(self, person: str) -> Any | None:
+        """The person's cipher, or None when they were forgotten (or never had a key)."""
+
+
+_nonces = bytearray()
+
+
+def _nonce() -> bytes:
+    """12 random bytes (read from the OS in bulk: one system call per 4,096 of them)."""
+    global _nonces
+    if len(_nonces) < 12:
+        _nonces = bytearray(os.urandom(12 * 4096))
+    nonce = bytes(_nonces[:12])
+    del _nonces[:12]
+    return nonce
 
 
 def seal(type_name: str, data: dict[str, Any], keys: Keys) -> dict[str, Any]:
-    """``data`` with the personal fields of ``type_name`` encrypted (a copy; ``data`` is not changed)."""
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
+    """A copy of ``data`` whose personal fields (non-empty ones) are replaced by one ciphertext per
+    person under ``sealed``: ``{"author_id": "<base64 nonce + AES-GCM ciphertext of their fields>"}``."""
     fields = PERSONAL.get(type_name)
     if not fields:
         return data
     sealed = dict(data)
+    groups: dict[str, dict[str, Any]] = {}
     for name, owner in fields.items():
-        value, person = data.get(name), data.get(owner)
-        if not value or not person:
-            continue
-        plain, marker = (value.encode(), TEXT) if isinstance(value, str) else (orjson.dumps(value), JSON)
-        nonce = os.urandom(12)
-        secret = AESGCM(keys.key_for(person)).encrypt(nonce, plain, f"{person}|{type_name}|{name}".encode())
-        sealed[name] = marker + base64.b64encode(nonce + secret).decode()
+        value = data.get(name)
+        if value and data.get(owner):
+            groups.setdefault(owner, {})[name] = value
+            del sealed[name]
+    if groups:
+        secrets = {}
+        for owner, values in groups.items():
+            person, nonce = data[owner], _nonce()
+            secret = keys.cipher_for(person).encrypt(nonce, orjson.dumps(values), f"{person}|{type_name}".encode())
+            secrets[owner] = base64.b64encode(nonce + secret).decode()
+        sealed[SEALED] = secrets
     return sealed
 
 
 def unseal(type_name: str, data: dict[str, Any], keys: Keys | None) -> dict[str, Any]:
-    """``data`` (changed in place) with its encrypted fields read back, or ``(forgotten)`` without a key."""
+    """``data`` (changed in place) with the sealed fields back, or ``(forgotten)`` (an empty list for
+    list fields) where the person's key is gone."""
     from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    for name, owner in PERSONAL.get(type_name, {}).items():
-        value = data.get(name)
-        if not isinstance(value, str) or not value.startswith((TEXT, JSON)):
-            continue
+    secrets = data.pop(SEALED, None)
+    if not secrets:
+        return data
+    fields = PERSONAL.get(type_name, {})
+    for owner, secret in secrets.items():
         person = data.get(owner) or ""
-        is_json = value.startswith(JSON)
-        key = keys.key_of(person) if keys is not None else None
-        plain = None
-        if key is not None:
-            raw = base64.b64decode(value[len(JSON if is_json else TEXT):])
+        cipher = keys.cipher_of(person) if keys is not None else None
+        values = None
+        if cipher is not None:
+            raw = base64.b64decode(secret)
             try:
-                plain = AESGCM(key).decrypt(raw[:12], raw[12:], f"{person}|{type_name}|{name}".encode())
+                values = orjson.loads(cipher.decrypt(raw[:12], raw[12:], f"{person}|{type_name}".encode()))
             except InvalidTag:
-                plain = None
-        if plain is None:
-            data[name] = [] if is_json else FORGOTTEN
-        else:
-            data[name] = orjson.loads(plain) if is_json else plain.decode()
+                values = None
+        if values is None:  # forgotten: every field of theirs that was sealed reads as such
+            values = {name: [] if name in JSON_FIELDS else FORGOTTEN for name, who in fields.items()
+                      if who == owner and name not in data}
+        data.update(values)
     return data

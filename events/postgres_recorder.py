@@ -65,3 +65,29 @@ class UnpipelinedPostgresApplicationRecorder(PostgresApplicationRecorder):
             curs.execute(SQL("SELECT position, hash FROM {table} WHERE position>%s ORDER BY position LIMIT %s").format(
                 table=self.chain_table), (after, limit))
             return [(r["position"], r["hash"]) for r in curs.fetchall()]
+
+    def select_chained_rows(self, after: int, limit: int) -> list[tuple]:
+        statement = SQL("SELECT e.notification_id, e.originator_id, e.originator_version, e.topic, e.state, c.hash "
+                        "FROM {schema}.{table} e LEFT JOIN {chain} c ON c.position = e.notification_id "
+                        "WHERE e.notification_id > %s ORDER BY e.notification_id LIMIT %s").format(
+            schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name), chain=self.chain_table)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (after, limit))
+            return [(r["notification_id"], r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]),
+                     r["hash"]) for r in curs.fetchall()]
+
+    def first_orphan_hash(self) -> int | None:
+        statement = SQL("SELECT MIN(c.position) AS p FROM {chain} c LEFT JOIN {schema}.{table} e "
+                        "ON e.notification_id = c.position WHERE e.notification_id IS NULL").format(
+            schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name), chain=self.chain_table)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement)
+            row = curs.fetchone()
+            return row["p"] if row else None
+
+    def select_hash_before(self, position: int) -> str | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(SQL("SELECT hash FROM {chain} WHERE position < %s ORDER BY position DESC LIMIT 1").format(
+                chain=self.chain_table), (position,))
+            row = curs.fetchone()
+            return row["hash"] if row else None

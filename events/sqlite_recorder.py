@@ -68,3 +68,38 @@ class BatchSQLiteApplicationRecorder(SQLiteApplicationRecorder):
                     return []
                 raise
             return cursor.fetchall()
+
+    def select_chained_rows(self, after: int, limit: int) -> list[tuple]:
+        """(position, stream, version, type, bytes, hash or None) after ``after``: the log joined with its
+        chain, for the audit (one query instead of two walks)."""
+        with self.datastore.transaction(commit=False) as c:
+            cursor = c.sqlite_cursor
+            cursor.row_factory = None
+            cursor.execute(f"SELECT e.rowid, e.originator_id, e.originator_version, e.topic, e.state, c.hash "
+                           f"FROM {self.events_table_name} e LEFT JOIN {CHAIN_TABLE} c ON c.position = e.rowid "
+                           "WHERE e.rowid > ? ORDER BY e.rowid LIMIT ?", (after, limit))
+            return cursor.fetchall()
+
+    def first_orphan_hash(self) -> int | None:
+        """The first position with a hash but no event (one was removed), if any."""
+        with self.datastore.transaction(commit=False) as c:
+            cursor = c.sqlite_cursor
+            cursor.row_factory = None
+            try:
+                cursor.execute(f"SELECT MIN(position) FROM {CHAIN_TABLE} WHERE position NOT IN "
+                               f"(SELECT rowid FROM {self.events_table_name})")
+            except Exception as e:  # noqa: BLE001
+                if "no such table" in str(e):
+                    return None
+                raise
+            row = cursor.fetchone()
+            return row[0] if row else None
+
+    def select_hash_before(self, position: int) -> str | None:
+        with self.datastore.transaction(commit=False) as c:
+            cursor = c.sqlite_cursor
+            cursor.row_factory = None
+            cursor.execute(f"SELECT hash FROM {CHAIN_TABLE} WHERE position < ? ORDER BY position DESC LIMIT 1",
+                           (position,))
+            row = cursor.fetchone()
+            return row[0] if row else None

@@ -170,6 +170,22 @@ class EventStore:
                 return
             after = rows[-1][0]
 
+    def chained_rows(self, after: int = 0) -> Iterator[tuple[int, str, int, str, bytes, str | None]]:
+        """Every event as stored with its chain hash (None when it has none), in order."""
+        while True:
+            rows = self._recorder.select_chained_rows(after, _PAGE * 5)  # type: ignore[attr-defined]
+            yield from rows
+            if len(rows) < _PAGE * 5:
+                return
+            after = rows[-1][0]
+
+    def hash_before(self, position: int) -> str | None:
+        """The chain's hash nearest before ``position`` (None before the chain's start)."""
+        return self._recorder.select_hash_before(position)  # type: ignore[attr-defined]
+
+    def first_orphan_hash(self) -> int | None:
+        return self._recorder.first_orphan_hash()  # type: ignore[attr-defined]
+
     def chain(self, after: int = 0) -> Iterator[tuple[int, str]]:
         """The hash chain (``events.chain``): (position, hash), in order."""
         while True:

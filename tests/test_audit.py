@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from events import open_store
-from events.audit import verify
+from events.audit import verify, verify_parallel
 from events.catalog import DatasetCreated
 from tests.conftest import parley_env, postgres_url, run_parley
 
@@ -90,6 +90,8 @@ def test_tampering_is_found_at_its_position(store_spec, tmp_path, tampering, bad
     verdict = verify(store)
     store.close()
     assert (verdict.bad_position, verdict.intact) == (bad, False) and words in verdict.problem, verdict
+    # Checked in stretches by parallel processes (as on a large log): the same verdict.
+    assert verify_parallel(store_spec, tmp_path, workers=3, small=0) == verdict
 
 
 def test_swapped_rows_and_a_cut_tail(store_spec, tmp_path):
@@ -109,6 +111,8 @@ def test_swapped_rows_and_a_cut_tail(store_spec, tmp_path):
     cut = verify(store, head)
     store.close()
     assert (cut.intact, cut.bad_position) == (False, 18) and "truncated after position 17" in cut.problem
+    assert verify_parallel(store_spec, tmp_path, head, workers=2, small=0) == cut
+    assert verify_parallel(store_spec, tmp_path, workers=2, small=0) == verify(open_store(store_spec, tmp_path))
 
 
 def _literal(spec: str, data: bytes) -> str:
@@ -146,6 +150,15 @@ def test_a_log_from_before_the_chain_says_where_the_chain_starts(tmp_path):
     verdict = verify(store)
     store.close()
     assert verdict.intact and (verdict.chain_starts, verdict.events) == (6, 5)
+    assert verify_parallel("sqlite", tmp_path, workers=3, small=0) == verdict
+    db = sqlite3.connect(tmp_path / "parley.sqlite3")
+    with db:  # an event without a hash after the chain's start is an insertion, in any stretch
+        db.execute("DELETE FROM event_chain WHERE position = 9")
+    db.close()
+    inserted = verify_parallel("sqlite", tmp_path, workers=3, small=0)
+    store = open_store("sqlite", tmp_path)
+    assert inserted == verify(store) and inserted.bad_position == 9
+    store.close()
 
 
 README_CHECK = '''
