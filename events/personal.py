@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import threading
 from typing import Any, Protocol
 
 import orjson
@@ -38,17 +39,18 @@ class Keys(Protocol):
         """The person's cipher, or None when they were forgotten (or never had a key)."""
 
 
-_nonces = bytearray()
+_nonces: list[bytes] = []
+_nonce_lock = threading.Lock()
 
 
 def _nonce() -> bytes:
-    """12 random bytes (read from the OS in bulk: one system call per 4,096 of them)."""
-    global _nonces
-    if len(_nonces) < 12:
-        _nonces = bytearray(os.urandom(12 * 4096))
-    nonce = bytes(_nonces[:12])
-    del _nonces[:12]
-    return nonce
+    """12 fresh random bytes, never handed out twice (read from the OS in bulk: one system call per
+    4,096 nonces; actors on several threads seal at once)."""
+    with _nonce_lock:
+        if not _nonces:
+            pool = os.urandom(12 * 4096)
+            _nonces.extend(pool[i:i + 12] for i in range(0, len(pool), 12))
+        return _nonces.pop()
 
 
 def seal(type_name: str, data: dict[str, Any], keys: Keys) -> dict[str, Any]:
