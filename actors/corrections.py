@@ -85,23 +85,30 @@ def _refused(state: AnswerLog, c: InvokeCommand | VoteAnswer, name: str, answere
     return None
 
 
+def _text_problem(c: InvokeCommand, name: str, text: str, what: str, example: str) -> list[Event]:
+    if not text:
+        return _rejected(c, name, f"empty_{'correction' if name == 'correct' else name}",
+                         f"Write {what} after `{name}`, e.g. `{name} {example}`")
+    if len(text) > MAX_CORRECTION_CHARS:
+        return _rejected(c, name, "too_long", f"Keep it to {MAX_CORRECTION_CHARS:,} characters.")
+    return []
+
+
 def decide_correction(state: AnswerLog, c: InvokeCommand, answered: Answered | None, why_not: str,
                       text: str) -> list[Event]:
     if (refused := _refused(state, c, "correct", answered, why_not)) is not None:
         return refused
     assert answered is not None
     text = text.strip()
-    if not text:
-        return _rejected(c, "correct", "empty_correction", "Write the better answer after `correct`, e.g. "
-                                                           "`correct The office opens at nine.`")
-    if len(text) > MAX_CORRECTION_CHARS:
-        return _rejected(c, "correct", "too_long", f"A correction is at most {MAX_CORRECTION_CHARS:,} characters.")
+    if problem := _text_problem(c, "correct", text, "the better answer", "The office opens at nine."):
+        return problem
     if normalise(text) == normalise(answered.answer):
         return _rejected(c, "correct", "same_answer", "That is the answer I gave: nothing to correct.")
     return [CorrectionRecorded(source=answered.source, conversation_id=answered.conversation_id,
                                channel_id=answered.channel_id, question_message_id=answered.question_message_id,
-                               asker_id=answered.asker_id, question=answered.question, original=answered.answer, corrected=text, by=c.author_id,
-                               by_name=c.author_name, via=c.via or "reply", message_id=c.message_id),
+                               asker_id=answered.asker_id, question=answered.question, original=answered.answer,
+                               corrected=text, by=c.author_id, by_name=c.author_name, via=c.via or "reply",
+                               message_id=c.message_id),
             _answered(c, "correct", "Thanks, noted: when I'm asked something like this again, I'll answer like "
                                     "your correction (and not like my first answer).")]
 
@@ -128,11 +135,8 @@ def decide_feedback(state: AnswerLog, c: InvokeCommand, answered: Answered | Non
     if c.refusal:
         return _rejected(c, "feedback", c.refusal, REFUSAL_TEXT.get(c.refusal, REFUSAL_TEXT[NOT_ALLOWED]))
     text = text.strip()
-    if not text:
-        return _rejected(c, "feedback", "empty_feedback", "Write your feedback after `feedback`, e.g. "
-                                                          "`feedback The answers are too long.`")
-    if len(text) > MAX_CORRECTION_CHARS:
-        return _rejected(c, "feedback", "too_long", f"Feedback is at most {MAX_CORRECTION_CHARS:,} characters.")
+    if problem := _text_problem(c, "feedback", text, "your feedback", "The answers are too long."):
+        return problem
     return [FeedbackRecorded(source=c.source, channel_id=c.channel_id,
                              question_message_id=answered.question_message_id if answered else "", rating="",
                              text=text, by=c.author_id, by_name=c.author_name, via=c.via or "command",

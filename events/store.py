@@ -56,6 +56,16 @@ def _plain_type(type_name: str) -> tuple:
     return info
 
 
+def _paged(select: Any, after: int, page: int = _PAGE) -> Iterator[Any]:
+    """Rows (position first) from ``select(after, page)``, page after page, in order."""
+    while True:
+        rows = select(after, page)
+        yield from rows
+        if len(rows) < page:
+            return
+        after = rows[-1][0]
+
+
 class StreamConflict(Exception):
     """Someone else appended to the stream first: reload it and decide again."""
 
@@ -163,21 +173,15 @@ class EventStore:
 
     def stored_rows(self, after: int = 0) -> Iterator[tuple[int, str, int, str, bytes]]:
         """Every event as stored, undecoded: (position, stream, version, type, bytes), for the audit."""
-        while True:
-            rows = self._recorder.select_notification_rows(after, _PAGE)  # type: ignore[attr-defined]
-            yield from rows
-            if len(rows) < _PAGE:
-                return
-            after = rows[-1][0]
+        return _paged(self._recorder.select_notification_rows, after)  # type: ignore[attr-defined]
 
     def chained_rows(self, after: int = 0) -> Iterator[tuple[int, str, int, str, bytes, str | None]]:
         """Every event as stored with its chain hash (None when it has none), in order."""
-        while True:
-            rows = self._recorder.select_chained_rows(after, _PAGE * 5)  # type: ignore[attr-defined]
-            yield from rows
-            if len(rows) < _PAGE * 5:
-                return
-            after = rows[-1][0]
+        return _paged(self._recorder.select_chained_rows, after, _PAGE * 5)  # type: ignore[attr-defined]
+
+    def chain(self, after: int = 0) -> Iterator[tuple[int, str]]:
+        """The hash chain (``events.chain``): (position, hash), in order."""
+        return _paged(self._recorder.select_chain, after)  # type: ignore[attr-defined]
 
     def hash_before(self, position: int) -> str | None:
         """The chain's hash nearest before ``position`` (None before the chain's start)."""
@@ -185,15 +189,6 @@ class EventStore:
 
     def first_orphan_hash(self) -> int | None:
         return self._recorder.first_orphan_hash()  # type: ignore[attr-defined]
-
-    def chain(self, after: int = 0) -> Iterator[tuple[int, str]]:
-        """The hash chain (``events.chain``): (position, hash), in order."""
-        while True:
-            rows = self._recorder.select_chain(after, _PAGE)  # type: ignore[attr-defined]
-            yield from rows
-            if len(rows) < _PAGE:
-                return
-            after = rows[-1][0]
 
     def follow(self, after: int, stop: threading.Event, poll_seconds: float = 0.5) -> Iterator[RecordedEvent]:
         """Events after ``after`` as they are appended, until ``stop`` is set.
