@@ -228,6 +228,7 @@ def decide_learn_correction(state: Learning, e: CorrectionRecorded) -> list[Even
     pair = [Example(e.question, e.corrected, True), Example(e.question, e.original, False)]
     fresh = [x for x in pair if x.key not in target.keys]
     return events + [ExamplesAdded(dataset_id=target.id, duplicates=len(pair) - len(fresh), author_id=e.by,
+                                   subject_id=e.asker_id if e.asker_id != e.by else "",  # the question is theirs
                                    source=e.source, message_id=e.message_id, filename="", examples=tuple(
                                        {"prompt": x.prompt, "answer": x.answer, "positive": x.positive} for x in fresh))]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from adapters.audio_files import AudioStore
 from events import EventStore
 from events.catalog import AudioReceived
-from events.personal import PERSONAL
+from events.personal import PERSONAL, owners
 
 SCRUBBED = ("exports", "archives", "reports")
 MIN_WORDS = 4  # shorter strings ("ok") would match lines that are not theirs
@@ -37,7 +37,7 @@ class DiskForgetting:
         for recorded in self.store.read_all(types=list(PERSONAL)):
             data = recorded.event.__dict__
             for field, owner in PERSONAL[recorded.type_name].items():
-                if data.get(owner) == person and not field.endswith("_name"):
+                if person in (data.get(o) for o in owners(owner)) and not field.endswith("_name"):
                     words |= {s for s in _strings(data.get(field)) if len(s) >= MIN_WORDS}
         return words
 

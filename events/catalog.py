@@ -328,9 +328,12 @@ class DatasetUsed(Event):
 class ExamplesAdded(Event):
     """Examples from one ``!train`` or one attached file, all or none. Each example is
     ``{"prompt", "answer", "positive"}``; its provenance is this event (its position), ``author_id``,
-    ``source`` and ``message_id``. ``duplicates``: examples left out because the dataset had them."""
+    ``source`` and ``message_id``. ``duplicates``: examples left out because the dataset had them.
+    v2 added ``subject_id``: whose question the examples hold when it is not the author's (a correction's
+    pair holds the asker's question): forgetting either of them makes the examples unreadable."""
 
     type_name = "ExamplesAdded"
+    version = 2
     dataset_id: str
     examples: tuple[dict, ...]
     duplicates: int
@@ -338,6 +341,7 @@ class ExamplesAdded(Event):
     source: str
     message_id: str
     filename: str = ""
+    subject_id: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

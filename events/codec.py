@@ -115,3 +115,9 @@ def _response_generated_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
 def _transcription_completed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     data.setdefault("speaker_id", "")
     return data
+
+
+@upcaster("ExamplesAdded", 1)
+def _examples_added_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    data.setdefault("subject_id", "")  # v1 examples were all their author's words
+    return data

@@ -18,8 +18,9 @@ FORGOTTEN = "(forgotten)"
 SEALED = "sealed"  # the stored field holding, per person, their fields' ciphertext
 JSON_FIELDS = frozenset({"words", "examples"})  # lists of dicts: forgotten, they read back empty
 
-# Per event type: which fields are whose words (field -> the field that holds that person's id).
-PERSONAL: dict[str, dict[str, str]] = {
+# Per event type: which fields are whose words (field -> the field holding that person's id, or several:
+# then it is sealed under each of their keys in turn, and forgetting any one of them erases it).
+PERSONAL: dict[str, dict[str, str | tuple[str, ...]]] = {
     "MessageReceived": {"text": "author_id", "author_name": "author_id", "heard": "author_id"},
     "ResponseGenerated": {"text": "asker_id", "heard": "asker_id"},  # an answer may repeat the question
     "AudioReceived": {"author_name": "author_id", "text": "author_id", "filename": "author_id"},
@@ -27,7 +28,7 @@ PERSONAL: dict[str, dict[str, str]] = {
     "CommandAnswered": {"text": "author_id"},  # "Hi Ada!", or what a command echoed back
     "CorrectionRecorded": {"question": "asker_id", "original": "asker_id", "corrected": "by", "by_name": "by"},
     "FeedbackRecorded": {"text": "by", "by_name": "by"},
-    "ExamplesAdded": {"examples": "author_id"},
+    "ExamplesAdded": {"examples": ("author_id", "subject_id")},
 }
 
 
@@ -53,50 +54,64 @@ def _nonce() -> bytes:
         return _nonces.pop()
 
 
+def owners(owner: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (owner,) if isinstance(owner, str) else owner
+
+
 def seal(type_name: str, data: dict[str, Any], keys: Keys) -> dict[str, Any]:
     """A copy of ``data`` whose personal fields (non-empty ones) are replaced by one ciphertext per
-    person under ``sealed``: ``{"author_id": "<base64 nonce + AES-GCM ciphertext of their fields>"}``."""
+    group of owners under ``sealed``: ``{"author_id": "<base64 nonce + AES-GCM ciphertext>"}`` (owners
+    joined by ``+`` when a field is sealed under several keys, one layer each)."""
     fields = PERSONAL.get(type_name)
     if not fields:
         return data
     sealed = dict(data)
-    groups: dict[str, dict[str, Any]] = {}
+    groups: dict[tuple[str, ...], dict[str, Any]] = {}
     for name, owner in fields.items():
         value = data.get(name)
-        if value and data.get(owner):
-            groups.setdefault(owner, {})[name] = value
+        present = tuple(o for o in owners(owner) if data.get(o))
+        if value and present:
+            groups.setdefault(present, {})[name] = value
             del sealed[name]
     if groups:
         secrets = {}
-        for owner, values in groups.items():
-            person, nonce = data[owner], _nonce()
-            secret = keys.cipher_for(person).encrypt(nonce, orjson.dumps(values), f"{person}|{type_name}".encode())
-            secrets[owner] = base64.b64encode(nonce + secret).decode()
+        for group, values in groups.items():
+            blob = orjson.dumps(values)
+            for owner in group:
+                person, nonce = data[owner], _nonce()
+                blob = nonce + keys.cipher_for(person).encrypt(nonce, blob, f"{person}|{type_name}".encode())
+            secrets["+".join(group)] = base64.b64encode(blob).decode()
         sealed[SEALED] = secrets
     return sealed
 
 
 def unseal(type_name: str, data: dict[str, Any], keys: Keys | None) -> dict[str, Any]:
     """``data`` (changed in place) with the sealed fields back, or ``(forgotten)`` (an empty list for
-    list fields) where the person's key is gone."""
+    list fields) where a key they were sealed with is gone."""
     from cryptography.exceptions import InvalidTag
 
     secrets = data.pop(SEALED, None)
     if not secrets:
         return data
     fields = PERSONAL.get(type_name, {})
-    for owner, secret in secrets.items():
-        person = data.get(owner) or ""
-        cipher = keys.cipher_of(person) if keys is not None else None
+    for joined, secret in secrets.items():
+        group = tuple(joined.split("+"))
         values = None
-        if cipher is not None:
-            raw = base64.b64decode(secret)
+        blob: bytes | None = base64.b64decode(secret)
+        for owner in reversed(group):  # the outer layer is the last owner's
+            person = data.get(owner) or ""
+            cipher = keys.cipher_of(person) if keys is not None else None
+            if cipher is None or blob is None:
+                blob = None
+                break
             try:
-                values = orjson.loads(cipher.decrypt(raw[:12], raw[12:], f"{person}|{type_name}".encode()))
+                blob = cipher.decrypt(blob[:12], blob[12:], f"{person}|{type_name}".encode())
             except InvalidTag:
-                values = None
+                blob = None
+        if blob is not None:
+            values = orjson.loads(blob)
         if values is None:  # forgotten: every field of theirs that was sealed reads as such
             values = {name: [] if name in JSON_FIELDS else FORGOTTEN for name, who in fields.items()
-                      if who == owner and name not in data}
+                      if tuple(o for o in owners(who) if data.get(o)) == group and name not in data}
         data.update(values)
     return data

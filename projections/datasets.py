@@ -21,7 +21,7 @@ COMMON = [
 ]
 EXAMPLES = ("CREATE TABLE IF NOT EXISTS examples (id INTEGER PRIMARY KEY, dataset_id TEXT NOT NULL, prompt TEXT NOT NULL, "
             "answer TEXT NOT NULL, positive INTEGER NOT NULL, author_id TEXT, source TEXT, message_id TEXT, "
-            "position INTEGER NOT NULL{extra})")
+            "position INTEGER NOT NULL, subject_id TEXT{extra})")
 SCHEMA = {
     "sqlite": [EXAMPLES.format(extra=""),
                "CREATE VIRTUAL TABLE IF NOT EXISTS examples_fts USING fts5(prompt, content='examples', "
@@ -30,8 +30,8 @@ SCHEMA = {
                    "CREATE INDEX IF NOT EXISTS examples_search ON examples USING GIN (search)"] + COMMON,
 }
 INSERT = {
-    "sqlite": "INSERT INTO examples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-    "postgresql": "INSERT INTO examples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, to_tsvector('english', ?)) "
+    "sqlite": "INSERT INTO examples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+    "postgresql": "INSERT INTO examples VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, to_tsvector('english', ?)) "
                   "ON CONFLICT (id) DO NOTHING",
 }
 SIMILAR = {
@@ -56,7 +56,7 @@ class Datasets:
         if isinstance(e, ExamplesAdded):
             base = (recorded.position or 0) * PER_EVENT
             rows = [(base + i, e.dataset_id, x["prompt"], x["answer"], int(x["positive"]), e.author_id, e.source,
-                     e.message_id, recorded.position or 0) for i, x in enumerate(e.examples)]
+                     e.message_id, recorded.position or 0, e.subject_id) for i, x in enumerate(e.examples)]
             if rows and db.execute("SELECT 1 FROM examples WHERE id = ?", (base,)).fetchone():
                 return  # applied already (the read models were fed this part of the log again)
             if self.dialect == "sqlite":
@@ -81,9 +81,9 @@ class Datasets:
         elif isinstance(e, PersonForgotten):  # their examples read back as none now: drop them, index included
             if self.dialect == "sqlite":
                 db.execute("INSERT INTO examples_fts (examples_fts, rowid, prompt) SELECT 'delete', id, prompt "
-                           "FROM examples WHERE author_id = ?", (e.person,))
+                           "FROM examples WHERE author_id = ? OR subject_id = ?", (e.person, e.person))
                 db.execute("INSERT INTO examples_fts (examples_fts) VALUES ('optimize')")  # no stale terms on disk
-            db.execute("DELETE FROM examples WHERE author_id = ?", (e.person,))
+            db.execute("DELETE FROM examples WHERE author_id = ? OR subject_id = ?", (e.person, e.person))
         elif isinstance(e, ModelActivated):
             db.execute("INSERT INTO active_models VALUES (?, ?) ON CONFLICT (channel) DO UPDATE SET model = "
                        "excluded.model", (e.channel, e.model))

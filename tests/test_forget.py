@@ -42,17 +42,21 @@ def test_forget_me_leaves_no_readable_trace_and_the_log_still_verifies(tmp_path,
         session.command("train", f"What is {SECRET}? => A word.")
         session.command("dataset", "export default")
         assert files_holding(tmp_path, SECRET)  # ...but the read models and exports hold it in plain text
+        assert files_holding(tmp_path / "exports", "password hint")  # Ada's question, in the correction's pair
 
+        session.system.router.dispatch(InvokeCommand(
+            source="console", conversation_id="console:ada", channel_id="console", message_id=session._next(),
+            author_id="ada", author_name="Ada", name="forget-me"))
+        wait_for(lambda: session.console.outstanding() == 0, 30, "ada forgotten")
+        wait_for(lambda: session.system.answers.find("console", "m1", True)[0][3] == "(forgotten)",  # type: ignore[union-attr,index]
+                 what="the read models to say (forgotten)")
+        # Ada's question is gone from the pair her corrector made of it, and from the export, too.
+        wait_for(lambda: not files_holding(tmp_path, "password hint"), what="ada's words gone from every file")
+        assert session.taught(f"{SECRET} word") and files_holding(tmp_path / "exports", SECRET)  # the tester's stay
         forgot = session.command("forget-me", "")  # the console's person is "tester": their own words
         assert "Done: everything you said to me is now unreadable" in forgot
         assert "already" in session.command("forget-me", "")
-        ada = session.system.router.dispatch
-        ada(InvokeCommand(source="console", conversation_id="console:ada", channel_id="console",
-                          message_id=session._next(), author_id="ada", author_name="Ada", name="forget-me"))
-        wait_for(lambda: session.console.outstanding() == 0, 30, "ada forgotten")
-        assert [e.person for e in session.events(PersonForgotten)] == ["tester", "ada"]
-        wait_for(lambda: session.system.answers.find("console", "m1", True)[0][3] == "(forgotten)",  # type: ignore[union-attr,index]
-                 what="the read models to say (forgotten)")
+        assert [e.person for e in session.events(PersonForgotten)] == ["ada", "tester"]
     finally:
         session.stop()
     assert files_holding(tmp_path, SECRET) == []  # log, read models, full-text index, exports, keys, WALs
