@@ -113,7 +113,10 @@ class PostgresKeys(SQLiteKeys):
         with self._lock:
             self._cache.pop(person, None)
             self._ciphers.pop(person, None)
-            return self._pg.execute("DELETE FROM person_keys WHERE person = %s", (person,)).rowcount > 0
+            deleted = self._pg.execute("DELETE FROM person_keys WHERE person = %s", (person,)).rowcount > 0
+            # A deleted row stays in the table's file until vacuumed; a rewrite leaves no copy of the key.
+            self._pg.execute("VACUUM FULL person_keys")
+            return deleted
 
     def _load(self, person: str) -> bytes | None:
         row = self._pg.execute("SELECT key FROM person_keys WHERE person = %s", (person,)).fetchone()

@@ -60,7 +60,7 @@ class ReadModels(Protocol):
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple]: ...
 
-    def scrub(self) -> None: ...
+    def scrub(self, tables: Iterable[str] = ()) -> None: ...
 
     def close(self) -> None: ...
 
@@ -144,8 +144,9 @@ class SQLiteReadModels:
         with self._reader_lock:
             return self._reader.execute(sql, params).fetchall()
 
-    def scrub(self) -> None:
-        """Write the log's WAL back and empty it: old versions of rewritten rows leave the disk."""
+    def scrub(self, tables: Iterable[str] = ()) -> None:
+        """Write the WAL back and empty it: old versions of rewritten rows leave the disk (``secure_delete``
+        has zeroed them in the file itself)."""
         with self._lock:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
@@ -225,8 +226,13 @@ class PostgresReadModels:
                 self._reader = None  # reopened by the next query
                 raise
 
-    def scrub(self) -> None:
-        """Nothing to do here: PostgreSQL's dead row versions go at the next (auto)vacuum."""
+    def scrub(self, tables: Iterable[str] = ()) -> None:
+        """Rewrite ``tables``: the old versions of rows just rewritten (a forgotten person's words) must not
+        wait in the files for the next autovacuum."""
+        names = ", ".join(tables)
+        if names:
+            with self._lock:
+                self._connection("writer").execute(f"VACUUM FULL {names}")
 
     def close(self) -> None:
         with self._lock, self._reader_lock:
@@ -295,7 +301,8 @@ class ProjectionRunner:
             self.position = batch[-1].position or self.position
             applied += len(batch)
             if any(r.type_name in SCRUB_AFTER for r in batch):
-                self.db.scrub()
+                self.db.scrub([t for p in self.projections for t in getattr(p, "tables", ())
+                               if not t.endswith("_fts")])
 
     def start(self) -> ProjectionRunner:
         self._thread = threading.Thread(target=self._follow, name="projections", daemon=True)

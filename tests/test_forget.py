@@ -83,3 +83,65 @@ def test_forget_from_the_command_line(tmp_path, llm_server):
     listed = run_parley(["corrections", "list", "--json"], env)
     [row] = [json.loads(line) for line in listed.stdout.splitlines()]
     assert (row["question"], row["corrected"]) == ("(forgotten)", "(forgotten)")
+
+
+def test_on_postgresql_a_forgotten_key_leaves_no_copy_in_the_table_files(store_spec, tmp_path):
+    """PostgreSQL keeps a deleted row in the table's file until it is vacuumed: forgetting rewrites the
+    key table (a new file), so the key is not left behind; the person's words read as forgotten."""
+    from events import open_store
+
+    store = open_store(store_spec, tmp_path)
+    try:
+        store.append("conversation:x", [MessageReceivedFor("ada", f"ada says {SECRET}")], 0)
+        [before] = list(store.read_all())
+        assert before.event.text == f"ada says {SECRET}"
+        if store_spec == "sqlite":
+            assert store.forget("ada") and not files_holding(tmp_path, SECRET)
+        else:
+            import psycopg
+
+            from tests.conftest import postgres_url
+
+            schema = store_spec.split("schema=")[1]
+            relation = f"SELECT relfilenode FROM pg_class WHERE oid = '\"{schema}\".person_keys'::regclass"
+            with psycopg.connect(postgres_url(), autocommit=True) as db:
+                file_before = db.execute(relation).fetchone()[0]
+                assert store.forget("ada")
+                assert db.execute(relation).fetchone()[0] != file_before  # rewritten: no dead copy of the key
+                assert db.execute(f'SELECT count(*) FROM "{schema}".person_keys').fetchone()[0] == 0
+        [after] = list(store.read_all())
+        assert after.event.text == "(forgotten)" and after.event.author_id == "ada"
+    finally:
+        store.close()
+
+
+def test_the_read_models_forget_on_both_backends(store, tmp_path):
+    """PersonForgotten turns the person's rows into "(forgotten)" and scrubs the tables (SQLite: the WAL
+    written back; PostgreSQL: the tables rewritten, so no dead row versions keep the words)."""
+    from events.catalog import PersonForgotten
+    from projections.registry import all_projections
+    from projections.tracking import ProjectionRunner, open_read_models
+
+    store.append("conversation:x", [MessageReceivedFor("ada", f"ada says {SECRET}")], 0)
+    db = open_read_models(store, tmp_path)
+    projections = all_projections(db)
+    runner = ProjectionRunner(store, db, projections)
+    try:
+        runner.catch_up()
+        def question() -> str:
+            return db.query("SELECT question FROM answers WHERE question_id = ?", ("1",))[0][0]
+
+        assert question() == f"ada says {SECRET}"
+        store.forget("ada")
+        store.append("person:ada", [PersonForgotten(person="ada", audio_files_deleted=0, files_changed=0)], 0)
+        assert runner.catch_up() == 1
+        assert question() == "(forgotten)"
+    finally:
+        db.close()
+
+
+def MessageReceivedFor(person: str, text: str):  # noqa: N802  (an event, named as one)
+    from events.catalog import MessageReceived
+
+    return MessageReceived(conversation_id="x", message_id="1", channel_id="c", source="console", author_id=person,
+                           author_name=person.title(), text=text)
