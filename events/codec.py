@@ -50,7 +50,11 @@ def decode_time(text: str) -> datetime:
 
 
 def decode(type_name: str, state: bytes, keys: Keys | None = None) -> tuple[Event, datetime]:
-    doc = _loads(state)
+    return decode_parsed(type_name, _loads(state), keys)
+
+
+def decode_parsed(type_name: str, doc: dict[str, Any], keys: Keys | None = None) -> tuple[Event, datetime]:
+    """``decode`` for a stored document already parsed from JSON."""
     cls = _types_get(type_name)
     if type_name in PERSONAL:
         unseal(type_name, doc.get("data", {}), keys)

@@ -7,9 +7,9 @@ Forgetting a person deletes their key: what they said stays in the log as cipher
 """
 from __future__ import annotations
 
-import base64
 import os
 import threading
+from binascii import a2b_base64, b2a_base64
 from typing import Any, Protocol
 
 import orjson
@@ -80,38 +80,41 @@ def seal(type_name: str, data: dict[str, Any], keys: Keys) -> dict[str, Any]:
             for owner in group:
                 person, nonce = data[owner], _nonce()
                 blob = nonce + keys.cipher_for(person).encrypt(nonce, blob, f"{person}|{type_name}".encode())
-            secrets["+".join(group)] = base64.b64encode(blob).decode()
+            secrets["+".join(group)] = b2a_base64(blob, newline=False).decode()
         sealed[SEALED] = secrets
     return sealed
 
 
 def unseal(type_name: str, data: dict[str, Any], keys: Keys | None) -> dict[str, Any]:
     """``data`` (changed in place) with the sealed fields back, or ``(forgotten)`` (an empty list for
-    list fields) where a key they were sealed with is gone."""
-    from cryptography.exceptions import InvalidTag
-
+    list fields) where a key they were sealed with is gone. Reading the log runs this once per event."""
     secrets = data.pop(SEALED, None)
     if not secrets:
         return data
-    fields = PERSONAL.get(type_name, {})
     for joined, secret in secrets.items():
-        group = tuple(joined.split("+"))
-        values = None
-        blob: bytes | None = base64.b64decode(secret)
-        for owner in reversed(group):  # the outer layer is the last owner's
+        blob: bytes | None = a2b_base64(secret)
+        for owner in reversed(joined.split("+")) if "+" in joined else (joined,):  # outer layer: the last owner
             person = data.get(owner) or ""
             cipher = keys.cipher_of(person) if keys is not None else None
-            if cipher is None or blob is None:
+            if cipher is None:
                 blob = None
                 break
             try:
-                blob = cipher.decrypt(blob[:12], blob[12:], f"{person}|{type_name}".encode())
-            except InvalidTag:
+                blob = cipher.decrypt(blob[:12], blob[12:], f"{person}|{type_name}".encode())  # type: ignore[index]
+            except _invalid_tag():
                 blob = None
+                break
         if blob is not None:
-            values = orjson.loads(blob)
-        if values is None:  # forgotten: every field of theirs that was sealed reads as such
-            values = {name: [] if name in JSON_FIELDS else FORGOTTEN for name, who in fields.items()
-                      if tuple(o for o in owners(who) if data.get(o)) == group and name not in data}
-        data.update(values)
+            data.update(orjson.loads(blob))
+        else:  # forgotten: every field of theirs that was sealed reads as such
+            group = tuple(joined.split("+"))
+            data.update({name: [] if name in JSON_FIELDS else FORGOTTEN
+                         for name, who in PERSONAL.get(type_name, {}).items()
+                         if tuple(o for o in owners(who) if data.get(o)) == group and name not in data})
     return data
+
+
+def _invalid_tag() -> type[Exception]:
+    from cryptography.exceptions import InvalidTag
+
+    return InvalidTag

@@ -27,7 +27,7 @@ from eventsourcing.persistence import (
 
 import events.catalog  # noqa: F401  (registers the event types before anything is decoded)
 from orjson import loads as orjson_loads
-from events.codec import decode, decode_time, encode
+from events.codec import decode, decode_parsed, decode_time, encode
 from events.personal import PERSONAL
 from events.model import _TYPES as event_types
 from events.model import _shape as event_shape
@@ -156,6 +156,10 @@ class EventStore:
                 doc = orjson_loads(state)
                 cls, current, names = _plain_types.get(topic) or _plain_type(topic)
                 data = doc["data"]
+                if cls is None and topic in PERSONAL:  # people's words: decrypted, then the usual way
+                    event, at = decode_parsed(topic, doc, self.keys)
+                    yield _new_tuple(RecordedEvent, (position, stream, version, at, event))
+                    continue
                 if cls is not None and doc.get("v") == current and data.keys() == names:
                     event = new_object(cls)
                     set_attribute(event, "__dict__", data)
