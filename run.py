@@ -172,11 +172,9 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
     data_dir = prepare_data_dir(settings.data_dir)
     store = open_store(settings.event_store, data_dir)
     if llm is None:
-        from adapters.llm import LLMLimits, OpenAIChat
+        from adapters.llm import chat_for
 
-        llm = OpenAIChat(settings.openai_base_url, settings.openai_api_key, LLMLimits(
-            max_tokens=settings.max_answer_tokens, first_token_timeout=settings.llm_timeout,
-            idle_timeout=settings.llm_idle_timeout, retries=settings.llm_retries))
+        llm = chat_for(settings)
     router = Router()
     # Read models resume from their tracked position (a deleted file is rebuilt from zero) and are
     # complete before anything is served; then they follow the log in order.

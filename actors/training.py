@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from actors.access import NOT_ALLOWED, REFUSAL_TEXT
 from actors.commands import InvokeCommand
 from actors.examples import Example, Parsed, normalise
 from events.catalog import (DEFAULT_DATASET, CommandAnswered, CorrectionRecorded, CommandRejected, DatasetArchived, DatasetCreated, DatasetDeleted,
@@ -158,8 +159,6 @@ def refusal(state: Learning, c: InvokeCommand) -> list[Event] | None:
     if c.message_id in state.seen:
         return []
     if c.refusal:
-        from actors.access import NOT_ALLOWED, REFUSAL_TEXT
-
         return [rejected(c, c.refusal, REFUSAL_TEXT.get(c.refusal, REFUSAL_TEXT[NOT_ALLOWED]))]
     if not c.is_admin:
         return [rejected(c, "not_admin", f"Only Parley's admins can use `{c.name.strip().lower()[:40]}`: it changes "

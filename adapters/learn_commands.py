@@ -15,18 +15,13 @@ from actors.ports import LLMError
 from actors.streams import DecidedStreams
 from actors.trainer import DEFAULT_HOLDOUT, examples_of, holdout_of
 from adapters.config import ConfigError, Settings, prepare_data_dir
+from adapters.progress import bar
 from events import open_store
 from events.catalog import LEARNING_STREAM, EvaluationCompleted
 
 
-def progress_bar(done: int, total: int, width: int = 30) -> None:
-    filled = width * done // max(total, 1)
-    print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} questions", end="" if done < total else "\n",
-          file=sys.stderr, flush=True)
-
-
 def evaluate_command(settings: Settings, args: argparse.Namespace) -> int:
-    from adapters.llm import LLMLimits, OpenAIChat
+    from adapters.llm import chat_for
 
     holdout = holdout_of(args.holdout) if args.holdout else DEFAULT_HOLDOUT
     if holdout is None:
@@ -44,9 +39,7 @@ def evaluate_command(settings: Settings, args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
         model = args.model or settings.chat_model
-        llm = OpenAIChat(settings.openai_base_url, settings.openai_api_key, LLMLimits(
-            max_tokens=settings.max_answer_tokens, first_token_timeout=settings.llm_timeout,
-            idle_timeout=settings.llm_idle_timeout, retries=settings.llm_retries))
+        llm = chat_for(settings)
 
         def ask(messages: list[dict]) -> str | None:
             try:
@@ -56,7 +49,8 @@ def evaluate_command(settings: Settings, args: argparse.Namespace) -> int:
                 return None
 
         examples = examples_of(store, target.id)[0]
-        scores, graded = evaluate(examples, holdout, ask, settings.system_prompt, settings.few_shot, progress_bar)
+        scores, graded = evaluate(examples, holdout, ask, settings.system_prompt, settings.few_shot,
+                                  lambda done, total: bar(done, total, "questions"))
         llm.close()
         if scores.questions == 0:
             print(f"parley: {target.name!r} has no examples to hold out", file=sys.stderr)

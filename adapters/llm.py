@@ -24,8 +24,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx2
+
+if TYPE_CHECKING:
+    from adapters.config import Settings
 import openai
 from openai.types.chat import ChatCompletionChunk
 
@@ -249,3 +253,10 @@ def _retry_after(response: httpx2.Response) -> float | None:
             return max(0.0, when.timestamp() - time.time())
     except (TypeError, ValueError, OverflowError):
         return None
+
+
+def chat_for(settings: "Settings") -> OpenAIChat:
+    """The chat client as the settings describe it (the bot and ``evaluate`` use the same)."""
+    return OpenAIChat(settings.openai_base_url, settings.openai_api_key, LLMLimits(
+        max_tokens=settings.max_answer_tokens, first_token_timeout=settings.llm_timeout,
+        idle_timeout=settings.llm_idle_timeout, retries=settings.llm_retries))

@@ -14,8 +14,8 @@ from adapters.config import Settings, prepare_data_dir
 from adapters.forgetting import DiskForgetting
 from events import open_store
 from events.catalog import person_stream
-from projections.registry import all_projections
-from projections.tracking import ProjectionRunner, open_read_models
+from projections.registry import caught_up
+from projections.tracking import open_read_models
 
 
 def forget_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -35,7 +35,7 @@ def forget_command(settings: Settings, args: argparse.Namespace) -> int:
         forget(people, forgetting, person, "operator", "cli")
         db = open_read_models(store, Path(data_dir))
         try:
-            ProjectionRunner(store, db, all_projections(db)).catch_up()  # the read models say "(forgotten)" now
+            caught_up(store, db)  # the read models say "(forgotten)" now
         finally:
             db.close()
         print(f"forgot {person}: their words in the log can no longer be read; audio files and exported files "

@@ -8,14 +8,9 @@ from pathlib import Path
 
 from adapters.config import ConfigError, Settings
 from events import open_store
-from projections.registry import NAMES, all_projections, rebuild
-from projections.tracking import ProjectionRunner, open_read_models
-
-
-def _bar(done: int, total: int, width: int = 30) -> None:
-    filled = width * done // max(total, 1)
-    print(f"\r[{'#' * filled}{'.' * (width - filled)}] position {done:,}/{total:,}", end="" if done < total else "\n",
-          file=sys.stderr, flush=True)
+from adapters.progress import bar
+from projections.registry import NAMES, caught_up, rebuild
+from projections.tracking import open_read_models
 
 
 def rebuild_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -26,8 +21,8 @@ def rebuild_command(settings: Settings, args: argparse.Namespace) -> int:
     store = open_store(settings.event_store, Path(settings.data_dir), create=False)
     db = open_read_models(store, Path(settings.data_dir))
     try:
-        ProjectionRunner(store, db, all_projections(db)).catch_up()  # first up to the end of the log
-        done = rebuild(store, db, names, _bar)
+        caught_up(store, db)  # first up to the end of the log
+        done = rebuild(store, db, names, lambda done, total: bar(done, total, "positions"))
         print(f"rebuilt {', '.join(names)} from {done:,} events", file=sys.stderr)
         return 0
     finally:
@@ -39,9 +34,7 @@ def list_command(settings: Settings, args: argparse.Namespace) -> int:
     store = open_store(settings.event_store, Path(settings.data_dir), create=False)
     db = open_read_models(store, Path(settings.data_dir))
     try:
-        projections = all_projections(db)
-        ProjectionRunner(store, db, projections).catch_up()
-        answers = next(p for p in projections if p.name == "corrections")
+        answers = next(p for p in caught_up(store, db) if p.name == "corrections")
         rows = answers.corrections() if args.command == "corrections" else answers.feedback()
         for row in rows:
             if args.json:

@@ -9,7 +9,7 @@ from projections.clips import Clips
 from projections.conversations import Conversations
 from projections.datasets import Datasets
 from projections.deliveries import PendingReplies
-from projections.tracking import BATCH, ReadModels
+from projections.tracking import BATCH, ProjectionRunner, ReadModels
 from projections.voice import VoiceSessions
 
 PROJECTIONS = (Conversations, PendingReplies, Clips, VoiceSessions, Datasets, Answers)
@@ -18,6 +18,13 @@ NAMES = tuple(p.name for p in PROJECTIONS)
 
 def all_projections(db: ReadModels) -> list:
     return [p(db) for p in PROJECTIONS]
+
+
+def caught_up(store: EventStore, db: ReadModels) -> list:
+    """Every read model, fed the log to its end (for the command-line tools, which run no follower)."""
+    projections = all_projections(db)
+    ProjectionRunner(store, db, projections).catch_up()
+    return projections
 
 
 def rebuild(store: EventStore, db: ReadModels, names: list[str],
