@@ -19,31 +19,31 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from actors import conversation
+from actors.conversation import decider as conversation
 from actors.commands import (AnswerPending, ControlVoice, InvokeCommand, PollFineTune, PurgeAudio, ReceiveAudio,
                              ReceiveMessage, RecordCatchUp, RecordConnection, RecordSynthesis, RejoinVoice,
                              ReportPlayback, ReportVoiceLost, ResumeFineTunes, Say, SpeakAnswer, SpeakInVoice,
                              TranscribePending, VoteAnswer, ForgetPerson, ClearMemory)
-from actors.desk import StatusReport
-from actors.desk_actor import DeskActor
+from actors.desk.decider import StatusReport
+from actors.desk.actor import DeskActor
 from actors.outbox import Deliver, OutboxActor, reply_from
 from actors.ports import ChatModel, Draft, ReplyTransport, SpeechToText, TextToSpeech, VoiceChannels
-from actors.speaker import SpeakerActor
-from actors.teaching import lookup
-from actors.trainer import (LEARNING_COMMANDS, AbandonCommand, LearnCorrection, RecordEvaluation, TrainerActor,
+from actors.speaking.actor import SpeakerActor
+from actors.learning.teaching import lookup
+from actors.learning.actor import (LEARNING_COMMANDS, AbandonCommand, LearnCorrection, RecordEvaluation, TrainerActor,
                             TrainerConfig)
-from actors.correction_log import CORRECTION_COMMANDS, CorrectionLogActor, LookAgain
-from actors.corrections import Answered
-from actors.privacy_actor import PRIVACY_COMMANDS, PrivacyActor
+from actors.corrections.actor import CORRECTION_COMMANDS, CorrectionLogActor, LookAgain
+from actors.corrections.decider import Answered
+from actors.privacy.actor import PRIVACY_COMMANDS, PrivacyActor
 from adapters.forgetting import DiskForgetting
-from actors.trainer import give_up as give_up_command
-from actors.voice_speaker import GuildSpeakerActor, GuildSpeakers
-from actors.transcriber import TranscriberActor, TranscriberPool
+from actors.learning.actor import give_up as give_up_command
+from actors.voice.actor import GuildSpeakerActor, GuildSpeakers
+from actors.hearing.actor import TranscriberActor, TranscriberPool
 from actors.policies import speak_answer, turn_from_transcript
-from actors.transcription import AudioLimits
+from actors.hearing.decider import AudioLimits
 from adapters.audio_files import AudioStore
 from adapters.learning_files import LearningFiles
-from actors.responder import ResponderActor, ResponderConfig, ResponderPool, give_up
+from actors.conversation.actor import ResponderActor, ResponderConfig, ResponderPool, give_up
 from actors.router import Router
 from actors.supervisor import Supervised
 from adapters.config import ConfigError, Settings, load_settings, prepare_data_dir

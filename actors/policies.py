@@ -5,7 +5,7 @@ The Router subscribes these (``run.build`` wires them); actors never call each o
 from __future__ import annotations
 
 from actors.commands import ReceiveMessage, SpeakAnswer
-from actors.transcription import turn_text
+from actors.hearing.decider import turn_text
 from events.catalog import AudioReceived, ResponseGenerated, TranscriptionCompleted
 
 

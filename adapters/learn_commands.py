@@ -9,11 +9,11 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from actors import training
-from actors.evaluation import evaluate
+from actors.learning import decider as training
+from actors.learning.evaluation import evaluate
 from actors.ports import LLMError
 from actors.streams import DecidedStreams
-from actors.trainer import DEFAULT_HOLDOUT, examples_of, holdout_of
+from actors.learning.actor import DEFAULT_HOLDOUT, examples_of, holdout_of
 from adapters.config import ConfigError, Settings, prepare_data_dir
 from adapters.progress import bar
 from events import open_store

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from actors.training import Written
+from actors.learning.decider import Written
 from adapters.audio_files import AudioStore
 
 SENDABLE = ("exports", "archives")

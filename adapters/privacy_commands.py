@@ -5,9 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from actors import privacy
-from actors.privacy import Person
-from actors.privacy_actor import forget
+from actors.privacy import decider as privacy
+from actors.privacy.decider import Person
+from actors.privacy.actor import forget
 from actors.streams import DecidedStreams
 from adapters.audio_files import AudioStore
 from adapters.config import Settings, prepare_data_dir

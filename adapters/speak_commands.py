@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from actors.speaker import synthesize_wav
-from actors.spoken import spoken_text
+from actors.speaking.actor import synthesize_wav
+from actors.speaking.spoken import spoken_text
 from adapters.config import Settings
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.ports import TranscriptionError
-from actors.transcription import FAILURE_TEXT, MODEL_LIST_URL
+from actors.hearing.decider import FAILURE_TEXT, MODEL_LIST_URL
 from adapters.config import Settings
 
 

@@ -58,8 +58,8 @@ def build_log(folder: Path, n: int) -> None:
 
 
 def phase_export(folder: Path) -> dict:
-    from actors.finetune_rules import sft_records
-    from actors.trainer import examples_of
+    from actors.learning.finetune_rules import sft_records
+    from actors.learning.actor import examples_of
     from adapters.learning_files import LearningFiles
     from events import open_store
 
@@ -94,7 +94,7 @@ def in_fresh_process(*args: str) -> dict:
 
 def catch_up_and_lookup(folder: Path, n: int) -> dict:
     from events import open_store
-    from actors.teaching import terms
+    from actors.learning.teaching import terms
     from projections.datasets import Datasets
     from projections.tracking import ProjectionRunner, SQLiteReadModels
 

@@ -15,8 +15,8 @@ import wave
 
 from common import best, report
 
-from actors.speaker import synthesize_wav
-from actors.spoken import spoken_text
+from actors.speaking.actor import synthesize_wav
+from actors.speaking.spoken import spoken_text
 from adapters.audio_out import discord_frames
 from adapters.piper_tts import PiperEngine, default_voice
 

@@ -100,7 +100,7 @@ class Datasets:
 
     def similar(self, channel: str, words: list[str], limit: int) -> list[tuple[str, str, bool]]:
         """Up to ``limit`` (prompt, answer, positive) of the channel's dataset whose prompts best match
-        any of ``words`` (plain words: see ``actors.teaching.terms``); none when no word matches."""
+        any of ``words`` (plain words: see ``actors.learning.teaching.terms``); none when no word matches."""
         if not words or limit <= 0:
             return []
         dataset_id = self.teaching(channel)

@@ -6,7 +6,7 @@ import json
 import sqlite3
 
 from actors.commands import InvokeCommand, VoteAnswer
-from actors.corrections import AnswerLog, Answered, decide_correction, decide_vote, evolve
+from actors.corrections.decider import AnswerLog, Answered, decide_correction, decide_vote, evolve
 from events.catalog import CommandRejected, CorrectionRecorded, ExamplesAdded, FeedbackRecorded
 from tests.conftest import parley_env, run_parley
 from tests.helpers import wait_for

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from functools import reduce
 
-from actors import conversation, desk
+from actors.conversation import decider as conversation
+from actors.desk import decider as desk
 from actors.commands import AbandonMessage, CompleteResponse, FailResponse, InvokeCommand, ReceiveMessage
 from events.catalog import CommandAnswered, CommandRejected, MessageReceived, MessageRejected, ResponseFailed, ResponseGenerated
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from actors.examples import Example, parse_file, parse_train_command, preference_pairs
+from actors.learning.examples import Example, parse_file, parse_train_command, preference_pairs
 
 
 def test_train_command_positive_negative_and_malformed():

@@ -330,7 +330,7 @@ def test_a_decoder_that_hangs_is_stopped_and_the_clip_fails(tmp_path, model_path
 
 
 def test_text_sent_with_audio_joins_the_transcript_in_one_turn():
-    from actors import transcription
+    from actors.hearing import decider as transcription
     from actors.commands import CompleteTranscription
 
     said = clip(1, "ab" * 32, 10, text="Question about this:")

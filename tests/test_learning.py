@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from actors.commands import InvokeCommand, ReceiveMessage
-from actors.finetune_rules import validate
-from actors.teaching import terms
+from actors.learning.finetune_rules import validate
+from actors.learning.teaching import terms
 from adapters.audio_files import AudioStore
 from events.catalog import (CommandRejected, EvaluationCompleted, ExamplesAdded, ExamplesRefused, FileRefused,
                             FineTuneFinished, FineTuneStatusChanged, ModelActivated)

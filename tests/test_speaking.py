@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from actors.spoken import spoken_text
+from actors.speaking.spoken import spoken_text
 from adapters.audio_out import FRAME_BYTES, discord_frames, voice_message, waveform
 from adapters.piper_tts import PiperEngine, default_voice
 from adapters.speech import ffmpeg_binary

@@ -1,7 +1,7 @@
 """The guild voice session decider: pure, no Discord, no Piper."""
 from __future__ import annotations
 
-from actors import voice_session as vs
+from actors.voice import decider as vs
 from actors.commands import ControlVoice, ReportPlayback, ReportVoiceLost, SpeakInVoice
 from events.catalog import CommandAnswered, CommandRejected, PlaybackInterrupted, VoiceChannelJoined, VoiceChannelLeft
 

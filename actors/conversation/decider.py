@@ -1,7 +1,7 @@
 """The Responder's domain: one conversation, as a pure decider.
 
 ``decide(state, command) -> events`` and ``evolve(state, event) -> state`` do no I/O; the actor shell
-(``actors.responder``) loads the state, calls the LLM with ``prompt(...)``, and appends what is decided.
+(``actors.conversation.actor``) loads the state, calls the LLM with ``prompt(...)``, and appends what is decided.
 """
 from __future__ import annotations
 
@@ -135,7 +135,7 @@ def _failed(state: Conversation, conversation_id: str, message_id: str, reason: 
 def prompt(state: Conversation, message_id: str, system_prompt: str, context_turns: int,
            max_chars: int = 0, teaching: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
     """The chat messages for answering ``message_id``: the system prompt, the ``teaching`` (few-shot
-    examples, see ``actors.teaching``), then recent turns up to it.
+    examples, see ``actors.learning.teaching``), then recent turns up to it.
 
     ``max_chars`` (0: no limit) bounds the whole prompt: older turns are left out first, so that a model
     with a small context window (a local one) has room left for its answer. The question itself is

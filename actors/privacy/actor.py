@@ -1,13 +1,13 @@
-"""The shell that runs ``actors.privacy``: it records the request, has the person's key and files
+"""The shell that runs ``actors.privacy.decider``: it records the request, has the person's key and files
 deleted (the ``Forgetting`` port), then records that they are forgotten. A restart in between finishes
 the job (the request is in the log; deleting is idempotent)."""
 from __future__ import annotations
 
 from typing import Protocol
 
-from actors import privacy
+from actors.privacy import decider as privacy
 from actors.commands import ForgetPerson, InvokeCommand
-from actors.privacy import Person
+from actors.privacy.decider import Person
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from events import EventStore

@@ -9,9 +9,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from actors.examples import Example, normalise
-from actors.teaching import few_shot_messages, rank
-from actors.training import Scores
+from actors.learning.examples import Example, normalise
+from actors.learning.teaching import few_shot_messages, rank
+from actors.learning.decider import Scores
 
 ARTICLES = re.compile(r"\b(a|an|the)\b")
 

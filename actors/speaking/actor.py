@@ -1,6 +1,6 @@
 """The Speaker shell for files: ``say`` (a WAV, content-addressed under the data dir, recorded as
 ``SpeechSynthesized``) and voice-message answers. Voice channels have a Speaker per guild
-(``actors.voice_speaker``), which keeps its speech with the same ``SpeechRecording``.
+(``actors.voice.actor``), which keeps its speech with the same ``SpeechRecording``.
 """
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import logging
 import wave
 from collections.abc import Callable, Iterable, Iterator
 
-from actors import speaking
+from actors.speaking import decider as speaking
 from actors.commands import Say, SpeakAnswer, Spoken, VoiceNote
 from actors.ports import TextToSpeech
-from actors.spoken import spoken_text
+from actors.speaking.spoken import spoken_text
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from events import EventStore

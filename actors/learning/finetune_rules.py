@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 
-from actors.examples import Example, preference_pairs
+from actors.learning.examples import Example, preference_pairs
 
 MIN_RECORDS = 10  # OpenAI refuses a training file with fewer examples
 MAX_RECORD_TOKENS = 65_536

@@ -1,4 +1,4 @@
-"""The CorrectionLog shell: runs ``actors.corrections`` over one answer's stream. It looks up what
+"""The CorrectionLog shell: runs ``actors.corrections.decider`` over one answer's stream. It looks up what
 Parley answered (a read model that may lag the log by a moment, or an answer still being written: then
 it asks again shortly, a bounded number of times)."""
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from actors import corrections
+from actors.corrections import decider as corrections
 from actors.commands import InvokeCommand, VoteAnswer
-from actors.corrections import AnswerLog, Answered
+from actors.corrections.decider import AnswerLog, Answered
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from events import EventStore

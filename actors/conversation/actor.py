@@ -1,4 +1,4 @@
-"""The Responder shell: runs ``actors.conversation`` for its conversations and calls the LLM.
+"""The Responder shell: runs ``actors.conversation.decider`` for its conversations and calls the LLM.
 
 Conversations are spread over a pool of actors by a stable hash, so each conversation is answered in
 order while different conversations are answered in parallel.
@@ -10,13 +10,13 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from actors import conversation
+from actors.conversation import decider as conversation
 from actors.commands import (AbandonMessage, AnswerPending, ClearMemory, CompleteResponse, FailResponse,
                              ReceiveMessage)
 from actors.ports import ChatModel, Draft, LLMError
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
-from actors.teaching import few_shot_messages
+from actors.learning.teaching import few_shot_messages
 from events import EventStore
 from events.catalog import conversation_stream
 

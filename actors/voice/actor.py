@@ -1,4 +1,4 @@
-"""The Speaker of one guild's voice channel (a thin shell around ``actors.voice_session``).
+"""The Speaker of one guild's voice channel (a thin shell around ``actors.voice.decider``).
 
 It joins and leaves through the ``VoiceChannels`` port, hands answers to the port's playback queue as
 lazily synthesized speech (playback starts after the first sentence), and records what the port
@@ -12,12 +12,12 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 
-from actors import voice_session
+from actors.voice import decider as voice_session
 from actors.commands import (ControlVoice, RecordSynthesis, RejoinVoice, ReportPlayback, ReportVoiceLost, SpeakInVoice,
                              Spoken)
 from actors.ports import TextToSpeech, VoiceChannels, VoiceUnavailable
-from actors.speaker import SpeechRecording
-from actors.spoken import spoken_text
+from actors.speaking.actor import SpeechRecording
+from actors.speaking.spoken import spoken_text
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from events import EventStore, RecordedEvent

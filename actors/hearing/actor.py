@@ -10,7 +10,7 @@ import logging
 import zlib
 from datetime import datetime
 
-from actors import transcription
+from actors.hearing import decider as transcription
 from actors.commands import (CompleteTranscription, FailTranscription, PurgeAudio, ReceiveAudio,
                              TranscribePending)
 from actors.ports import AudioFiles, SpeechToText, TranscriptionError

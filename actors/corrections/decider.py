@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from actors.access import NOT_ALLOWED, REFUSAL_TEXT
 from actors.commands import InvokeCommand, VoteAnswer
-from actors.examples import normalise
+from actors.learning.examples import normalise
 from events.catalog import CommandAnswered, CommandRejected, CorrectionRecorded, FeedbackRecorded
 from events.model import Event
 

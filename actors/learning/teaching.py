@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from actors.examples import Example
+from actors.learning.examples import Example
 
 # Words that make every question look alike; left out of the search (on SQLite and PostgreSQL alike).
 STOPWORDS = frozenset("""a an and are as at be been but by can could did do does for from had has have how i if in

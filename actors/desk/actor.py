@@ -1,9 +1,10 @@
-"""The shell that runs ``actors.desk`` (bot commands) and ``actors.connection`` (transport sessions)."""
+"""The shell that runs ``actors.desk.decider`` (bot commands) and ``actors.desk.connection`` (transport sessions)."""
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from actors import connection, desk
+from actors.desk import connection
+from actors.desk import decider as desk
 from actors.commands import InvokeCommand, RecordCatchUp, RecordConnection
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor

@@ -1,5 +1,5 @@
 """A guild's voice session as a pure decider: joining and leaving voice channels, voice on/off, and
-what was played. The shell (``actors.voice_speaker``) does the I/O and hands the outcomes in as facts.
+what was played. The shell (``actors.voice.actor``) does the I/O and hands the outcomes in as facts.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The Trainer's domain: datasets of examples, evaluations, fine-tuning jobs and the model in use, as a
 pure decider over one stream (``learning``).
 
-The shell (``actors.trainer``) gathers what needs I/O first (the examples parsed from an attached file,
+The shell (``actors.learning.actor``) gathers what needs I/O first (the examples parsed from an attached file,
 an export written, an evaluation run, a job created at the training endpoint) and hands it in as
 *facts*; ``decide_*`` functions turn command + facts into events, each with the reply the person
 gets, appended together: a dataset never holds half an import.
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from actors.access import NOT_ALLOWED, REFUSAL_TEXT
 from actors.commands import InvokeCommand
-from actors.examples import Example, Parsed, normalise
+from actors.learning.examples import Example, Parsed, normalise
 from events.catalog import (DEFAULT_DATASET, CommandAnswered, CorrectionRecorded, CommandRejected, DatasetArchived, DatasetCreated, DatasetDeleted,
                             DatasetExported, DatasetSelected, DatasetUsed, EvaluationCompleted, ExamplesAdded,
                             ExamplesRefused, FileRefused, FineTuneFinished, FineTuneRejected, FineTuneStarted,

@@ -1,4 +1,4 @@
-"""The Trainer shell: runs ``actors.training`` over the ``learning`` stream, and does its I/O: reading
+"""The Trainer shell: runs ``actors.learning.decider`` over the ``learning`` stream, and does its I/O: reading
 attached example files, writing exports and archives, asking the model during ``test``, and talking to
 the fine-tuning endpoint (jobs are polled on a timer, and again after a restart)."""
 from __future__ import annotations
@@ -9,15 +9,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from actors import training
+from actors.learning import decider as training
 from actors.commands import InvokeCommand, PollFineTune, ResumeFineTunes
-from actors.evaluation import evaluate
-from actors.examples import Example, Parsed, parse_file, parse_train_command
-from actors.finetune_rules import dpo_records, sft_records, validate
+from actors.learning.evaluation import evaluate
+from actors.learning.examples import Example, Parsed, parse_file, parse_train_command
+from actors.learning.finetune_rules import dpo_records, sft_records, validate
 from actors.ports import ChatModel, FineTuning, LLMError, TrainingFiles, TrainingRefused
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
-from actors.training import Learning, channel_of
+from actors.learning.decider import Learning, channel_of
 from events import EventStore
 from events.catalog import LEARNING_STREAM, CorrectionRecorded, ExamplesAdded
 from events.model import Event
