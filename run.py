@@ -49,8 +49,13 @@ from actors.supervisor import Supervised
 from adapters.config import ConfigError, Settings, load_settings, prepare_data_dir
 from events import EventStore, StoreMissing, StoreUnavailable, StreamConflict, is_outage, open_store
 from events import RecordedEvent
-from events.catalog import (REPLY_EVENTS, ActorRestarted, AudioReceived, CorrectionRecorded, ModelActivated,
-                            PersonForgotten, ResponseGenerated, TranscriptionCompleted, clip_stream)
+from events.catalog.conversation import ResponseGenerated
+from events.catalog.corrections import CorrectionRecorded
+from events.catalog.delivery import REPLY_EVENTS
+from events.catalog.desk import ActorRestarted
+from events.catalog.hearing import AudioReceived, TranscriptionCompleted, clip_stream
+from events.catalog.learning import ModelActivated
+from events.catalog.privacy import PersonForgotten
 from projections.clips import Clips
 from projections.answers import Answers
 from projections.conversations import Conversations

@@ -15,8 +15,9 @@ from actors.ports import Delivered, DeliveryResult, NotDelivered, Reply, ReplyTr
 from actors.streams import Publish
 from actors.supervisor import Supervised, SupervisedActor
 from events import EventStore, StreamConflict
-from events.catalog import (AboutMessage, ReplyDeliveryFailed, ReplySent, VoiceReplyPrepared, reply_part, reply_stream,
-                            reply_text)
+from events.catalog.delivery import ReplyDeliveryFailed, ReplySent, reply_part, reply_stream, reply_text
+from events.catalog.messages import AboutMessage
+from events.catalog.speaking import VoiceReplyPrepared
 from events.model import Event
 
 log = logging.getLogger("parley.outbox")

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from actors.commands import ReceiveMessage, SpeakAnswer
 from actors.hearing.decider import turn_text
-from events.catalog import AudioReceived, ResponseGenerated, TranscriptionCompleted
+from events.catalog.conversation import ResponseGenerated
+from events.catalog.hearing import AudioReceived, TranscriptionCompleted
 
 
 def turn_from_transcript(received: AudioReceived, done: TranscriptionCompleted) -> ReceiveMessage:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from adapters.audio_files import AudioStore
 from events import EventStore
-from events.catalog import AudioReceived
+from events.catalog.hearing import AudioReceived
 from events.personal import PERSONAL, owners
 
 SCRUBBED = ("exports", "archives", "reports")

@@ -17,7 +17,7 @@ from actors.learning.actor import DEFAULT_HOLDOUT, examples_of, holdout_of
 from adapters.config import ConfigError, Settings, prepare_data_dir
 from adapters.progress import bar
 from events import open_store
-from events.catalog import LEARNING_STREAM, EvaluationCompleted
+from events.catalog.learning import LEARNING_STREAM, EvaluationCompleted
 
 
 def evaluate_command(settings: Settings, args: argparse.Namespace) -> int:

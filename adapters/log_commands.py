@@ -11,11 +11,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from adapters.config import ConfigError, Settings
-from events import open_store, registered_types
+from events import open_store
+from events.catalog import EVENT_TYPES
 
 
 def replay(settings: Settings, args: argparse.Namespace) -> int:
-    known = set(registered_types())
+    known = set(EVENT_TYPES)
     unknown = [t for t in args.type or () if t not in known]
     if unknown:
         raise ConfigError(f"unknown event type {', '.join(map(repr, unknown))}; the types are: "

@@ -13,7 +13,7 @@ from adapters.audio_files import AudioStore
 from adapters.config import Settings, prepare_data_dir
 from adapters.forgetting import DiskForgetting
 from events import open_store
-from events.catalog import person_stream
+from events.catalog.privacy import person_stream
 from projections.registry import caught_up
 from projections.tracking import open_read_models
 

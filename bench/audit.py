@@ -20,7 +20,7 @@ from common import report
 
 from events import open_store
 from events.audit import verify_parallel
-from events.catalog import MessageReceived
+from events.catalog.conversation import MessageReceived
 import events.sqlite_recorder as recorder
 
 BATCH = 1000

@@ -39,7 +39,7 @@ def example(i: int, rng: random.Random) -> dict:
 
 def build_log(folder: Path, n: int) -> None:
     from events import open_store
-    from events.catalog import LEARNING_STREAM, DatasetCreated, DatasetUsed, ExamplesAdded
+    from events.catalog.learning import LEARNING_STREAM, DatasetCreated, DatasetUsed, ExamplesAdded
 
     rng = random.Random(7)
     store = open_store("sqlite", folder)

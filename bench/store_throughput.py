@@ -20,7 +20,7 @@ import orjson
 from common import report
 
 from events import open_store
-from events.catalog import MessageReceived
+from events.catalog.conversation import MessageReceived
 from events.codec import encode
 
 

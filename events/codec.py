@@ -33,6 +33,11 @@ def upcaster(type_name: str, from_version: int) -> Callable[[Upcaster], Upcaster
     return register
 
 
+def registered_upcasters() -> dict[tuple[str, int], Upcaster]:
+    """Every upcaster registered so far (the event catalog registers them all when it is imported)."""
+    return dict(_UPCASTERS)
+
+
 def encode(event: Event, at: datetime | str, keys: Keys | None = None) -> bytes:
     """``at`` may be given already formatted (one ISO string for a whole batch). With ``keys``, people's
     words are stored encrypted with their keys (``events.personal``)."""
@@ -69,59 +74,3 @@ def decode_parsed(type_name: str, doc: dict[str, Any], keys: Keys | None = None)
             raise ValueError(f"no upcaster for {type_name} v{version} -> v{version + 1}")
         data, version = step(dict(data)), version + 1
     return cls.from_data(data), decode_time(doc["at"])
-
-
-@upcaster("MessageReceived", 1)
-def _message_received_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    # v1 was written when Discord was the only transport.
-    data.setdefault("source", "discord")
-    return data
-
-
-@upcaster("ResponseGenerated", 1)
-def _response_generated_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    data.setdefault("cut", "")  # v1 answers were never cut, nor answers to audio
-    data.setdefault("heard", "")
-    return data
-
-
-@upcaster("MessageReceived", 2)
-def _message_received_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
-    data.setdefault("heard", "")  # v2 messages were all typed
-    return data
-
-
-@upcaster("ReplySent", 1)
-def _reply_sent_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    data.setdefault("part", "")  # v1 replies were all written ones
-    return data
-
-
-@upcaster("ReplyDeliveryFailed", 1)
-def _reply_delivery_failed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    data.setdefault("part", "")
-    return data
-
-
-@upcaster("CommandAnswered", 1)
-def _command_answered_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    data.setdefault("attachment", "")  # v1 answers were text only
-    return data
-
-
-@upcaster("ResponseGenerated", 2)
-def _response_generated_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
-    data.setdefault("asker_id", "")  # not recorded before v3
-    return data
-
-
-@upcaster("TranscriptionCompleted", 1)
-def _transcription_completed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    data.setdefault("speaker_id", "")
-    return data
-
-
-@upcaster("ExamplesAdded", 1)
-def _examples_added_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    data.setdefault("subject_id", "")  # v1 examples were all their author's words
-    return data

@@ -25,7 +25,7 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 
-import events.catalog  # noqa: F401  (registers the event types before anything is decoded)
+import events.catalog  # noqa: F401  (the registry: every event type and upcaster, before anything is decoded)
 from orjson import loads as orjson_loads
 from events.codec import decode, decode_parsed, decode_time, encode
 from events.personal import PERSONAL

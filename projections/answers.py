@@ -4,8 +4,10 @@ feedback about them: what ``correct`` and the vote buttons look up, and what ``c
 from __future__ import annotations
 
 from events import RecordedEvent
-from events.catalog import (CorrectionRecorded, FeedbackRecorded, MessageReceived, PersonForgotten, ReplySent,
-                            ResponseGenerated)
+from events.catalog.conversation import MessageReceived, ResponseGenerated
+from events.catalog.corrections import CorrectionRecorded, FeedbackRecorded
+from events.catalog.delivery import ReplySent
+from events.catalog.privacy import PersonForgotten
 from events.personal import FORGOTTEN
 from projections.tracking import ReadModels, Transaction
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from events import RecordedEvent
-from events.catalog import AudioReceived, TranscriptionCompleted, TranscriptionFailed
+from events.catalog.hearing import AudioReceived, TranscriptionCompleted, TranscriptionFailed
 from projections.tracking import ReadModels, Transaction
 
 SCHEMA = [

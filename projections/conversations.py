@@ -8,8 +8,10 @@
 from __future__ import annotations
 
 from events import RecordedEvent
-from events.catalog import (AudioReceived, MessageReceived, MessageRejected, ReplySent, ResponseFailed,
-                            ResponseGenerated, TransportConnected)
+from events.catalog.conversation import MessageReceived, MessageRejected, ResponseFailed, ResponseGenerated
+from events.catalog.delivery import ReplySent
+from events.catalog.desk import TransportConnected
+from events.catalog.hearing import AudioReceived
 from projections.tracking import ReadModels, Transaction
 
 SCHEMA = [

@@ -7,8 +7,9 @@ their event's position, so re-applying an event changes nothing.
 from __future__ import annotations
 
 from events import RecordedEvent
-from events.catalog import (DEFAULT_DATASET, DatasetCreated, DatasetDeleted, DatasetSelected, DatasetUsed,
-                            ExamplesAdded, ModelActivated, PersonForgotten)
+from events.catalog.learning import (DEFAULT_DATASET, DatasetCreated, DatasetDeleted, DatasetSelected, DatasetUsed,
+                                     ExamplesAdded, ModelActivated)
+from events.catalog.privacy import PersonForgotten
 from projections.tracking import ReadModels, Transaction
 
 PER_EVENT = 1_000_000  # example id = position * PER_EVENT + index in its event

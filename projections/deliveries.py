@@ -4,7 +4,8 @@ from __future__ import annotations
 import orjson
 
 from events import RecordedEvent
-from events.catalog import REPLY_EVENTS, AboutMessage, ReplyDeliveryFailed, ReplySent, reply_part
+from events.catalog.delivery import REPLY_EVENTS, ReplyDeliveryFailed, ReplySent, reply_part
+from events.catalog.messages import AboutMessage
 from events.model import event_class
 from projections.tracking import ReadModels, Transaction
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from events import RecordedEvent
-from events.catalog import VoiceChannelJoined, VoiceChannelLeft
+from events.catalog.voice import VoiceChannelJoined, VoiceChannelLeft
 from projections.tracking import ReadModels, Transaction
 
 SCHEMA = [

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from adapters.llm import LLMLimits, OpenAIChat
-from events.catalog import ActorRestarted, ReplySent, ResponseGenerated
+from events.catalog.conversation import ResponseGenerated
+from events.catalog.delivery import ReplySent
+from events.catalog.desk import ActorRestarted
 from run import build
 from tests.helpers import CapturedConsole, console_command, console_message, settings_for, wait_for
 

@@ -14,7 +14,7 @@ import pytest
 
 from events import open_store
 from events.audit import verify, verify_parallel
-from events.catalog import DatasetCreated
+from events.catalog.learning import DatasetCreated
 from tests.conftest import parley_env, postgres_url, run_parley
 
 

@@ -7,7 +7,9 @@ import sqlite3
 
 from actors.commands import InvokeCommand, VoteAnswer
 from actors.corrections.decider import AnswerLog, Answered, decide_correction, decide_vote, evolve
-from events.catalog import CommandRejected, CorrectionRecorded, ExamplesAdded, FeedbackRecorded
+from events.catalog.corrections import CorrectionRecorded, FeedbackRecorded
+from events.catalog.learning import ExamplesAdded
+from events.catalog.messages import CommandRejected
 from tests.conftest import parley_env, run_parley
 from tests.helpers import wait_for
 from tests.test_learning import CONVERSATION, Session

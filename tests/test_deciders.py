@@ -6,7 +6,8 @@ from functools import reduce
 from actors.conversation import decider as conversation
 from actors.desk import decider as desk
 from actors.commands import AbandonMessage, CompleteResponse, FailResponse, InvokeCommand, ReceiveMessage
-from events.catalog import CommandAnswered, CommandRejected, MessageReceived, MessageRejected, ResponseFailed, ResponseGenerated
+from events.catalog.conversation import MessageReceived, MessageRejected, ResponseFailed, ResponseGenerated
+from events.catalog.messages import CommandAnswered, CommandRejected
 
 
 def receive(mid: str, text: str = "hello") -> ReceiveMessage:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from actors.commands import InvokeCommand, ReceiveMessage
-from events.catalog import PersonForgotten
+from events.catalog.privacy import PersonForgotten
 from tests.conftest import parley_env, replay_json, run_parley
 from tests.helpers import wait_for
 from tests.test_learning import Session
@@ -118,7 +118,7 @@ def test_on_postgresql_a_forgotten_key_leaves_no_copy_in_the_table_files(store_s
 def test_the_read_models_forget_on_both_backends(store, tmp_path):
     """PersonForgotten turns the person's rows into "(forgotten)" and scrubs the tables (SQLite: the WAL
     written back; PostgreSQL: the tables rewritten, so no dead row versions keep the words)."""
-    from events.catalog import PersonForgotten
+    from events.catalog.privacy import PersonForgotten
     from projections.registry import all_projections
     from projections.tracking import ProjectionRunner, open_read_models
 
@@ -141,7 +141,7 @@ def test_the_read_models_forget_on_both_backends(store, tmp_path):
 
 
 def MessageReceivedFor(person: str, text: str):  # noqa: N802  (an event, named as one)
-    from events.catalog import MessageReceived
+    from events.catalog.conversation import MessageReceived
 
     return MessageReceived(conversation_id="x", message_id="1", channel_id="c", source="console", author_id=person,
                            author_name=person.title(), text=text)

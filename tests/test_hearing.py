@@ -16,7 +16,8 @@ import pytest
 from actors.commands import ReceiveAudio
 from actors.ports import Transcript, TranscriptionError
 from adapters.speech import VoskEngine, default_model_path
-from events.catalog import AudioReceived, ReplySent, TranscriptionCompleted, TranscriptionFailed
+from events.catalog.delivery import ReplySent
+from events.catalog.hearing import AudioReceived, TranscriptionCompleted, TranscriptionFailed
 from run import build
 from tests.conftest import parley_env, replay_json, run_parley
 from tests.helpers import CapturedConsole, settings_for, wait_for

@@ -13,8 +13,9 @@ from actors.commands import InvokeCommand, ReceiveMessage
 from actors.learning.finetune_rules import validate
 from actors.learning.teaching import terms
 from adapters.audio_files import AudioStore
-from events.catalog import (CommandRejected, EvaluationCompleted, ExamplesAdded, ExamplesRefused, FileRefused,
-                            FineTuneFinished, FineTuneStatusChanged, ModelActivated)
+from events.catalog.learning import (EvaluationCompleted, ExamplesAdded, ExamplesRefused, FileRefused,
+                                     FineTuneFinished, FineTuneStatusChanged, ModelActivated)
+from events.catalog.messages import CommandRejected
 from run import build
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import CapturedConsole, settings_for, wait_for
@@ -350,7 +351,7 @@ def test_the_console_and_the_evaluate_command(tmp_path, llm_server):
 def test_few_shot_lookup_uses_the_backends_full_text_search(store, tmp_path):
     """SQLite FTS5 and PostgreSQL tsvector find the same examples: stemmed words, stopwords ignored,
     only the channel's dataset, nothing for an unrelated question, and a deleted dataset teaches no more."""
-    from events.catalog import LEARNING_STREAM, DatasetCreated, DatasetDeleted, DatasetUsed
+    from events.catalog.learning import LEARNING_STREAM, DatasetCreated, DatasetDeleted, DatasetUsed
     from projections.datasets import Datasets
     from projections.tracking import ProjectionRunner, open_read_models
 

@@ -1,7 +1,9 @@
 """Read models: built in order, resumed from their tracked position, rebuilt from zero to the same result."""
 from __future__ import annotations
 
-from events.catalog import (CommandAnswered, MessageReceived, ReplySent, ResponseFailed, ResponseGenerated)
+from events.catalog.conversation import MessageReceived, ResponseFailed, ResponseGenerated
+from events.catalog.delivery import ReplySent
+from events.catalog.messages import CommandAnswered
 from projections.conversations import Conversations
 from projections.deliveries import PendingReplies
 from projections.tracking import PostgresReadModels, ProjectionRunner, SQLiteReadModels

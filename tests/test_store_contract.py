@@ -9,7 +9,8 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from events import StreamConflict, UnknownEvent, open_store
-from events.catalog import MessageReceived, ReplySent, ResponseGenerated
+from events.catalog.conversation import MessageReceived, ResponseGenerated
+from events.catalog.delivery import ReplySent
 
 
 def message(n: int, conversation: str = "console:1") -> MessageReceived:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from actors.voice import decider as vs
 from actors.commands import ControlVoice, ReportPlayback, ReportVoiceLost, SpeakInVoice
-from events.catalog import CommandAnswered, CommandRejected, PlaybackInterrupted, VoiceChannelJoined, VoiceChannelLeft
+from events.catalog.messages import CommandAnswered, CommandRejected
+from events.catalog.voice import PlaybackInterrupted, VoiceChannelJoined, VoiceChannelLeft
 
 
 def control(action: str, n: int = 1, channel: str | None = "v1", name: str = "Lounge") -> ControlVoice:

@@ -18,7 +18,7 @@ from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from actors.learning.teaching import few_shot_messages
 from events import EventStore
-from events.catalog import conversation_stream
+from events.catalog.conversation import conversation_stream
 
 log = logging.getLogger("parley.responder")
 

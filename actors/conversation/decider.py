@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 
 from actors.access import NOT_ALLOWED, REFUSAL_TEXT
 from actors.commands import AbandonMessage, CompleteResponse, FailResponse, ReceiveMessage
-from events.catalog import MessageReceived, MessageRejected, ResponseFailed, ResponseGenerated
+from events.catalog.conversation import MessageReceived, MessageRejected, ResponseFailed, ResponseGenerated
 from events.model import Event
 
 KEEP_TURNS = 200  # turns kept in memory per conversation; the prompt uses the last `context_turns`

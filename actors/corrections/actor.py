@@ -12,7 +12,7 @@ from actors.corrections.decider import AnswerLog, Answered
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from events import EventStore
-from events.catalog import answer_stream
+from events.catalog.corrections import answer_stream
 
 CORRECTION_COMMANDS = frozenset({"correct", "feedback"})
 FindAnswer = Callable[[str, str, bool], tuple[Answered | None, str]]  # (source, message id, by question id)

@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 from actors.access import NOT_ALLOWED, REFUSAL_TEXT
 from actors.commands import InvokeCommand, VoteAnswer
 from actors.learning.examples import normalise
-from events.catalog import CommandAnswered, CommandRejected, CorrectionRecorded, FeedbackRecorded
+from events.catalog.corrections import CorrectionRecorded, FeedbackRecorded
+from events.catalog.messages import CommandAnswered, CommandRejected
 from events.model import Event
 
 MAX_CORRECTION_CHARS = 4000

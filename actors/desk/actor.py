@@ -9,7 +9,7 @@ from actors.commands import InvokeCommand, RecordCatchUp, RecordConnection
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from events import EventStore
-from events.catalog import transport_stream
+from events.catalog.desk import transport_stream
 
 
 def command_stream(conversation_id: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from actors.commands import RecordCatchUp, RecordConnection
-from events.catalog import CatchUpFinished, TransportConnected
+from events.catalog.desk import CatchUpFinished, TransportConnected
 from events.model import Event
 
 

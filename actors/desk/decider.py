@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from actors.access import NOT_ALLOWED, REFUSAL_TEXT
 from actors.commands import InvokeCommand
 from actors.learning.decider import COMMANDS as LEARNING
-from events.catalog import CommandAnswered, CommandRejected
+from events.catalog.messages import CommandAnswered, CommandRejected
 from events.model import Event
 
 COMMANDS = {

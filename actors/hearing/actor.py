@@ -17,7 +17,7 @@ from actors.ports import AudioFiles, SpeechToText, TranscriptionError
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from events import EventStore
-from events.catalog import clip_stream
+from events.catalog.hearing import clip_stream
 
 log = logging.getLogger("parley.transcriber")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from actors.commands import CompleteTranscription, FailTranscription, ReceiveAudio
-from events.catalog import AudioPurged, AudioReceived, TranscriptionCompleted, TranscriptionFailed
+from events.catalog.hearing import AudioPurged, AudioReceived, TranscriptionCompleted, TranscriptionFailed
 from events.model import Event
 
 MODEL_LIST_URL = "https://alphacephei.com/vosk/models"

@@ -19,7 +19,8 @@ from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from actors.learning.decider import Learning, channel_of
 from events import EventStore
-from events.catalog import LEARNING_STREAM, CorrectionRecorded, ExamplesAdded
+from events.catalog.corrections import CorrectionRecorded
+from events.catalog.learning import LEARNING_STREAM, ExamplesAdded
 from events.model import Event
 
 log = logging.getLogger("parley.trainer")

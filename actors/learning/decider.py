@@ -16,10 +16,12 @@ from dataclasses import dataclass, field, replace
 from actors.access import NOT_ALLOWED, REFUSAL_TEXT
 from actors.commands import InvokeCommand
 from actors.learning.examples import Example, Parsed, normalise
-from events.catalog import (DEFAULT_DATASET, CommandAnswered, CorrectionRecorded, CommandRejected, DatasetArchived, DatasetCreated, DatasetDeleted,
-                            DatasetExported, DatasetSelected, DatasetUsed, EvaluationCompleted, ExamplesAdded,
-                            ExamplesRefused, FileRefused, FineTuneFinished, FineTuneRejected, FineTuneStarted,
-                            FineTuneStatusChanged, ModelActivated)
+from events.catalog.corrections import CorrectionRecorded
+from events.catalog.learning import (DEFAULT_DATASET, DatasetArchived, DatasetCreated, DatasetDeleted, DatasetExported,
+                                     DatasetSelected, DatasetUsed, EvaluationCompleted, ExamplesAdded, ExamplesRefused,
+                                     FileRefused, FineTuneFinished, FineTuneRejected, FineTuneStarted,
+                                     FineTuneStatusChanged, ModelActivated)
+from events.catalog.messages import CommandAnswered, CommandRejected
 from events.model import Event
 
 KEEP_SEEN = 500

@@ -11,7 +11,7 @@ from actors.privacy.decider import Person
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from events import EventStore
-from events.catalog import person_stream
+from events.catalog.privacy import person_stream
 
 PRIVACY_COMMANDS = frozenset({"forget-me"})
 

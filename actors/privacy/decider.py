@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from actors.commands import InvokeCommand
-from events.catalog import CommandAnswered, CommandRejected, ForgetRequested, PersonForgotten
+from events.catalog.messages import CommandAnswered, CommandRejected
+from events.catalog.privacy import ForgetRequested, PersonForgotten
 from events.model import Event
 
 

@@ -16,7 +16,8 @@ from actors.speaking.spoken import spoken_text
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from events import EventStore
-from events.catalog import AudioReceived, clip_stream, speech_stream
+from events.catalog.hearing import AudioReceived, clip_stream
+from events.catalog.speaking import speech_stream
 
 log = logging.getLogger("parley.speaker")
 

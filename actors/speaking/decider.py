@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from actors.commands import Say, SpeakAnswer, Spoken, VoiceNote
-from events.catalog import CommandAnswered, CommandRejected, SpeechSynthesized, VoiceReplyPrepared
+from events.catalog.messages import CommandAnswered, CommandRejected
+from events.catalog.speaking import SpeechSynthesized, VoiceReplyPrepared
 from events.model import Event
 
 

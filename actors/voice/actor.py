@@ -21,7 +21,7 @@ from actors.speaking.spoken import spoken_text
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from events import EventStore, RecordedEvent
-from events.catalog import PlaybackFinished, PlaybackInterrupted, voice_stream
+from events.catalog.voice import PlaybackFinished, PlaybackInterrupted, voice_stream
 
 log = logging.getLogger("parley.voice")
 

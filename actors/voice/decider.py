@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from actors.commands import ControlVoice, RecordSynthesis, ReportPlayback, ReportVoiceLost, SpeakInVoice
-from events.catalog import (CommandAnswered, CommandRejected, PlaybackFinished, PlaybackInterrupted, PlaybackStarted,
-                            SpeechSynthesized, VoiceChannelJoined, VoiceChannelLeft, VoiceRepliesSwitched)
+from events.catalog.messages import CommandAnswered, CommandRejected
+from events.catalog.speaking import SpeechSynthesized
+from events.catalog.voice import (PlaybackFinished, PlaybackInterrupted, PlaybackStarted, VoiceChannelJoined,
+                                  VoiceChannelLeft, VoiceRepliesSwitched)
 from events.model import Event
 
 INTERRUPTIONS = ("stop", "skip", "disconnect")

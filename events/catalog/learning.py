@@ -1,0 +1,206 @@
+"""Datasets, examples, evaluation, fine-tuning jobs and model choices: all in the ``learning`` stream, owned by
+the Trainer."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from events.catalog.messages import AboutMessage
+from events.codec import upcaster
+from events.model import Event
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetCreated(Event):
+    type_name = "DatasetCreated"
+    dataset_id: str
+    name: str
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetDeleted(Event):
+    """Its examples no longer teach nor export; the events that added them stay in the log."""
+
+    type_name = "DatasetDeleted"
+    dataset_id: str
+    name: str
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetSelected(Event):
+    """``!train`` in ``channel`` (``source:channel_id``) adds to this dataset from now on."""
+
+    type_name = "DatasetSelected"
+    dataset_id: str
+    name: str
+    channel: str
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetUsed(Event):
+    """This dataset's examples teach the answers in ``channel`` (few-shot), instead of the selected one."""
+
+    type_name = "DatasetUsed"
+    dataset_id: str
+    name: str
+    channel: str
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExamplesAdded(Event):
+    """Examples from one ``!train`` or one attached file, all or none. Each example is
+    ``{"prompt", "answer", "positive"}``; its provenance is this event (its position), ``author_id``,
+    ``source`` and ``message_id``. ``duplicates``: examples left out because the dataset had them.
+    v2 added ``subject_id``: whose question the examples hold when it is not the author's (a correction's
+    pair holds the asker's question): forgetting either of them makes the examples unreadable."""
+
+    type_name = "ExamplesAdded"
+    version = 2
+    dataset_id: str
+    examples: tuple[dict, ...]
+    duplicates: int
+    author_id: str
+    source: str
+    message_id: str
+    filename: str = ""
+    subject_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExamplesRefused(Event):
+    """An import (or ``!train``) that added nothing, and why: every bad record is named."""
+
+    type_name = "ExamplesRefused"
+    dataset_id: str
+    reason: str
+    problems: tuple[str, ...]
+    author_id: str
+    source: str
+    message_id: str
+    filename: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetExported(Event):
+    type_name = "DatasetExported"
+    dataset_id: str
+    name: str
+    format: str  # "sft" | "dpo"
+    file: str  # relative to the data dir
+    sha256: str
+    records: int
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetArchived(Event):
+    type_name = "DatasetArchived"
+    dataset_id: str
+    name: str
+    file: str
+    sha256: str
+    files: tuple[dict, ...]  # {"name", "sha256", "records"} per export inside
+    first_position: int
+    last_position: int
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileRefused(Event):
+    """``!getfile`` asked for something outside ``exports/`` and ``archives/`` (or missing)."""
+
+    type_name = "FileRefused"
+    requested: str
+    reason: str
+    by: str
+    source: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluationCompleted(Event):
+    type_name = "EvaluationCompleted"
+    dataset_id: str
+    name: str
+    model: str
+    questions: int
+    holdout: float
+    exact_match: float
+    token_f1: float
+    exact_match_few_shot: float
+    token_f1_few_shot: float
+    failures: int
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FineTuneRejected(Event):
+    """A fine-tuning job was not started: the dataset breaks the provider's rules, or the provider refused."""
+
+    type_name = "FineTuneRejected"
+    dataset_id: str
+    method: str
+    reason: str
+    problems: tuple[str, ...]
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FineTuneStarted(AboutMessage):
+    """A job was created at the training endpoint; its outcome is reported as a reply to ``message_id``."""
+
+    type_name = "FineTuneStarted"
+    job_id: str
+    file_id: str
+    base_model: str
+    method: str
+    dataset_id: str
+    records: int
+    scope: str  # "" global, else the channel (``source:channel_id``) the tuned model answers in
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FineTuneStatusChanged(Event):
+    type_name = "FineTuneStatusChanged"
+    job_id: str
+    status: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FineTuneFinished(AboutMessage):
+    """The job ended (succeeded, failed or cancelled): told in the channel that started it."""
+
+    type_name = "FineTuneFinished"
+    job_id: str
+    status: str
+    fine_tuned_model: str
+    error: str
+    reply_text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelActivated(Event):
+    """The chat model from now on: everywhere (``channel`` "") or in one channel."""
+
+    type_name = "ModelActivated"
+    model: str
+    channel: str
+    by: str
+    job_id: str = ""
+
+
+# Datasets, examples, evaluations, jobs and model choices: one stream, owned by the Trainer.
+LEARNING_STREAM = "learning"
+
+
+DEFAULT_DATASET = "default"  # where examples go, and what teaches, until a dataset is chosen
+
+
+@upcaster("ExamplesAdded", 1)
+def _examples_added_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    data.setdefault("subject_id", "")  # v1 examples were all their author's words
+    return data

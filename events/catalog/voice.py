@@ -1,0 +1,80 @@
+"""A guild's voice session, in the stream ``voice:<source>:<guild id>``: channels joined and left, voice on/off,
+and what was played."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from events.catalog.messages import AboutMessage
+from events.model import Event
+
+
+@dataclass(frozen=True, kw_only=True)
+class VoiceChannelJoined(Event):
+    """Parley joined a guild's voice channel. ``reason``: "command" (someone asked, ``by``), "rejoined"
+    (after a restart, from the log) or "moved" (a moderator dragged it here)."""
+
+    type_name = "VoiceChannelJoined"
+    source: str
+    guild_id: str
+    voice_channel_id: str
+    voice_channel_name: str
+    reason: str
+    by: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class VoiceChannelLeft(Event):
+    """Parley left a voice channel. ``reason``: "command", "idle" (nothing spoken for
+    ``PARLEY_VOICE_IDLE_S``), "moved", "disconnected" (kicked, or the connection was lost) or
+    "unavailable" (it could not rejoin after a restart)."""
+
+    type_name = "VoiceChannelLeft"
+    source: str
+    guild_id: str
+    voice_channel_id: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class VoiceRepliesSwitched(Event):
+    """Whether answers are spoken in this guild's voice channel (``voice on|off``)."""
+
+    type_name = "VoiceRepliesSwitched"
+    source: str
+    guild_id: str
+    on: bool
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlaybackStarted(AboutMessage):
+    """An answer (to ``message_id``) began to play in a voice channel; ``utterance_id`` names it."""
+
+    type_name = "PlaybackStarted"
+    guild_id: str
+    voice_channel_id: str
+    utterance_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlaybackFinished(Event):
+    type_name = "PlaybackFinished"
+    source: str
+    guild_id: str
+    utterance_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlaybackInterrupted(Event):
+    """Playback ended early, or never began: ``reason`` "stop", "skip", "disconnect" or "restart"."""
+
+    type_name = "PlaybackInterrupted"
+    source: str
+    guild_id: str
+    utterance_id: str
+    reason: str
+
+
+def voice_stream(source: str, guild_id: str) -> str:
+    """A guild's voice session: joined and left channels, voice on/off, and what was played."""
+    return f"voice:{source}:{guild_id}"
