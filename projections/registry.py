@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from events import EventStore
 from projections.answers import Answers
@@ -18,6 +19,27 @@ NAMES = tuple(p.name for p in PROJECTIONS)
 
 def all_projections(db: ReadModels) -> list:
     return [p(db) for p in PROJECTIONS]
+
+
+class Following(NamedTuple):
+    """The read models of a running system, fed by a runner that follows the log."""
+
+    runner: ProjectionRunner
+    conversations: Conversations
+    pending_replies: PendingReplies
+    clips: Clips
+    voice_sessions: VoiceSessions
+    datasets: Datasets
+    answers: Answers
+
+
+def following(store: EventStore, db: ReadModels) -> Following:
+    """Every read model, resumed from its tracked position (a deleted file is rebuilt from zero) and complete
+    before anything is served; then a runner keeps them following the log in order."""
+    projections = all_projections(db)
+    runner = ProjectionRunner(store, db, projections)
+    runner.catch_up()
+    return Following(runner.start(), *projections)
 
 
 def caught_up(store: EventStore, db: ReadModels) -> list:

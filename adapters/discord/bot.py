@@ -15,7 +15,6 @@ import yarl
 from discord.ext import commands
 
 from actors.access import AccessPolicy
-from actors.ports import ReplyTransport
 from actors.router import Router
 from adapters.audio_files import AudioStore
 from adapters.config import Settings, prepare_data_dir

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 
 from adapters.config import Settings
-from adapters.log_commands import parse_since
+from adapters.cli.log import parse_since
 from events import open_store
 from events.audit import export_rows, verify_parallel
 
@@ -61,3 +61,14 @@ def _export(store, args: argparse.Namespace) -> int:  # noqa: ANN001
             out.close()
     print(f"exported {count:,} events", file=sys.stderr)
     return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    au = sub.add_parser("audit", help="verify the log's hash chain, or export events with their hashes")
+    au_sub = au.add_subparsers(dest="action", required=True)
+    av = au_sub.add_parser("verify", help="recompute the hash chain; exit 1 naming the first bad position")
+    av.add_argument("--expect-head", metavar="HASH", help="a head printed earlier: also catches a cut tail")
+    ae = au_sub.add_parser("export", help="events with their hashes as JSONL (checkable without Parley)")
+    ae.add_argument("--since", help="recorded at or after this ISO time (UTC unless it names a zone)")
+    ae.add_argument("--until", help="recorded before this ISO time")
+    ae.add_argument("--out", type=Path, metavar="FILE", help="write here instead of stdout")

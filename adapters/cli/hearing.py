@@ -88,3 +88,12 @@ def purge_audio(settings: Settings, args: argparse.Namespace, build: Callable[..
         store.close()
     print(f"purged the audio of {purged} clip(s) received more than {days:g} day(s) ago; transcripts stay")
     return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("transcribe", help="print what the speech model hears in audio files")
+    t.add_argument("files", nargs="+", metavar="FILE")
+    t.add_argument("--json", action="store_true", help="one JSON object per file (text, words, timings)")
+    sub.add_parser("models", help="the speech models in use: language and path")
+    pa = sub.add_parser("purge-audio", help="delete stored clips older than the retention (transcripts stay)")
+    pa.add_argument("--older-than", type=float, metavar="DAYS", help="instead of PARLEY_AUDIO_RETENTION_DAYS")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from actors.speaking.actor import synthesize_wav
 from actors.speaking.spoken import spoken_text
@@ -43,3 +44,11 @@ def say(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     print(f"{args.out}: {seconds:.2f} s of speech", file=sys.stderr)
     return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    sp = sub.add_parser("say", help="speak TEXT with the Piper voice into a WAV (or a voice-message .ogg)")
+    sp.add_argument("text", metavar="TEXT")
+    sp.add_argument("--out", required=True, type=Path, metavar="FILE", help="the file to write")
+    sp.add_argument("--voice", type=Path, metavar="PATH", help="a Piper .onnx voice instead of PIPER_VOICE")
+    sp.add_argument("--ogg", action="store_true", help="write the Ogg Opus voice-message file instead of a WAV")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from adapters.config import ConfigError, Settings
 from events import open_store
-from adapters.progress import bar
+from adapters.cli.progress import bar
 from projections.registry import NAMES, caught_up, rebuild
 from projections.tracking import open_read_models
 
@@ -58,3 +58,16 @@ def list_command(settings: Settings, args: argparse.Namespace) -> int:
 def _one_line(text: str | None, limit: int = 120) -> str:
     text = " ".join((text or "").split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    pr = sub.add_parser("projections", help="rebuild read models from the log")
+    pr_sub = pr.add_subparsers(dest="action", required=True)
+    rb = pr_sub.add_parser("rebuild", help="drop read models and build them again from the log")
+    rb.add_argument("name", nargs="?", help="conversations, deliveries, clips, voice, datasets or corrections")
+    rb.add_argument("--all", action="store_true", help="every read model")
+    for name, what in (("corrections", "corrections of Parley's answers"), ("feedback", "votes and written feedback")):
+        listing = sub.add_parser(name, help=f"{what}, oldest first")
+        listing_sub = listing.add_subparsers(dest="action", required=True)
+        listing_sub.add_parser("list", help=f"print the {name}").add_argument("--json", action="store_true",
+                                                                          help="one JSON object per line")

@@ -89,3 +89,13 @@ def parse_since(text: str) -> datetime:
 def _short(value: object, limit: int = 60) -> str:
     text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser("replay", help="print the event log in order (times in UTC)")
+    r.add_argument("--stream", help="only this stream (e.g. conversation:console:you)")
+    r.add_argument("--type", action="append", help="only events of this type (repeatable)")
+    r.add_argument("--since", help="only events recorded at or after this ISO time (UTC unless it names a zone)")
+    r.add_argument("--json", action="store_true", help="one JSON object per event")
+    r.add_argument("--follow", action="store_true", help="keep printing new events as they are appended")
+    sub.add_parser("status", help="store position, event counts, undelivered replies")

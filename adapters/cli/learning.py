@@ -15,7 +15,7 @@ from actors.ports import LLMError
 from actors.streams import DecidedStreams
 from actors.learning.actor import DEFAULT_HOLDOUT, examples_of, holdout_of
 from adapters.config import ConfigError, Settings, prepare_data_dir
-from adapters.progress import bar
+from adapters.cli.progress import bar
 from events import open_store
 from events.catalog.learning import LEARNING_STREAM, EvaluationCompleted
 
@@ -74,3 +74,9 @@ def evaluate_command(settings: Settings, args: argparse.Namespace) -> int:
         store.close()
 
 
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    ev = sub.add_parser("evaluate", help="score a model on a dataset's held-out examples (writes a JSON report)")
+    ev.add_argument("--model", help="the model to ask (default: PARLEY_CHAT_MODEL)")
+    ev.add_argument("--dataset", help="the dataset (default: default)")
+    ev.add_argument("--holdout", help="the share of examples held out, like 20%% (default 20%%)")
+    ev.add_argument("--out", type=Path, metavar="FILE", help="the report (default: reports/ in the data dir)")

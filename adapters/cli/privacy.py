@@ -43,3 +43,8 @@ def forget_command(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         store.close()
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    fg = sub.add_parser("forget", help="make a person's words unreadable everywhere (deletes their key)")
+    fg.add_argument("user_id", metavar="USER_ID", help="their Discord user id (or the console's user name)")

@@ -1,0 +1,133 @@
+"""The running system that ``run.build`` returns: what the transports and command-line tools hold.
+
+It dispatches commands through the Router, sends what was decided but not delivered (after a crash or
+downtime), rejoins voice channels, runs timers (audio retention, a command later), reports status and
+stops everything in order. It starts each actor under a supervisor. The read models are handed in by the
+composition root and handed on to the transports; nothing here reads projections' tables itself.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+from actors.commands import PurgeAudio, RejoinVoice
+from actors.desk.decider import StatusReport
+from actors.learning.models import ModelChoice
+from actors.outbox import Deliver, reply_from
+from actors.ports import ChatModel, Draft, ReplyTransport
+from actors.router import Router
+from actors.supervisor import Supervised
+from events import EventStore, StreamConflict, is_outage
+from events.catalog.desk import ActorRestarted
+from events.catalog.messages import AboutMessage
+
+
+class PendingReplies(Protocol):
+    def pending(self, source: str | None = None) -> list[AboutMessage]: ...
+
+
+class VoiceSessions(Protocol):
+    def joined(self, source: str) -> list[str]: ...
+
+
+class ReadModels(Protocol):
+    """The projection runner: it follows the log until stopped, then its database is closed."""
+
+    db: Any
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class Parley:
+    settings: Any  # adapters.config.Settings: only handed on
+    store: EventStore
+    router: Router
+    conversations: Any  # read models for the transports and tools (projections.*)
+    pending_replies: PendingReplies
+    model: ModelChoice
+    transports: dict[str, ReplyTransport]
+    read_models: ReadModels
+    llm: ChatModel
+    supervised: list[Supervised] = field(default_factory=list)
+    audio: Any = None  # adapters.audio_files.AudioStore of received clips
+    voice_notes: Any = None  # and of voice-message answers
+    voice_sessions: VoiceSessions | None = None
+    datasets: Any = None
+    answers: Any = None
+    _stopping: threading.Event = field(default_factory=threading.Event)
+
+    def supervise(self, name: str, actor_class: type, *args: object, **supervision: Any) -> Supervised:
+        """Start ``actor_class(supervisor, store, publish, *args)`` under a supervisor that restarts it with
+        backoff (and records ``ActorRestarted``)."""
+        supervised = Supervised(name, lambda sup: actor_class.start(sup, self.store, self.router.publish, *args),
+                                on_restart=self._record_restart, transient=is_outage, **supervision).start()
+        self.supervised.append(supervised)
+        return supervised
+
+    def _record_restart(self, name: str, error: str, restarts: int) -> None:
+        stream = f"actor:{name}"
+        for _ in range(10):
+            try:
+                event = ActorRestarted(actor=name, error=error[:500], restarts=restarts)
+                self.router.publish(self.store.append(stream, [event], self.store.stream_version(stream)))
+                return
+            except StreamConflict:
+                continue
+
+    def draft(self, draft: Draft) -> None:
+        """Show an answer being written (streamed) on the transport it is for, if that one shows drafts."""
+        transport = self.transports.get(draft.source)
+        if transport is not None:
+            transport.draft(draft)
+
+    def wants_drafts(self, source: str) -> bool:
+        return bool(getattr(self.transports.get(source), "wants_drafts", False))
+
+    def status(self) -> StatusReport:
+        return StatusReport(store=self.store.description, position=self.store.head(),
+                            actors_alive=sum(s.alive for s in self.supervised), actors_total=len(self.supervised),
+                            restarts=sum(s.restarts for s in self.supervised), model=self.model())
+
+    def resume(self, source: str) -> None:
+        """Send what was decided for ``source`` but not delivered (after a crash or downtime)."""
+        for event in self.pending_replies.pending(source):
+            self.router.dispatch(Deliver(reply_from(event), recovered=True))
+
+    def rejoin_voice(self, source: str) -> None:
+        """After a restart: back to the voice channels the log says Parley was in (or record why not)."""
+        assert self.voice_sessions is not None
+        for guild_id in self.voice_sessions.joined(source):
+            self.router.dispatch(RejoinVoice(source, guild_id))
+
+    def start_retention(self, days: float, every_s: float = 6 * 3600) -> None:
+        """Delete clips older than ``days`` now and every few hours (``AudioPurged``; transcripts stay)."""
+        def run() -> None:
+            while not self._stopping.is_set():
+                self.router.dispatch(PurgeAudio((datetime.now(timezone.utc) - timedelta(days=days)).isoformat()))
+                self._stopping.wait(every_s)
+
+        threading.Thread(target=run, name="audio-retention", daemon=True).start()
+
+    def later(self, delay: float, command: object) -> None:
+        """Dispatch ``command`` after ``delay`` seconds (unless Parley stops first)."""
+        def fire() -> None:
+            if not self._stopping.is_set():
+                self.router.dispatch(command)
+
+        timer = threading.Timer(delay, fire)
+        timer.daemon = True
+        timer.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for s in self.supervised:
+            s.stop()
+        self.read_models.stop()
+        self.read_models.db.close()
+        self.store.close()
+        close = getattr(self.llm, "close", None)
+        if close is not None:
+            close()
