@@ -88,6 +88,12 @@ class Supervised:
         ref = self._ref
         return ref is not None and ref.is_alive() and not self._restarting
 
+    @property
+    def idle(self) -> bool:
+        """Everything told to it so far has been handled (or given up on)."""
+        with self._lock:
+            return not self._unacked and not self._restarting
+
     def tell(self, message: object) -> None:
         """Never blocks on the actor: safe to call from the asyncio loop."""
         envelope = Envelope(message)

@@ -8,6 +8,7 @@ composition root and handed on to the transports; nothing here reads projections
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
@@ -36,6 +37,7 @@ class ReadModels(Protocol):
     """The projection runner: it follows the log until stopped, then its database is closed."""
 
     db: Any
+    position: int  # the last log position applied
 
     def stop(self) -> None: ...
 
@@ -101,6 +103,19 @@ class Parley:
         assert self.voice_sessions is not None
         for guild_id in self.voice_sessions.joined(source):
             self.router.dispatch(RejoinVoice(source, guild_id))
+
+    def settle(self, timeout: float = 30.0) -> bool:
+        """Wait until every actor has handled what it was told (and what that led to) and the read models have
+        caught up with the log: then the next command sees what the ones before it recorded. False if it
+        took longer than ``timeout`` seconds."""
+        deadline, quiet = time.monotonic() + timeout, 0
+        while time.monotonic() < deadline:
+            settled = all(s.idle for s in self.supervised) and self.read_models.position >= self.store.head()
+            quiet = quiet + 1 if settled else 0
+            if quiet >= 2:  # twice in a row: no message was in flight between two actors
+                return True
+            time.sleep(0.002)
+        return False
 
     def start_retention(self, days: float, every_s: float = 6 * 3600) -> None:
         """Delete clips older than ``days`` now and every few hours (``AudioPurged``; transcripts stay)."""

@@ -109,7 +109,8 @@ class ConsoleTransport:
 
 def run_console(dispatch: Callable[[object], None], transport: ConsoleTransport, stdin: TextIO,
                 prefix: str, patience: float, err: TextIO = sys.stderr, audio: AudioStore | None = None,
-                data_dir: Path | None = None, imports: AudioStore | None = None) -> int:
+                data_dir: Path | None = None, imports: AudioStore | None = None,
+                settle: Callable[[], object] | None = None) -> int:
     author = _user()
     conversation_id = f"console:{author}"
     session = datetime.now().strftime("%Y%m%d%H%M%S%f")
@@ -117,8 +118,15 @@ def run_console(dispatch: Callable[[object], None], transport: ConsoleTransport,
     questions: list[str] = []  # this session's questions, for `correct N`
     if interactive:
         err.write(f"Parley console: type a message, or {prefix}help. Ctrl-D to quit.\n")
+    after_command = False
     for n, line in enumerate(stdin, start=1):
         text = line.rstrip("\r\n")
+        if after_command and settle is not None:
+            # Read your own writes: what a command recorded (a correction, an example, a dataset chosen) is
+            # seen by the lines after it; plain questions still go to the LLM side by side.
+            transport.wait_until_answered(patience)
+            settle()
+        after_command = text.startswith(prefix) and bool(text[len(prefix):].strip())
         message_id = f"{session}-{n:06d}"
         transport.expect(message_id)
         common = dict(source=SOURCE, conversation_id=conversation_id, channel_id=CHANNEL,

@@ -106,7 +106,7 @@ def examples_of(store: EventStore, dataset_id: str) -> tuple[list[Example], tupl
     for recorded in store.read_all(types=[ExamplesAdded.type_name]):  # global positions, for manifests
         e = recorded.event
         if isinstance(e, ExamplesAdded) and e.dataset_id == dataset_id:
-            examples += [Example(x["prompt"], x["answer"], x["positive"]) for x in e.examples]
+            examples += [Example.from_record(x) for x in e.examples]
             first, last = first or recorded.position or 0, recorded.position or 0
     return examples, (first, last)
 
@@ -180,10 +180,19 @@ class TrainerActor(SupervisedActor):
             if data is None:
                 parsed, refused = Parsed((), ()), "unreadable"
             else:
-                parsed = parse_file(filename, data)
+                parsed = self._parsed(lambda: parse_file(filename, data))
         else:
-            parsed = parse_train_command(c.args)
+            parsed = self._parsed(lambda: parse_train_command(c.args))
         self._execute(c, lambda s: training.decide_train(s, c, parsed, filename, refused))
+
+    @staticmethod
+    def _parsed(parse: Callable[[], Parsed]) -> Parsed:
+        """The parsers name every problem; should one still raise, the file is refused, not the Trainer."""
+        try:
+            return parse()
+        except Exception as e:  # noqa: BLE001
+            log.exception("a training file could not be parsed")
+            return Parsed((), (f"the file could not be read ({type(e).__name__})",))
 
     def _dataset(self, c: InvokeCommand) -> None:
         words, opts = options(c.args, valued=("format",))

@@ -45,16 +45,18 @@ COMMANDS = {
 class Dataset:
     id: str
     name: str
-    keys: frozenset[tuple[str, str, bool]] = frozenset()
-    good_prompts: frozenset[str] = frozenset()  # normalised prompts with a positive answer
-    bad_prompts: frozenset[str] = frozenset()  # ... and with an answer to avoid
+    keys: frozenset[tuple[str, str, bool, str, str]] = frozenset()
+    good_prompts: frozenset[tuple[str, str]] = frozenset()  # (chat, normalised prompt) with a positive answer
+    bad_prompts: frozenset[tuple[str, str]] = frozenset()  # ... and with an answer to avoid (not tied in a pair)
+    tied: frozenset[tuple[str, bool]] = frozenset()  # (pair id, side) of answers tied in a preference pair
     positives: int = 0
     negatives: int = 0
     duplicates: int = 0
 
     @property
     def pairs(self) -> int:
-        return len(self.good_prompts & self.bad_prompts)
+        both = {pair for pair, positive in self.tied if positive} & {pair for pair, positive in self.tied if not positive}
+        return len(both) + len(self.good_prompts & self.bad_prompts)
 
     def summary(self) -> str:
         return (f"`{self.name}`: {self.positives} example(s), {self.negatives} answer(s) to avoid, "
@@ -121,12 +123,13 @@ def evolve(state: Learning, event: Event) -> Learning:
         d = state.datasets.get(event.dataset_id)
         if d is None:
             return state
-        examples = [Example(e["prompt"], e["answer"], e["positive"]) for e in event.examples]
-        good = {normalise(e.prompt) for e in examples if e.positive}
-        bad = {normalise(e.prompt) for e in examples if not e.positive}
+        examples = [Example.from_record(e) for e in event.examples]
+        good = {(e.context, normalise(e.prompt)) for e in examples if e.positive and not e.pair}
+        bad = {(e.context, normalise(e.prompt)) for e in examples if not e.positive and not e.pair}
         positives = sum(e.positive for e in examples)
         d = replace(d, keys=d.keys | {e.key for e in examples}, good_prompts=d.good_prompts | good,
-                    bad_prompts=d.bad_prompts | bad, positives=d.positives + positives,
+                    bad_prompts=d.bad_prompts | bad, tied=d.tied | {(e.pair, e.positive) for e in examples if e.pair},
+                    positives=d.positives + positives,
                     negatives=d.negatives + len(examples) - positives, duplicates=d.duplicates + event.duplicates)
         return replace(state, datasets={**state.datasets, d.id: d})
     if isinstance(event, FineTuneStarted):
@@ -201,8 +204,7 @@ def decide_train(state: Learning, c: InvokeCommand, parsed: Parsed, filename: st
             keys.add(example.key)
             fresh.append(example)
     duplicates = len(parsed.examples) - len(fresh)
-    added = ExamplesAdded(**where, duplicates=duplicates, examples=tuple(
-        {"prompt": e.prompt, "answer": e.answer, "positive": e.positive} for e in fresh))
+    added = ExamplesAdded(**where, duplicates=duplicates, examples=tuple(e.to_record() for e in fresh))
     after = evolve(replace(state, datasets={**state.datasets, target.id: target}), added).datasets[target.id]
     positives = sum(e.positive for e in fresh)
     text = (f"Added {positives} example(s) and {len(fresh) - positives} answer(s) to avoid to `{target.name}`"
@@ -230,8 +232,8 @@ def decide_learn_correction(state: Learning, e: CorrectionRecorded) -> list[Even
     fresh = [x for x in pair if x.key not in target.keys]
     return events + [ExamplesAdded(dataset_id=target.id, duplicates=len(pair) - len(fresh), author_id=e.by,
                                    subject_id=e.asker_id if e.asker_id != e.by else "",  # the question is theirs
-                                   source=e.source, message_id=e.message_id, filename="", examples=tuple(
-                                       {"prompt": x.prompt, "answer": x.answer, "positive": x.positive} for x in fresh))]
+                                   source=e.source, message_id=e.message_id, filename="",
+                                   examples=tuple(x.to_record() for x in fresh))]
 
 
 # -- datasets ------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 
-from actors.learning.examples import Example, preference_pairs
+from actors.learning.examples import Example, preference_examples
 
 MIN_RECORDS = 10  # OpenAI refuses a training file with fewer examples
 MAX_RECORD_TOKENS = 65_536
@@ -17,21 +17,24 @@ def _system(system_prompt: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": system_prompt}] if system_prompt else []
 
 
+def _asked(e: Example, system: list[dict[str, str]]) -> list[dict]:
+    """The chat before the answer: as the imported file had it, else Parley's system prompt and the prompt."""
+    return [dict(t) for t in e.turns] if e.turns else system + [{"role": "user", "content": e.prompt}]
+
+
 def sft_records(examples: Iterable[Example], system_prompt: str = "") -> Iterator[dict]:
     """One chat per positive example (the answers to avoid only teach through DPO)."""
     system = _system(system_prompt)
     for e in examples:
         if e.positive:
-            yield {"messages": system + [{"role": "user", "content": e.prompt},
-                                         {"role": "assistant", "content": e.answer}]}
+            yield {"messages": _asked(e, system) + [e.answer_message()]}
 
 
 def dpo_records(examples: Sequence[Example], system_prompt: str = "") -> Iterator[dict]:
     system = _system(system_prompt)
-    for prompt, good, bad in preference_pairs(list(examples)):
-        yield {"input": {"messages": system + [{"role": "user", "content": prompt}]},
-               "preferred_output": [{"role": "assistant", "content": good}],
-               "non_preferred_output": [{"role": "assistant", "content": bad}]}
+    for good, bad in preference_examples(examples):
+        yield {"input": {"messages": _asked(good, system)}, "preferred_output": [good.answer_message()],
+               "non_preferred_output": [bad.answer_message()]}
 
 
 def _message_problem(m: object, allowed: Sequence[str]) -> str:

@@ -51,7 +51,8 @@ def console(settings: Settings, args: argparse.Namespace, build: Build) -> int:
         patience = (settings.llm_timeout + settings.llm_idle_timeout) * (settings.llm_retries + 1) + 30
         return run_console(system.router.dispatch, transport, sys.stdin, settings.command_prefix, patience,
                            audio=system.audio, data_dir=data_dir,
-                           imports=AudioStore(data_dir, settings.max_import_mb * 1024 * 1024, folder="imports"))
+                           imports=AudioStore(data_dir, settings.max_import_mb * 1024 * 1024, folder="imports"),
+                           settle=lambda: system.settle(patience))
     finally:
         system.stop()
 

@@ -56,10 +56,13 @@ class ExamplesAdded(Event):
     ``{"prompt", "answer", "positive"}``; its provenance is this event (its position), ``author_id``,
     ``source`` and ``message_id``. ``duplicates``: examples left out because the dataset had them.
     v2 added ``subject_id``: whose question the examples hold when it is not the author's (a correction's
-    pair holds the asker's question): forgetting either of them makes the examples unreadable."""
+    pair holds the asker's question): forgetting either of them makes the examples unreadable.
+    v3 keeps each example whole: ``turns`` (the chat before its answer as an imported file had it, its own
+    system message included; empty for a bare prompt), ``answer_extra`` (other fields of the answer's
+    message) and ``pair`` (ties the two answers of one preference line)."""
 
     type_name = "ExamplesAdded"
-    version = 2
+    version = 3
     dataset_id: str
     examples: tuple[dict, ...]
     duplicates: int
@@ -203,4 +206,11 @@ DEFAULT_DATASET = "default"  # where examples go, and what teaches, until a data
 @upcaster("ExamplesAdded", 1)
 def _examples_added_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     data.setdefault("subject_id", "")  # v1 examples were all their author's words
+    return data
+
+
+@upcaster("ExamplesAdded", 2)
+def _examples_added_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    # v2 examples were all one prompt and one answer (a sealed, forgotten list reads back empty)
+    data["examples"] = [{**x, "turns": []} for x in data.get("examples") or ()]
     return data
