@@ -118,7 +118,8 @@ def start_trainer(w: Wiring) -> Handler:
 
         return OpenAIFineTuning(s.training_base_url or s.openai_base_url, s.training_api_key or s.openai_api_key)
 
-    config = TrainerConfig(s.command_prefix, s.system_prompt, s.few_shot, s.training_poll_s, s.chat_model)
+    config = TrainerConfig(s.command_prefix, s.system_prompt, s.few_shot, s.training_poll_s, s.chat_model,
+                           max_example_tokens=s.training_max_tokens)
     return w.actor("trainer", TrainerActor, LearningFiles(w.data_dir, s.max_import_mb * 1024 * 1024), w.llm,
                    w.system.model, fine_tuning, config, w.system.later, give_up=give_up_command)
 

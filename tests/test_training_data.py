@@ -3,6 +3,7 @@ bytes, fine-tuning files checked by tokens, and commands that see what the comma
 from __future__ import annotations
 
 import json
+import re
 
 import orjson
 import pytest
@@ -172,3 +173,44 @@ def test_a_command_sees_what_the_commands_before_it_recorded(tmp_path, llm_serve
     assert "`default`: 2 example(s), 1 answer(s) to avoid" in lines[4]
     asked = next(r for r in reversed(llm_server.requests) if r["messages"][-1]["content"].endswith("on Mondays?"))
     assert {"role": "assistant", "content": "At nine."} in asked["messages"]  # taught at once, few-shot
+
+
+# -- tokens ------------------------------------------------------------------------------------------------
+def test_fine_tuning_counts_tokens_and_refuses_or_leaves_out_an_example_over_the_models_limit(tmp_path, llm_server):
+    session = Session(tmp_path, llm_server, training_poll_s=3600)
+    try:
+        chats = [{"messages": [{"role": "user", "content": f"How do I reset gadget {i}?"},
+                               {"role": "assistant", "content": f"Hold button {i} for ten seconds."}]}
+                 for i in range(10)]
+        manual = " ".join(f"step{i}" for i in range(11_800))  # a pasted manual: about 35,000 tokens
+        chats.append({"messages": [{"role": "user", "content": manual}, {"role": "assistant", "content": "Noted."},
+                                   {"role": "user", "content": "Summarise the manual."},
+                                   {"role": "assistant", "content": "Reset, then wait."}]})
+        assert "Added 11 example(s)" in session.attach("manuals.jsonl", jsonl(chats))
+        shown = session.command("dataset", "show default")
+        longest = re.search(r'tokens \(o200k_base\); the longest ([\d,]+) \("Summarise the manual\."\)', shown)
+        assert longest and 30_000 < int(longest[1].replace(",", "")) < 40_000, shown
+        assert "training tokens for SFT at 3 epochs" in shown
+
+        refused = session.command("finetune", "start base-model")
+        assert "`default` cannot be fine-tuned with SFT yet" in refused
+        assert f'- line 11: {longest[1]} tokens' in refused and 'tokens ("Summarise the manual."), over the 4,096 that one example ' \
+                                           'may have for base-model' in refused and "--skip-long" in refused
+        assert not llm_server.files  # nothing was uploaded
+        started = session.command("finetune", "start base-model --skip-long")
+        assert started.startswith("Started fine-tuning job `ftjob-1`: SFT of `base-model` on 10 record(s) of "
+                                  "`default` (1 over the token limit left out)")
+        [(_, _, data)] = llm_server.files.values()
+        assert b"Summarise the manual" not in data
+    finally:
+        session.stop()
+
+
+def test_token_counts_are_exact_with_the_tokenizer_and_the_limits_are_the_models():
+    from actors.learning.tokens import counter_for, example_limit, record_tokens
+
+    counter = counter_for("gpt-4o-mini")
+    assert counter.exact and counter.how == "o200k_base" and counter.text("Hello, world!") == 4
+    assert record_tokens({"messages": [{"role": "user", "content": "Hello, world!"}]}, counter) == 3 + 3 + 4
+    assert example_limit("gpt-4o-mini-2024-07-18") == 65_536 and example_limit("gpt-3.5-turbo-0125") == 16_385
+    assert example_limit("my-local-model") == 4_096 and example_limit("my-local-model", configured=8_000) == 8_000

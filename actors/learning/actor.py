@@ -13,7 +13,8 @@ from actors.learning import decider as training
 from actors.commands import InvokeCommand, PollFineTune, ResumeFineTunes
 from actors.learning.evaluation import evaluate
 from actors.learning.examples import Example, Parsed, parse_file, parse_train_command
-from actors.learning.finetune_rules import dpo_records, sft_records, validate
+from actors.learning.finetune_rules import dpo_records, sft_records, validate, within_limit
+from actors.learning.tokens import counter_for, example_limit
 from actors.ports import ChatModel, FineTuning, LLMError, TrainingFiles, TrainingRefused
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
@@ -36,6 +37,7 @@ class TrainerConfig:
     poll_s: float = 30.0
     configured_model: str = ""
     training_setting: str = "PARLEY_TRAINING_BASE_URL"
+    max_example_tokens: int = 0  # PARLEY_TRAINING_MAX_TOKENS; 0: the base model's limit
 
 
 def options(args: str, flags: tuple[str, ...] = (), valued: tuple[str, ...] = ()) -> tuple[list[str], dict[str, str]]:
@@ -277,7 +279,7 @@ class TrainerActor(SupervisedActor):
 
     # -- fine-tuning -------------------------------------------------------------------------------
     def _finetune(self, c: InvokeCommand) -> None:
-        words, opts = options(c.args, flags=("channel",), valued=("method", "dataset"))
+        words, opts = options(c.args, flags=("channel", "skip-long"), valued=("method", "dataset"))
         action = words[0].lower() if words else "list"
         if action in ("status", "list"):
             job_id = words[1] if len(words) > 1 else ""
@@ -286,11 +288,13 @@ class TrainerActor(SupervisedActor):
             self._cancel(c, words[1] if len(words) > 1 else "")
         elif action == "start":
             self._start(c, words[1] if len(words) > 1 else self.config.configured_model,
-                        opts.get("method", "sft").lower(), opts.get("dataset", ""), "channel" in opts)
+                        opts.get("method", "sft").lower(), opts.get("dataset", ""), "channel" in opts,
+                        "skip-long" in opts)
         else:
             self._execute(c, lambda s: [training.rejected(c, "unknown_action", training.COMMANDS["finetune"])])
 
-    def _start(self, c: InvokeCommand, base_model: str, method: str, name: str, per_channel: bool) -> None:
+    def _start(self, c: InvokeCommand, base_model: str, method: str, name: str, per_channel: bool,
+               skip_long: bool = False) -> None:
         if method not in ("sft", "dpo"):
             self._execute(c, lambda s: [training.rejected(c, "bad_method", "Use `--method sft` or `--method dpo`.")])
             return
@@ -300,10 +304,19 @@ class TrainerActor(SupervisedActor):
             return
         written = self._export(target, self.examples(target.id)[0], method)
         data = self.files.path(written.file).read_bytes()
-        records, problems = validate(data.splitlines(), method)
+        counter, limit = counter_for(base_model), example_limit(base_model, self.config.max_example_tokens)
+        left_out = 0
+        if skip_long:  # trim: leave out the examples over the limit, and say how many
+            kept, left_out = within_limit(data.splitlines(), counter, limit)
+            data = b"".join(line + b"\n" for line in kept)
+        records, problems = validate(data.splitlines(), method, counter, limit, base_model)
         if problems:
             shown = "\n".join(f"- {p}" for p in problems[:training.SHOWN_PROBLEMS])
-            text = f"`{target.name}` cannot be fine-tuned with {method.upper()} yet:\n{shown}"
+            more = f"\n…and {len(problems) - training.SHOWN_PROBLEMS} more" \
+                if len(problems) > training.SHOWN_PROBLEMS else ""
+            hint = "\n(`finetune start ... --skip-long` leaves out the examples over the limit; tokens counted " \
+                   f"with {counter.how})" if any("tokens (" in p for p in problems) else ""
+            text = f"`{target.name}` cannot be fine-tuned with {method.upper()} yet:\n{shown}{more}{hint}"
             self._execute(c, lambda s: training.decide_finetune_rejected(c, target.id, method, "invalid",
                                                                          tuple(problems), text))
             return
@@ -318,7 +331,7 @@ class TrainerActor(SupervisedActor):
             return
         scope = channel_of(c) if per_channel else ""
         self._execute(c, lambda s: training.decide_finetune_started(c, target, job.job_id, file_id, base_model,
-                                                                    method, records, scope, job.status))
+                                                                    method, records, scope, job.status, left_out))
         self.later(self.config.poll_s, PollFineTune(job.job_id))
 
     def refused_text(self, e: TrainingRefused) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from actors.access import NOT_ALLOWED, REFUSAL_TEXT
 from actors.commands import InvokeCommand
 from actors.learning.examples import Example, Parsed, normalise
+from actors.learning.tokens import EPOCHS, counter_for, example_tokens
 from events.catalog.corrections import CorrectionRecorded
 from events.catalog.learning import (DEFAULT_DATASET, DatasetArchived, DatasetCreated, DatasetDeleted, DatasetExported,
                                      DatasetSelected, DatasetUsed, EvaluationCompleted, ExamplesAdded, ExamplesRefused,
@@ -52,11 +53,21 @@ class Dataset:
     positives: int = 0
     negatives: int = 0
     duplicates: int = 0
+    tokens: int = 0  # of every example as a training chat (without the system prompt Parley adds to bare ones)
+    training_tokens: int = 0  # ... of the positive ones: what one epoch of SFT reads
+    longest: tuple[int, str] = (0, "")  # the longest example's tokens, and its prompt
 
     @property
     def pairs(self) -> int:
         both = {pair for pair, positive in self.tied if positive} & {pair for pair, positive in self.tied if not positive}
         return len(both) + len(self.good_prompts & self.bad_prompts)
+
+    def tokens_summary(self) -> str:
+        tokens, prompt = self.longest
+        start = prompt[:40] + ("…" if len(prompt) > 40 else "")
+        longest = f"; the longest {tokens:,} (\"{start}\")" if tokens else ""
+        return (f"{self.tokens:,} tokens ({counter_for().how}){longest}; about "
+                f"{self.training_tokens * EPOCHS:,} training tokens for SFT at {EPOCHS} epochs")
 
     def summary(self) -> str:
         return (f"`{self.name}`: {self.positives} example(s), {self.negatives} answer(s) to avoid, "
@@ -127,6 +138,10 @@ def evolve(state: Learning, event: Event) -> Learning:
         good = {(e.context, normalise(e.prompt)) for e in examples if e.positive and not e.pair}
         bad = {(e.context, normalise(e.prompt)) for e in examples if not e.positive and not e.pair}
         positives = sum(e.positive for e in examples)
+        counted = [(example_tokens(e), e) for e in examples]
+        longest = max([d.longest] + [(n, e.prompt) for n, e in counted])
+        d = replace(d, tokens=d.tokens + sum(n for n, _ in counted), longest=longest,
+                    training_tokens=d.training_tokens + sum(n for n, e in counted if e.positive))
         d = replace(d, keys=d.keys | {e.key for e in examples}, good_prompts=d.good_prompts | good,
                     bad_prompts=d.bad_prompts | bad, tied=d.tied | {(e.pair, e.positive) for e in examples if e.pair},
                     positives=d.positives + positives,
@@ -271,7 +286,7 @@ def decide_dataset(state: Learning, c: InvokeCommand, action: str, name: str) ->
         return [DatasetUsed(dataset_id=target.id, name=target.name, channel=channel, by=c.author_id),
                 answered(c, f"`{target.name}` now teaches my answers in this channel.")]
     if action == "show":
-        return [answered(c, f"Dataset {target.summary()}.")]
+        return [answered(c, f"Dataset {target.summary()}; {target.tokens_summary()}.")]
     if action == "delete":
         return [DatasetDeleted(dataset_id=target.id, name=target.name, by=c.author_id),
                 answered(c, f"Deleted dataset `{target.name}`: its examples no longer teach or export (the log "
@@ -358,7 +373,7 @@ def decide_finetune_rejected(c: InvokeCommand, dataset_id: str, method: str, rea
 
 
 def decide_finetune_started(c: InvokeCommand, target: Dataset, job_id: str, file_id: str, base_model: str,
-                            method: str, records: int, scope: str, status: str) -> list[Event]:
+                            method: str, records: int, scope: str, status: str, left_out: int = 0) -> list[Event]:
     started = FineTuneStarted(conversation_id=c.conversation_id, message_id=c.message_id, channel_id=c.channel_id,
                               source=c.source, job_id=job_id, file_id=file_id, base_model=base_model, method=method,
                               dataset_id=target.id, records=records, scope=scope, by=c.author_id)
@@ -367,7 +382,9 @@ def decide_finetune_started(c: InvokeCommand, target: Dataset, job_id: str, file
         events.append(FineTuneStatusChanged(job_id=job_id, status=status))
     where = "in this channel" if scope else "everywhere"
     return events + [answered(c, f"Started fine-tuning job `{job_id}`: {method.upper()} of `{base_model}` on "
-                                 f"{records} record(s) of `{target.name}`. I'll say here when it ends; on success "
+                                 f"{records} record(s) of `{target.name}`"
+                                 + (f" ({left_out} over the token limit left out)" if left_out else "")
+                                 + ". I'll say here when it ends; on success "
                                  f"the tuned model answers {where}.")]
 
 

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 
 from actors.learning.examples import Example, preference_examples
+from actors.learning.tokens import TokenCounter, record_tokens
 
 MIN_RECORDS = 10  # OpenAI refuses a training file with fewer examples
 MAX_RECORD_TOKENS = 65_536
@@ -82,20 +83,45 @@ def record_problem(record: object, method: str) -> str:
     return ""
 
 
-def validate(lines: Iterable[bytes | str], method: str) -> tuple[int, list[str]]:
-    """(records, problems) of a JSONL training file; problems name their line."""
+def _asked_text(record: dict) -> str:
+    messages = record.get("messages") or (record.get("input") or {}).get("messages") or []
+    users = [m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    text = str(users[-1]) if users else ""
+    return text[:40] + ("…" if len(text) > 40 else "")
+
+
+def validate(lines: Iterable[bytes | str], method: str, counter: TokenCounter | None = None, limit: int = 0,
+             model: str = "") -> tuple[int, list[str]]:
+    """(records, problems) of a JSONL training file; problems name their line. With a ``counter``, a record
+    over ``limit`` tokens (what ``model`` takes in one example) is named with its count."""
     records, problems = 0, []
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         records += 1
         try:
-            problem = record_problem(json.loads(line), method)
+            record = json.loads(line)
+            problem = record_problem(record, method)
         except json.JSONDecodeError as e:
             problem = f"not JSON ({e.msg})"
+        if not problem and counter is not None and limit and (tokens := record_tokens(record, counter)) > limit:
+            problem = (f"{tokens:,} tokens (\"{_asked_text(record)}\"), over the {limit:,} that one example may "
+                       f"have for {model or 'this model'}")
         if problem:
             problems.append(f"line {n}: {problem}")
     if records < MIN_RECORDS:
         what = "preference pairs (a prompt with an answer and an answer to avoid)" if method == "dpo" else "examples"
         problems.insert(0, f"fine-tuning needs at least {MIN_RECORDS} {what}; this dataset has {records}")
     return records, problems
+
+
+def within_limit(lines: Iterable[bytes], counter: TokenCounter, limit: int) -> tuple[list[bytes], int]:
+    """The lines of a training file whose records fit in ``limit`` tokens, and how many were left out."""
+    kept, dropped = [], 0
+    for line in lines:
+        try:
+            fits = not line.strip() or record_tokens(json.loads(line), counter) <= limit
+        except json.JSONDecodeError:
+            fits = True  # ``validate`` names it
+        kept, dropped = (kept + [line], dropped) if fits else (kept, dropped + 1)
+    return kept, dropped
