@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
@@ -26,8 +27,11 @@ class BatchSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         if len(stored_events) < 2:
             positions = list(super()._insert_events(c, stored_events) or [])
         else:
+            # Ids as the library writes them (a UUID as its hex, as its own recorder does), so ``select_events``
+            # finds a stream whatever the batch size.
             c.executemany(self.insert_events_statement,
-                          [(str(s.originator_id), s.originator_version, s.topic, s.state) for s in stored_events])
+                          [(s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id,
+                            s.originator_version, s.topic, s.state) for s in stored_events])
             c.execute("SELECT last_insert_rowid()")
             last = c.fetchone()[0]
             positions = list(range(last - len(stored_events) + 1, last + 1))
