@@ -96,7 +96,10 @@ class PostgresKeys(SQLiteKeys):
         self._ciphers = {}
         self._pg = psycopg.connect(**connect, autocommit=True)
         self._pg.execute(f'SET search_path TO "{schema}"')
-        self._pg.execute("CREATE TABLE IF NOT EXISTS person_keys (person TEXT PRIMARY KEY, key BYTEA NOT NULL)")
+        from events.postgres_recorder import creating_schema
+
+        with creating_schema(self._pg):
+            self._pg.execute("CREATE TABLE IF NOT EXISTS person_keys (person TEXT PRIMARY KEY, key BYTEA NOT NULL)")
         self._db = None
 
     def key_for(self, person: str) -> bytes:

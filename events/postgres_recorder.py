@@ -11,7 +11,8 @@ concurrent writers from any number of processes still make one chain, in notific
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
@@ -22,6 +23,20 @@ from psycopg.sql import SQL, Identifier
 from events.chain import CHAIN_TABLE, GENESIS, chain_rows
 
 
+# PostgreSQL's CREATE ... IF NOT EXISTS is not safe when two sessions run it at once (a unique violation on
+# pg_type or pg_namespace): every process creates Parley's schema, tables and types under this one lock.
+SCHEMA_LOCK = 0x5041524C4559  # "PARLEY"
+
+
+@contextmanager
+def creating_schema(conn: Any) -> Iterator[None]:
+    """A transaction on ``conn`` (a psycopg connection) holding the schema lock: what is created in it is
+    created by one process at a time."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+        yield
+
+
 class UnpipelinedPostgresApplicationRecorder(PostgresApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -30,6 +45,15 @@ class UnpipelinedPostgresApplicationRecorder(PostgresApplicationRecorder):
         self.sql_create_statements.append(SQL(
             "CREATE TABLE IF NOT EXISTS {table} (position bigint PRIMARY KEY, hash text NOT NULL)").format(
             table=self.chain_table))
+
+    def create_table(self) -> None:
+        # The library creates types and tables in several transactions: hold the lock across all of them.
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+            try:
+                super().create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:

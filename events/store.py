@@ -359,6 +359,9 @@ def _reach(env: dict[str, str], schema: str) -> None:
             connect_timeout=5, autocommit=True,
         ) as conn:
             if schema:
-                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                from events.postgres_recorder import creating_schema
+
+                with creating_schema(conn):
+                    conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     except psycopg.Error as e:
         raise StoreUnavailable(f"cannot reach PostgreSQL at {env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}: {e}") from e

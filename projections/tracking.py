@@ -169,7 +169,10 @@ class PostgresReadModels:
     def __init__(self, connect: dict[str, Any], schema: str, name: str = READ_MODELS):
         import psycopg
 
+        from events.postgres_recorder import creating_schema
+
         self._psycopg = psycopg
+        self._creating_schema = creating_schema
         self.name = name
         self.schema = schema or "public"
         self._connect_args = connect
@@ -179,7 +182,7 @@ class PostgresReadModels:
         self._reader_lock = threading.Lock()
         self._writer: Any = None
         self._reader: Any = None
-        with self._lock:
+        with self._lock, self._creating_schema(self._connection("writer")):
             self._connection("writer").execute(
                 f"CREATE TABLE IF NOT EXISTS {TRACKING_TABLE} (name TEXT PRIMARY KEY, position BIGINT NOT NULL)")
 
@@ -199,8 +202,9 @@ class PostgresReadModels:
     def create(self, statements: Iterable[str]) -> None:
         with self._lock:
             conn = self._connection("writer")
-            for statement in statements:
-                conn.execute(_to_postgres_ddl(statement))
+            with self._creating_schema(conn):  # processes starting together create each table once
+                for statement in statements:
+                    conn.execute(_to_postgres_ddl(statement))
 
     def position(self) -> int:
         with self._lock:
