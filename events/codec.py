@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from events.model import _TYPES, Event, UnknownEvent
+from events.model import _TYPES, DamagedRecord, Event, UnknownEvent
 from events.personal import PERSONAL, Keys, seal, unseal
 
 _loads = orjson.loads
@@ -55,17 +55,40 @@ def decode_time(text: str) -> datetime:
 
 
 def decode(type_name: str, state: bytes, keys: Keys | None = None) -> tuple[Event, datetime]:
-    return decode_parsed(type_name, _loads(state), keys)
+    """The event stored as ``state``; ``DamagedRecord`` (one clear message) when it cannot be one."""
+    try:
+        return _decode(type_name, _loads(state), keys)
+    except Exception as e:  # noqa: BLE001  (whatever the bytes: not JSON, the wrong shape, a missing field)
+        raise damaged(type_name, e) from e
 
 
 def decode_parsed(type_name: str, doc: dict[str, Any], keys: Keys | None = None) -> tuple[Event, datetime]:
     """``decode`` for a stored document already parsed from JSON."""
+    try:
+        return _decode(type_name, doc, keys)
+    except Exception as e:  # noqa: BLE001
+        raise damaged(type_name, e) from e
+
+
+def damaged(type_name: str, error: BaseException) -> DamagedRecord:
+    if isinstance(error, DamagedRecord):
+        return error
+    detail = f"{type(error).__name__}: {error}"[:300]
+    return DamagedRecord(f"a stored {type_name or '(untyped)'} event that cannot be read ({detail})")
+
+
+def _decode(type_name: str, doc: dict[str, Any], keys: Keys | None = None) -> tuple[Event, datetime]:
+    if not isinstance(doc, dict) or not isinstance(doc.get("data", {}), dict) or not isinstance(doc.get("at"), str):
+        raise ValueError('not a stored event: {"v": version, "at": time, "data": {...}} expected')
     cls = _types_get(type_name)
     if type_name in PERSONAL:
         unseal(type_name, doc.get("data", {}), keys)
-    if cls is not None and doc.get("v") == cls.version:  # the common case, kept short
+    version = doc.get("v", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"version {version!r} is not a version")
+    if cls is not None and version == cls.version:  # the common case, kept short
         return cls.from_data(doc["data"]), decode_time(doc["at"])
-    version, data = int(doc.get("v", 1)), doc.get("data", {})
+    data = doc.get("data", {})
     if cls is None:
         return UnknownEvent(stored_type=type_name, stored_version=version, data=data), decode_time(doc["at"])
     while version < cls.version:

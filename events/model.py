@@ -75,6 +75,19 @@ class UnknownEvent(Event):
         return dict(self.data)
 
 
+@dataclass(frozen=True, kw_only=True)
+class DamagedEvent(Event):
+    """A stored row that cannot be read as an event (damaged, or written by something else): kept in its
+    place with why, so replay and the read models go on past it and nothing after it is lost."""
+
+    stored_type: str
+    error: str
+
+
+class DamagedRecord(ValueError):
+    """A stored event that cannot be decoded; the message says which type and why."""
+
+
 class RecordedEvent(NamedTuple):
     """An event as the log holds it: where it sits globally and in its stream, and when it was recorded."""
 
@@ -86,7 +99,7 @@ class RecordedEvent(NamedTuple):
 
     @property
     def type_name(self) -> str:
-        if isinstance(self.event, UnknownEvent):
+        if isinstance(self.event, (UnknownEvent, DamagedEvent)):
             return self.event.stored_type
         return self.event.type_name
 

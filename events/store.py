@@ -7,6 +7,7 @@ global position its notification id. Appends carry an expected version: a mismat
 """
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -27,11 +28,13 @@ from eventsourcing.persistence import (
 
 import events.catalog  # noqa: F401  (the registry: every event type and upcaster, before anything is decoded)
 from orjson import loads as orjson_loads
-from events.codec import decode, decode_parsed, decode_time, encode
+from events.codec import damaged, decode, decode_parsed, decode_time, encode
 from events.personal import PERSONAL
 from events.model import _TYPES as event_types
 from events.model import _shape as event_shape
-from events.model import Event, RecordedEvent
+from events.model import DamagedEvent, DamagedRecord, Event, RecordedEvent
+
+log = logging.getLogger("parley.store")
 
 SQLITE_FILE = "parley.sqlite3"
 _new_tuple = tuple.__new__
@@ -43,6 +46,15 @@ _PAGE = 2000
 # Per type name: (class, current version, field names) for types whose fields need no conversion on
 # read (no tuples), else (None, 0, None): those take the general path.
 _plain_types: dict[str, tuple] = {}
+
+
+def damaged_event(position: int | None, stream: str, topic: str, error: BaseException) -> tuple[Event, datetime]:
+    """A row that cannot be read, named by its position: logged once, kept in the log's order as a
+    ``DamagedEvent`` (its time unknown: the epoch) that projections and actors pass over."""
+    reason = str(damaged(topic, error))
+    where = f"position {position}" if position is not None else "a position"
+    log.error("the event at %s (stream %s) cannot be read: %s", where, stream, reason)
+    return DamagedEvent(stored_type=topic, error=reason), datetime.fromtimestamp(0, timezone.utc)
 
 
 def _plain_type(type_name: str) -> tuple:
@@ -153,22 +165,23 @@ class EventStore:
             # read, and a Python call per event is a tenth of its cost.
             last_text, last_at = "", None
             for position, stream, version, topic, state in rows:
-                doc = orjson_loads(state)
-                cls, current, names = _plain_types.get(topic) or _plain_type(topic)
-                data = doc["data"]
-                if cls is None and topic in PERSONAL:  # people's words: decrypted, then the usual way
-                    event, at = decode_parsed(topic, doc, self.keys)
-                    yield _new_tuple(RecordedEvent, (position, stream, version, at, event))
-                    continue
-                if cls is not None and doc.get("v") == current and data.keys() == names:
-                    event = new_object(cls)
-                    set_attribute(event, "__dict__", data)
-                    text = doc["at"]
-                    if text != last_text:  # events appended together share their time
-                        last_text, last_at = text, decode_time(text)
-                    at = last_at
-                else:
-                    event, at = decode(topic, state, self.keys)
+                try:
+                    doc = orjson_loads(state)
+                    cls, current, names = _plain_types.get(topic) or _plain_type(topic)
+                    data = doc["data"]
+                    if cls is None and topic in PERSONAL:  # people's words: decrypted, then the usual way
+                        event, at = decode_parsed(topic, doc, self.keys)
+                    elif cls is not None and doc.get("v") == current and type(data) is dict and data.keys() == names:
+                        event = new_object(cls)
+                        set_attribute(event, "__dict__", data)
+                        text = doc["at"]
+                        if text != last_text:  # events appended together share their time
+                            last_text, last_at = text, decode_time(text)
+                        at = last_at
+                    else:
+                        event, at = decode(topic, state, self.keys)
+                except Exception as e:  # noqa: BLE001  (a damaged or foreign row: named, kept, read past)
+                    event, at = damaged_event(position, stream, topic, e)
                 yield _new_tuple(RecordedEvent, (position, stream, version, at, event))
             yielded += len(rows)
             if len(rows) < page:
@@ -265,7 +278,10 @@ class EventStore:
                 self.keys.close()
 
     def _recorded(self, position: int | None, row: StoredEvent) -> RecordedEvent:
-        event, at = decode(row.topic, row.state, self.keys)
+        try:
+            event, at = decode(row.topic, row.state, self.keys)
+        except DamagedRecord as e:
+            event, at = damaged_event(position, str(row.originator_id), row.topic, e)
         return RecordedEvent(position, str(row.originator_id), row.originator_version, at, event)
 
 
