@@ -164,10 +164,11 @@ def use_activated_model(w: Wiring, r: RecordedEvent) -> None:
     w.system.model.activate(r)
 
 
-# Each room: its actors, the commands they own, {event type(s): reaction}, the bot commands it answers by name.
+# Each room: its actors, the commands they own, {event type(s): reaction}, the bot commands it answers by name,
+# and the reactions to events that any process (several on one PostgreSQL store) appends.
 CAPABILITIES: dict[str, Capability[Wiring]] = {
     "conversation": Capability(start_responders, (ReceiveMessage, AnswerPending, ClearMemory), {
-        TranscriptionCompleted: turn_of_transcript, PersonForgotten: lambda w, r: ClearMemory()}),
+        TranscriptionCompleted: turn_of_transcript}, everywhere={PersonForgotten: lambda w, r: ClearMemory()}),
     "hearing": Capability(start_transcribers, (ReceiveAudio, TranscribePending, PurgeAudio)),
     "speaking": Capability(start_speaker, (Say, SpeakAnswer), {
         ResponseGenerated: voice_message_of_answer}),
@@ -176,10 +177,11 @@ CAPABILITIES: dict[str, Capability[Wiring]] = {
         ResponseGenerated: answer_in_voice_channel}),
     "learning": Capability(start_trainer, (PollFineTune, ResumeFineTunes, RecordEvaluation, AbandonCommand,
                                            LearnCorrection), {
-        CorrectionRecorded: lambda w, r: LearnCorrection(r.event), ModelActivated: use_activated_model},  # type: ignore[arg-type]
-        named=LEARNING_COMMANDS),
+        CorrectionRecorded: lambda w, r: LearnCorrection(r.event)},  # type: ignore[arg-type]
+        named=LEARNING_COMMANDS, everywhere={ModelActivated: use_activated_model}),
     "corrections": Capability(start_correction_log, (VoteAnswer, LookAgain), named=CORRECTION_COMMANDS),
-    "privacy": Capability(start_privacy, (ForgetPerson,), named=PRIVACY_COMMANDS),
+    "privacy": Capability(start_privacy, (ForgetPerson,), named=PRIVACY_COMMANDS, everywhere={
+        PersonForgotten: lambda w, r: w.store.forgotten(r.event.person)}),  # no copy of their key in memory
     "desk": Capability(start_desk, (RecordConnection, RecordCatchUp)),  # and every bot command not named above
     "outbox": Capability(start_outbox, (Deliver,), {REPLY_EVENTS: lambda w, r: Deliver(reply_from(r.event))}),  # type: ignore[arg-type]
 }
@@ -211,7 +213,7 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
     speech_files = AudioStore(data_dir, 512 * 1024 * 1024, folder="speech", suffix=".wav")
     deps = Wiring(settings, data_dir, store, router, system, llm, speech, VoiceChoice(settings.piper_voice, tts),
                   voices or {}, speech_files)
-    wire(router, CAPABILITIES, deps, answers_the_rest="desk")
+    wire(router, CAPABILITIES, deps, answers_the_rest="desk", follow_log=system.follow_log)
     # Finish what a previous run left half done: clips not transcribed, answers not generated yet.
     for source, message_id in read.clips.untranscribed():
         router.dispatch(TranscribePending(source, message_id))

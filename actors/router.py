@@ -69,12 +69,15 @@ class Capability(Generic[Deps]):
     commands: tuple[type, ...]
     reactions: Mapping[type | tuple[type, ...], Reaction] = field(default_factory=dict)
     named: Collection[str] = ()
+    everywhere: Mapping[type, Reaction] = field(default_factory=dict)  # also to events other processes append
 
 
-def wire(router: Router, capabilities: Mapping[str, Capability[Deps]], deps: Deps, answers_the_rest: str
+def wire(router: Router, capabilities: Mapping[str, Capability[Deps]], deps: Deps, answers_the_rest: str,
+         follow_log: Callable[[Mapping[str, list[Callable[[RecordedEvent], None]]]], None] | None = None
          ) -> dict[str, Handler]:
     """Start every capability's actors, then route commands and events to them; a bot command that no
-    capability names goes to ``answers_the_rest``."""
+    capability names goes to ``answers_the_rest``. Reactions ``everywhere`` hear this process's events at
+    once and, through ``follow_log``, every other process's too."""
     started = {name: capability.start(deps) for name, capability in capabilities.items()}
     for name, capability in capabilities.items():
         for command_type in capability.commands:
@@ -82,6 +85,14 @@ def wire(router: Router, capabilities: Mapping[str, Capability[Deps]], deps: Dep
         for event_types, reaction in capability.reactions.items():
             types = event_types if isinstance(event_types, tuple) else (event_types,)
             router.subscribe(functools.partial(_react, router, reaction, deps), *(t.type_name for t in types))
+    from_the_log: dict[str, list[Callable[[RecordedEvent], None]]] = defaultdict(list)
+    for capability in capabilities.values():
+        for event_type, reaction in capability.everywhere.items():
+            react = functools.partial(_react, router, reaction, deps)
+            router.subscribe(react, event_type.type_name)
+            from_the_log[event_type.type_name].append(react)
+    if follow_log is not None and from_the_log:
+        follow_log(dict(from_the_log))
     owners = {command: started[name] for name, c in capabilities.items() for command in c.named}
     fallback = started[answers_the_rest]
     router.route(InvokeCommand, lambda c: owners.get(c.name.strip().lower(), fallback).tell(c))  # type: ignore[attr-defined]

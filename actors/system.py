@@ -7,8 +7,10 @@ composition root and handed on to the transports; nothing here reads projections
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
@@ -20,9 +22,11 @@ from actors.outbox import Deliver, reply_from
 from actors.ports import ChatModel, Draft, ReplyTransport
 from actors.router import Router
 from actors.supervisor import Supervised
-from events import EventStore, StreamConflict, is_outage
+from events import EventStore, RecordedEvent, StreamConflict, is_outage
 from events.catalog.desk import ActorRestarted
 from events.catalog.messages import AboutMessage
+
+log = logging.getLogger("parley.system")
 
 
 class PendingReplies(Protocol):
@@ -116,6 +120,32 @@ class Parley:
                 return True
             time.sleep(0.002)
         return False
+
+    def follow_log(self, handlers: Mapping[str, list[Callable[[RecordedEvent], None]]]) -> None:
+        """Call ``handlers`` (by event type) for the events any process appends from now on: with several
+        processes on one PostgreSQL store, a person forgotten or a model activated in one reaches all."""
+        types, position = tuple(handlers), self.store.head()
+
+        def run() -> None:
+            nonlocal position
+            while not self._stopping.is_set() and not self.store.closed:
+                try:
+                    batch = list(self.store.read_all(after=position, types=types, limit=500))
+                except Exception:  # noqa: BLE001  (the store is down: try again shortly)
+                    log.exception("the log could not be followed; retrying")
+                    self._stopping.wait(1.0)
+                    continue
+                if not batch:
+                    self.store.wait_for_append(0.5)
+                for recorded in batch:
+                    position = recorded.position or position
+                    for handler in handlers.get(recorded.type_name, []):
+                        try:
+                            handler(recorded)
+                        except Exception:  # noqa: BLE001  (one broken handler must not stop the others)
+                            log.exception("a handler of %s failed", recorded.type_name)
+
+        threading.Thread(target=run, name="log-follower", daemon=True).start()
 
     def start_retention(self, days: float, every_s: float = 6 * 3600) -> None:
         """Delete clips older than ``days`` now and every few hours (``AudioPurged``; transcripts stay)."""

@@ -62,6 +62,12 @@ class SQLiteKeys:
             cipher = self._ciphers[person] = AESGCM(key)
         return cipher
 
+    def evict(self, person: str) -> None:
+        """Drop the person's key from memory (another process forgot them: the key is gone from the table)."""
+        with self._lock:
+            self._cache.pop(person, None)
+            self._ciphers.pop(person, None)
+
     def forget(self, person: str) -> bool:
         with self._lock:
             self._cache.pop(person, None)

@@ -265,6 +265,11 @@ class EventStore:
         with self._appended:
             self._appended.notify_all()
 
+    def forgotten(self, person: str) -> None:
+        """Another process forgot ``person``: no copy of their key stays in this one's memory."""
+        if self.keys is not None:
+            self.keys.evict(person)
+
     def forget(self, person: str) -> bool:
         """Delete the person's key: their words in the log can no longer be read by anyone."""
         return self.keys.forget(person) if self.keys is not None else False
