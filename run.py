@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from actors.access import RateLimit
 from actors.commands import (AnswerPending, ClearMemory, ControlVoice, ForgetPerson, PollFineTune,
                              PurgeAudio, ReceiveAudio, ReceiveMessage, RecordCatchUp, RecordConnection,
                              RecordSynthesis, RejoinVoice, ReportPlayback, ReportVoiceLost, ResumeFineTunes, Say,
@@ -88,7 +89,7 @@ def start_responders(w: Wiring) -> Handler:
                              s.few_shot)
     return ResponderPool([w.actor(f"responder-{i}", ResponderActor, w.llm, config, w.system.model, w.system.draft,
                                   w.system.wants_drafts, lookup(w.system.datasets.similar), give_up=give_up_answer)
-                          for i in range(s.responders)])
+                          for i in range(s.responders)], RateLimit(s.rate_limit) if s.rate_limit else None)
 
 
 def start_transcribers(w: Wiring) -> Handler:

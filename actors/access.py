@@ -11,16 +11,20 @@
 """
 from __future__ import annotations
 
+import threading
+from collections import deque
 from dataclasses import dataclass
 
 QUIET = "quiet"  # ignored without a reply
 NOT_ALLOWED = "not_allowed"
 DMS_OFF = "dms_off"
+RATE_LIMITED = "rate_limited"
 
 REFUSAL_TEXT = {
     NOT_ALLOWED: "Sorry, I only answer people on this bot's allow list. Ask the bot's operator if you need access.",
     DMS_OFF: "Sorry, I don't answer direct messages here. Mention me in a server channel instead.",
     "outside_data_dir": "I only read files inside my data dir: copy the file there, then name it (relative to it).",
+    RATE_LIMITED: "You're writing faster than I answer here: please wait a minute, then I'll answer again.",
 }
 
 
@@ -82,3 +86,30 @@ class AccessPolicy:
     @staticmethod
     def _has_role(p: Person, roles: frozenset[str]) -> bool:
         return bool(roles & p.role_ids or roles & p.role_names)
+
+
+class RateLimit:
+    """At most ``per_minute`` messages a minute from one person (``PARLEY_RATE_LIMIT``), counted by when each
+    was sent (so what is read after downtime counts as written). The first message over the limit in a
+    minute gets the polite ``RATE_LIMITED`` refusal; the others that minute are ``QUIET``."""
+
+    def __init__(self, per_minute: int, window_s: float = 60.0):
+        self.per_minute, self.window_s = per_minute, window_s
+        self._sent: dict[str, deque[float]] = {}
+        self._told: dict[str, float] = {}  # person -> when they were last told
+        self._lock = threading.Lock()
+
+    def verdict(self, person: str, at: float) -> str:
+        with self._lock:
+            sent = self._sent.setdefault(person, deque())
+            while sent and sent[0] <= at - self.window_s:
+                sent.popleft()
+            if len(sent) < self.per_minute:
+                sent.append(at)
+                return ""
+            if self._told.get(person, float("-inf")) > at - self.window_s:
+                return QUIET
+            self._told[person] = at
+            if len(self._sent) > 10_000:  # bounded: forget who has been quiet for a minute
+                self._sent = {p: d for p, d in self._sent.items() if d and d[-1] > at - self.window_s}
+            return RATE_LIMITED

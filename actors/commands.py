@@ -24,6 +24,7 @@ class ReceiveMessage(FromPerson):
     reply_to_message_id: str | None = None
     refusal: str = ""  # the access policy refused this person here (``actors.access``): say so, don't answer
     heard: str = ""  # the transcript, when this turn came as audio
+    sent_at: float = 0.0  # when the person sent it (POSIX seconds), where the transport knows; for rate limits
 
 
 @dataclass(frozen=True, kw_only=True)

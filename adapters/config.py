@@ -70,6 +70,7 @@ class Settings:
     training_api_key: str | None = field(default=None, repr=False)
     training_poll_s: float = 30.0  # how often a running fine-tuning job is asked for its status
     training_max_tokens: int = 0  # tokens one training example may have; 0: the base model's documented limit
+    rate_limit: int = 0  # messages a minute one person may send (not in the console); 0: no limit
 
 
 class _Invalid(ValueError):
@@ -215,6 +216,7 @@ OPTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
     "PARLEY_TRAINING_API_KEY": ("training_api_key", str),
     "PARLEY_TRAINING_POLL_S": ("training_poll_s", _seconds(0)),
     "PARLEY_TRAINING_MAX_TOKENS": ("training_max_tokens", _integer(0, 10_000_000)),
+    "PARLEY_RATE_LIMIT": ("rate_limit", _integer(0, 100_000)),
 }
 _KEYS = {env: name for env, (name, _) in OPTIONS.items()}
 _ENV_OF = {name: env for env, name in _KEYS.items()}

@@ -6,11 +6,13 @@ order while different conversations are answered in parallel.
 from __future__ import annotations
 
 import logging
+import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from actors.conversation import decider as conversation
+from actors.access import QUIET, RateLimit
 from actors.commands import (AbandonMessage, AnswerPending, ClearMemory, CompleteResponse, FailResponse,
                              ReceiveMessage)
 from actors.ports import ChatModel, Draft, LLMError
@@ -104,10 +106,22 @@ def give_up(message: object, error: str) -> object | None:
 
 
 class ResponderPool:
-    def __init__(self, members: list[Supervised]):
+    """The Responders, a conversation always to the same one; a person over the rate limit (if any) is told
+    once and then not answered until the minute is over (the console is never limited)."""
+
+    def __init__(self, members: list[Supervised], rate: RateLimit | None = None):
         self.members = members
+        self.rate = rate
 
     def tell(self, command: object) -> None:
+        if self.rate is not None and isinstance(command, ReceiveMessage) and command.source != "console" \
+                and not command.refusal:
+            verdict = self.rate.verdict(command.author_id, command.sent_at or time.time())
+            if verdict == QUIET:
+                log.info("not answering %s from %s: over the rate limit", command.message_id, command.author_id)
+                return
+            if verdict:
+                command = replace(command, refusal=verdict, text="")
         if isinstance(command, ClearMemory):
             for member in self.members:
                 member.tell(command)

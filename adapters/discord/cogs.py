@@ -133,7 +133,8 @@ class ConversationCog(commands.Cog, name="Conversation"):
         self.dispatch(ReceiveMessage(
             source=SOURCE, conversation_id=target.conversation_id, channel_id=str(message.channel.id),
             message_id=str(message.id), author_id=str(message.author.id), author_name=message.author.display_name,
-            text="" if verdict else target.text, reply_to_message_id=ref_id, refusal=verdict))
+            text="" if verdict else target.text, reply_to_message_id=ref_id, refusal=verdict,
+            sent_at=message.created_at.timestamp()))
         if show_typing and not verdict:
             self.transport.start_typing(message.channel.id, str(message.id))
         return True

@@ -1,0 +1,64 @@
+"""Limits (issue 16): a per-person rate limit with one polite refusal per minute, never in the console."""
+from __future__ import annotations
+
+from actors.access import QUIET, RATE_LIMITED, RateLimit
+from actors.commands import ReceiveMessage
+from actors.conversation.actor import ResponderPool
+from tests.conftest import parley_env, replay_json
+from tests.fakes.discord_server import BOT_TOKEN
+from tests.helpers import wait_for
+from tests.test_discord_e2e import Bot, discord_emulator, final_reply  # noqa: F401  (the emulator fixture)
+
+
+def test_the_rate_limit_counts_by_when_messages_were_sent_and_tells_once_a_minute():
+    limit = RateLimit(2)
+    assert [limit.verdict("ann", t) for t in (0, 1, 2, 3, 30)] == ["", "", RATE_LIMITED, QUIET, QUIET]
+    assert limit.verdict("bob", 3) == ""  # per person
+    assert limit.verdict("ann", 60.5) == ""  # the first two have left the window
+    assert limit.verdict("ann", 61.5) == ""
+    assert limit.verdict("ann", 62) == RATE_LIMITED  # a new minute: told again
+
+
+class Told:
+    def __init__(self) -> None:
+        self.commands: list[object] = []
+
+    def tell(self, command: object) -> None:
+        self.commands.append(command)
+
+
+def test_the_responders_answer_the_console_whatever_the_limit():
+    member = Told()
+    pool = ResponderPool([member], RateLimit(1))  # type: ignore[list-item]
+
+    def says(source: str, n: int) -> None:
+        pool.tell(ReceiveMessage(source=source, conversation_id=f"{source}:c", channel_id="c", message_id=f"m{n}",
+                                 author_id="ann", author_name="Ann", text="hi", sent_at=100.0 + n))
+
+    for n in range(3):
+        says("console", n)
+        says("discord", n)
+    refusals = [c.refusal for c in member.commands]  # type: ignore[attr-defined]
+    assert refusals == ["", "", "", RATE_LIMITED, ""]  # console x3 answered; discord: one, one refusal, then quiet
+
+
+def test_on_discord_a_person_over_the_limit_is_told_once_and_others_are_answered(tmp_path, llm_server,
+                                                                              discord_emulator):  # noqa: F811
+    env = parley_env(tmp_path / "data", llm_server, DISCORD_TOKEN=BOT_TOKEN, PARLEY_RATE_LIMIT="2",
+                     DISCORD_API_BASE=discord_emulator.api_base, DISCORD_GATEWAY_URL=discord_emulator.gateway_url)
+    bot = Bot(env, discord_emulator).start()
+    try:
+        alice, bob = discord_emulator.user("Alice"), discord_emulator.user("Bob")
+        general = discord_emulator.general
+        asked = [discord_emulator.user_says(general, alice, f"question {n}", mention_bot=True) for n in range(4)]
+        final_reply(discord_emulator, asked[0], "echo: question 0 [turns=1]")
+        final_reply(discord_emulator, asked[1], "echo: question 1 [turns=1]")
+        told = wait_for(lambda: discord_emulator.replies_to(asked[2]), what="the polite refusal")
+        assert "please wait a minute" in told[0]["content"]
+        other = discord_emulator.user_says(general, bob, "my turn?", mention_bot=True)
+        final_reply(discord_emulator, other, "echo: my turn? [turns=1]")
+        assert discord_emulator.replies_to(asked[3]) == []  # quiet for the rest of the minute
+        rejected = [e["data"] for e in replay_json(env) if e["type"] == "MessageRejected"]
+        assert [(r["message_id"], r["reason"]) for r in rejected] == [(asked[2]["id"], "rate_limited")]
+    finally:
+        bot.stop()
