@@ -367,3 +367,33 @@ def test_a_voice_message_answer_posted_just_before_a_crash_is_not_posted_again(b
         assert len([m for m in discord_emulator.replies_to(said) if not m["flags"] & (1 << 13)]) == 1
     finally:
         restarted.stop()
+
+
+# -- uploads that are broken in any way (issue 16) ---------------------------------------------------------
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st  # noqa: E402
+
+
+
+CLIP = VOICE.read_bytes()
+
+
+@st.composite
+def broken_clip(draw: st.DrawFn) -> bytes:
+    """A real voice message with bytes replaced, inserted or cut: what a damaged upload looks like."""
+    data = CLIP
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(data)))
+        data = data[:at] + draw(st.binary(max_size=16)) + data[at + draw(st.integers(0, 64)):]
+    return data
+
+
+@hypothesis_settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                            HealthCheck.too_slow])
+@given(broken_clip())
+def test_a_damaged_clip_is_transcribed_or_refused_with_a_reason_never_a_crash(engine, tmp_path, clip):
+    path = tmp_path / "clip.ogg"
+    path.write_bytes(clip)
+    try:
+        assert isinstance(engine.transcribe(str(path)), Transcript)
+    except TranscriptionError as e:
+        assert e.reason in ("undecodable", "silent", "too_long")
