@@ -14,7 +14,7 @@ from actors.commands import InvokeCommand, PollFineTune, ResumeFineTunes
 from actors.learning.evaluation import evaluate
 from actors.learning.examples import Example, Parsed, parse_file, parse_train_command
 from actors.learning.finetune_rules import dpo_records, sft_records, validate, within_limit
-from actors.learning.tokens import counter_for, example_limit
+from actors.learning.tokens import counter_for, example_limit, token_stats
 from actors.ports import ChatModel, FineTuning, LLMError, TrainingFiles, TrainingRefused
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
@@ -201,7 +201,9 @@ class TrainerActor(SupervisedActor):
         action = words[0].lower() if words else "list"
         name = words[1] if len(words) > 1 else ""
         if action not in ("export", "archive"):
-            self._execute(c, lambda s: training.decide_dataset(s, c, action, name))
+            shown = self.state.named(name) if name else self.state.selected_in(channel_of(c))
+            tokens = token_stats(self.examples(shown.id)[0]) if action == "show" and shown is not None else None
+            self._execute(c, lambda s: training.decide_dataset(s, c, action, name, tokens))
             return
         target = self.state.named(name) if name else self.state.selected_in(channel_of(c))
         if target is None:

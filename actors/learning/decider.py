@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from actors.access import NOT_ALLOWED, REFUSAL_TEXT
 from actors.commands import InvokeCommand
 from actors.learning.examples import Example, Parsed, normalise
-from actors.learning.tokens import EPOCHS, counter_for, example_tokens
+from actors.learning.tokens import TokenStats
 from events.catalog.corrections import CorrectionRecorded
 from events.catalog.learning import (DEFAULT_DATASET, DatasetArchived, DatasetCreated, DatasetDeleted, DatasetExported,
                                      DatasetSelected, DatasetUsed, EvaluationCompleted, ExamplesAdded, ExamplesRefused,
@@ -53,21 +53,11 @@ class Dataset:
     positives: int = 0
     negatives: int = 0
     duplicates: int = 0
-    tokens: int = 0  # of every example as a training chat (without the system prompt Parley adds to bare ones)
-    training_tokens: int = 0  # ... of the positive ones: what one epoch of SFT reads
-    longest: tuple[int, str] = (0, "")  # the longest example's tokens, and its prompt
 
     @property
     def pairs(self) -> int:
         both = {pair for pair, positive in self.tied if positive} & {pair for pair, positive in self.tied if not positive}
         return len(both) + len(self.good_prompts & self.bad_prompts)
-
-    def tokens_summary(self) -> str:
-        tokens, prompt = self.longest
-        start = prompt[:40] + ("…" if len(prompt) > 40 else "")
-        longest = f"; the longest {tokens:,} (\"{start}\")" if tokens else ""
-        return (f"{self.tokens:,} tokens ({counter_for().how}){longest}; about "
-                f"{self.training_tokens * EPOCHS:,} training tokens for SFT at {EPOCHS} epochs")
 
     def summary(self) -> str:
         return (f"`{self.name}`: {self.positives} example(s), {self.negatives} answer(s) to avoid, "
@@ -138,10 +128,6 @@ def evolve(state: Learning, event: Event) -> Learning:
         good = {(e.context, normalise(e.prompt)) for e in examples if e.positive and not e.pair}
         bad = {(e.context, normalise(e.prompt)) for e in examples if not e.positive and not e.pair}
         positives = sum(e.positive for e in examples)
-        counted = [(example_tokens(e), e) for e in examples]
-        longest = max([d.longest] + [(n, e.prompt) for n, e in counted])
-        d = replace(d, tokens=d.tokens + sum(n for n, _ in counted), longest=longest,
-                    training_tokens=d.training_tokens + sum(n for n, e in counted if e.positive))
         d = replace(d, keys=d.keys | {e.key for e in examples}, good_prompts=d.good_prompts | good,
                     bad_prompts=d.bad_prompts | bad, tied=d.tied | {(e.pair, e.positive) for e in examples if e.pair},
                     positives=d.positives + positives,
@@ -252,7 +238,8 @@ def decide_learn_correction(state: Learning, e: CorrectionRecorded) -> list[Even
 
 
 # -- datasets ------------------------------------------------------------------------------------
-def decide_dataset(state: Learning, c: InvokeCommand, action: str, name: str) -> list[Event]:
+def decide_dataset(state: Learning, c: InvokeCommand, action: str, name: str,
+                   tokens: TokenStats | None = None) -> list[Event]:
     """create, select, use, list, show, delete (export and archive need files: see ``decide_export``)."""
     channel = channel_of(c)
     if action == "list":
@@ -286,7 +273,7 @@ def decide_dataset(state: Learning, c: InvokeCommand, action: str, name: str) ->
         return [DatasetUsed(dataset_id=target.id, name=target.name, channel=channel, by=c.author_id),
                 answered(c, f"`{target.name}` now teaches my answers in this channel.")]
     if action == "show":
-        return [answered(c, f"Dataset {target.summary()}; {target.tokens_summary()}.")]
+        return [answered(c, f"Dataset {target.summary()}" + (f"; {tokens.text()}." if tokens else "."))]
     if action == "delete":
         return [DatasetDeleted(dataset_id=target.id, name=target.name, by=c.author_id),
                 answered(c, f"Deleted dataset `{target.name}`: its examples no longer teach or export (the log "

@@ -14,11 +14,6 @@ from dataclasses import dataclass
 
 from actors.learning.examples import Example
 
-try:
-    import bpe_openai
-except ImportError:  # the estimate below
-    bpe_openai = None
-
 CHARS_PER_TOKEN = 4
 PER_MESSAGE, PER_NAME, PER_REPLY = 3, 1, 3
 DEFAULT_ENCODING = "o200k_base"
@@ -51,8 +46,11 @@ def _estimate(text: str) -> int:
 
 @functools.cache
 def counter_for(model: str = "") -> TokenCounter:
-    """The counter for ``model``'s encoding (o200k_base for a model the tokenizer does not know)."""
-    if bpe_openai is None:
+    """The counter for ``model``'s encoding (o200k_base for a model the tokenizer does not know). The
+    tokenizer is loaded here, on first use (0.5-1 s and ~150 MB): most runs never count a token."""
+    try:
+        import bpe_openai
+    except ImportError:  # the stated estimate
         return TokenCounter(_estimate, f"estimated: {CHARS_PER_TOKEN} characters a token")
     try:
         name = bpe_openai.encoding_name_for_model(model) if model else DEFAULT_ENCODING
@@ -86,3 +84,26 @@ def example_tokens(e: Example) -> int:
     """The tokens of one example as a training chat (its own turns, or the bare prompt, and the answer)."""
     asked = list(e.turns) if e.turns else [{"role": "user", "content": e.prompt}]
     return counter_for().messages(asked + [e.answer_message()])
+
+
+@dataclass(frozen=True)
+class TokenStats:
+    """What ``dataset show`` says of a dataset's size in tokens."""
+
+    total: int  # every example as a training chat (without the system prompt Parley adds to bare ones)
+    training: int  # the positive ones: what one epoch of SFT reads
+    longest: tuple[int, str]  # the longest example's tokens, and its prompt
+    how: str
+
+    def text(self) -> str:
+        tokens, prompt = self.longest
+        start = prompt[:40] + ("…" if len(prompt) > 40 else "")
+        longest = f"; the longest {tokens:,} (\"{start}\")" if tokens else ""
+        return (f"{self.total:,} tokens ({self.how}){longest}; about {self.training * EPOCHS:,} training tokens "
+                f"for SFT at {EPOCHS} epochs")
+
+
+def token_stats(examples: Iterable[Example]) -> TokenStats:
+    counted = [(example_tokens(e), e) for e in examples]
+    return TokenStats(sum(n for n, _ in counted), sum(n for n, e in counted if e.positive),
+                      max([(0, "")] + [(n, e.prompt) for n, e in counted]), counter_for().how)
