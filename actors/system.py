@@ -64,6 +64,7 @@ class Parley:
     datasets: Any = None
     answers: Any = None
     _stopping: threading.Event = field(default_factory=threading.Event)
+    _followers: list[threading.Thread] = field(default_factory=list)
 
     def supervise(self, name: str, actor_class: type, *args: object, **supervision: Any) -> Supervised:
         """Start ``actor_class(supervisor, store, publish, *args)`` under a supervisor that restarts it with
@@ -145,7 +146,9 @@ class Parley:
                         except Exception:  # noqa: BLE001  (one broken handler must not stop the others)
                             log.exception("a handler of %s failed", recorded.type_name)
 
-        threading.Thread(target=run, name="log-follower", daemon=True).start()
+        follower = threading.Thread(target=run, name="log-follower", daemon=True)
+        self._followers.append(follower)
+        follower.start()
 
     def start_retention(self, days: float, every_s: float = 6 * 3600) -> None:
         """Delete clips older than ``days`` now and every few hours (``AudioPurged``; transcripts stay)."""
@@ -168,6 +171,9 @@ class Parley:
 
     def stop(self) -> None:
         self._stopping.set()
+        self.store.wake_followers()
+        for follower in self._followers:  # before the store closes: never a read on a closed connection
+            follower.join(10)
         for s in self.supervised:
             s.stop()
         self.read_models.stop()

@@ -44,3 +44,16 @@ class CapturedConsole(ConsoleTransport):
 
     def lines(self) -> list[str]:
         return self.out.getvalue().splitlines()  # type: ignore[attr-defined]
+
+
+def crash(system) -> None:  # noqa: ANN001
+    """A crash of a running Parley, in process: the actors dropped without finishing what they were told,
+    and its threads gone with it (in a real crash the whole process is), before the store closes under them."""
+    for s in system.supervised:
+        s._stopped = True
+    system._stopping.set()
+    system.store.wake_followers()
+    for follower in system._followers:
+        follower.join(10)
+    system.read_models.stop()
+    system.store.close()

@@ -6,7 +6,7 @@ from events.catalog.conversation import ResponseGenerated
 from events.catalog.delivery import ReplySent
 from events.catalog.desk import ActorRestarted
 from run import build
-from tests.helpers import CapturedConsole, console_command, console_message, settings_for, wait_for
+from tests.helpers import CapturedConsole, console_command, console_message, crash, settings_for, wait_for
 
 
 class FlakyModel:
@@ -118,10 +118,7 @@ def test_messages_received_but_not_answered_are_answered_after_a_restart(tmp_pat
     first = build(settings, {"console": BlackHole()})
     first.router.dispatch(console_message(1, "slow question"))
     wait_for(lambda: llm_server.requests, what="the LLM request")
-    # Simulate a crash: drop the actors without letting them finish (no graceful stop).
-    for s in first.supervised:
-        s._stopped = True
-    first.store.close()
+    crash(first)  # drop the actors without letting them finish (no graceful stop)
 
     console = CapturedConsole()
     second = build(settings, {"console": console})

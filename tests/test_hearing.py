@@ -20,7 +20,7 @@ from events.catalog.delivery import ReplySent
 from events.catalog.hearing import AudioReceived, TranscriptionCompleted, TranscriptionFailed
 from run import build
 from tests.conftest import parley_env, replay_json, run_parley
-from tests.helpers import CapturedConsole, settings_for, wait_for
+from tests.helpers import CapturedConsole, crash, settings_for, wait_for
 
 AUDIO = Path(__file__).parent / "audio"
 WAV = AUDIO / "hello-ko-16k.wav"
@@ -214,10 +214,7 @@ def test_a_restart_mid_clip_finishes_it(tmp_path, llm_server, engine):
     first.router.dispatch(clip(1, digest, size))
     assert stuck.started.wait(15)
     wait_for(lambda: first.read_models.position >= 1, what="the clip recorded")
-    for s in first.supervised:  # a crash: no graceful stop
-        s._stopped = True
-    first.read_models.stop()
-    first.store.close()
+    crash(first)  # no graceful stop
 
     console = CapturedConsole()
     second = build(settings, {"console": console}, speech=engine)
