@@ -200,12 +200,11 @@ class TrainerActor(SupervisedActor):
         words, opts = options(c.args, valued=("format",))
         action = words[0].lower() if words else "list"
         name = words[1] if len(words) > 1 else ""
+        target = self.state.named(name) if name else self.state.selected_in(channel_of(c))
         if action not in ("export", "archive"):
-            shown = self.state.named(name) if name else self.state.selected_in(channel_of(c))
-            tokens = token_stats(self.examples(shown.id)[0]) if action == "show" and shown is not None else None
+            tokens = token_stats(self.examples(target.id)[0]) if action == "show" and target is not None else None
             self._execute(c, lambda s: training.decide_dataset(s, c, action, name, tokens))
             return
-        target = self.state.named(name) if name else self.state.selected_in(channel_of(c))
         if target is None:
             self._execute(c, lambda s: [training.unknown_dataset(c, name)])
             return
