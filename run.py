@@ -205,7 +205,8 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
                     ModelChoice(settings.chat_model, read.datasets.active_models()), transports, read.runner, llm,
                     audio=AudioStore(data_dir, settings.max_audio_mb * 1024 * 1024),
                     voice_notes=AudioStore(data_dir, 64 * 1024 * 1024, folder="speech", suffix=".ogg"),
-                    voice_sessions=read.voice_sessions, datasets=read.datasets, answers=read.answers)
+                    voice_sessions=read.voice_sessions, datasets=read.datasets, answers=read.answers,
+                    clips=read.clips)
     if speech is None and settings.vosk_model_path is not None:
         from adapters.speech import VoskEngine
 
@@ -215,12 +216,8 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
     deps = Wiring(settings, data_dir, store, router, system, llm, speech, VoiceChoice(settings.piper_voice, tts),
                   voices or {}, speech_files)
     wire(router, CAPABILITIES, deps, answers_the_rest="desk", follow_log=system.follow_log)
-    # Finish what a previous run left half done: clips not transcribed, answers not generated yet.
-    for source, message_id in read.clips.untranscribed():
-        router.dispatch(TranscribePending(source, message_id))
-    for conversation_id in read.conversations.unanswered_conversations():
-        router.dispatch(AnswerPending(conversation_id))
-    router.dispatch(ResumeFineTunes())  # jobs that were running when Parley stopped
+    if not settings.shard_count:  # a shard finishes its own channels' work once it knows its guilds
+        system.finish()
     if settings.audio_retention_days > 0:
         system.start_retention(settings.audio_retention_days)
     return system

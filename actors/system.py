@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from actors.commands import PurgeAudio, RejoinVoice
+from actors.commands import AnswerPending, PurgeAudio, RejoinVoice, ResumeFineTunes, TranscribePending
 from actors.desk.decider import StatusReport
 from actors.learning.models import ModelChoice
 from actors.outbox import Deliver, reply_from
@@ -63,6 +63,7 @@ class Parley:
     voice_sessions: VoiceSessions | None = None
     datasets: Any = None
     answers: Any = None
+    clips: Any = None
     _stopping: threading.Event = field(default_factory=threading.Event)
     _followers: list[threading.Thread] = field(default_factory=list)
 
@@ -98,16 +99,32 @@ class Parley:
                             actors_alive=sum(s.alive for s in self.supervised), actors_total=len(self.supervised),
                             restarts=sum(s.restarts for s in self.supervised), model=self.model())
 
-    def resume(self, source: str) -> None:
-        """Send what was decided for ``source`` but not delivered (after a crash or downtime)."""
-        for event in self.pending_replies.pending(source):
-            self.router.dispatch(Deliver(reply_from(event), recovered=True))
+    def finish(self, owns: Callable[[str, str], bool] | None = None) -> None:
+        """Finish what a previous run left half done: clips not transcribed, answers not generated yet, and
+        fine-tuning jobs that were running. ``owns(conversation_id, channel_id)`` keeps a shard of a split
+        bot to its own channels (the other shards finish theirs)."""
+        for clip in self.clips.untranscribed():
+            if owns is None or owns(clip.conversation_id, clip.channel_id):
+                self.router.dispatch(TranscribePending(clip.source, clip.message_id))
+        for question in self.conversations.unanswered_conversations():
+            if owns is None or owns(question.conversation_id, question.channel_id):
+                self.router.dispatch(AnswerPending(question.conversation_id))
+        self.router.dispatch(ResumeFineTunes())
 
-    def rejoin_voice(self, source: str) -> None:
-        """After a restart: back to the voice channels the log says Parley was in (or record why not)."""
+    def resume(self, source: str, owns: Callable[[str, str], bool] | None = None) -> None:
+        """Send what was decided for ``source`` but not delivered (after a crash or downtime); with ``owns``,
+        only what is for this shard's channels."""
+        for event in self.pending_replies.pending(source):
+            if owns is None or owns(event.conversation_id, event.channel_id):
+                self.router.dispatch(Deliver(reply_from(event), recovered=True))
+
+    def rejoin_voice(self, source: str, owns_guild: Callable[[str], bool] | None = None) -> None:
+        """After a restart: back to the voice channels the log says Parley was in (or record why not); with
+        ``owns_guild``, only in this shard's guilds."""
         assert self.voice_sessions is not None
         for guild_id in self.voice_sessions.joined(source):
-            self.router.dispatch(RejoinVoice(source, guild_id))
+            if owns_guild is None or owns_guild(guild_id):
+                self.router.dispatch(RejoinVoice(source, guild_id))
 
     def settle(self, timeout: float = 30.0) -> bool:
         """Wait until every actor has handled what it was told (and what that led to) and the read models have

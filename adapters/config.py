@@ -71,6 +71,8 @@ class Settings:
     training_poll_s: float = 30.0  # how often a running fine-tuning job is asked for its status
     training_max_tokens: int = 0  # tokens one training example may have; 0: the base model's documented limit
     rate_limit: int = 0  # messages a minute one person may send (not in the console); 0: no limit
+    shard_count: int = 0  # Discord shards the bot is split into (0: one connection, no sharding)
+    shard_ids: tuple[int, ...] = ()  # the shards this process runs (empty: all of shard_count)
 
 
 class _Invalid(ValueError):
@@ -159,6 +161,17 @@ def _voice_file(value: object) -> Path:
     return path
 
 
+def _shard_ids(value: object) -> tuple[int, ...]:
+    items = value if isinstance(value, list) else str(value).replace(",", " ").split()
+    try:
+        ids = sorted({int(str(i).strip()) for i in items})
+    except ValueError:
+        raise _Invalid("shard numbers from 0, separated by commas or spaces") from None
+    if not ids or ids[0] < 0:
+        raise _Invalid("shard numbers from 0, separated by commas or spaces")
+    return tuple(ids)
+
+
 def _log_level(value: object) -> str:
     level = str(value).strip().upper()
     if level not in LOG_LEVELS:
@@ -217,6 +230,8 @@ OPTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
     "PARLEY_TRAINING_POLL_S": ("training_poll_s", _seconds(0)),
     "PARLEY_TRAINING_MAX_TOKENS": ("training_max_tokens", _integer(0, 10_000_000)),
     "PARLEY_RATE_LIMIT": ("rate_limit", _integer(0, 100_000)),
+    "PARLEY_SHARD_COUNT": ("shard_count", _integer(0, 100_000)),
+    "PARLEY_SHARD_IDS": ("shard_ids", _shard_ids),
 }
 _KEYS = {env: name for env, (name, _) in OPTIONS.items()}
 _ENV_OF = {name: env for env, name in _KEYS.items()}
@@ -262,7 +277,17 @@ def _build(raw: dict[str, tuple[str, object]]) -> Settings:
         except _Invalid as e:
             raise ConfigError(f"{where} must be {e}, not {_shown(value)}") from None
     values["data_dir"] = Path(str(values.get("data_dir", "data")))
+    _check_shards(raw, values)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def _check_shards(raw: dict[str, tuple[str, object]], values: dict[str, object]) -> None:
+    ids, count = values.get("shard_ids", ()), int(values.get("shard_count", 0))  # type: ignore[call-overload]
+    if ids and not count:
+        raise ConfigError(f"{raw['shard_ids'][0]} needs PARLEY_SHARD_COUNT: how many shards the bot has in all")
+    if ids and max(ids) >= count:  # type: ignore[type-var,operator]
+        raise ConfigError(f"{raw['shard_ids'][0]} must name shards from 0 to {count - 1} "
+                          f"(PARLEY_SHARD_COUNT is {count}), not {max(ids)}")  # type: ignore[type-var]
 
 
 def _shown(value: object) -> str:

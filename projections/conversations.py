@@ -12,6 +12,7 @@ from events.catalog.conversation import MessageReceived, MessageRejected, Respon
 from events.catalog.delivery import ReplySent
 from events.catalog.desk import TransportConnected
 from events.catalog.hearing import AudioReceived
+from projections.unfinished import Unfinished
 from projections.tracking import ReadModels, Transaction
 
 SCHEMA = [
@@ -19,8 +20,9 @@ SCHEMA = [
     "PRIMARY KEY (source, message_id)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS channel_newest (source TEXT, channel_id TEXT, message_id TEXT, "
     "PRIMARY KEY (source, channel_id)) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS unanswered (conversation_id TEXT, message_id TEXT, "
-    "PRIMARY KEY (conversation_id, message_id)) WITHOUT ROWID",
+    "DROP TABLE IF EXISTS unanswered",  # read_models:6 and before (no source and channel)
+    "CREATE TABLE IF NOT EXISTS unanswered_messages (conversation_id TEXT, message_id TEXT, source TEXT, "
+    "channel_id TEXT, PRIMARY KEY (conversation_id, message_id)) WITHOUT ROWID",
     # The newest platform id seen per transport (a connection, a message, a reply): Parley was
     # connected then, so a catch-up reads channels it never answered in from there.
     "CREATE TABLE IF NOT EXISTS source_mark (source TEXT PRIMARY KEY, mark TEXT) WITHOUT ROWID",
@@ -33,7 +35,7 @@ SET_CONVERSATION = ("INSERT INTO message_conversation VALUES (?, ?, ?) ON CONFLI
 
 class Conversations:
     name = "conversations"
-    tables = ('message_conversation', 'channel_newest', 'unanswered', 'source_mark')
+    tables = ('message_conversation', 'channel_newest', 'unanswered_messages', 'source_mark')
 
     def __init__(self, db: ReadModels):
         self.db = db
@@ -49,11 +51,11 @@ class Conversations:
                 db.execute("INSERT INTO channel_newest VALUES (?, ?, ?) ON CONFLICT (source, channel_id) "
                            "DO UPDATE SET message_id=excluded.message_id", (e.source, e.channel_id, e.message_id))
             if isinstance(e, MessageReceived):
-                db.execute("INSERT INTO unanswered VALUES (?, ?) ON CONFLICT DO NOTHING",
-                           (e.conversation_id, e.message_id))
+                db.execute("INSERT INTO unanswered_messages VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                           (e.conversation_id, e.message_id, e.source, e.channel_id))
             _advance_mark(db, e.source, e.message_id)
         elif isinstance(e, (ResponseGenerated, ResponseFailed)):
-            db.execute("DELETE FROM unanswered WHERE conversation_id=? AND message_id=?",
+            db.execute("DELETE FROM unanswered_messages WHERE conversation_id=? AND message_id=?",
                        (e.conversation_id, e.message_id))
         elif isinstance(e, ReplySent):
             db.executemany(SET_CONVERSATION, [(e.source, sent, e.conversation_id) for sent in e.sent_message_ids])
@@ -83,8 +85,11 @@ class Conversations:
         rows = self.db.query("SELECT mark FROM source_mark WHERE source=?", (source,))
         return rows[0][0] if rows else None
 
-    def unanswered_conversations(self) -> list[str]:
-        return [r[0] for r in self.db.query("SELECT DISTINCT conversation_id FROM unanswered")]
+    def unanswered_conversations(self) -> list[Unfinished]:
+        """One message of each conversation with a question never answered (a crash between)."""
+        rows = self.db.query("SELECT source, conversation_id, channel_id, MIN(message_id) FROM unanswered_messages "
+                             "GROUP BY source, conversation_id, channel_id")
+        return [Unfinished(*r) for r in rows]
 
 
 def _advance_mark(db: Transaction, source: str, mark: str) -> None:

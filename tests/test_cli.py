@@ -88,7 +88,7 @@ def test_the_console_runs_on_postgresql(postgres_url, tmp_path, llm_server):
     with psycopg.connect(server_url()) as conn:
         tables = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema=%s",
                                               (schema,))}
-        assert {"read_model_tracking", "message_conversation", "pending_delivery", "unanswered"} <= tables
+        assert {"read_model_tracking", "message_conversation", "pending_delivery", "unanswered_messages"} <= tables
         [(position,)] = conn.execute(f'SELECT position FROM "{schema}".read_model_tracking').fetchall()
         assert position == max(e["position"] for e in replay_json(env))
     status = run_parley(["status"], env)

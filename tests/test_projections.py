@@ -42,7 +42,7 @@ def snapshot(conversations: Conversations, pending: PendingReplies) -> dict:
         "of": {i: conversations.conversation_of("discord", i) for i in ids},
         "newest": {c: conversations.newest_message("discord", c) for c in ("100", "200", "300")},
         "channels": sorted(conversations.channels("discord")),
-        "unanswered": sorted(conversations.unanswered_conversations()),
+        "unanswered": sorted(u.conversation_id for u in conversations.unanswered_conversations()),
         "pending": [(e.type_name, e.message_id) for e in pending.pending()],
         "pending_console": [e.message_id for e in pending.pending("console")],
     }
@@ -81,6 +81,7 @@ def test_the_read_models_answer_what_the_transports_ask(store, tmp_path):
     assert view["of"]["1001"] == "a" and view["of"]["5001"] == "a"  # the user's message and Parley's reply
     assert view["newest"] == {"100": "1001", "200": "1003", "300": None}
     assert view["unanswered"] == ["b"]  # 1003 was neither answered nor failed
+    assert [(u.channel_id, u.message_id) for u in conversations.unanswered_conversations()] == [("200", "1003")]
     assert view["pending"] == [("ResponseFailed", "1002"), ("CommandAnswered", "1004")]
     assert view["pending_console"] == ["1004"]
     db.close()
@@ -113,7 +114,7 @@ def test_the_runner_follows_new_events(store, tmp_path):
     try:
         store.append("conversation:a", [received(7, "a")], 0)
         wait_for(lambda: conversations.conversation_of("discord", "1007") == "a", what="the runner to apply it")
-        assert conversations.unanswered_conversations() == ["a"]
+        assert [u.conversation_id for u in conversations.unanswered_conversations()] == ["a"]
     finally:
         runner.stop()
         db.close()

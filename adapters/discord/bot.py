@@ -22,6 +22,7 @@ from adapters.discord.audio_intake import AudioFetcher
 from adapters.discord.cogs import SOURCE, CommandsCog, ConversationCog
 from adapters.discord.feedback import FeedbackCog, feedback_view
 from adapters.discord.learning_cog import LearningCog
+from adapters.discord.shards import Shards
 from adapters.discord.transport import DiscordTransport
 from adapters.discord.voice import DiscordVoice
 from projections.conversations import Conversations
@@ -35,9 +36,11 @@ class System(Protocol):
     router: Router
     conversations: Conversations
 
-    def resume(self, source: str) -> None: ...
+    def resume(self, source: str, owns: Callable[[str, str], bool] | None = None) -> None: ...
 
-    def rejoin_voice(self, source: str) -> None: ...
+    def rejoin_voice(self, source: str, owns_guild: Callable[[str], bool] | None = None) -> None: ...
+
+    def finish(self, owns: Callable[[str, str], bool] | None = None) -> None: ...
 
     def stop(self) -> None: ...
 
@@ -59,7 +62,12 @@ def make_bot(settings: Settings) -> commands.Bot:
     intents = discord.Intents.default()
     intents.message_content = True  # privileged: enable it for the bot in the developer portal
     # Only the "!" prefix, not mentions: "@Parley help me with X" is a question, not the help command.
-    bot = commands.Bot(command_prefix=settings.command_prefix, intents=intents, help_command=None)
+    options = dict(command_prefix=settings.command_prefix, intents=intents, help_command=None)
+    if settings.shard_count:  # one bot split across processes: this one runs shard_ids of shard_count
+        bot: commands.Bot = commands.AutoShardedBot(shard_count=settings.shard_count,
+                                                    shard_ids=list(settings.shard_ids) or None, **options)
+    else:
+        bot = commands.Bot(**options)
     guard_parsers(bot)
     return bot
 
@@ -121,6 +129,14 @@ def run_bot(settings: Settings, build: Callable[..., System]) -> int:
     transport.voice_notes = getattr(system, "voice_notes", None)
     access = access_policy(settings)
     audio = AudioFetcher(system.audio) if getattr(system, "audio", None) is not None else None
+    shards = Shards.of(settings)
+    owns = shards.owner(bot) if shards.split else None
+
+    def ready() -> None:
+        if owns is not None and not getattr(bot, "_parley_finished", False):
+            bot._parley_finished = True  # type: ignore[attr-defined]
+            system.finish(owns)  # once this shard knows its guilds: its channels' unfinished work
+        system.resume(SOURCE, owns)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -132,8 +148,8 @@ def run_bot(settings: Settings, build: Callable[..., System]) -> int:
                 pass
         async with bot:
             await bot.add_cog(ConversationCog(bot, system.router.dispatch, system.conversations, transport,
-                                              settings.channels, lambda: system.resume(SOURCE),
-                                              settings.catch_up_limit, access, audio))
+                                              settings.channels, ready, settings.catch_up_limit, access, audio,
+                                              shards))
             commands_cog = CommandsCog(bot, system.router.dispatch, transport, access, AudioFetcher(AudioStore(
                 prepare_data_dir(settings.data_dir), settings.max_import_mb * 1024 * 1024, folder="imports")))
             await bot.add_cog(commands_cog)
@@ -150,7 +166,7 @@ def run_bot(settings: Settings, build: Callable[..., System]) -> int:
             async def rejoin() -> None:
                 if not getattr(bot, "_parley_rejoined", False):  # once: later READYs keep their connections
                     bot._parley_rejoined = True  # type: ignore[attr-defined]
-                    system.rejoin_voice(SOURCE)
+                    system.rejoin_voice(SOURCE, shards.owns_guild if shards.split else None)
 
             await connect_with_backoff(bot, settings.discord_token or "")
 

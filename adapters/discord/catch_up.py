@@ -9,6 +9,9 @@ process that died before recording them (answers are recorded in parallel, not i
 Responder ignores what it recorded already, so reading a message twice costs nothing.
 
 DMs opened while Parley was away cannot be found: Discord lists no DM channels to a bot.
+
+A shard of a split bot reads only its own channels (its guilds', and DMs on shard 0), from its own mark:
+the shards that stayed up moved the shared marks past the time this one was down.
 """
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import discord
+
+from adapters.discord.shards import Shards
 
 log = logging.getLogger("parley.discord")
 MARGIN = timedelta(seconds=60)
@@ -39,6 +44,21 @@ class Anchors:
         moment = discord.utils.snowflake_time(newest) - MARGIN
         return max(0, discord.utils.time_snowflake(moment))
 
+    def of_shards(self, bot: discord.Client, shards: Shards) -> Anchors:
+        """Only this process's channels, and its mark raised to the newest message recorded in them. A
+        channel this process cannot see stays only where it may be a DM of shard 0 (checked once fetched)."""
+        if not shards.split:
+            return self
+        newest: dict[str, str] = {}
+        for channel_id, message_id in self.newest.items():
+            channel = bot.get_channel(int(channel_id)) if channel_id.isdigit() else None
+            if (channel is None and shards.owns_dms) or (channel is not None and shards.owns_channel(channel)):
+                newest[channel_id] = message_id
+        owned = [int(m) for c, m in newest.items() if m.isdigit() and bot.get_channel(int(c)) is not None]
+        marks = [int(self.mark)] if self.mark and self.mark.isdigit() else []
+        mark = max(marks + owned) if marks + owned else None
+        return Anchors(newest, str(mark) if mark is not None else None)
+
 
 @dataclass
 class CatchUpReport:
@@ -49,12 +69,13 @@ class CatchUpReport:
 
 
 async def catch_up(bot: discord.Client, anchors: Anchors, limit: int,
-                   offer: Callable[[discord.Message], Awaitable[bool]]) -> CatchUpReport:
+                   offer: Callable[[discord.Message], Awaitable[bool]], shards: Shards = Shards()) -> CatchUpReport:
     """Offer every message after each channel's anchor, oldest first, at most ``limit`` per channel.
     A message or a channel that fails costs only itself."""
     report = CatchUpReport()
     if limit <= 0:
         return report
+    anchors = anchors.of_shards(bot, shards)
     for channel_id, channel in _channels(bot, anchors):
         after = anchors.start(channel_id)
         if after is None:
@@ -65,6 +86,8 @@ async def catch_up(bot: discord.Client, anchors: Anchors, limit: int,
         try:
             if channel is None:
                 channel = await bot.fetch_channel(int(channel_id))
+                if not shards.owns_channel(channel):
+                    continue  # another shard's channel (a guild this process does not run)
             read = 0
             async for raw in _history(bot, channel_id, after, limit):
                 read += 1
@@ -120,7 +143,7 @@ def _channels(bot: discord.Client, anchors: Anchors) -> Iterable[tuple[str, obje
     if anchors.mark is None:
         return
     me = bot.user
-    for guild in bot.guilds:
+    for guild in bot.guilds:  # a shard's bot has only its own guilds
         member = guild.me if me is not None else None
         visible: list[discord.abc.GuildChannel | discord.Thread] = [*guild.text_channels, *guild.threads]
         for channel in visible:

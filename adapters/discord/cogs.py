@@ -17,6 +17,7 @@ from actors.commands import ControlVoice, InvokeCommand, ReceiveAudio, ReceiveMe
 from adapters.discord.audio_intake import AudioFetcher, audio_attachment
 from adapters.discord.addressing import MessageFacts, addressed, is_command
 from adapters.discord.catch_up import Anchors, catch_up
+from adapters.discord.shards import Shards
 from adapters.discord.transport import DiscordTransport
 from projections.conversations import Conversations
 
@@ -64,10 +65,11 @@ class ConversationCog(commands.Cog, name="Conversation"):
     def __init__(self, bot: commands.Bot, dispatch: Callable[[object], None], conversations: Conversations,
                  transport: DiscordTransport, listen: frozenset[str], on_ready: Callable[[], None],
                  catch_up_limit: int = 500, access: AccessPolicy = AccessPolicy(),
-                 audio: AudioFetcher | None = None):
+                 audio: AudioFetcher | None = None, shards: Shards = Shards()):
         self.bot = bot
         self.access = access
         self.audio = audio
+        self.shards = shards
         self.dispatch = dispatch
         self.conversations = conversations
         self.transport = transport
@@ -80,9 +82,21 @@ class ConversationCog(commands.Cog, name="Conversation"):
     async def on_connect(self) -> None:
         """READY arrived (a first IDENTIFY, or a new one without a restart): before any message of this
         session is handled, note what was recorded before it."""
-        self._anchors = Anchors(self.conversations.newest_by_channel(SOURCE), self.conversations.mark(SOURCE))
-        now = discord.utils.time_snowflake(discord.utils.utcnow())
-        self.dispatch(RecordConnection(SOURCE, str(now)))
+        self._anchors = Anchors(self.conversations.newest_by_channel(SOURCE), self._mark())
+        if not self.shards.split:
+            self.dispatch(RecordConnection(SOURCE, str(discord.utils.time_snowflake(discord.utils.utcnow()))))
+
+    @commands.Cog.listener()
+    async def on_shard_connect(self, shard_id: int) -> None:
+        if self.shards.split:  # each shard its own mark (see adapters.discord.shards)
+            now = discord.utils.time_snowflake(discord.utils.utcnow())
+            self.dispatch(RecordConnection(self.shards.mark_source(SOURCE, shard_id), str(now)))
+
+    def _mark(self) -> str | None:
+        if not self.shards.split:
+            return self.conversations.mark(SOURCE)
+        marks = [m for i in self.shards.ids if (m := self.conversations.mark(self.shards.mark_source(SOURCE, i)))]
+        return max(marks, key=int) if marks else None
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
@@ -169,7 +183,7 @@ class ConversationCog(commands.Cog, name="Conversation"):
                 return not message.author.bot
             return self.accept(message, show_typing=False)
 
-        report = await catch_up(self.bot, anchors, self.catch_up_limit, offer)
+        report = await catch_up(self.bot, anchors, self.catch_up_limit, offer, self.shards)
         if report.channels_read or report.failures:
             print(f"parley: caught up: read {report.channels_read} channel(s), offered "
                   f"{report.messages_offered} message(s) written while disconnected"

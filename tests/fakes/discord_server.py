@@ -1,7 +1,9 @@
 """A Discord API emulator: enough REST and gateway websocket for the real discord.py client.
 
 Tests start it on 127.0.0.1 and point Parley at it with DISCORD_API_BASE and DISCORD_GATEWAY_URL.
-It keeps guilds, channels (text, thread, DM) and messages; honours message ``nonce`` with
+It keeps guilds, channels (text, thread, DM) and messages; speaks to sharded bots as Discord does (an
+``IDENTIFY`` with ``shard: [id, count]`` gets the guilds with ``(guild_id >> 22) % count == id``, and
+guild events go to that shard only, DMs to shard 0); honours message ``nonce`` with
 ``enforce_nonce`` as Discord does (a second send returns the first message); records typing and
 edits; and lets a test play users who write messages, over the gateway while the bot is connected,
 or into the history while it is not.
@@ -40,7 +42,8 @@ class DiscordEmulator:
         self._ids = itertools.count(1)
         self.bot = self.user("Parley", bot=True)
         self.app_id = self.bot["id"]
-        self.guild_id = self.snowflake()
+        self.guilds: dict[str, str] = {}  # guild id -> name
+        self.guild_id = self.add_guild("Emulated Guild")
         self.owner = self.user("Owner")
         self.channels: dict[str, dict] = {}
         self.messages: dict[str, list[dict]] = defaultdict(list)
@@ -65,6 +68,9 @@ class DiscordEmulator:
         self._sockets: list[web.WebSocketResponse] = []
         self._seq = itertools.count(1)
         self.identified = threading.Event()
+        self.identifies: list[tuple[int, int]] = []  # (shard id, shard count) of every IDENTIFY
+        self.history_reads: list[str] = []  # the channel of every history request
+        self._shard_of: dict[web.WebSocketResponse, tuple[int, int]] = {}
         self.voice_states: dict[str, str | None] = {}  # user id -> voice channel id
         self.voice_members: dict[str, dict] = {}
         self.voice_requests: list[dict] = []  # every voice-state update the bot asked for (gateway op 4)
@@ -82,16 +88,25 @@ class DiscordEmulator:
         return {"id": self.snowflake(), "username": name.lower(), "global_name": name, "discriminator": "0",
                 "avatar": None, "bot": bot, "flags": 0, "public_flags": 0}
 
-    def text_channel(self, name: str) -> str:
+    def add_guild(self, name: str, shard: int | None = None, shard_count: int = 1) -> str:
+        """A guild (the bot is a member); with ``shard``, one whose id routes to that shard of ``shard_count``."""
+        ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        if shard is not None:
+            ms += (shard - ms) % shard_count
+        gid = str((ms << 22) | (next(self._ids) & 0x3FFFFF))
+        self.guilds[gid] = name
+        return gid
+
+    def text_channel(self, name: str, guild_id: str | None = None) -> str:
         cid = self.snowflake()
-        self.channels[cid] = {"id": cid, "type": 0, "name": name, "guild_id": self.guild_id, "position": len(self.channels),
+        self.channels[cid] = {"id": cid, "type": 0, "name": name, "guild_id": guild_id or self.guild_id, "position": len(self.channels),
                               "permission_overwrites": [], "nsfw": False, "parent_id": None, "topic": None,
                               "last_message_id": None, "rate_limit_per_user": 0}
         return cid
 
     def thread(self, parent: str, name: str) -> str:
         tid = self.snowflake()
-        self.channels[tid] = {"id": tid, "type": 11, "name": name, "guild_id": self.guild_id, "parent_id": parent,
+        self.channels[tid] = {"id": tid, "type": 11, "name": name, "guild_id": self.channels[parent].get("guild_id", self.guild_id), "parent_id": parent,
                               "owner_id": self.owner["id"], "message_count": 0, "member_count": 1,
                               "rate_limit_per_user": 0, "flags": 0, "last_message_id": None,
                               "thread_metadata": {"archived": False, "auto_archive_duration": 1440, "locked": False,
@@ -154,7 +169,7 @@ class DiscordEmulator:
                 data["resolved"] = {"attachments": files}
         self._call(self._dispatch("INTERACTION_CREATE", {
             "id": interaction_id, "application_id": self.app_id, "type": 2, "token": f"token-{interaction_id}",
-            "version": 1, "guild_id": self.guild_id, "channel_id": channel_id, "channel": self.channels[channel_id],
+            "version": 1, "guild_id": self.channels[channel_id].get("guild_id", self.guild_id), "channel_id": channel_id, "channel": self.channels[channel_id],
             "member": {"user": author, "roles": [], "joined_at": _now(), "deaf": False, "mute": False, "flags": 0,
                        "permissions": "1071698660929"},
             "data": data, "locale": "en-US", "guild_locale": "en-US",
@@ -168,7 +183,7 @@ class DiscordEmulator:
         self._interaction_channel = channel_id
         self._call(self._dispatch("INTERACTION_CREATE", {
             "id": interaction_id, "application_id": self.app_id, "type": kind, "token": f"token-{interaction_id}",
-            "version": 1, "guild_id": self.guild_id, "channel_id": channel_id, "channel": self.channels[channel_id],
+            "version": 1, "guild_id": self.channels[channel_id].get("guild_id", self.guild_id), "channel_id": channel_id, "channel": self.channels[channel_id],
             "member": {"user": author, "roles": [], "joined_at": _now(), "deaf": False, "mute": False, "flags": 0,
                        "permissions": "1071698660929"},
             "data": data, "locale": "en-US", "guild_locale": "en-US", "app_permissions": "1071698660929",
@@ -229,7 +244,7 @@ class DiscordEmulator:
         with self.lock:
             self.messages[channel_id] = [m for m in self.messages[channel_id] if m["id"] != message["id"]]
         self._call(self._dispatch("MESSAGE_DELETE", {"id": message["id"], "channel_id": channel_id,
-                                                     "guild_id": self.guild_id}))
+                                                     "guild_id": self.channels[channel_id].get("guild_id")}))
 
     def send_raw(self, event: str, data: dict) -> None:
         """Dispatch any gateway event as given: what a server with bugs sends."""
@@ -458,6 +473,7 @@ class DiscordEmulator:
 
     async def _history(self, request: web.Request) -> web.Response:
         cid = request.match_info["cid"]
+        self.history_reads.append(cid)
         if cid not in self.channels:
             return _error(404, 10003, "Unknown Channel")
         limit = int(request.query.get("limit", "50"))
@@ -521,38 +537,55 @@ class DiscordEmulator:
             op = payload.get("op")
             if op == 1:
                 await ws.send_str(json.dumps({"op": 11, "d": None, "s": None, "t": None}))
-            elif op in (2, 6):  # IDENTIFY, or RESUME (answered as a fresh session)
+            elif op in (2, 6):  # IDENTIFY, or RESUME (answered as a fresh session of the same shard)
                 if payload["d"].get("token") not in (BOT_TOKEN, f"Bot {BOT_TOKEN}"):
                     await ws.close(code=4004, message=b"Authentication failed")
                     break
+                if op == 2:
+                    shard = tuple(payload["d"].get("shard") or (0, 1))
+                else:
+                    shard = tuple(int(x) for x in str(payload["d"].get("session_id", "0-1")).rsplit(":", 1)[-1].split("-"))
+                self._shard_of[ws] = (int(shard[0]), int(shard[1]))
                 self._sockets.append(ws)
+                guilds = [g for g in self.guilds if self._routes_to(g, ws)]
                 await self._send(ws, "READY", {
-                    "v": 10, "user": self.bot, "guilds": [{"id": self.guild_id, "unavailable": True}],
-                    "session_id": "emulated-session", "resume_gateway_url": self.gateway_url,
+                    "v": 10, "user": self.bot, "guilds": [{"id": g, "unavailable": True} for g in guilds],
+                    "session_id": f"emulated-session:{shard[0]}-{shard[1]}", "resume_gateway_url": self.gateway_url,
                     "application": {"id": self.app_id, "flags": 0}, "private_channels": [], "relationships": [],
+                    "shard": list(shard),
                 })
-                await self._send(ws, "GUILD_CREATE", self._guild())
+                for g in guilds:
+                    await self._send(ws, "GUILD_CREATE", self._guild(g))
+                self.identifies.append(self._shard_of[ws])
                 self.identified.set()
             elif op == 4:  # the bot joins, moves or leaves a voice channel
                 await self._bot_voice_request(payload["d"])
         if ws in self._sockets:
             self._sockets.remove(ws)
+        self._shard_of.pop(ws, None)
         return ws
 
-    def _guild(self) -> dict:
-        channels = [c for c in self.channels.values() if c["type"] in (0, 2)]
-        threads = [c for c in self.channels.values() if c["type"] == 11]
+    def _routes_to(self, guild_id: str | None, ws: web.WebSocketResponse) -> bool:
+        """Discord's routing: a guild's events to shard ``(guild_id >> 22) % count``, DMs to shard 0."""
+        shard, count = self._shard_of.get(ws, (0, 1))
+        return shard == ((int(guild_id) >> 22) % count if guild_id else 0)
+
+    def _guild(self, guild_id: str | None = None) -> dict:
+        gid = guild_id or self.guild_id
+        channels = [c for c in self.channels.values() if c["type"] in (0, 2) and c.get("guild_id") == gid]
+        threads = [c for c in self.channels.values() if c["type"] == 11 and c.get("guild_id") == gid]
+        main = gid == self.guild_id  # people in voice are in the first guild
         bot_member = {"user": self.bot, "roles": [], "joined_at": _now(), "deaf": False, "mute": False, "flags": 0}
         return {
-            "id": self.guild_id, "name": "Emulated Guild", "icon": None, "owner_id": self.owner["id"],
-            "roles": [{"id": self.guild_id, "name": "@everyone", "permissions": "1071698660929", "position": 0,
+            "id": gid, "name": self.guilds[gid], "icon": None, "owner_id": self.owner["id"],
+            "roles": [{"id": gid, "name": "@everyone", "permissions": "1071698660929", "position": 0,
                        "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0}],
             "emojis": [], "stickers": [], "features": [], "channels": channels, "threads": threads,
             "members": [bot_member] + [{"user": p, "roles": [], "joined_at": _now(), "deaf": False, "mute": False,
-                                        "flags": 0} for p in self.voice_members.values()],
+                                        "flags": 0} for p in self.voice_members.values() if main],
             "member_count": 3, "large": False, "presences": [],
             "voice_states": [{k: v for k, v in self._voice_state(self.voice_members[u], c).items() if k != "member"}
-                             for u, c in self.voice_states.items() if c is not None and u in self.voice_members],
+                             for u, c in self.voice_states.items() if main and c is not None and u in self.voice_members],
             "unavailable": False, "verification_level": 0, "default_message_notifications": 0,
             "explicit_content_filter": 0, "mfa_level": 0, "premium_tier": 0, "system_channel_flags": 0,
             "preferred_locale": "en-US", "nsfw_level": 0, "premium_progress_bar_enabled": False,
@@ -560,7 +593,8 @@ class DiscordEmulator:
         }
 
     async def _dispatch(self, event: str, data: dict) -> None:
-        for ws in list(self._sockets):
+        guild_id = data.get("guild_id") if isinstance(data, dict) else None
+        for ws in [w for w in self._sockets if self._routes_to(guild_id, w)]:
             try:
                 await self._send(ws, event, data)
             except ConnectionError:
