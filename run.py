@@ -199,7 +199,7 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
         from adapters.llm import chat_for
 
         llm = chat_for(settings)
-    read = following(store, open_read_models(store, data_dir))
+    read = following(store, open_read_models(store, data_dir), applies=settings.read_models == "here")
     router = Router()
     system = Parley(settings, store, router, read.conversations, read.pending_replies,
                     ModelChoice(settings.chat_model, read.datasets.active_models()), transports, read.runner, llm,
@@ -231,7 +231,7 @@ COMMANDS: dict[str | None, Callable[[Settings, argparse.Namespace], int]] = {
     "transcribe": hearing.transcribe, "models": hearing.models,
     "purge-audio": functools.partial(hearing.purge_audio, build=build), "say": speaking.say,
     "evaluate": learning.evaluate_command, "audit": audit.audit,
-    "projections": projections.rebuild_command, "corrections": projections.list_command,
+    "projections": projections.projections_command, "corrections": projections.list_command,
     "feedback": projections.list_command, "forget": privacy.forget_command,
 }
 

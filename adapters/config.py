@@ -73,6 +73,7 @@ class Settings:
     rate_limit: int = 0  # messages a minute one person may send (not in the console); 0: no limit
     shard_count: int = 0  # Discord shards the bot is split into (0: one connection, no sharding)
     shard_ids: tuple[int, ...] = ()  # the shards this process runs (empty: all of shard_count)
+    read_models: str = "here"  # "here": this process feeds the read models; "worker": `projections run` does
 
 
 class _Invalid(ValueError):
@@ -172,6 +173,15 @@ def _shard_ids(value: object) -> tuple[int, ...]:
     return tuple(ids)
 
 
+def _one_of(*choices: str) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise _Invalid(" or ".join(repr(c) for c in choices))
+        return text
+    return parse
+
+
 def _log_level(value: object) -> str:
     level = str(value).strip().upper()
     if level not in LOG_LEVELS:
@@ -232,6 +242,7 @@ OPTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
     "PARLEY_RATE_LIMIT": ("rate_limit", _integer(0, 100_000)),
     "PARLEY_SHARD_COUNT": ("shard_count", _integer(0, 100_000)),
     "PARLEY_SHARD_IDS": ("shard_ids", _shard_ids),
+    "PARLEY_READ_MODELS": ("read_models", _one_of("here", "worker")),
 }
 _KEYS = {env: name for env, (name, _) in OPTIONS.items()}
 _ENV_OF = {name: env for env, name in _KEYS.items()}

@@ -33,11 +33,12 @@ class Following(NamedTuple):
     answers: Answers
 
 
-def following(store: EventStore, db: ReadModels) -> Following:
+def following(store: EventStore, db: ReadModels, applies: bool = True) -> Following:
     """Every read model, resumed from its tracked position (a deleted file is rebuilt from zero) and complete
-    before anything is served; then a runner keeps them following the log in order."""
+    before anything is served; then a runner keeps them following the log in order. With ``applies``
+    False, a worker of its own feeds them and this process only reads them."""
     projections = all_projections(db)
-    runner = ProjectionRunner(store, db, projections)
+    runner = ProjectionRunner(store, db, projections, applies=applies)
     runner.catch_up()
     return Following(runner.start(), *projections)
 

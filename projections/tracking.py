@@ -274,17 +274,23 @@ class ProjectionRunner:
     """Feeds the log, in order, to projections sharing one set of read models."""
 
     def __init__(self, store: EventStore, db: ReadModels, projections: list[TrackedProjection],
-                 poll_seconds: float = 0.5):
+                 poll_seconds: float = 0.5, applies: bool = True):
         self.store = store
         self.db = db
         self.projections = projections
         self.poll_seconds = poll_seconds
+        # False where a worker of its own (``run.py projections run``) feeds the shared read models: this
+        # process only reads them, and follows the position the worker has applied.
+        self.applies = applies
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.position = db.position()
 
     def catch_up(self) -> int:
         """Apply everything in the log after the tracked position; return how many events."""
+        if not self.applies:
+            self.position = self.db.position()
+            return 0
         applied = 0
         while True:
             # A look without the lock first: most polls find nothing new.
@@ -330,7 +336,10 @@ class ProjectionRunner:
         while not self._stop.is_set():
             try:
                 if not self.catch_up():
-                    self.store.wait_for_append(self.poll_seconds)
+                    if self.applies:
+                        self.store.wait_for_append(self.poll_seconds)
+                    else:
+                        self._stop.wait(0.05)  # the worker's position moves without an append here
             except Exception:  # the store is down, or a bug: keep the bot up, try again shortly
                 if self._stop.is_set() or self.store.closed:  # closed under us: nothing more to follow
                     return

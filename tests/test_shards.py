@@ -62,3 +62,69 @@ def test_two_shards_answer_their_own_guilds_once_and_a_restarted_one_catches_up_
     finally:
         for bot in shards:
             bot.stop()
+
+
+def read_model_rows(store_url: str, data_dir) -> tuple[int, int, dict[str, list]]:  # noqa: ANN001
+    """(log head, position the read models applied, every read model's rows) as another process sees them."""
+    from events import open_store
+    from projections.registry import PROJECTIONS
+    from projections.tracking import open_read_models
+
+    store = open_store(store_url, data_dir, create=False)
+    db = open_read_models(store, data_dir)
+    try:
+        rows = {t: sorted(map(repr, db.query(f"SELECT * FROM {t}"))) for p in PROJECTIONS for t in p.tables
+                if not t.endswith("_fts")}  # SQLite's full-text index (PostgreSQL indexes a column instead)
+        return store.head(), db.position(), rows
+    finally:
+        db.close()
+        store.close()
+
+
+def test_the_read_models_worker_can_stop_and_start_while_the_bot_runs(tmp_path, llm_server, discord_emulator,
+                                                                       postgres_url):
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, run_parley
+
+    em = discord_emulator
+    env = shard_env(tmp_path, llm_server, em, postgres_url, 0) | {"PARLEY_SHARD_COUNT": "", "PARLEY_SHARD_IDS": "",
+                                                                     "PARLEY_READ_MODELS": "worker"}
+    worker_env = env | {"PARLEY_DATA_DIR": str(tmp_path / "worker")}
+
+    def start_worker() -> subprocess.Popen:
+        worker = subprocess.Popen([sys.executable, str(ROOT / "run.py"), "projections", "run"], env=worker_env,
+                                  cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        assert "following the log" in worker.stderr.readline()
+        return worker
+
+    worker = start_worker()
+    bot = Bot(env, em).start()
+    alice = em.user("Alice")
+    try:
+        first = em.user_says(em.general, alice, "while the worker runs", mention_bot=True)
+        final_reply(em, first, "echo: while the worker runs [turns=1]")
+        wait_for(lambda: (lambda h, p, _: p == h)(*read_model_rows(postgres_url, tmp_path / "x")),
+                 what="the worker to apply what the bot recorded")
+
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(20) == 0 and "stopped at log position" in worker.stderr.read()
+        _, stopped_at, _ = read_model_rows(postgres_url, tmp_path / "x")
+        second = em.user_says(em.general, alice, "while the worker is stopped", mention_bot=True)
+        final_reply(em, second, "echo: while the worker is stopped [turns=1]")  # the bot answers on its own
+        head, position, _ = read_model_rows(postgres_url, tmp_path / "x")
+        assert position == stopped_at < head  # and leaves the read models to the worker
+
+        worker = start_worker()  # resumes where it stopped
+        wait_for(lambda: (lambda h, p, _: p == h)(*read_model_rows(postgres_url, tmp_path / "x")),
+                 what="the restarted worker to catch up")
+    finally:
+        bot.stop()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(20)
+    _, _, fed = read_model_rows(postgres_url, tmp_path / "x")
+    rebuilt = run_parley(["projections", "rebuild", "--all"], worker_env)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert read_model_rows(postgres_url, tmp_path / "x")[2] == fed  # equal to a rebuild from zero

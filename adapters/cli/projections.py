@@ -1,16 +1,43 @@
-"""``projections rebuild``, ``corrections list`` and ``feedback list``: the read models from the command line."""
+"""``projections rebuild|run``, ``corrections list`` and ``feedback list``: the read models from the command line."""
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from adapters.config import ConfigError, Settings
 from events import open_store
 from adapters.cli.progress import bar
-from projections.registry import NAMES, caught_up, rebuild
+from projections.registry import NAMES, caught_up, following, rebuild
 from projections.tracking import open_read_models
+
+
+def projections_command(settings: Settings, args: argparse.Namespace) -> int:
+    return run_command(settings, args) if args.action == "run" else rebuild_command(settings, args)
+
+
+def run_command(settings: Settings, args: argparse.Namespace) -> int:
+    """The read models' worker: feed them as the log grows until SIGTERM or Ctrl-C. Bots started with
+    ``PARLEY_READ_MODELS=worker`` then only read them; stopped and started again, it resumes where it was."""
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    store = open_store(settings.event_store, Path(settings.data_dir), create=True)
+    db = open_read_models(store, Path(settings.data_dir))
+    try:
+        runner = following(store, db).runner
+        print(f"parley: read models at log position {runner.position:,}, following the log "
+              f"({store.description}); SIGTERM or Ctrl-C stops", file=sys.stderr, flush=True)
+        stopping.wait()
+        runner.stop()
+        print(f"parley: read models stopped at log position {runner.position:,}", file=sys.stderr, flush=True)
+        return 0
+    finally:
+        db.close()
+        store.close()
 
 
 def rebuild_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -61,11 +88,13 @@ def _one_line(text: str | None, limit: int = 120) -> str:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    pr = sub.add_parser("projections", help="rebuild read models from the log")
+    pr = sub.add_parser("projections", help="rebuild the read models from the log, or run them as a worker")
     pr_sub = pr.add_subparsers(dest="action", required=True)
     rb = pr_sub.add_parser("rebuild", help="drop read models and build them again from the log")
     rb.add_argument("name", nargs="?", help="conversations, deliveries, clips, voice, datasets or corrections")
     rb.add_argument("--all", action="store_true", help="every read model")
+    pr_sub.add_parser("run", help="feed the read models as the log grows, as a worker of its own (until SIGTERM); "
+                                  "bots with PARLEY_READ_MODELS=worker then only read them")
     for name, what in (("corrections", "corrections of Parley's answers"), ("feedback", "votes and written feedback")):
         listing = sub.add_parser(name, help=f"{what}, oldest first")
         listing_sub = listing.add_subparsers(dest="action", required=True)
