@@ -1,13 +1,14 @@
-"""The library's PostgreSQL application recorder, inserting without psycopg's pipeline mode.
+"""The library's PostgreSQL application recorder, appending a batch in one round trip.
 
-The library pipelines the table lock, the NOTIFY and the INSERT of a batch. Over a Unix socket (an
-embedded server, or ``?host=/var/run/postgresql``) a pipelined batch of a few hundred KB deadlocks:
-client and server both block writing into full socket buffers (seen with psycopg 3.3, 2,500 events).
-The same three statements, in the same transaction, one after the other, never do; the lock that keeps
-notification ids in commit order and the NOTIFY that wakes followers are unchanged.
-
-Under that lock, in that transaction, each event is linked into the log's hash chain (``events.chain``):
-concurrent writers from any number of processes still make one chain, in notification-id order.
+An append must take the log's table lock (so notification ids are committed in order), NOTIFY the
+followers, insert the events and link each into the log's hash chain (``events.chain``) under that lock.
+Done statement by statement from Python that is seven round trips with the lock held, and under load
+each of them also waits for the GIL: appends from a busy process queued behind the lock (PostgreSQL ran
+at less than half of SQLite's msgs/s, bench/load.py). ``parley_append``, a PL/pgSQL function created with
+the tables, does all of it on the server in one call and one implicit transaction, computing the same
+hashes as ``events.chain.link`` (sha256 over the same header and the stored bytes). The library's
+pipelined insert is not used: over a Unix socket a pipelined batch of a few hundred KB deadlocked (client
+and server both blocked writing into full socket buffers, psycopg 3.3, 2,500 events).
 """
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from typing import Any
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.utils import retry
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 
-from events.chain import CHAIN_TABLE, GENESIS, chain_rows
+from events.chain import CHAIN_TABLE, GENESIS
 
 
 # PostgreSQL's CREATE ... IF NOT EXISTS is not safe when two sessions run it at once (a unique violation on
@@ -37,14 +38,54 @@ def creating_schema(conn: Any) -> Iterator[None]:
         yield
 
 
+APPEND_FUNCTION = "parley_append"
+
+# One batch: lock, notify, insert, chain. The hash is events.chain.link's:
+# sha256(f"{previous}\n{position}\n{version}\n{len(stream)}:{stream}\n{len(topic)}:{topic}\n" + state),
+# lengths in UTF-8 bytes.
+APPEND_BODY = """
+DECLARE
+  e record;
+  pos bigint;
+  previous text;
+BEGIN
+  SET LOCAL lock_timeout = '{lock_timeout}s';
+  LOCK TABLE {events} IN EXCLUSIVE MODE;
+  NOTIFY {channel};
+  SELECT c.hash INTO previous FROM {chain} c ORDER BY c.position DESC LIMIT 1;
+  previous := COALESCE(previous, {genesis});
+  FOR e IN SELECT * FROM unnest(batch) LOOP
+    INSERT INTO {events} (originator_id, originator_version, topic, state)
+      VALUES (e.originator_id, e.originator_version, e.topic, e.state) RETURNING notification_id INTO pos;
+    previous := encode(sha256(convert_to(
+        previous || E'\\n' || pos::text || E'\\n' || e.originator_version::text || E'\\n'
+        || octet_length(convert_to(e.originator_id::text, 'UTF8'))::text || ':' || e.originator_id::text || E'\\n'
+        || octet_length(convert_to(e.topic, 'UTF8'))::text || ':' || e.topic || E'\\n', 'UTF8') || e.state), 'hex');
+    INSERT INTO {chain} (position, hash) VALUES (pos, previous);
+    RETURN NEXT pos;
+  END LOOP;
+END;
+"""
+
+
 class UnpipelinedPostgresApplicationRecorder(PostgresApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.chain_table = SQL("{schema}.{table}").format(schema=Identifier(self.datastore.schema),
-                                                          table=Identifier(CHAIN_TABLE))
+        schema = Identifier(self.datastore.schema)
+        self.chain_table = SQL("{schema}.{table}").format(schema=schema, table=Identifier(CHAIN_TABLE))
         self.sql_create_statements.append(SQL(
             "CREATE TABLE IF NOT EXISTS {table} (position bigint PRIMARY KEY, hash text NOT NULL)").format(
             table=self.chain_table))
+        function = SQL("{schema}.{name}").format(schema=schema, name=Identifier(APPEND_FUNCTION))
+        body = SQL(APPEND_BODY).format(
+            lock_timeout=SQL(str(int(self.datastore.lock_timeout))),
+            events=SQL("{schema}.{table}").format(schema=schema, table=Identifier(self.events_table_name)),
+            channel=Identifier(self.channel_name), chain=self.chain_table, genesis=Literal(GENESIS))
+        self.sql_create_statements.append(SQL(
+            "CREATE OR REPLACE FUNCTION {function}(batch {schema}.{event}[]) RETURNS SETOF bigint "
+            "LANGUAGE plpgsql AS $BODY${body}$BODY$").format(function=function, schema=schema,
+                                                             event=Identifier(self.stored_event_type_name), body=body))
+        self.append_statement = SQL("SELECT * FROM {function}(%s)").format(function=function)
 
     def create_table(self) -> None:
         # The library creates types and tables in several transactions: hold the lock across all of them.
@@ -59,14 +100,11 @@ class UnpipelinedPostgresApplicationRecorder(PostgresApplicationRecorder):
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if not stored_events:
             return []
-        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
-            self._insert_stored_events(curs, stored_events, **kwargs)  # lock table, NOTIFY, INSERT
-            positions = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs) or []
-            curs.execute(SQL("SELECT hash FROM {table} ORDER BY position DESC LIMIT 1").format(table=self.chain_table))
-            row = curs.fetchone()
-            curs.executemany(SQL("INSERT INTO {table} (position, hash) VALUES (%s, %s)").format(table=self.chain_table),
-                             chain_rows(row["hash"] if row else GENESIS, positions, stored_events))
-            return positions
+        batch = [self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+                 for e in stored_events]
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:  # autocommit: one transaction
+            curs.execute(self.append_statement, (batch,), prepare=True)
+            return [row[APPEND_FUNCTION] for row in curs.fetchall()]
 
     def select_notification_rows(self, after: int, limit: int, topics: Sequence[str] = ()) -> list[tuple]:
         """``(id, stream, version, topic, state)`` tuples after ``after``, as the SQLite recorder gives."""

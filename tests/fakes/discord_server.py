@@ -70,6 +70,7 @@ class DiscordEmulator:
         self.identified = threading.Event()
         self.identifies: list[tuple[int, int]] = []  # (shard id, shard count) of every IDENTIFY
         self.history_reads: list[str] = []  # the channel of every history request
+        self.answered_at: dict[str, tuple[float, str]] = {}  # question id -> (monotonic time, text) of its reply's last write
         self._shard_of: dict[web.WebSocketResponse, tuple[int, int]] = {}
         self.voice_states: dict[str, str | None] = {}  # user id -> voice channel id
         self.voice_members: dict[str, dict] = {}
@@ -438,6 +439,8 @@ class DiscordEmulator:
             self.messages[cid].append(message)
         if nonce is not None:
             self._nonces[(cid, str(nonce))] = message
+        if reply_to is not None:
+            self.answered_at[reply_to["id"]] = (time.monotonic(), content)
         await self._dispatch("MESSAGE_CREATE", message)
         hang_voice = self.hang_next_voice_messages > 0 and bool((body.get("flags") or 0) & (1 << 13))
         if hang_voice:
@@ -464,6 +467,8 @@ class DiscordEmulator:
                     if len(body["content"] or "") > 2000:
                         return _error(400, 50035, "Invalid Form Body")
                     m["content"] = body["content"]
+                    if m.get("referenced_message"):
+                        self.answered_at[m["referenced_message"]["id"]] = (time.monotonic(), m["content"])
                 if "components" in body:
                     m["components"] = body["components"] or []
                 m["edited_timestamp"] = _now()
