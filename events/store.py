@@ -120,6 +120,8 @@ class EventStore:
         """Append ``new_events`` to ``stream``, which must hold exactly ``expected_version`` events."""
         if not new_events:
             return []
+        if self._closed:  # the library would open a new connection: a stopped (or crashed) process writes nothing
+            raise StoreUnavailable(f"the event store {self.description} is closed")
         now = datetime.now(timezone.utc)
         when = now.isoformat()
         stored = [

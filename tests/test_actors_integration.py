@@ -113,7 +113,7 @@ def test_answers_generated_but_not_sent_are_sent_once_after_a_restart(tmp_path, 
 def test_messages_received_but_not_answered_are_answered_after_a_restart(tmp_path, llm_server):
     from tests.fakes.openai_server import Scripted
 
-    settings = settings_for(tmp_path, llm_server.base_url, llm_timeout=0.5)
+    settings = settings_for(tmp_path, llm_server.base_url, llm_timeout=2)
     llm_server.script.append(Scripted(delay=3))  # the LLM is slow; the process stops mid-answer
     first = build(settings, {"console": BlackHole()})
     first.router.dispatch(console_message(1, "slow question"))
