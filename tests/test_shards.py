@@ -157,7 +157,7 @@ def test_two_shards_killed_in_turn_under_traffic_answer_everything_once(tmp_path
                 posted.append((m, "Added 1 example(s)"))
             else:
                 m = em.user_says(channel, people[n % 3], f"question {n}", mention_bot=True)
-                posted.append((m, f"echo: question {n} [turns=1]"))
+                posted.append((m, f"echo: question {n} ["))  # few-shot examples add turns
             time.sleep(0.12)
 
     def catch_ups() -> int:
@@ -179,7 +179,10 @@ def test_two_shards_killed_in_turn_under_traffic_answer_everything_once(tmp_path
 
         def unanswered() -> list[str]:
             return [m["content"] for m, want in posted if not any(want in r["content"] for r in em.replies_to(m))]
-        wait_for(lambda: not unanswered(), timeout=60, what="every message answered")
+        try:
+            wait_for(lambda: not unanswered(), timeout=60, what="every message answered")
+        except AssertionError:
+            raise AssertionError(f"unanswered: {unanswered()}") from None
         time.sleep(1.5)  # a second answer would be here by now
         assert [m["content"] for m, _ in posted if len(em.replies_to(m)) != 1] == []
         added = [e["data"] for e in replay_json(envs[0]) if e["type"] == "ExamplesAdded"]
