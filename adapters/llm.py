@@ -185,6 +185,11 @@ class OpenAIChat:
                 raise _classify(e) from e
             log.warning("LLM stream broke mid-answer (%s); keeping the partial answer", e)
             cut = "stalled"  # the connection broke mid-answer: keep what came, never ask again
+        except ValueError as e:  # a chunk that is not JSON (a proxy's error page, a server bug)
+            if not parts:
+                raise LLMError("malformed", f"the LLM server sent a stream that is not JSON: {e}") from None
+            log.warning("LLM stream turned malformed mid-answer (%s); keeping the partial answer", e)
+            cut = "stalled"
         finally:
             watchdog.stop()
             if stream is not None:

@@ -144,3 +144,31 @@ def test_a_model_that_wants_max_completion_tokens_gets_it(chat, llm_server):
     assert client.complete(QUESTION, "m").text.startswith("echo:")
     first, second, third = llm_server.requests
     assert first["max_tokens"] == 77 and second["max_completion_tokens"] == 77 and "max_tokens" not in third
+
+
+def test_a_stream_cut_or_malformed_mid_answer_keeps_the_partial_answer_and_is_never_resent(chat, llm_server):
+    llm_server.script.append(Scripted(text="The answer begins here and goes on", cut_after=2))
+    answer = chat().complete(QUESTION, "m")
+    assert answer.text == "The answer begin" and answer.cut == "stalled"
+    llm_server.script.append(Scripted(text="The answer begins here and goes on", garbage_after=1))
+    answer = chat().complete(QUESTION, "m")
+    assert answer.text == "The answ" and answer.cut == "stalled"
+    assert len(llm_server.requests) == 2  # neither was sent again
+
+
+def test_a_stream_that_is_not_json_from_the_start_is_a_clear_failure(chat, llm_server):
+    llm_server.script.append(Scripted(garbage_after=0))
+    with pytest.raises(LLMError) as failed:
+        chat().complete(QUESTION, "m")
+    assert failed.value.reason == "malformed" and len(llm_server.requests) == 1
+
+
+def test_the_console_says_so_when_the_llm_sends_garbage_and_answers_the_next_question(tmp_path, llm_server):
+    llm_server.script.append(Scripted(garbage_after=0))
+    env = parley_env(tmp_path / "data", llm_server)
+    out = run_parley(["console"], env, stdin="first question\nsecond question\n")
+    lines = out.stdout.splitlines()
+    assert lines == ["Sorry, the language model's server sent an answer I could not read. Please try again.",
+                     "echo: second question [turns=2]"], out.stdout  # a failed question stays in the history
+    failed = [e["data"] for e in replay_json(env) if e["type"] == "ResponseFailed"]
+    assert [f["reason"] for f in failed] == ["malformed"]

@@ -38,6 +38,8 @@ class Scripted:
     stall_after: int | None = None  # send this many chunks, then go silent until the client goes away
     ignore_max_tokens: bool = False  # a server that does not honour the field
     message: str | None = None  # the error message of a non-200 status
+    cut_after: int | None = None  # send this many chunks, then drop the connection (no finish, no [DONE])
+    garbage_after: int | None = None  # send this many chunks, then a data line that is not JSON
 
 
 class FakeOpenAI:
@@ -190,6 +192,16 @@ class FakeOpenAI:
             for i in itertools.count():
                 if not step.endless and i >= len(pieces):
                     break
+                if step.cut_after is not None and i >= step.cut_after:
+                    assert request.transport is not None
+                    request.transport.close()  # the server (or a proxy) died mid-answer
+                    raise ConnectionResetError("cut by the script")
+                if step.garbage_after is not None and i >= step.garbage_after:
+                    await response.write(b'data: {"choices": [{"delta": {"content": "x"\n\n')
+                    await response.write(b"data: [DONE]\n\n")
+                    await response.write_eof()
+                    self.chunks_sent.append(sent)
+                    return response
                 if step.stall_after is not None and i >= step.stall_after:
                     # Silent, as a server stuck in generation is, until the client closes the stream.
                     while request.transport is not None and not request.transport.is_closing():
