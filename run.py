@@ -27,7 +27,7 @@ from actors.conversation import decider as conversation
 from actors.conversation.actor import ResponderActor, ResponderConfig, ResponderPool, give_up as give_up_answer
 from actors.corrections.actor import CORRECTION_COMMANDS, CorrectionLogActor, LookAgain
 from actors.corrections.decider import Answered
-from actors.desk.actor import DeskActor
+from actors.desk.actor import DeskActor, give_up as give_up_desk
 from actors.hearing.actor import TranscriberActor, TranscriberPool
 from actors.hearing.decider import AudioLimits
 from actors.learning.actor import (LEARNING_COMMANDS, AbandonCommand, LearnCorrection, RecordEvaluation,
@@ -138,7 +138,7 @@ def start_privacy(w: Wiring) -> Handler:
 
 
 def start_desk(w: Wiring) -> Handler:
-    return w.actor("desk", DeskActor, w.system.status, w.settings.command_prefix)
+    return w.actor("desk", DeskActor, w.system.status, w.settings.command_prefix, give_up=give_up_desk)
 
 
 def start_outbox(w: Wiring) -> Handler:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from actors.desk import connection
 from actors.desk import decider as desk
@@ -14,6 +15,17 @@ from events.catalog.desk import transport_stream
 
 def command_stream(conversation_id: str) -> str:
     return f"commands:{conversation_id}"
+
+
+@dataclass(frozen=True)
+class AbandonCommand:
+    """The Desk failed on this command repeatedly: tell its author, record it, move on."""
+
+    command: InvokeCommand
+
+
+def give_up(message: object, error: str) -> object | None:
+    return AbandonCommand(message) if isinstance(message, InvokeCommand) else None
 
 
 class DeskActor(SupervisedActor):
@@ -29,6 +41,10 @@ class DeskActor(SupervisedActor):
     def handle(self, message: object) -> None:
         if isinstance(message, (RecordConnection, RecordCatchUp)):
             self.transports.execute(message.source, lambda s: connection.decide(s, message))
+            return
+        if isinstance(message, AbandonCommand):
+            c = message.command
+            self.logs.execute(c.conversation_id, lambda s: desk.abandoned(s, c))
             return
         if not isinstance(message, InvokeCommand):
             raise TypeError(f"Desk cannot handle {type(message).__name__}")

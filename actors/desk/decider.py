@@ -52,6 +52,17 @@ def evolve(state: CommandLog, event: Event) -> CommandLog:
     return replace(state, version=state.version + 1, seen=seen)
 
 
+APOLOGY = "Sorry, something went wrong on my side with that command. It has been logged."
+
+
+def abandoned(state: CommandLog, c: InvokeCommand) -> list[Event]:
+    """The Desk failed on this command again and again (a bug): its author is told, once."""
+    if c.message_id in state.seen:
+        return []
+    return [CommandAnswered(conversation_id=c.conversation_id, message_id=c.message_id, channel_id=c.channel_id,
+                            author_id=c.author_id, source=c.source, command=c.name.strip().lower()[:40], text=APOLOGY)]
+
+
 def decide(state: CommandLog, c: InvokeCommand, status: StatusReport | None, prefix: str = "!") -> list[Event]:
     if c.message_id in state.seen:
         return []
