@@ -87,9 +87,12 @@ def start_responders(w: Wiring) -> Handler:
     prompt_chars = max(s.llm_context_tokens - s.max_answer_tokens, 1) * 4 if s.llm_context_tokens else 0
     config = ResponderConfig(s.system_prompt, s.context_turns, conversation.Limits(s.max_input_chars), prompt_chars,
                              s.few_shot)
-    return ResponderPool([w.actor(f"responder-{i}", ResponderActor, w.llm, config, w.system.model, w.system.draft,
-                                  w.system.wants_drafts, lookup(w.system.datasets.similar), give_up=give_up_answer)
-                          for i in range(s.responders)], RateLimit(s.rate_limit) if s.rate_limit else None)
+    def responder(name: str) -> Supervised:
+        return w.actor(name, ResponderActor, w.llm, config, w.system.model, w.system.draft, w.system.wants_drafts,
+                       lookup(w.system.datasets.similar), give_up=give_up_answer)
+    return ResponderPool([responder(f"responder-{i}") for i in range(s.responders)],
+                         RateLimit(s.rate_limit) if s.rate_limit else None, s.max_waiting,
+                         responder("reception") if s.max_waiting else None)
 
 
 def start_transcribers(w: Wiring) -> Handler:

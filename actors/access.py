@@ -19,12 +19,14 @@ QUIET = "quiet"  # ignored without a reply
 NOT_ALLOWED = "not_allowed"
 DMS_OFF = "dms_off"
 RATE_LIMITED = "rate_limited"
+BUSY = "busy"
 
 REFUSAL_TEXT = {
     NOT_ALLOWED: "Sorry, I only answer people on this bot's allow list. Ask the bot's operator if you need access.",
     DMS_OFF: "Sorry, I don't answer direct messages here. Mention me in a server channel instead.",
     "outside_data_dir": "I only read files inside my data dir: copy the file there, then name it (relative to it).",
     RATE_LIMITED: "You're writing faster than I answer here: please wait a minute, then I'll answer again.",
+    BUSY: "Sorry, I'm busy with many questions right now and could not take yours: please ask again in a minute.",
 }
 
 

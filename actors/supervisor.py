@@ -94,6 +94,12 @@ class Supervised:
         with self._lock:
             return not self._unacked and not self._restarting
 
+    @property
+    def waiting(self) -> int:
+        """Messages told to it and not yet handled (the one in hand included)."""
+        with self._lock:
+            return len(self._unacked)
+
     def tell(self, message: object) -> None:
         """Never blocks on the actor: safe to call from the asyncio loop."""
         envelope = Envelope(message)

@@ -49,7 +49,7 @@ def start_bots(emulator: DiscordEmulator, llm: FakeOpenAI, data: Path, store: st
             extra |= {"PARLEY_SHARD_COUNT": str(shards), "PARLEY_SHARD_IDS": str(shard)}
         env = parley_env(data / f"shard{shard}", llm, DISCORD_TOKEN=BOT_TOKEN, DISCORD_API_BASE=emulator.api_base,
                          DISCORD_GATEWAY_URL=emulator.gateway_url, PARLEY_STREAM_EDIT_INTERVAL="1.0",
-                         PARLEY_TRANSCRIBERS="1", **extra)
+                         PARLEY_TRANSCRIBERS="1", PARLEY_MAX_WAITING="0", **extra)  # every one answered
         if not store:
             env["PARLEY_DATA_DIR"] = str(data / "shared")
         before = len(emulator.identifies)

@@ -85,7 +85,7 @@ def bare_burst(server: FakeOpenAI, n: int, threads: int) -> float:
 
 def pipeline(server: FakeOpenAI, n: int, burst: int, folder: Path) -> tuple[list[float], float]:
     settings = Settings(data_dir=folder, openai_base_url=server.base_url, openai_api_key="k",
-                        chat_model="bench-model", llm_retries=0)
+                        chat_model="bench-model", llm_retries=0, max_waiting=0)  # a burst, all to be answered
     system = build(settings, {"bench": InstantTransport()})
     sent: dict[str, float] = {}
     arrived = threading.Condition()

@@ -1,7 +1,8 @@
-"""Limits (issue 16): a per-person rate limit with one polite refusal per minute, never in the console."""
+"""Limits (issue 16): a per-person rate limit with one polite refusal per minute, never in the console; a
+bounded queue of questions per Responder, past which people are told at once that Parley is busy."""
 from __future__ import annotations
 
-from actors.access import QUIET, RATE_LIMITED, RateLimit
+from actors.access import BUSY, QUIET, RATE_LIMITED, RateLimit
 from actors.commands import ReceiveMessage
 from actors.conversation.actor import ResponderPool
 from tests.conftest import parley_env, replay_json
@@ -62,3 +63,41 @@ def test_on_discord_a_person_over_the_limit_is_told_once_and_others_are_answered
         assert [(r["message_id"], r["reason"]) for r in rejected] == [(asked[2]["id"], "rate_limited")]
     finally:
         bot.stop()
+
+
+def test_a_flood_of_questions_past_the_queue_bound_is_refused_as_busy_at_once_and_the_rest_answered(
+        tmp_path, llm_server):
+    from run import build
+    from tests.helpers import CapturedConsole, settings_for
+
+    llm_server.answer_delay = 0.3  # each answer takes a while: the queue fills
+    console = CapturedConsole()
+    system = build(settings_for(tmp_path, llm_server.base_url, responders=1, max_waiting=3), {"chat": console})
+    try:
+        for n in range(10):
+            console.expect(f"m{n}")
+            system.router.dispatch(ReceiveMessage(source="chat", conversation_id=f"chat:{n}", channel_id="c",
+                                                  message_id=f"m{n}", author_id="ann", author_name="Ann",
+                                                  text=f"question {n}"))
+        wait_for(lambda: len(console.lines()) == 10, timeout=30, what="a reply to every question")
+        busy = [line for line in console.lines() if "busy with many questions" in line]
+        answered = [line for line in console.lines() if line.startswith("echo:")]
+        assert len(busy) == 7 and len(answered) == 3  # 3 waiting (one in hand), the 7 others told at once
+        assert len(llm_server.requests) == 3
+        rejected = list(system.store.read_all(types=["MessageRejected"]))
+        assert sorted(r.event.message_id for r in rejected if r.event.reason == BUSY) == [f"m{n}" for n in range(3, 10)]
+        generated = list(system.store.read_all(types=["ResponseGenerated"]))
+        assert max(r.position for r in rejected) < generated[0].position  # told at once, not after the queue
+    finally:
+        system.stop()
+
+
+def test_the_console_is_never_refused_as_busy():
+    member, reception = Told(), Told()
+    member.waiting, member.name = 1000, "responder-0"  # type: ignore[attr-defined]
+    pool = ResponderPool([member], max_waiting=1, reception=reception)  # type: ignore[list-item,arg-type]
+    for source in ("console", "discord"):
+        pool.tell(ReceiveMessage(source=source, conversation_id=f"{source}:c", channel_id="c", message_id="m",
+                                 author_id="ann", author_name="Ann", text="hi"))
+    assert [c.source for c in member.commands] == ["console"]  # type: ignore[attr-defined]
+    assert [(c.source, c.refusal) for c in reception.commands] == [("discord", BUSY)]  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from actors.conversation import decider as conversation
-from actors.access import QUIET, RateLimit
+from actors.access import BUSY, QUIET, RateLimit
 from actors.commands import (AbandonMessage, AnswerPending, ClearMemory, CompleteResponse, FailResponse,
                              ReceiveMessage)
 from actors.ports import ChatModel, Draft, LLMError
@@ -107,11 +107,16 @@ def give_up(message: object, error: str) -> object | None:
 
 class ResponderPool:
     """The Responders, a conversation always to the same one; a person over the rate limit (if any) is told
-    once and then not answered until the minute is over (the console is never limited)."""
+    once and then not answered until the minute is over (the console is never limited). A question for a
+    Responder that already has ``max_waiting`` waiting is refused as busy (recorded, and the person told at
+    once by ``reception``, a Responder kept for that, instead of after the queue; never in the console)."""
 
-    def __init__(self, members: list[Supervised], rate: RateLimit | None = None):
+    def __init__(self, members: list[Supervised], rate: RateLimit | None = None, max_waiting: int = 0,
+                 reception: Supervised | None = None):
         self.members = members
         self.rate = rate
+        self.max_waiting = max_waiting
+        self.reception = reception
 
     def tell(self, command: object) -> None:
         if self.rate is not None and isinstance(command, ReceiveMessage) and command.source != "console" \
@@ -127,4 +132,10 @@ class ResponderPool:
                 member.tell(command)
             return
         key = getattr(command, "conversation_id")
-        self.members[zlib.crc32(key.encode()) % len(self.members)].tell(command)
+        member = self.members[zlib.crc32(key.encode()) % len(self.members)]
+        if self.max_waiting and self.reception is not None and isinstance(command, ReceiveMessage) \
+                and command.source != "console" and member.waiting >= self.max_waiting:
+            log.warning("busy: %d questions wait for %s; refusing %s", member.waiting, member.name, command.message_id)
+            self.reception.tell(replace(command, refusal=BUSY, text=""))
+            return
+        member.tell(command)
