@@ -31,7 +31,7 @@ from actors.desk.actor import DeskActor, give_up as give_up_desk
 from actors.hearing.actor import TranscriberActor, TranscriberPool
 from actors.hearing.decider import AudioLimits
 from actors.learning.actor import (LEARNING_COMMANDS, AbandonCommand, LearnCorrection, RecordEvaluation,
-                                   TrainerActor, TrainerConfig, give_up as give_up_command)
+                                   ReloadLearning, TrainerActor, TrainerConfig, give_up as give_up_command)
 from actors.learning.models import ModelChoice
 from actors.learning.teaching import lookup
 from actors.outbox import Deliver, OutboxActor, reply_from
@@ -180,9 +180,10 @@ CAPABILITIES: dict[str, Capability[Wiring]] = {
                                                ReportVoiceLost, RejoinVoice), {
         ResponseGenerated: answer_in_voice_channel}),
     "learning": Capability(start_trainer, (PollFineTune, ResumeFineTunes, RecordEvaluation, AbandonCommand,
-                                           LearnCorrection), {
+                                           LearnCorrection, ReloadLearning), {
         CorrectionRecorded: lambda w, r: LearnCorrection(r.event)},  # type: ignore[arg-type]
-        named=LEARNING_COMMANDS, everywhere={ModelActivated: use_activated_model}),
+        named=LEARNING_COMMANDS, everywhere={ModelActivated: use_activated_model,
+                                             PersonForgotten: lambda w, r: ReloadLearning()}),
     "corrections": Capability(start_correction_log, (VoteAnswer, LookAgain), named=CORRECTION_COMMANDS),
     "privacy": Capability(start_privacy, (ForgetPerson,), named=PRIVACY_COMMANDS, everywhere={
         PersonForgotten: lambda w, r: w.store.forgotten(r.event.person)}),  # no copy of their key in memory

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -103,8 +103,12 @@ def is_outage(error: BaseException) -> bool:
 
 class EventStore:
     def __init__(self, factory: InfrastructureFactory, recorder: ApplicationRecorder, description: str,
-                 postgres_params: tuple[dict[str, Any], str] | None = None, keys: Any = None):
+                 postgres_params: tuple[dict[str, Any], str] | None = None, keys: Any = None,
+                 snapshots: Callable[[], Any] | None = None):
         self._factory = factory
+        self._open_snapshots = snapshots  # events.snapshots, opened on first use (command-line tools never do)
+        self._snapshots: Any = None
+        self._snapshots_lock = threading.Lock()
         self.keys = keys  # people's keys (``events.keys``): their words are stored encrypted
         self._recorder = recorder
         self.description = description
@@ -263,6 +267,14 @@ class EventStore:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def snapshots(self) -> Any:
+        """Where actors keep snapshots of long streams' states (``events.snapshots``), or None."""
+        with self._snapshots_lock:
+            if self._snapshots is None and self._open_snapshots is not None and not self._closed:
+                self._snapshots = self._open_snapshots()
+            return self._snapshots
+
     def wake_followers(self) -> None:
         with self._appended:
             self._appended.notify_all()
@@ -271,6 +283,8 @@ class EventStore:
         """Another process forgot ``person``: no copy of their key stays in this one's memory."""
         if self.keys is not None:
             self.keys.evict(person)
+        if self.snapshots is not None:  # they held the person's words as the states did
+            self.snapshots.clear()
 
     def forget(self, person: str) -> bool:
         """Delete the person's key: their words in the log can no longer be read by anyone."""
@@ -283,6 +297,9 @@ class EventStore:
             self._factory.close()
             if self.keys is not None:
                 self.keys.close()
+            with self._snapshots_lock:
+                if self._snapshots is not None:
+                    self._snapshots.close()
 
     def _recorded(self, position: int | None, row: StoredEvent) -> RecordedEvent:
         try:
@@ -339,9 +356,14 @@ def open_store(spec: str, data_dir: Path, create: bool = True) -> EventStore:
                            env.get("POSTGRES_SCHEMA", "public"))
     from events.keys import KEYS_FILE, PostgresKeys, SQLiteKeys
 
+    from events.snapshots import SNAPSHOTS_FILE, PostgresSnapshots, SQLiteSnapshots
+
     keys = PostgresKeys(*postgres_params) if postgres_params is not None else \
         SQLiteKeys(Path(data_dir).expanduser() / KEYS_FILE, create)
-    return EventStore(factory, recorder, description, postgres_params, keys)
+    params = postgres_params
+    snapshots = (lambda: PostgresSnapshots(*params)) if params is not None else \
+        (lambda: SQLiteSnapshots(Path(data_dir).expanduser() / SNAPSHOTS_FILE)) if create else None
+    return EventStore(factory, recorder, description, postgres_params, keys, snapshots)
 
 
 def _postgres_env(url: str, create: bool = True) -> tuple[dict[str, str], str]:

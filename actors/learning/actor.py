@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from actors.learning import decider as training
+from actors.learning import folding
 from actors.commands import InvokeCommand, PollFineTune, ResumeFineTunes
 from actors.learning.evaluation import evaluate
 from actors.learning.examples import Example, Parsed, parse_file, parse_train_command
@@ -71,6 +72,12 @@ def holdout_of(text: str) -> float | None:
 
 
 @dataclass(frozen=True)
+class ReloadLearning:
+    """Someone was forgotten: drop the learning state folded from the log (their examples' words are in it),
+    and fold it again, from what the log now gives, when next needed."""
+
+
+@dataclass(frozen=True)
 class AbandonCommand:
     """The Trainer failed on this command repeatedly: tell its author, record it, move on."""
 
@@ -125,7 +132,8 @@ class TrainerActor(SupervisedActor):
         self.fine_tuning = fine_tuning
         self.config = config
         self.later = later
-        self.streams = DecidedStreams(store, publish, Learning(), training.evolve, lambda _: LEARNING_STREAM)
+        self.streams = DecidedStreams(store, publish, Learning(), training.evolve, lambda _: LEARNING_STREAM,
+                                      fold=folding.fold)
 
     # -- the loop ----------------------------------------------------------------------------------
     def handle(self, message: object) -> None:
@@ -142,6 +150,8 @@ class TrainerActor(SupervisedActor):
             m = message
             self._execute(m.command, lambda s: training.decide_evaluation(m.command, m.dataset, m.model, m.holdout,
                                                                           m.scores))
+        elif isinstance(message, ReloadLearning):
+            self.streams.forget_all()
         elif isinstance(message, AbandonCommand):
             c = message.command
             self._execute(c, lambda s: [training.rejected(c, "internal_error", "Sorry, something went wrong on my "
