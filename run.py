@@ -19,15 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actors.access import RateLimit
-from actors.commands import (AnswerPending, ClearMemory, ControlVoice, ForgetPerson, PollFineTune,
-                             PurgeAudio, ReceiveAudio, ReceiveMessage, RecordCatchUp, RecordConnection,
+from actors.commands import (AnswerPending, ApologizeFor, ClearMemory, ControlVoice, ForgetPerson,
+                             PollFineTune, PurgeAudio, ReceiveAudio, ReceiveMessage, RecordCatchUp, RecordConnection,
                              RecordSynthesis, RejoinVoice, ReportPlayback, ReportVoiceLost, ResumeFineTunes, Say,
                              SpeakAnswer, SpeakInVoice, TranscribePending, VoteAnswer)
 from actors.conversation import decider as conversation
 from actors.conversation.actor import ResponderActor, ResponderConfig, ResponderPool, give_up as give_up_answer
 from actors.corrections.actor import CORRECTION_COMMANDS, CorrectionLogActor, LookAgain
 from actors.corrections.decider import Answered
-from actors.desk.actor import DeskActor, give_up as give_up_desk
+from actors.desk.actor import DeskActor
 from actors.hearing.actor import TranscriberActor, TranscriberPool
 from actors.hearing.decider import AudioLimits
 from actors.learning.actor import (LEARNING_COMMANDS, AbandonCommand, LearnCorrection, RecordEvaluation,
@@ -141,7 +141,7 @@ def start_privacy(w: Wiring) -> Handler:
 
 
 def start_desk(w: Wiring) -> Handler:
-    return w.actor("desk", DeskActor, w.system.status, w.settings.command_prefix, give_up=give_up_desk)
+    return w.actor("desk", DeskActor, w.system.status, w.settings.command_prefix)
 
 
 def start_outbox(w: Wiring) -> Handler:
@@ -187,7 +187,7 @@ CAPABILITIES: dict[str, Capability[Wiring]] = {
     "corrections": Capability(start_correction_log, (VoteAnswer, LookAgain), named=CORRECTION_COMMANDS),
     "privacy": Capability(start_privacy, (ForgetPerson,), named=PRIVACY_COMMANDS, everywhere={
         PersonForgotten: lambda w, r: w.store.forgotten(r.event.person)}),  # no copy of their key in memory
-    "desk": Capability(start_desk, (RecordConnection, RecordCatchUp)),  # and every bot command not named above
+    "desk": Capability(start_desk, (RecordConnection, RecordCatchUp, ApologizeFor)),  # and every bot command not named above
     "outbox": Capability(start_outbox, (Deliver,), {REPLY_EVENTS: lambda w, r: Deliver(reply_from(r.event))}),  # type: ignore[arg-type]
 }
 

@@ -282,3 +282,10 @@ class ForgetPerson:
 @dataclass(frozen=True)
 class ClearMemory:
     """Forget what is cached from the log (someone was forgotten): reload it when next needed."""
+
+
+@dataclass(frozen=True)
+class ApologizeFor:
+    """An actor kept failing on this command (a bug) and gave up: the Desk tells its author, once."""
+
+    command: InvokeCommand

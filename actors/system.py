@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from actors.commands import AnswerPending, PurgeAudio, RejoinVoice, ResumeFineTunes, TranscribePending
+from actors.commands import (AnswerPending, ApologizeFor, InvokeCommand, PurgeAudio, RejoinVoice, ResumeFineTunes,
+                             TranscribePending)
 from actors.desk.decider import StatusReport
 from actors.learning.models import ModelChoice
 from actors.outbox import Deliver, reply_from
@@ -70,10 +71,16 @@ class Parley:
     def supervise(self, name: str, actor_class: type, *args: object, **supervision: Any) -> Supervised:
         """Start ``actor_class(supervisor, store, publish, *args)`` under a supervisor that restarts it with
         backoff (and records ``ActorRestarted``)."""
+        supervision.setdefault("give_up", self._apologize)
         supervised = Supervised(name, lambda sup: actor_class.start(sup, self.store, self.router.publish, *args),
                                 on_restart=self._record_restart, transient=is_outage, **supervision).start()
         self.supervised.append(supervised)
         return supervised
+
+    def _apologize(self, message: object, error: str) -> None:
+        """An actor with no reply of its own for a command it gave up on: the Desk tells the author."""
+        if isinstance(message, InvokeCommand):
+            self.router.dispatch(ApologizeFor(message))
 
     def _record_restart(self, name: str, error: str, restarts: int) -> None:
         stream = f"actor:{name}"

@@ -69,3 +69,24 @@ def test_a_command_the_desk_keeps_failing_on_is_answered_with_an_apology_once():
     [told] = desk.abandoned(desk.CommandLog(), command)
     assert told.message_id == "m7" and "went wrong on my side" in told.text
     assert desk.abandoned(desk.evolve(desk.CommandLog(), told), command) == []  # already answered: not twice
+
+
+def test_a_command_any_actor_keeps_failing_on_gets_one_apology(tmp_path, llm_server, monkeypatch):
+    from actors.corrections import decider as corrections
+    from actors.desk import decider as desk
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a planted bug")
+    monkeypatch.setattr(desk, "decide", broken)  # the Desk and the CorrectionLog both fail on every command
+    monkeypatch.setattr(corrections, "decide_feedback", broken)
+    console = CapturedConsole(files_root=tmp_path / "data")
+    system = build(settings_for(tmp_path / "data", llm_server.base_url), {"console": console})
+    try:
+        for n, name in enumerate(("hi", "feedback"), start=1):
+            console.expect(f"m{n}")
+            system.router.dispatch(dataclasses.replace(console_command(n, name), args="nice", is_admin=True))
+        wait_for(lambda: len(console.lines()) == 2, timeout=30, what="an apology for each command")
+        assert all("went wrong on my side with that command" in line for line in console.lines())
+        assert system.settle(10) and len(console.lines()) == 2
+    finally:
+        system.stop()

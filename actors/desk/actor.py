@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from actors.desk import connection
 from actors.desk import decider as desk
-from actors.commands import InvokeCommand, RecordCatchUp, RecordConnection
+from actors.commands import ApologizeFor, InvokeCommand, RecordCatchUp, RecordConnection
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from events import EventStore
@@ -15,17 +14,6 @@ from events.catalog.desk import transport_stream
 
 def command_stream(conversation_id: str) -> str:
     return f"commands:{conversation_id}"
-
-
-@dataclass(frozen=True)
-class AbandonCommand:
-    """The Desk failed on this command repeatedly: tell its author, record it, move on."""
-
-    command: InvokeCommand
-
-
-def give_up(message: object, error: str) -> object | None:
-    return AbandonCommand(message) if isinstance(message, InvokeCommand) else None
 
 
 class DeskActor(SupervisedActor):
@@ -42,7 +30,7 @@ class DeskActor(SupervisedActor):
         if isinstance(message, (RecordConnection, RecordCatchUp)):
             self.transports.execute(message.source, lambda s: connection.decide(s, message))
             return
-        if isinstance(message, AbandonCommand):
+        if isinstance(message, ApologizeFor):  # another actor (or this one) gave up on it
             c = message.command
             self.logs.execute(c.conversation_id, lambda s: desk.abandoned(s, c))
             return
