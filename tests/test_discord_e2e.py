@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 import sys
 
 import pytest
@@ -261,6 +262,18 @@ def test_transient_send_errors_are_retried_and_permanent_ones_recorded(bot, disc
     failed = next(e for e in replay_json(bot_env) if e["type"] == "ReplyDeliveryFailed")["data"]
     assert failed["message_id"] == second["id"] and "Forbidden" in failed["reason"]
     assert discord_emulator.replies_to(second) == []
+
+
+def test_rate_limited_sends_per_route_and_global_are_waited_out_and_sent_once(bot, discord_emulator, bot_env):
+    kate = discord_emulator.user("Kate")
+    discord_emulator.fail_next_posts = [429, "429-global", 429]
+    asked = discord_emulator.user_says(discord_emulator.general, kate, "!hi")
+    wait_for(lambda: discord_emulator.replies_to(asked), what="the reply after three rate limits")
+    assert len(discord_emulator.posts) == 4  # three refused, then the one that was posted
+    time.sleep(0.5)
+    assert len(discord_emulator.replies_to(asked)) == 1
+    sent = [e["data"] for e in replay_json(bot_env) if e["type"] in ("ReplySent", "ReplyDeliveryFailed")]
+    assert [s["message_id"] for s in sent] == [asked["id"]] and "sent_message_ids" in sent[0]
 
 
 def test_an_unreachable_discord_is_a_clear_error(bot_env):

@@ -50,7 +50,7 @@ class DiscordEmulator:
         self.typing: list[str] = []
         self.edits: dict[str, int] = defaultdict(int)
         self.posts: list[dict] = []  # every message-create request body the bot sent
-        self.fail_next_posts: list[int] = []  # scripted HTTP statuses for the bot's next sends
+        self.fail_next_posts: list[int | str] = []  # scripted HTTP statuses for the bot's next sends ("429-global" too)
         self.lose_next_responses = 0  # accept the bot's next sends but drop the connection before answering
         self.hang_next_responses = 0  # accept the bot's next sends and never answer (the bot dies waiting)
         self.hang_next_voice_messages = 0  # the same, for the bot's next voice messages only
@@ -415,7 +415,16 @@ class DiscordEmulator:
         self.posts.append(body)
         if self.fail_next_posts:
             status = self.fail_next_posts.pop(0)
-            return _error(status, 0, f"scripted {status}")
+            if status in (429, "429-global"):  # as Discord rate-limits: a route's bucket, or the whole bot
+                scope = "global" if status == "429-global" else "user"
+                headers = {"Retry-After": "1", "X-RateLimit-Scope": scope, "X-RateLimit-Limit": "5",
+                           "X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": "0.3",
+                           "X-RateLimit-Bucket": "emulated-bucket",
+                           **({"X-RateLimit-Global": "true"} if scope == "global" else {})}
+                return web.Response(body=json.dumps({"message": "You are being rate limited.", "retry_after": 0.3,
+                                                     "global": scope == "global", "code": 0}).encode(),
+                                    status=429, headers={"Content-Type": "application/json", **headers})
+            return _error(int(status), 0, f"scripted {status}")
         content = body.get("content") or ""
         if len(content) > 2000:
             return _error(400, 50035, "Invalid Form Body: content must be 2000 or fewer in length.")
