@@ -82,3 +82,22 @@ def test_a_slash_command_sync_that_fails_oddly_leaves_the_bot_running(bot_env, d
     finally:
         log = running.stop()
     assert "could not register slash commands" in log and "Traceback" not in log
+
+
+def test_the_gateway_closing_with_resumable_and_fresh_session_codes_is_recovered_from(bot, discord_emulator, bot_env):
+    olga = discord_emulator.user("Olga")
+    for n, (code, reason) in enumerate(((4000, "Unknown error"), (4009, "Session timed out"), (1001, "Going away"))):
+        sessions = len(discord_emulator.identifies)
+        discord_emulator.disconnect_all(code, reason)
+        wait_for(lambda: len(discord_emulator.identifies) > sessions, timeout=30, what=f"a new session after {code}")
+        asked = discord_emulator.user_says(discord_emulator.general, olga, f"after {code}", mention_bot=True)
+        final_reply(discord_emulator, asked, f"echo: after {code} [turns=1]")
+    assert bot.process.poll() is None
+    assert "Traceback" not in bot.stop()
+
+
+def test_the_gateway_refusing_the_intents_is_one_clear_line_and_exit_2(bot, discord_emulator):
+    discord_emulator.disconnect_all(4014, "Disallowed intent(s)")
+    assert bot.process.wait(30) == 2
+    log = bot.process.stderr.read()
+    assert "enable the Message Content intent" in log and "Traceback" not in log

@@ -310,10 +310,12 @@ class DiscordEmulator:
         if channel_id is not None and self.voice is not None:
             await self._voice_server_update(channel_id)
 
-    def disconnect_all(self) -> None:
+    def disconnect_all(self, code: int = 1000, reason: str = "") -> None:
+        """Close every gateway connection, with a close code as Discord does (4000: unknown error, resume;
+        4009: session timed out, identify again; 4004: authentication failed; 4014: disallowed intents)."""
         async def close() -> None:
             for ws in list(self._sockets):
-                await ws.close()
+                await ws.close(code=code, message=reason.encode())
         self._call(close())
 
     # -- server ----------------------------------------------------------------------------
