@@ -20,11 +20,13 @@ from actors.commands import (AnswerPending, ApologizeFor, InvokeCommand, PurgeAu
 from actors.desk.decider import StatusReport
 from actors.learning.models import ModelChoice
 from actors.outbox import Deliver, reply_from
+from actors.policies import speak_answer
 from actors.ports import ChatModel, Draft, ReplyTransport
 from actors.router import Router
 from actors.supervisor import Supervised
 from events import EventStore, RecordedEvent, StreamConflict, is_outage
 from events.catalog.desk import ActorRestarted
+from events.catalog.conversation import ResponseGenerated
 from events.catalog.messages import AboutMessage
 
 log = logging.getLogger("parley.system")
@@ -107,8 +109,8 @@ class Parley:
                             restarts=sum(s.restarts for s in self.supervised), model=self.model())
 
     def finish(self, owns: Callable[[str, str], bool] | None = None) -> None:
-        """Finish what a previous run left half done: clips not transcribed, answers not generated yet, and
-        fine-tuning jobs that were running. ``owns(conversation_id, channel_id)`` keeps a shard of a split
+        """Finish what a previous run left half done: clips not transcribed, answers not generated yet, voice
+        answers not spoken yet, and fine-tuning jobs that were running. ``owns(conversation_id, channel_id)`` keeps a shard of a split
         bot to its own channels (the other shards finish theirs)."""
         for clip in self.clips.untranscribed():
             if owns is None or owns(clip.conversation_id, clip.channel_id):
@@ -116,6 +118,14 @@ class Parley:
         for question in self.conversations.unanswered_conversations():
             if owns is None or owns(question.conversation_id, question.channel_id):
                 self.router.dispatch(AnswerPending(question.conversation_id))
+        if getattr(self.settings, "voice_replies", False):
+            for where, position in self.clips.unspoken():  # the process died while speaking the answer
+                if owns is None or owns(where.conversation_id, where.channel_id):
+                    answer = next(iter(self.store.read_all(after=position - 1, limit=1)), None)
+                    command = speak_answer(answer.event) if answer is not None and isinstance(
+                        answer.event, ResponseGenerated) else None
+                    if command is not None:
+                        self.router.dispatch(command)
         self.router.dispatch(ResumeFineTunes())
 
     def resume(self, source: str, owns: Callable[[str, str], bool] | None = None) -> None:
