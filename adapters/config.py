@@ -315,7 +315,7 @@ def prepare_data_dir(path: Path) -> Path:
         raise ConfigError(f"PARLEY_DATA_DIR {path} is a file, not a folder: point it at a folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
+        probe = path / f".write-test-{os.getpid()}"  # per process: several may start in one dir at once
         probe.write_text("ok")
         probe.unlink()
     except OSError as e:
