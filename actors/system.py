@@ -110,22 +110,21 @@ class Parley:
 
     def finish(self, owns: Callable[[str, str], bool] | None = None) -> None:
         """Finish what a previous run left half done: clips not transcribed, answers not generated yet, voice
-        answers not spoken yet, and fine-tuning jobs that were running. ``owns(conversation_id, channel_id)`` keeps a shard of a split
-        bot to its own channels (the other shards finish theirs)."""
+        answers not spoken yet, and fine-tuning jobs that were running. ``owns(conversation_id, channel_id)``
+        keeps a shard of a split bot to its own channels (the other shards finish theirs)."""
+        mine = owns or (lambda conversation_id, channel_id: True)
         for clip in self.clips.untranscribed():
-            if owns is None or owns(clip.conversation_id, clip.channel_id):
+            if mine(clip.conversation_id, clip.channel_id):
                 self.router.dispatch(TranscribePending(clip.source, clip.message_id))
         for question in self.conversations.unanswered_conversations():
-            if owns is None or owns(question.conversation_id, question.channel_id):
+            if mine(question.conversation_id, question.channel_id):
                 self.router.dispatch(AnswerPending(question.conversation_id))
-        if getattr(self.settings, "voice_replies", False):
+        if self.settings.voice_replies:
             for where, position in self.clips.unspoken():  # the process died while speaking the answer
-                if owns is None or owns(where.conversation_id, where.channel_id):
-                    answer = next(iter(self.store.read_all(after=position - 1, limit=1)), None)
-                    command = speak_answer(answer.event) if answer is not None and isinstance(
-                        answer.event, ResponseGenerated) else None
-                    if command is not None:
-                        self.router.dispatch(command)
+                answer = next(iter(self.store.read_all(after=position - 1, limit=1)), None)
+                if mine(where.conversation_id, where.channel_id) and answer is not None \
+                        and isinstance(answer.event, ResponseGenerated) and (said := speak_answer(answer.event)):
+                    self.router.dispatch(said)
         self.router.dispatch(ResumeFineTunes())
 
     def resume(self, source: str, owns: Callable[[str, str], bool] | None = None) -> None:
