@@ -96,9 +96,12 @@ def start_responders(w: Wiring) -> Handler:
 
 
 def start_transcribers(w: Wiring) -> Handler:
-    limits = AudioLimits(w.settings.max_audio_mb, w.settings.max_audio_seconds)
-    return TranscriberPool([w.actor(f"transcriber-{i}", TranscriberActor, w.speech, w.system.audio, limits)
-                            for i in range(w.settings.transcribers)])
+    s = w.settings
+    limits = AudioLimits(s.max_audio_mb, s.max_audio_seconds)
+    def transcriber(name: str) -> Supervised:
+        return w.actor(name, TranscriberActor, w.speech, w.system.audio, limits)
+    return TranscriberPool([transcriber(f"transcriber-{i}") for i in range(s.transcribers)], s.max_waiting_clips,
+                           transcriber("transcriber-reception") if s.max_waiting_clips else None)
 
 
 def start_speaker(w: Wiring) -> Handler:

@@ -40,6 +40,7 @@ class Settings:
     llm_context_tokens: int = 0  # the model's context window, when known (0: unknown, no bound)
     responders: int = 4
     max_waiting: int = 100  # questions waiting for one Responder before more are refused as busy (0: no bound)
+    max_waiting_clips: int = 20  # clips waiting for one Transcriber before more are refused as busy (0: no bound)
     channels: frozenset[str] = frozenset()
     command_prefix: str = "!"
     discord_api_base: str | None = None
@@ -210,6 +211,7 @@ OPTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
     "PARLEY_LLM_CONTEXT_TOKENS": ("llm_context_tokens", _integer(0, 10_000_000)),
     "PARLEY_RESPONDERS": ("responders", _integer(1, 256)),
     "PARLEY_MAX_WAITING": ("max_waiting", _integer(0, 1_000_000)),
+    "PARLEY_MAX_WAITING_CLIPS": ("max_waiting_clips", _integer(0, 1_000_000)),
     "PARLEY_CHANNELS": ("channels", _ids),
     "PARLEY_PREFIX": ("command_prefix", _text),
     "DISCORD_API_BASE": ("discord_api_base", _url("http", "https")),

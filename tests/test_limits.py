@@ -1,14 +1,20 @@
 """Limits (issue 16): a per-person rate limit with one polite refusal per minute, never in the console; a
-bounded queue of questions per Responder, past which people are told at once that Parley is busy."""
+bounded queue of questions per Responder and of clips per Transcriber, past which people are told at once that
+Parley is busy."""
 from __future__ import annotations
 
 from actors.access import BUSY, QUIET, RATE_LIMITED, RateLimit
-from actors.commands import ReceiveMessage
+import threading
+from dataclasses import replace
+
+from actors.commands import ReceiveAudio, ReceiveMessage, TranscribePending
 from actors.conversation.actor import ResponderPool
+from actors.hearing.actor import TranscriberPool
 from tests.conftest import parley_env, replay_json
 from tests.fakes.discord_server import BOT_TOKEN
 from tests.helpers import wait_for
 from tests.test_discord_e2e import Bot, discord_emulator, final_reply  # noqa: F401  (the emulator fixture)
+from tests.test_hearing import engine, model_path  # noqa: F401  (the Vosk fixtures)
 
 
 def test_the_rate_limit_counts_by_when_messages_were_sent_and_tells_once_a_minute():
@@ -101,3 +107,58 @@ def test_the_console_is_never_refused_as_busy():
                                  author_id="ann", author_name="Ann", text="hi"))
     assert [c.source for c in member.commands] == ["console"]  # type: ignore[attr-defined]
     assert [(c.source, c.refusal) for c in reception.commands] == [("discord", BUSY)]  # type: ignore[attr-defined]
+
+
+class GatedEngine:
+    """The real Vosk engine behind a gate: clips pile up in the queue until the test opens it."""
+
+    def __init__(self, engine) -> None:
+        self.engine, self.model_name, self.gate = engine, engine.model_name, threading.Event()
+
+    def transcribe(self, path: str):
+        self.gate.wait(60)
+        return self.engine.transcribe(path)
+
+
+def test_a_flood_of_clips_past_the_queue_bound_is_refused_as_busy_at_once_and_the_rest_transcribed(
+        tmp_path, llm_server, engine):
+    from run import build
+    from tests.helpers import CapturedConsole, settings_for
+    from tests.test_hearing import WAV, clip
+
+    console = CapturedConsole()
+    gated = GatedEngine(engine)
+    system = build(settings_for(tmp_path, llm_server.base_url, transcribers=1, max_waiting_clips=2),
+                   {"chat": console}, speech=gated)
+    try:
+        digest, size = system.audio.save_file(WAV)
+        for n in range(6):  # not expected in order: each reply printed as it comes
+            system.router.dispatch(replace(clip(n, digest, size), source="chat", conversation_id=f"chat:{n}"))
+        wait_for(lambda: len(console.lines()) == 4, what="the four told")
+        busy = [line for line in console.lines() if "busy listening to many recordings" in line]
+        assert len(busy) == 4 and not [r for r in system.store.read_all(types=["TranscriptionCompleted"])]
+        gated.gate.set()  # the two that waited are transcribed and answered
+        wait_for(lambda: len([line for line in console.lines() if line.startswith("echo:")]) == 2, timeout=60,
+                 what="the two waiting clips answered")
+        done = [r.event for r in system.store.read_all(types=["TranscriptionCompleted"])]
+        failed = [r.event for r in system.store.read_all(types=["TranscriptionFailed"])]
+        assert sorted(e.message_id for e in done) == ["m0", "m1"] and all(e.text for e in done)
+        assert sorted((e.message_id, e.reason) for e in failed) == [(f"m{n}", "busy") for n in range(2, 6)]
+        assert len(list(system.store.read_all(types=["AudioReceived"]))) == 6  # every clip recorded, none lost
+    finally:
+        gated.gate.set()
+        system.stop()
+
+
+def test_the_console_and_a_restart_s_clips_are_never_refused_as_busy():
+    member, reception = Told(), Told()
+    member.waiting, member.name = 1000, "transcriber-0"  # type: ignore[attr-defined]
+    pool = TranscriberPool([member], max_waiting=1, reception=reception)  # type: ignore[list-item,arg-type]
+    for source in ("console", "discord"):
+        pool.tell(ReceiveAudio(source=source, conversation_id=f"{source}:c", channel_id="c", message_id="m",
+                               author_id="ann", author_name="Ann", audio_hash="h", content_type="audio/ogg",
+                               size_bytes=1))
+    pool.tell(TranscribePending("discord", "m0"))
+    assert [type(c).__name__ + ":" + c.source for c in member.commands] == [  # type: ignore[attr-defined]
+        "ReceiveAudio:console", "TranscribePending:discord"]
+    assert [(c.source, c.refused) for c in reception.commands] == [("discord", "busy")]  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import zlib
+from dataclasses import replace
 from datetime import datetime
 
 from actors.hearing import decider as transcription
@@ -86,12 +87,25 @@ class TranscriberActor(SupervisedActor):
 
 
 class TranscriberPool:
-    def __init__(self, members: list[Supervised]):
+    """The Transcribers, a clip always to the same one. A clip for a Transcriber that already has
+    ``max_waiting`` clips waiting is refused as busy: recorded (``TranscriptionFailed`` "busy") and the person
+    told at once by ``reception``, a Transcriber kept for that, instead of after minutes of queue. The console
+    is never refused, nor a clip that is already in the log (a restart's ``TranscribePending``)."""
+
+    def __init__(self, members: list[Supervised], max_waiting: int = 0, reception: Supervised | None = None):
         self.members = members
+        self.max_waiting = max_waiting
+        self.reception = reception
 
     def tell(self, command: object) -> None:
         if isinstance(command, PurgeAudio):
             self.members[0].tell(command)
             return
         key = f"{getattr(command, 'source')}:{getattr(command, 'message_id')}"
-        self.members[zlib.crc32(key.encode()) % len(self.members)].tell(command)
+        member = self.members[zlib.crc32(key.encode()) % len(self.members)]
+        if self.max_waiting and self.reception is not None and isinstance(command, ReceiveAudio) \
+                and command.source != "console" and not command.refused and member.waiting >= self.max_waiting:
+            log.warning("busy: %d clips wait for %s; refusing %s", member.waiting, member.name, key)
+            self.reception.tell(replace(command, refused="busy"))
+            return
+        member.tell(command)

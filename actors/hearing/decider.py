@@ -16,6 +16,8 @@ FAILURE_TEXT = {
     "too_long": "That recording is too long for me (at most {max_seconds} seconds). Please send a shorter one.",
     "undecodable": "I could not play that file: it is not audio I can read (or it is damaged).",
     "silent": "I could not hear anything in that.",
+    "busy": ("Sorry, I'm busy listening to many recordings right now and could not take yours: please send it "
+             "again in a minute."),
     "internal": "Sorry, something went wrong on my side while listening to that. It has been logged.",
 }
 
