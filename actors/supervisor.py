@@ -20,6 +20,27 @@ import pykka
 log = logging.getLogger("parley.supervisor")
 
 
+def _never(error: BaseException) -> bool:
+    return False
+
+
+class _NoTracebackForOutages(logging.Filter):
+    """pykka logs a traceback for every failed message; while the store is down that is one per attempt, for
+    every actor. The supervisor's own line says what failed and when it retries: pykka's is dropped then."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.transient: set[Callable[[BaseException], bool]] = set()  # each supervisor's ``transient``
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return error is None or not any(transient(error) for transient in list(self.transient))
+
+
+_pykka_filter = _NoTracebackForOutages()
+logging.getLogger("pykka").addFilter(_pykka_filter)
+
+
 @dataclass
 class Envelope:
     message: object
@@ -59,7 +80,7 @@ class Supervised:
         *,
         on_restart: Callable[[str, str, int], None] = lambda name, error, restarts: None,
         give_up: Callable[[object, str], object | None] = lambda message, error: None,
-        transient: Callable[[BaseException], bool] = lambda error: False,
+        transient: Callable[[BaseException], bool] = _never,
         max_attempts: int = 3,
         backoff: tuple[float, float] = (0.05, 5.0),
     ):
@@ -68,6 +89,7 @@ class Supervised:
         self._on_restart = on_restart
         self._give_up = give_up
         self._transient = transient
+        _pykka_filter.transient.add(transient)
         self._max_attempts = max_attempts
         self._backoff = backoff
         self._lock = threading.RLock()
@@ -127,8 +149,12 @@ class Supervised:
             self._consecutive_failures += 1
             base, most = self._backoff
             delay = min(most, base * 2 ** (self._consecutive_failures - 1))
-        log.error("%s failed (%r); restarting in %.2fs", self.name, error, delay)
         counts = error is None or not self._transient(error)
+        if counts:
+            log.error("%s failed (%r); restarting in %.2fs", self.name, error, delay)
+        else:  # not the message's fault: it is retried until the store is back
+            log.warning("%s waits for the store (%s); retrying in %.2fs", self.name,
+                        str(error).splitlines()[0][:200], delay)
         timer = threading.Timer(delay, self._restart, args=(repr(error), counts))
         timer.daemon = True
         timer.start()

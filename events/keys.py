@@ -95,16 +95,14 @@ class PostgresKeys(SQLiteKeys):
     """The same, as a table beside the log's in its PostgreSQL schema."""
 
     def __init__(self, connect: dict[str, Any], schema: str, create: bool = True):
-        import psycopg
+        from events.pg_connection import ReconnectingConnection
+        from events.postgres_recorder import creating_schema
 
         self._lock = threading.Lock()
         self._cache = {}
         self._ciphers = {}
-        self._pg = psycopg.connect(**connect, autocommit=True)
-        self._pg.execute(f'SET search_path TO "{schema}"')
-        from events.postgres_recorder import creating_schema
-
-        with creating_schema(self._pg):
+        self._pg = ReconnectingConnection(connect, lambda conn: conn.execute(f'SET search_path TO "{schema}"'))
+        with creating_schema(self._pg.connection()):
             self._pg.execute("CREATE TABLE IF NOT EXISTS person_keys (person TEXT PRIMARY KEY, key BYTEA NOT NULL)")
         self._db = None
 

@@ -129,30 +129,19 @@ class PostgresSnapshots:
     """A table beside the log, shared by every process on the store (a snapshot one wrote, all use)."""
 
     def __init__(self, connect: dict[str, Any], schema: str):
-        import psycopg
-
+        from events.pg_connection import ReconnectingConnection
         from events.postgres_recorder import creating_schema
 
         self._lock = threading.Lock()
-        self._connect = connect
         self._table = f'"{schema}".{TABLE}'
-        self._conn = psycopg.connect(**connect, autocommit=True)
-        with creating_schema(self._conn):
+        self._conn = ReconnectingConnection(connect)
+        with creating_schema(self._conn.connection()):
             self._conn.execute(SCHEMA.replace(TABLE, self._table, 1))
 
     def _run(self, sql: str, params: tuple = ()) -> Any:
-        import psycopg
-
         with self._lock:
-            for attempt in (1, 2):
-                try:
-                    return self._conn.execute(sql, params).fetchone() if sql.startswith("SELECT") else \
-                        self._conn.execute(sql, params)
-                except psycopg.OperationalError:  # the server restarted: one new connection, then give up
-                    if attempt == 2:
-                        raise
-                    self._conn = psycopg.connect(**self._connect, autocommit=True)
-        return None
+            cursor = self._conn.execute(sql, params)
+            return cursor.fetchone() if sql.startswith("SELECT") else None
 
     def get(self, stream: str, code: str) -> tuple[int, bytes] | None:
         row = self._run(f"SELECT version, state FROM {self._table} WHERE stream=%s AND code=%s", (stream, code))

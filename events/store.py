@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
@@ -98,7 +99,12 @@ class StoreMissing(StoreUnavailable):
 def is_outage(error: BaseException) -> bool:
     """True for failures of the store itself (server down, connection lost, database locked), which
     pass with time, as opposed to a bad event or a bug: callers retry these without giving up."""
-    return isinstance(error, (OperationalError, InterfaceError, StoreUnavailable))
+    if isinstance(error, (OperationalError, InterfaceError, StoreUnavailable)):
+        return True
+    # psycopg's own, where Parley talks to PostgreSQL beside the library (snapshots, read models, LISTEN):
+    # a terminated connection (AdminShutdown), a refused one, a pool that timed out waiting for the server.
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError))
 
 
 class EventStore:
@@ -251,6 +257,7 @@ class EventStore:
                     with psycopg.connect(**connect, autocommit=True) as conn:
                         conn.execute(f'LISTEN "{channel}"')
                         self.listening.set()
+                        self.wake_followers()  # what others appended while it was not listening
                         while not self._closed:
                             for _ in conn.notifies(timeout=0.5, stop_after=1):
                                 self.wake_followers()

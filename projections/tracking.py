@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from events import EventStore, RecordedEvent
+from events import EventStore, RecordedEvent, is_outage
 
 log = logging.getLogger("parley.projections")
 READ_MODELS_FILE = "read-models.sqlite3"
@@ -340,8 +340,11 @@ class ProjectionRunner:
                         self.store.wait_for_append(self.poll_seconds)
                     else:
                         self._stop.wait(0.05)  # the worker's position moves without an append here
-            except Exception:  # the store is down, or a bug: keep the bot up, try again shortly
+            except Exception as e:  # the store is down, or a bug: keep the bot up, try again shortly
                 if self._stop.is_set() or self.store.closed:  # closed under us: nothing more to follow
                     return
-                log.exception("read models could not catch up; retrying")
+                if is_outage(e):
+                    log.warning("read models wait for the store (%s); retrying", str(e).splitlines()[0][:200])
+                else:
+                    log.exception("read models could not catch up; retrying")
                 self._stop.wait(1.0)

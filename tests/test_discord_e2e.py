@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 import sys
+import threading
+import time
 
 import pytest
 
@@ -22,15 +23,29 @@ def discord_emulator():
 
 
 class Bot:
+    """``python run.py`` as a process of its own. Its stderr is read as it is written (a full pipe would stop
+    every thread of the bot at its next log line) and kept for ``log``."""
+
     def __init__(self, env: dict[str, str], emulator: DiscordEmulator):
         self.env, self.emulator, self.process = env, emulator, None
+        self._log: list[str] = []
+        self._reader: threading.Thread | None = None
 
     def start(self) -> "Bot":
         self.emulator.identified.clear()
         self.process = subprocess.Popen([sys.executable, str(ROOT / "run.py")], env=self.env, cwd=ROOT,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self._log = []
+        self._reader = threading.Thread(target=lambda: self._log.extend(self.process.stderr), daemon=True)
+        self._reader.start()
         assert self.emulator.identified.wait(30), "the bot never identified on the gateway"
         return self
+
+    def log(self) -> str:
+        """What the bot has written to stderr so far (all of it once it has exited)."""
+        if self.process.poll() is not None and self._reader is not None:
+            self._reader.join(10)
+        return "".join(self._log)
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
@@ -43,7 +58,8 @@ class Bot:
                 self.process.wait(20)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-        return self.process.stderr.read()
+                self.process.wait(10)
+        return self.log()
 
 
 @pytest.fixture

@@ -99,5 +99,5 @@ def test_the_gateway_closing_with_resumable_and_fresh_session_codes_is_recovered
 def test_the_gateway_refusing_the_intents_is_one_clear_line_and_exit_2(bot, discord_emulator):
     discord_emulator.disconnect_all(4014, "Disallowed intent(s)")
     assert bot.process.wait(30) == 2
-    log = bot.process.stderr.read()
+    log = bot.log()
     assert "enable the Message Content intent" in log and "Traceback" not in log
