@@ -97,6 +97,17 @@ class Transcript:
     recognize_s: float
 
 
+def disk_full(error: BaseException) -> bool:
+    """The data dir's disk (or the person's quota, or a file-size limit) has no room for what was written: the
+    person is told so, not "something went wrong", and the operator's log says which folder."""
+    import errno
+
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+DISK_FULL = "no_space"  # the reason recorded when a write found no room
+
+
 class TranscriptionError(Exception):
     """The clip could not be transcribed. ``reason``: too_long, undecodable, silent, internal."""
 

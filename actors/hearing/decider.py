@@ -18,6 +18,8 @@ FAILURE_TEXT = {
     "silent": "I could not hear anything in that.",
     "busy": ("Sorry, I'm busy listening to many recordings right now and could not take yours: please send it "
              "again in a minute."),
+    "no_space": ("I could not keep that recording: my disk is full. The bot's operator has been told; please send "
+                 "it again later."),
     "internal": "Sorry, something went wrong on my side while listening to that. It has been logged.",
 }
 

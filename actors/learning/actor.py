@@ -16,7 +16,7 @@ from actors.learning.evaluation import evaluate
 from actors.learning.examples import Example, Parsed, parse_file, parse_train_command
 from actors.learning.finetune_rules import dpo_records, sft_records, validate, within_limit
 from actors.learning.tokens import counter_for, example_limit, token_stats
-from actors.ports import ChatModel, FineTuning, LLMError, TrainingFiles, TrainingRefused
+from actors.ports import DISK_FULL, ChatModel, FineTuning, LLMError, TrainingFiles, TrainingRefused, disk_full
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from actors.learning.decider import Learning, channel_of
@@ -219,6 +219,15 @@ class TrainerActor(SupervisedActor):
             self._execute(c, lambda s: [training.unknown_dataset(c, name)])
             return
         examples, positions = self.examples(target.id)
+        try:
+            self._write_out(c, action, target, examples, positions, opts)
+        except OSError as e:  # the disk is full, the folder unwritable: the person is told, nothing half-written
+            reason = DISK_FULL if disk_full(e) else "write_failed"
+            log.error("could not write the %s of %s: %s", action, target.name, e)
+            self._execute(c, lambda s: [training.write_failed(c, action, reason, e.strerror or type(e).__name__)])
+
+    def _write_out(self, c: InvokeCommand, action: str, target: training.Dataset, examples: list[Example],
+                   positions: tuple[int, int], opts: dict[str, str]) -> None:
         if action == "export":
             form = opts.get("format", "sft").lower()
             if form not in ("sft", "dpo"):

@@ -213,10 +213,20 @@ def decide_train(state: Learning, c: InvokeCommand, parsed: Parsed, filename: st
     return events + [added, answered(c, text)]
 
 
+def write_failed(c: InvokeCommand, what: str, reason: str, detail: str) -> CommandRejected:
+    """An export or archive that could not be written: nothing half-written is left behind."""
+    if reason == "no_space":
+        return rejected(c, reason, f"I could not write the {what}: my disk is full. Nothing was written; the bot's "
+                                   "operator has been told, and you can ask again once there is room.")
+    return rejected(c, reason, f"I could not write the {what} ({detail}). Nothing was written.")
+
+
 def refused_text(reason: str) -> str:
     return {"too_large": "the file is larger than PARLEY_MAX_IMPORT_MB",
             "unreadable": "the file could not be read (try attaching it again)",
-            "outside_data_dir": "name a file inside the data dir (relative to it)"}.get(reason, reason)
+            "outside_data_dir": "name a file inside the data dir (relative to it)",
+            "no_space": "my disk is full, so the file could not be stored (the bot's operator has been told)",
+            }.get(reason, reason)
 
 
 def decide_learn_correction(state: Learning, e: CorrectionRecorded) -> list[Event]:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from actors.speaking import decider as speaking
 from actors.commands import Say, SpeakAnswer, Spoken, VoiceNote
-from actors.ports import TextToSpeech
+from actors.ports import DISK_FULL, TextToSpeech, disk_full
 from actors.speaking.spoken import spoken_text
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
@@ -88,9 +88,9 @@ class SpeakerActor(SupervisedActor):
                 digest, _ = self.files.save(iter([wav]))
                 outcome = Spoken(engine.voice_name, sentences, round(seconds, 3), digest, len(text),
                                  self.files.path(digest) or digest)
-            except Exception as e:  # a missing or damaged voice: the person is told, the actor lives on
+            except Exception as e:  # a missing or damaged voice, a full disk: the person is told, the actor lives on
                 log.warning("could not speak %s: %s", key, e)
-                outcome = str(e)
+                outcome = DISK_FULL if disk_full(e) else str(e)
         self.utterances.execute(key, lambda s: speaking.decide(s, message, outcome))
 
     def _voice_reply(self, command: SpeakAnswer) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from actors.commands import Say, SpeakAnswer, Spoken, VoiceNote
+from actors.ports import DISK_FULL
 from events.catalog.messages import CommandAnswered, CommandRejected
 from events.catalog.speaking import SpeechSynthesized, VoiceReplyPrepared
 from events.model import Event
@@ -19,7 +20,8 @@ def evolve(state: Utterance, event: Event) -> Utterance:
 
 
 def decide(state: Utterance, command: Say, outcome: Spoken | str | None) -> list[Event]:
-    """``outcome``: what was spoken, or why nothing was (a reason), or None for empty text."""
+    """``outcome``: what was spoken, or why nothing was (``DISK_FULL``, or the voice's trouble in words), or
+    None for empty text."""
     if state.version:
         return []  # a redelivery
     common = dict(conversation_id=command.conversation_id, message_id=command.message_id,
@@ -27,6 +29,10 @@ def decide(state: Utterance, command: Say, outcome: Spoken | str | None) -> list
     if outcome is None:
         return [CommandRejected(**common, author_id=command.author_id, command="say", reason="empty",
                                 reply_text="Say what? Write the text after the command: `!say Hello there`.")]
+    if outcome == DISK_FULL:
+        return [CommandRejected(**common, author_id=command.author_id, command="say", reason=DISK_FULL,
+                                reply_text="I could not save the speech: my disk is full. The bot's operator has been "
+                                           "told; please ask again later.")]
     if isinstance(outcome, str):
         return [CommandRejected(**common, author_id=command.author_id, command="say", reason="no_voice",
                                 reply_text=f"I cannot speak right now: {outcome}. The bot's operator can set "

@@ -14,6 +14,7 @@ from pathlib import PurePosixPath
 import aiohttp
 import discord
 
+from actors.ports import DISK_FULL, disk_full
 from adapters.audio_files import AudioStore, TooLarge
 
 log = logging.getLogger("parley.discord")
@@ -36,7 +37,8 @@ class AudioFetcher:
         self._session: aiohttp.ClientSession | None = None
 
     async def fetch(self, attachment: discord.Attachment) -> tuple[str, int, str]:
-        """(sha256, size, refusal): refusal is "too_large" when over the cap (nothing is kept)."""
+        """(sha256, size, refusal): refusal is "too_large" when over the cap, "no_space" when the data dir's
+        disk is full (nothing is kept either way: the half-written file is removed)."""
         if attachment.size > self.store.max_bytes:
             return "", attachment.size, "too_large"
         if self._session is None or self._session.closed:
@@ -46,6 +48,11 @@ class AudioFetcher:
             return digest, size, ""
         except TooLarge:
             return "", attachment.size, "too_large"
+        except OSError as e:
+            if not disk_full(e):
+                raise
+            log.error("no room to store %s in %s: %s", attachment.filename, self.store.folder, e)
+            return "", attachment.size, DISK_FULL
 
     async def _chunks(self, url: str) -> AsyncIterator[bytes]:
         assert self._session is not None

@@ -45,7 +45,7 @@ class TranscriptionCompleted(AboutMessage):
 
 @dataclass(frozen=True, kw_only=True)
 class TranscriptionFailed(AboutMessage):
-    """Reason: no_model, too_large, too_long, undecodable, silent, internal."""
+    """Reason: no_model, too_large, too_long, undecodable, silent, busy, no_space, internal."""
 
     type_name = "TranscriptionFailed"
     audio_hash: str
