@@ -57,6 +57,8 @@ class FakeOpenAI:
         self.job_outcomes: deque[str] = deque()  # "succeeded" (default) or "failed", per job created
         self.fine_tuning_refused: int | None = None  # e.g. 403: this account may not fine-tune
         self.polls = 0
+        self.hold_polls = threading.Event()  # while set, a job's retrieval waits (a poll in flight, for crash tests)
+        self.polls_held = 0  # retrievals that have waited so far
         self._served: ServedApp
         self.port = port
 
@@ -133,6 +135,10 @@ class FakeOpenAI:
         if job is None:
             return web.json_response({"error": {"message": "no such job", "type": "invalid_request_error",
                                                 "code": None}}, status=404)
+        if self.hold_polls.is_set():
+            self.polls_held += 1
+            while self.hold_polls.is_set():
+                await asyncio.sleep(0.02)
         self.polls += 1
         if job["status"] in self.PROGRESS:  # one step further on each poll
             i = self.PROGRESS.index(job["status"])
