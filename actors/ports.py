@@ -177,6 +177,7 @@ class TrainingJob:
     status: str  # validating_files, queued, running, succeeded, failed, cancelled
     fine_tuned_model: str = ""
     error: str = ""
+    training_file: str = ""
 
 
 class TrainingRefused(Exception):
@@ -199,7 +200,11 @@ class FineTuning(Protocol):
     def upload(self, filename: str, data: bytes) -> str:
         """Upload a training file; return its file id."""
 
-    def create(self, base_model: str, file_id: str, method: str, suffix: str) -> TrainingJob: ...
+    def create(self, base_model: str, file_id: str, method: str, suffix: str, tag: str = "") -> TrainingJob:
+        """Start a job, tagged (job metadata) with ``tag``: the command that asked for it."""
+
+    def find(self, tag: str) -> TrainingJob | None:
+        """A job already started with ``tag`` (the same command, before a crash), if the service lists one."""
 
     def retrieve(self, job_id: str) -> TrainingJob: ...
 

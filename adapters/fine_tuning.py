@@ -2,9 +2,14 @@
 (``PARLEY_TRAINING_BASE_URL``; by default the chat endpoint's)."""
 from __future__ import annotations
 
+import logging
+
 import openai
 
 from actors.ports import TrainingJob, TrainingRefused
+
+log = logging.getLogger("parley.fine_tuning")
+TAG = "parley_command"  # the job's metadata key: which command started it (source:message id)
 
 
 class OpenAIFineTuning:
@@ -16,11 +21,25 @@ class OpenAIFineTuning:
     def upload(self, filename: str, data: bytes) -> str:
         return self._call(lambda: self.client.files.create(file=(filename, data), purpose="fine-tune")).id
 
-    def create(self, base_model: str, file_id: str, method: str, suffix: str) -> TrainingJob:
+    def create(self, base_model: str, file_id: str, method: str, suffix: str, tag: str = "") -> TrainingJob:
         job = self._call(lambda: self.client.fine_tuning.jobs.create(
             model=base_model, training_file=file_id, suffix=suffix[:18] or None,
-            method={"type": method, method: {"hyperparameters": {}}}))  # type: ignore[arg-type, misc]
+            method={"type": method, method: {"hyperparameters": {}}},  # type: ignore[arg-type, misc]
+            metadata={TAG: tag[:512]} if tag else openai.NOT_GIVEN))
         return _job(job)
+
+    def find(self, tag: str) -> TrainingJob | None:
+        """The newest page of jobs is enough: a crash between starting a job and recording it is seconds old.
+        A service that cannot list jobs finds none (the start goes on as before)."""
+        try:
+            page = self._call(lambda: self.client.fine_tuning.jobs.list(limit=100))
+        except TrainingRefused as e:
+            log.info("cannot list fine-tuning jobs at %s (%s): not looking for one already started", self.endpoint, e)
+            return None
+        for job in page.data:
+            if (getattr(job, "metadata", None) or {}).get(TAG) == tag:
+                return _job(job)
+        return None
 
     def retrieve(self, job_id: str) -> TrainingJob:
         return _job(self._call(lambda: self.client.fine_tuning.jobs.retrieve(job_id)))
@@ -54,4 +73,5 @@ def _message(e: openai.APIStatusError) -> str:
 def _job(job: object) -> TrainingJob:
     error = getattr(job, "error", None)
     return TrainingJob(job_id=job.id, status=job.status, fine_tuned_model=getattr(job, "fine_tuned_model", None) or "",  # type: ignore[attr-defined]
-                       error=(getattr(error, "message", None) or "") if error else "")
+                       error=(getattr(error, "message", None) or "") if error else "",
+                       training_file=getattr(job, "training_file", None) or "")

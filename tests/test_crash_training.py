@@ -54,3 +54,41 @@ def test_a_crash_during_a_fine_tuning_poll_finishes_the_job_once_after_the_resta
     finally:
         log = bot.stop()
     assert "Traceback" not in log
+
+
+def test_a_crash_after_the_service_started_a_job_and_before_it_was_recorded_adopts_that_job(
+        tmp_path, llm_server, discord_emulator):
+    """SIGKILL while the service's answer to "create the job" is in flight: the job exists there, the log does
+    not know it. After the restart the command is offered again (catch-up: it was never answered) and adopts
+    the job it started, found by its tag, instead of paying for a second one."""
+    em = discord_emulator
+    env = parley_env(tmp_path / "data", llm_server, DISCORD_TOKEN=BOT_TOKEN, DISCORD_API_BASE=em.api_base,
+                     DISCORD_GATEWAY_URL=em.gateway_url, PARLEY_STREAM_EDIT_INTERVAL="0.2",
+                     PARLEY_TRAINING_POLL_S="0.2")
+    general, owner = em.general, em.owner
+    bot = Bot(env, em).start()
+    try:
+        lines = [json.dumps({"messages": [{"role": "user", "content": f"How do I reset router {i}?"},
+                                          {"role": "assistant", "content": f"Hold its button {i} seconds."}]})
+                 for i in range(10)]
+        trained = em.user_says(general, owner, "!train", attachments=[
+            em.attachment("routers.jsonl", "\n".join(lines).encode(), "application/json")])
+        reply_text(em, trained, "Added 10 example(s)")
+        llm_server.hold_creates.set()
+        start = em.user_says(general, owner, "!finetune start base-model")
+        wait_for(lambda: llm_server.creates_held >= 1, what="the job created, its answer in flight")
+        bot.kill()
+        llm_server.hold_creates.clear()
+        assert em.replies_to(start) == []
+
+        bot = Bot(env, em).start()
+        assert "Started fine-tuning job `ftjob-1`" in reply_text(em, start, "Started")
+        assert "`ft:base-model:parley:" in reply_text(em, start, "succeeded")
+        time.sleep(1.0)
+        assert list(llm_server.jobs) == ["ftjob-1"]  # adopted, not started again
+        assert llm_server.jobs["ftjob-1"]["metadata"] == {"parley_command": f"discord:{start['id']}"}
+        types = [e["type"] for e in replay_json(env)]
+        assert (types.count("FineTuneStarted"), types.count("ModelActivated")) == (1, 1)
+    finally:
+        log = bot.stop()
+    assert "adopting it" in log and "Traceback" not in log

@@ -342,8 +342,16 @@ class TrainerActor(SupervisedActor):
             return
         try:
             service = self.fine_tuning()
-            file_id = service.upload(written.file.rsplit("/", 1)[-1], data)
-            job = service.create(base_model, file_id, method, f"parley-{target.name}")
+            tag = f"{c.source}:{c.message_id}"
+            # A crash after the service started the job and before it was recorded: the command comes back
+            # (catch-up, redelivery) and must adopt that job, not pay for a second one.
+            job = service.find(tag)
+            if job is None:
+                file_id = service.upload(written.file.rsplit("/", 1)[-1], data)
+                job = service.create(base_model, file_id, method, f"parley-{target.name}", tag)
+            else:
+                log.warning("fine-tuning job %s was started by %s before a restart: adopting it", job.job_id, tag)
+                file_id = job.training_file
         except TrainingRefused as e:
             text = self.refused_text(e)
             self._execute(c, lambda s: training.decide_finetune_rejected(c, target.id, method, e.reason,

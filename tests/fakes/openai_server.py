@@ -59,6 +59,8 @@ class FakeOpenAI:
         self.polls = 0
         self.hold_polls = threading.Event()  # while set, a job's retrieval waits (a poll in flight, for crash tests)
         self.polls_held = 0  # retrievals that have waited so far
+        self.hold_creates = threading.Event()  # while set, a job is created at once but its answer waits
+        self.creates_held = 0
         self._served: ServedApp
         self.port = port
 
@@ -123,11 +125,16 @@ class FakeOpenAI:
             "fine_tuned_model": None, "error": None, "finished_at": None, "hyperparameters": {"n_epochs": "auto"},
             "method": body.get("method") or {"type": "supervised"}, "organization_id": "org-fake",
             "result_files": [], "seed": 0, "trained_tokens": None, "suffix": body.get("suffix"),
+            "metadata": body.get("metadata"),
             "_outcome": self.job_outcomes.popleft() if self.job_outcomes else "succeeded"}
+        if self.hold_creates.is_set():  # the job exists; the client has not heard so yet
+            self.creates_held += 1
+            while self.hold_creates.is_set():
+                await asyncio.sleep(0.02)
         return web.json_response(self._public(self.jobs[job_id]))
 
     async def _list_jobs(self, request: web.Request) -> web.Response:
-        return web.json_response({"object": "list", "data": [self._public(j) for j in self.jobs.values()],
+        return web.json_response({"object": "list", "data": [self._public(j) for j in reversed(self.jobs.values())],
                                   "has_more": False})
 
     async def _retrieve_job(self, request: web.Request) -> web.Response:
