@@ -96,10 +96,8 @@ def start_responders(w: Wiring) -> Handler:
 
 
 def start_transcribers(w: Wiring) -> Handler:
-    s = w.settings
-    limits = AudioLimits(s.max_audio_mb, s.max_audio_seconds)
-    def transcriber(name: str) -> Supervised:
-        return w.actor(name, TranscriberActor, w.speech, w.system.audio, limits)
+    s, limits = w.settings, AudioLimits(w.settings.max_audio_mb, w.settings.max_audio_seconds)
+    transcriber = lambda name: w.actor(name, TranscriberActor, w.speech, w.system.audio, limits)  # noqa: E731
     return TranscriberPool([transcriber(f"transcriber-{i}") for i in range(s.transcribers)], s.max_waiting_clips,
                            transcriber("transcriber-reception") if s.max_waiting_clips else None)
 
