@@ -39,7 +39,7 @@ from actors.policies import say_in_voice_channel, speak_answer, turn_heard
 from actors.ports import ChatModel, ReplyTransport, SpeechToText, TextToSpeech, VoiceChannels
 from actors.privacy.actor import PRIVACY_COMMANDS, PrivacyActor
 from actors.router import Capability, Handler, Router, wire
-from actors.speaking.actor import SpeakerActor
+from actors.speaking.actor import SpeakerActor, SpeakerQueue
 from actors.supervisor import Supervised
 from actors.system import Parley
 from actors.voice.actor import GuildSpeakerActor, GuildSpeakers
@@ -104,9 +104,9 @@ def start_transcribers(w: Wiring) -> Handler:
 
 def start_speaker(w: Wiring) -> Handler:
     from adapters.audio_out import voice_note
-
-    return w.actor("speaker", SpeakerActor, w.voice, w.speech_files, w.settings.max_spoken_chars,
-                   w.system.voice_notes, voice_note)
+    speaker = lambda name: w.actor(name, SpeakerActor, w.voice, w.speech_files, w.settings.max_spoken_chars,  # noqa: E731
+                                   w.system.voice_notes, voice_note)
+    return SpeakerQueue.started(speaker, w.settings.max_waiting_speech)
 
 
 def start_guild_speakers(w: Wiring) -> Handler:  # one per guild, started when it is first spoken to

@@ -172,6 +172,7 @@ class Say(FromPerson):
     """Speak ``text`` into a file (the console's ``!say``)."""
 
     text: str
+    refused: str = ""  # "busy": too many waiting for the Speaker; say so, speak nothing
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,7 @@ class SpeakAnswer:
     channel_id: str
     message_id: str
     text: str
+    refused: str = ""  # "busy": too many waiting for the Speaker; the written answer is enough
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ class Settings:
     responders: int = 4
     max_waiting: int = 100  # questions waiting for one Responder before more are refused as busy (0: no bound)
     max_waiting_clips: int = 20  # clips waiting for one Transcriber before more are refused as busy (0: no bound)
+    max_waiting_speech: int = 20  # voice answers waiting for the Speaker before more go out in writing only (0: no bound)
     channels: frozenset[str] = frozenset()
     command_prefix: str = "!"
     discord_api_base: str | None = None
@@ -212,6 +213,7 @@ OPTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
     "PARLEY_RESPONDERS": ("responders", _integer(1, 256)),
     "PARLEY_MAX_WAITING": ("max_waiting", _integer(0, 1_000_000)),
     "PARLEY_MAX_WAITING_CLIPS": ("max_waiting_clips", _integer(0, 1_000_000)),
+    "PARLEY_MAX_WAITING_SPEECH": ("max_waiting_speech", _integer(0, 1_000_000)),
     "PARLEY_CHANNELS": ("channels", _ids),
     "PARLEY_PREFIX": ("command_prefix", _text),
     "DISCORD_API_BASE": ("discord_api_base", _url("http", "https")),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from events import RecordedEvent
 from events.catalog.conversation import ResponseFailed, ResponseGenerated
 from events.catalog.hearing import AudioReceived, TranscriptionCompleted, TranscriptionFailed
-from events.catalog.speaking import VoiceReplyPrepared
+from events.catalog.speaking import VoiceReplyPrepared, VoiceReplySkipped
 from projections.unfinished import Unfinished
 from projections.tracking import ReadModels, Transaction
 
@@ -42,7 +42,7 @@ class Clips:
         elif isinstance(e, ResponseGenerated) and e.heard:
             db.execute("UPDATE unspoken_answers SET answer=? WHERE source=? AND message_id=?",
                        (recorded.position, e.source, e.message_id))
-        elif isinstance(e, (VoiceReplyPrepared, ResponseFailed)):
+        elif isinstance(e, (VoiceReplyPrepared, VoiceReplySkipped, ResponseFailed)):
             db.execute("DELETE FROM unspoken_answers WHERE source=? AND message_id=?", (e.source, e.message_id))
 
     def untranscribed(self) -> list[Unfinished]:

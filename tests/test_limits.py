@@ -162,3 +162,67 @@ def test_the_console_and_a_restart_s_clips_are_never_refused_as_busy():
     assert [type(c).__name__ + ":" + c.source for c in member.commands] == [  # type: ignore[attr-defined]
         "ReceiveAudio:console", "TranscribePending:discord"]
     assert [(c.source, c.refused) for c in reception.commands] == [("discord", "busy")]  # type: ignore[attr-defined]
+
+
+class GatedVoice:
+    """The real Piper voice behind a gate: voice answers pile up for the Speaker until the test opens it."""
+
+    def __init__(self, engine) -> None:
+        self.engine, self.voice_name, self.gate = engine, engine.voice_name, threading.Event()
+
+    def synthesize(self, text: str):
+        self.gate.wait(60)
+        return self.engine.synthesize(text)
+
+
+def test_voice_answers_past_the_speakers_bound_go_out_in_writing_only_and_are_not_spoken_after_a_restart(
+        tmp_path, llm_server, engine):
+    from run import build
+    from tests.helpers import CapturedConsole, settings_for
+    from tests.test_hearing import WAV, clip
+
+    from adapters.piper_tts import PiperEngine, default_voice
+
+    console = CapturedConsole()
+    gated = GatedVoice(PiperEngine(default_voice()))
+    settings = settings_for(tmp_path, llm_server.base_url, transcribers=1, max_waiting_speech=2)
+    system = build(settings, {"chat": console}, speech=engine, tts=gated)
+    try:
+        digest, size = system.audio.save_file(WAV)
+        for n in range(6):
+            system.router.dispatch(replace(clip(n, digest, size), source="chat", conversation_id=f"chat:{n}",
+                                           voice_message=True))
+        wait_for(lambda: len(list(system.store.read_all(types=["VoiceReplySkipped"]))) == 4, timeout=60,
+                 what="four voice answers skipped")
+        answered = [r.event for r in system.store.read_all(types=["ResponseGenerated"])]
+        assert len(answered) == 6 and all(e.heard for e in answered)  # every one answered in writing
+        assert not list(system.store.read_all(types=["VoiceReplyPrepared"]))
+        gated.gate.set()  # the two that waited are spoken
+        wait_for(lambda: len(list(system.store.read_all(types=["VoiceReplyPrepared"]))) == 2, timeout=60,
+                 what="the two waiting voice answers")
+        skipped = sorted((r.event.message_id, r.event.reason) for r in system.store.read_all(
+            types=["VoiceReplySkipped"]))
+        spoken = sorted(r.event.message_id for r in system.store.read_all(types=["VoiceReplyPrepared"]))
+        assert spoken == ["m0", "m1"] and skipped == [(f"m{n}", "busy") for n in range(2, 6)]
+        assert system.settle()
+        assert system.clips.unspoken() == []  # a restart speaks none of the skipped answers late
+    finally:
+        gated.gate.set()
+        system.stop()
+
+
+def test_the_console_is_never_refused_by_the_speaker():
+    from actors.commands import Say, SpeakAnswer
+    from actors.speaking.actor import SpeakerQueue
+
+    speaker, reception = Told(), Told()
+    speaker.waiting = 1000  # type: ignore[attr-defined]
+    queue = SpeakerQueue(speaker, max_waiting=1, reception=reception)  # type: ignore[arg-type]
+    for source in ("console", "discord"):
+        queue.tell(Say(source=source, conversation_id=f"{source}:c", channel_id="c", message_id="m",
+                       author_id="ann", author_name="Ann", text="hi"))
+        queue.tell(SpeakAnswer(source, f"{source}:c", "c", "m2", "hello"))
+    assert [(type(c).__name__, c.source) for c in speaker.commands] == [  # type: ignore[attr-defined]
+        ("Say", "console"), ("SpeakAnswer", "console")]
+    assert [(type(c).__name__, c.refused) for c in reception.commands] == [  # type: ignore[attr-defined]
+        ("Say", "busy"), ("SpeakAnswer", "busy")]

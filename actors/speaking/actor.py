@@ -8,6 +8,7 @@ import io
 import logging
 import wave
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 
 from actors.speaking import decider as speaking
 from actors.commands import Say, SpeakAnswer, Spoken, VoiceNote
@@ -81,7 +82,7 @@ class SpeakerActor(SupervisedActor):
             return
         text = spoken_text(message.text, self.max_spoken_chars)
         outcome: Spoken | str | None = None
-        if text:
+        if text and not message.refused:
             try:
                 engine = self.engine()
                 wav, sentences, seconds = synthesize_wav(engine, text)
@@ -102,7 +103,7 @@ class SpeakerActor(SupervisedActor):
             return  # an audio file, not a voice message: the written answer is enough
         text = spoken_text(command.text, self.max_spoken_chars)
         note = None
-        if text:
+        if text and not command.refused:
             try:
                 engine = self.engine()
                 chunks = list(engine.synthesize(text))
@@ -113,3 +114,29 @@ class SpeakerActor(SupervisedActor):
             except Exception as e:  # no voice: the written answer has gone out; say why in the log
                 log.warning("no voice-message answer for %s: %s", key, e)
         self.utterances.execute(key, lambda s: speaking.decide_voice_reply(s, command, note))
+
+
+class SpeakerQueue:
+    """The Speaker behind a bounded queue: with ``max_waiting`` already waiting, a voice-message answer is
+    skipped (recorded as ``VoiceReplySkipped`` "busy"; the written answer has gone out) and a ``!say`` refused
+    as busy, both decided at once by ``reception``, a Speaker kept for that, instead of after minutes of queue.
+    The console is never refused."""
+
+    def __init__(self, speaker: Supervised, max_waiting: int = 0, reception: Supervised | None = None):
+        self.speaker = speaker
+        self.max_waiting = max_waiting
+        self.reception = reception
+
+    @classmethod
+    def started(cls, speaker: Callable[[str], Supervised], max_waiting: int) -> SpeakerQueue:
+        """``speaker(name)`` starts a Speaker: "speaker", and "speaker-reception" when there is a bound."""
+        return cls(speaker("speaker"), max_waiting, speaker("speaker-reception") if max_waiting else None)
+
+    def tell(self, command: Say | SpeakAnswer) -> None:
+        if self.max_waiting and self.reception is not None and command.source != "console" \
+                and not command.refused and self.speaker.waiting >= self.max_waiting:
+            log.warning("busy: %d wait for the speaker; refusing %s:%s", self.speaker.waiting, command.source,
+                        command.message_id)
+            self.reception.tell(replace(command, refused="busy"))
+            return
+        self.speaker.tell(command)

@@ -4,9 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from actors.commands import Say, SpeakAnswer, Spoken, VoiceNote
+from actors.access import BUSY
 from actors.ports import DISK_FULL
 from events.catalog.messages import CommandAnswered, CommandRejected
-from events.catalog.speaking import SpeechSynthesized, VoiceReplyPrepared
+from events.catalog.speaking import SpeechSynthesized, VoiceReplyPrepared, VoiceReplySkipped
 from events.model import Event
 
 
@@ -26,6 +27,10 @@ def decide(state: Utterance, command: Say, outcome: Spoken | str | None) -> list
         return []  # a redelivery
     common = dict(conversation_id=command.conversation_id, message_id=command.message_id,
                   channel_id=command.channel_id, source=command.source)
+    if command.refused == BUSY:
+        return [CommandRejected(**common, author_id=command.author_id, command="say", reason=BUSY,
+                                reply_text="Sorry, I'm busy speaking many answers right now and could not take "
+                                           "yours: please ask again in a minute.")]
     if outcome is None:
         return [CommandRejected(**common, author_id=command.author_id, command="say", reason="empty",
                                 reply_text="Say what? Write the text after the command: `!say Hello there`.")]
@@ -46,8 +51,13 @@ def decide(state: Utterance, command: Say, outcome: Spoken | str | None) -> list
 
 def decide_voice_reply(state: Utterance, command: SpeakAnswer, note: VoiceNote | None) -> list[Event]:
     """The voice-message answer, once; nothing when there was nothing to speak or no voice to speak it
-    (the written answer has gone out either way)."""
-    if state.version or note is None:
+    (the written answer has gone out either way); a refused one (the Speaker busy) recorded as skipped."""
+    if state.version:
+        return []
+    if command.refused:
+        return [VoiceReplySkipped(conversation_id=command.conversation_id, message_id=command.message_id,
+                                  channel_id=command.channel_id, source=command.source, reason=command.refused)]
+    if note is None:
         return []
     return [VoiceReplyPrepared(conversation_id=command.conversation_id, message_id=command.message_id,
                                channel_id=command.channel_id, source=command.source, voice=note.voice,

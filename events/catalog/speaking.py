@@ -30,5 +30,14 @@ class VoiceReplyPrepared(AboutMessage):
     waveform: str  # base64, one byte of amplitude per point, at most 256
 
 
+@dataclass(frozen=True, kw_only=True)
+class VoiceReplySkipped(AboutMessage):
+    """The answer to a voice message went out in writing only: ``reason`` "busy" (more voice replies were
+    waiting for the Speaker than ``PARLEY_MAX_WAITING_SPEECH``)."""
+
+    type_name = "VoiceReplySkipped"
+    reason: str
+
+
 def speech_stream(source: str, message_id: str) -> str:
     return f"speech:{source}:{message_id}"
