@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.conftest import parley_env, replay_json
 from tests.fakes.discord_server import BOT_TOKEN
 from tests.helpers import wait_for
 from tests.test_discord_e2e import Bot, discord_emulator, final_reply  # noqa: F401  (fixture)
+from tests.test_hearing import model_path  # noqa: F401  (fixture)
+
+VOICE_FLAG = 1 << 13
 
 
 def shard_env(tmp_path, llm_server, emulator, store: str, shard: int) -> dict[str, str]:
@@ -130,21 +135,26 @@ def test_the_read_models_worker_can_stop_and_start_while_the_bot_runs(tmp_path, 
     assert read_model_rows(postgres_url, tmp_path / "x")[2] == fed  # equal to a rebuild from zero
 
 
+@pytest.mark.timeout(300)  # five starts of a process that loads the speech model
 def test_two_shards_killed_in_turn_under_traffic_answer_everything_once(tmp_path, llm_server, discord_emulator,
-                                                                         postgres_url):
-    """SIGKILL three times, each shard in turn, while mentions and ``!train`` commands keep arriving in both
-    guilds (and while a shard is down): every message is answered once, every example recorded once, and the
-    read models equal a rebuild from zero."""
+                                                                         postgres_url, model_path):  # noqa: F811
+    """SIGKILL three times, each shard in turn (the first in the middle of a transcription), while mentions,
+    voice messages and ``!train`` commands keep arriving in both guilds (and while a shard is down): every
+    message is answered once (a voice message once in writing and once by voice), every clip transcribed
+    once, every example recorded once, and the read models equal a rebuild from zero."""
     import threading
 
     from tests.conftest import run_parley
+    from tests.test_hearing import VOICE
 
     llm_server.answer_delay = 0.2
     em = discord_emulator
     channels = [em.text_channel("general", em.add_guild(f"Guild {s}", shard=s, shard_count=2)) for s in (0, 1)]
     people = [em.user(f"User{i}") for i in range(3)]
-    envs = [shard_env(tmp_path, llm_server, em, postgres_url, shard) for shard in (0, 1)]
+    envs = [shard_env(tmp_path, llm_server, em, postgres_url, shard) | {"VOSK_MODEL_PATH": str(model_path)}
+            for shard in (0, 1)]
     posted: list[tuple[dict, str]] = []  # (message, the reply it must get)
+    spoken: list[tuple[dict, int]] = []  # (a voice message, the shard of its guild)
     stop = threading.Event()
 
     def traffic() -> None:
@@ -155,6 +165,10 @@ def test_two_shards_killed_in_turn_under_traffic_answer_everything_once(tmp_path
             if n % 5 == 4:
                 m = em.user_says(channel, em.owner, f"!train Question {n}? => Answer {n}.")
                 posted.append((m, "Added 1 example(s)"))
+            elif n % 5 == 2:
+                clip = em.attachment("voice-message.ogg", VOICE.read_bytes(), "audio/ogg", duration_secs=3.7)
+                m = em.user_says(channel, people[n % 3], "", attachments=[clip], voice=True, mention_bot=True)
+                spoken.append((m, n % 2))
             else:
                 m = em.user_says(channel, people[n % 3], f"question {n}", mention_bot=True)
                 posted.append((m, f"echo: question {n} ["))  # few-shot examples add turns
@@ -163,29 +177,43 @@ def test_two_shards_killed_in_turn_under_traffic_answer_everything_once(tmp_path
     def catch_ups() -> int:
         return sum(e["type"] == "CatchUpFinished" for e in replay_json(envs[0]))
 
+    def replies(message: dict, voice: bool) -> list[dict]:
+        return [m for m in em.replies_to(message) if bool(m["flags"] & VOICE_FLAG) == voice]
+
+    def fetched_in_guild_zero() -> bool:
+        return any(m["attachments"][0]["id"] in em.downloaded for m, shard in list(spoken) if shard == 0)
+
     shards = [Bot(envs[0], em).start(), Bot(envs[1], em).start()]
     writer = threading.Thread(target=traffic, daemon=True)
     try:
-        wait_for(lambda: catch_ups() == 2, what="both shards ready")
+        wait_for(lambda: catch_ups() == 2, timeout=60, what="both shards ready")
         writer.start()
         for kill, shard in enumerate((0, 1, 0)):
-            time.sleep(1.5)
+            if kill == 0:
+                wait_for(fetched_in_guild_zero, what="a clip in guild zero fetched")  # and being transcribed
+            else:
+                time.sleep(1.5)
             shards[shard].kill()
             time.sleep(1.0)  # down while messages for it arrive
             shards[shard] = Bot(envs[shard], em).start()
-            wait_for(lambda: catch_ups() == 3 + kill, timeout=30, what="the restarted shard's catch-up")
+            wait_for(lambda: catch_ups() == 3 + kill, timeout=60, what="the restarted shard's catch-up")
         writer.join(60)
-        assert len(posted) == 80
+        assert len(posted) + len(spoken) == 80
 
         def unanswered() -> list[str]:
-            return [m["content"] for m, want in posted if not any(want in r["content"] for r in em.replies_to(m))]
+            return ([m["content"] for m, want in posted if not any(want in r["content"] for r in em.replies_to(m))]
+                    + [m["id"] for m, _ in spoken if not (replies(m, False) and replies(m, True))])
         try:
-            wait_for(lambda: not unanswered(), timeout=60, what="every message answered")
+            wait_for(lambda: not unanswered(), timeout=90, what="every message answered")
         except AssertionError:
             raise AssertionError(f"unanswered: {unanswered()}") from None
         time.sleep(1.5)  # a second answer would be here by now
         assert [m["content"] for m, _ in posted if len(em.replies_to(m)) != 1] == []
-        added = [e["data"] for e in replay_json(envs[0]) if e["type"] == "ExamplesAdded"]
+        assert [(len(replies(m, False)), len(replies(m, True))) for m, _ in spoken] == [(1, 1)] * len(spoken)
+        events = replay_json(envs[0])
+        heard = [e["data"]["message_id"] for e in events if e["type"] == "TranscriptionCompleted"]
+        assert sorted(heard) == sorted(m["id"] for m, _ in spoken)  # each clip transcribed once
+        added = [e["data"] for e in events if e["type"] == "ExamplesAdded"]
         trained = sorted(m["id"] for m, want in posted if want.startswith("Added"))
         assert sorted(a["message_id"] for a in added) == trained  # none lost, none doubled
     finally:

@@ -61,6 +61,7 @@ class DiscordEmulator:
         self.commands: list[dict] = []
         self.files: dict[str, bytes] = {}
         self.downloads = 0
+        self.downloaded: list[str] = []  # the attachment ids fetched, in order
         self.interaction_callbacks: list[tuple[str, dict]] = []
         self.followups: list[dict] = []
         self.general = self.text_channel("general")
@@ -371,6 +372,7 @@ class DiscordEmulator:
         if data is None:
             return web.Response(status=404)
         self.downloads += 1
+        self.downloaded.append(request.match_info["aid"])
         return web.Response(body=data, content_type="application/octet-stream")
 
     async def _me(self, request: web.Request) -> web.Response:
