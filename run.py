@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actors.access import RateLimit
-from actors.commands import (AnswerPending, ApologizeFor, ClearMemory, ControlVoice, ForgetPerson,
-                             PollFineTune, PurgeAudio, ReceiveAudio, ReceiveMessage, RecordCatchUp, RecordConnection,
-                             RecordSynthesis, RejoinVoice, ReportPlayback, ReportVoiceLost, ResumeFineTunes, Say,
-                             SpeakAnswer, SpeakInVoice, TranscribePending, VoteAnswer)
+from actors.commands import (AnswerPending, ApologizeFor, ClearMemory, ControlListening, ControlVoice, ForgetPerson,
+                             HearSpeech, PollFineTune, PurgeAudio, ReceiveAudio, ReceiveMessage, RecordCatchUp,
+                             RecordConnection, RecordSynthesis, RejoinVoice, ReportPlayback, ReportVoiceLost,
+                             ResumeFineTunes, Say, SpeakAnswer, SpeakInVoice, SpeechEnded, TranscribePending,
+                             VoteAnswer)
 from actors.conversation import decider as conversation
 from actors.conversation.actor import ResponderActor, ResponderConfig, ResponderPool, give_up as give_up_answer
 from actors.corrections.actor import CORRECTION_COMMANDS, CorrectionLogActor, LookAgain
@@ -34,8 +35,9 @@ from actors.learning.actor import (LEARNING_COMMANDS, AbandonCommand, LearnCorre
                                    ReloadLearning, TrainerActor, TrainerConfig, give_up as give_up_command)
 from actors.learning.models import ModelChoice
 from actors.learning.teaching import lookup
+from actors.listening.actor import ListenerActor
 from actors.outbox import Deliver, OutboxActor, reply_from
-from actors.policies import say_in_voice_channel, speak_answer, turn_heard
+from actors.policies import say_in_voice_channel, speak_answer, turn_heard, turn_said
 from actors.ports import ChatModel, ReplyTransport, SpeechToText, TextToSpeech, VoiceChannels
 from actors.privacy.actor import PRIVACY_COMMANDS, PrivacyActor
 from actors.router import Capability, Handler, Router, wire
@@ -56,6 +58,7 @@ from events.catalog.corrections import CorrectionRecorded
 from events.catalog.delivery import REPLY_EVENTS
 from events.catalog.hearing import TranscriptionCompleted
 from events.catalog.learning import ModelActivated
+from events.catalog.listening import UtteranceHeard
 from events.catalog.privacy import PersonForgotten
 from projections.registry import following
 from projections.tracking import open_read_models
@@ -141,14 +144,6 @@ def start_privacy(w: Wiring) -> Handler:
     return w.actor("privacy", PrivacyActor, DiskForgetting(w.store, w.data_dir, w.system.audio))
 
 
-def start_desk(w: Wiring) -> Handler:
-    return w.actor("desk", DeskActor, w.system.status, w.settings.command_prefix)
-
-
-def start_outbox(w: Wiring) -> Handler:
-    return w.actor("outbox", OutboxActor, w.system.transports)
-
-
 # -- what an event asks of another capability: the command it returns (None: nothing) ------------------
 def turn_of_transcript(w: Wiring, r: RecordedEvent) -> object:
     return turn_heard(r.event, w.store.read_stream)  # type: ignore[arg-type]
@@ -173,7 +168,8 @@ def use_activated_model(w: Wiring, r: RecordedEvent) -> None:
 # and the reactions to events that any process (several on one PostgreSQL store) appends.
 CAPABILITIES: dict[str, Capability[Wiring]] = {
     "conversation": Capability(start_responders, (ReceiveMessage, AnswerPending, ClearMemory), {
-        TranscriptionCompleted: turn_of_transcript}, everywhere={PersonForgotten: lambda w, r: ClearMemory()}),
+        TranscriptionCompleted: turn_of_transcript, UtteranceHeard: lambda w, r: turn_said(r.event)},  # type: ignore[arg-type]
+        everywhere={PersonForgotten: lambda w, r: ClearMemory()}),
     "hearing": Capability(start_transcribers, (ReceiveAudio, TranscribePending, PurgeAudio)),
     "speaking": Capability(start_speaker, (Say, SpeakAnswer), {
         ResponseGenerated: voice_message_of_answer}),
@@ -188,8 +184,12 @@ CAPABILITIES: dict[str, Capability[Wiring]] = {
     "corrections": Capability(start_correction_log, (VoteAnswer, LookAgain), named=CORRECTION_COMMANDS),
     "privacy": Capability(start_privacy, (ForgetPerson,), named=PRIVACY_COMMANDS, everywhere={
         PersonForgotten: lambda w, r: w.store.forgotten(r.event.person)}),  # no copy of their key in memory
-    "desk": Capability(start_desk, (RecordConnection, RecordCatchUp, ApologizeFor)),  # and every bot command not named above
-    "outbox": Capability(start_outbox, (Deliver,), {REPLY_EVENTS: lambda w, r: Deliver(reply_from(r.event))}),  # type: ignore[arg-type]
+    "listening": Capability(lambda w: w.actor("listener", ListenerActor, w.speech, w.system.audio, w.voices),
+                            (ControlListening, HearSpeech, SpeechEnded)),
+    "desk": Capability(lambda w: w.actor("desk", DeskActor, w.system.status, w.settings.command_prefix),
+                       (RecordConnection, RecordCatchUp, ApologizeFor)),  # and every bot command not named above
+    "outbox": Capability(lambda w: w.actor("outbox", OutboxActor, w.system.transports), (Deliver,),
+                         {REPLY_EVENTS: lambda w, r: Deliver(reply_from(r.event))}),  # type: ignore[arg-type]
 }
 
 

@@ -291,3 +291,35 @@ class ApologizeFor:
     """An actor kept failing on this command (a bug) and gave up: the Desk tells its author, once."""
 
     command: InvokeCommand
+
+
+@dataclass(frozen=True, kw_only=True)
+class ControlListening(FromPerson):
+    """``listen on|off`` (admins) and ``listen me off|me on`` (anyone) in a guild; ``listen`` alone: status."""
+
+    action: str
+    guild_id: str
+    is_admin: bool = False
+
+
+@dataclass(frozen=True)
+class HearSpeech:
+    """100 ms (or so) of one person's speech in a voice channel, 16 kHz mono 16-bit PCM, in the order heard."""
+
+    source: str
+    guild_id: str
+    voice_channel_id: str
+    user_id: str
+    user_name: str
+    utterance_id: str
+    pcm: bytes
+
+
+@dataclass(frozen=True)
+class SpeechEnded:
+    """The person has been silent long enough: their utterance is over."""
+
+    source: str
+    guild_id: str
+    user_id: str
+    utterance_id: str

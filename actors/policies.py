@@ -11,6 +11,7 @@ from actors.hearing.decider import turn_text
 from events import RecordedEvent
 from events.catalog.conversation import ResponseGenerated
 from events.catalog.hearing import AudioReceived, TranscriptionCompleted, clip_stream
+from events.catalog.listening import UtteranceHeard
 
 
 def turn_heard(done: TranscriptionCompleted, read_stream: Callable[[str], Iterable[RecordedEvent]]
@@ -27,6 +28,13 @@ def turn_from_transcript(received: AudioReceived, done: TranscriptionCompleted) 
         source=received.source, conversation_id=received.conversation_id, channel_id=received.channel_id,
         message_id=received.message_id, author_id=received.author_id, author_name=received.author_name,
         text=turn_text(received, done.text), reply_to_message_id=received.reply_to_message_id, heard=done.text)
+
+
+def turn_said(heard: UtteranceHeard) -> ReceiveMessage:
+    """What a person said in a voice channel becomes their turn in that channel's conversation."""
+    return ReceiveMessage(source=heard.source, conversation_id=heard.conversation_id, channel_id=heard.channel_id,
+                          message_id=heard.message_id, author_id=heard.speaker_id, author_name=heard.speaker_name,
+                          text=heard.transcript, heard=heard.transcript)
 
 
 def speak_answer(answer: ResponseGenerated) -> SpeakAnswer | None:

@@ -124,6 +124,20 @@ class SpeechToText(Protocol):
         """Transcribe the audio file at ``path`` (blocking; raises ``TranscriptionError``)."""
 
 
+class SpeechStream(Protocol):
+    """One live utterance being recognized as it is spoken."""
+
+    def accept(self, pcm: bytes) -> bool:
+        """Feed 16 kHz mono 16-bit PCM; True where the recognizer's endpointing says the utterance ended."""
+
+    def finish(self) -> str:
+        """The text heard (may be empty), and start over."""
+
+
+class StreamingSpeechToText(SpeechToText, Protocol):
+    def stream(self) -> SpeechStream: ...
+
+
 class AudioFiles(Protocol):
     """Content-addressed audio files in the data dir."""
 
@@ -169,6 +183,10 @@ class VoiceChannels(Protocol):
 
     def listening_guild(self, channel_id: str, message_id: str) -> str | None:
         """The guild whose voice channel has both Parley and the author of ``message_id`` in it."""
+
+    def listen(self, guild_id: str, on: bool, opted_out: frozenset[str]) -> None:
+        """Whether to hear this guild's voice channel, and whom never to hear (their audio is dropped before
+        it is decoded). Safe from any thread."""
 
 
 @dataclass(frozen=True)

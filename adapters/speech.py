@@ -82,6 +82,12 @@ class VoskEngine:
         except TranscriptionError as e:
             log.error("%s", e)
 
+    def stream(self) -> VoskStream:
+        """A recognizer for one live utterance, fed PCM as it is spoken (``actors.ports.SpeechStream``)."""
+        import vosk
+
+        return VoskStream(vosk.KaldiRecognizer(self.model(), RATE))
+
     def transcribe(self, path: str) -> Transcript:
         import vosk
 
@@ -117,6 +123,26 @@ class VoskEngine:
         return Transcript(text=text, words=words, duration_s=round(pcm_bytes / BYTES_PER_SECOND, 3),
                           model=self.model_name, decode_s=round(clock["decode"], 4),
                           recognize_s=round(clock["recognize"], 4))
+
+
+class VoskStream:
+    """Vosk's recognizer on live speech: ``accept`` returns True where Vosk's own endpointing says the
+    speaker paused long enough for the utterance to end; ``finish`` gives the text so far and starts over."""
+
+    def __init__(self, recognizer) -> None:  # noqa: ANN001
+        self.recognizer = recognizer
+        self._final = ""
+
+    def accept(self, pcm: bytes) -> bool:
+        if self.recognizer.AcceptWaveform(pcm):
+            self._final = (self._final + " " + json.loads(self.recognizer.Result()).get("text", "")).strip()
+            return True
+        return False
+
+    def finish(self) -> str:
+        text = (self._final + " " + json.loads(self.recognizer.FinalResult()).get("text", "")).strip()
+        self._final = ""
+        return text
 
 
 def _is_vosk_wav(path: str) -> bool:

@@ -25,6 +25,7 @@ PERSONAL: dict[str, dict[str, str | tuple[str, ...]]] = {
     "ResponseGenerated": {"text": "asker_id", "heard": "asker_id"},  # an answer may repeat the question
     "AudioReceived": {"author_name": "author_id", "text": "author_id", "filename": "author_id"},
     "TranscriptionCompleted": {"text": "speaker_id", "words": "speaker_id"},
+    "UtteranceHeard": {"transcript": "speaker_id", "speaker_name": "speaker_id"},
     "CommandAnswered": {"text": "author_id"},  # "Hi Ada!", or what a command echoed back
     "CorrectionRecorded": {"question": "asker_id", "original": "asker_id", "corrected": "by", "by_name": "by"},
     "FeedbackRecorded": {"text": "by", "by_name": "by"},

@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted(p for folder in ("actors", "events", "projections", "adapters") for p in (ROOT / folder).rglob("*.py"))
-CAPABILITIES = ("conversation", "hearing", "speaking", "voice", "learning", "corrections", "privacy", "desk")
+CAPABILITIES = ("conversation", "hearing", "speaking", "voice", "listening", "learning", "corrections", "privacy", "desk")
 # What a decider may not touch: the actor runtime, threads, files, the network, engines and transports.
 IMPURE = {"pykka", "threading", "socket", "sqlite3", "psycopg", "subprocess", "asyncio", "os", "pathlib", "openai",
           "vosk", "piper", "discord", "aiohttp", "adapters", "projections", "actors.supervisor", "actors.streams",

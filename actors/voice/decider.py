@@ -12,7 +12,7 @@ from events.catalog.voice import (PlaybackFinished, PlaybackInterrupted, Playbac
                                   VoiceChannelLeft, VoiceRepliesSwitched)
 from events.model import Event
 
-INTERRUPTIONS = ("stop", "skip", "disconnect")
+INTERRUPTIONS = ("stop", "skip", "disconnect", "barge_in")
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,8 @@ def run_bot(settings: Settings, build: Callable[..., System]) -> int:
     configure_endpoints(settings)
     bot = make_bot(settings)
     transport = DiscordTransport(bot, settings.stream_edit_interval, files_root=prepare_data_dir(settings.data_dir))
-    voice = DiscordVoice(bot, lambda command: system.router.dispatch(command), settings.voice_idle_s)
+    voice = DiscordVoice(bot, lambda command: system.router.dispatch(command), settings.voice_idle_s,
+                         settings.listen_silence_ms / 1000, settings.barge_in)
     system = build(settings, {SOURCE: transport}, voices={SOURCE: voice})
     transport.voice_notes = getattr(system, "voice_notes", None)
     access = access_policy(settings)

@@ -13,7 +13,8 @@ import discord
 from discord.ext import commands
 
 from actors.access import QUIET, AccessPolicy, Person
-from actors.commands import ControlVoice, InvokeCommand, ReceiveAudio, ReceiveMessage, RecordCatchUp, RecordConnection
+from actors.commands import (ControlListening, ControlVoice, InvokeCommand, ReceiveAudio, ReceiveMessage, RecordCatchUp,
+                             RecordConnection)
 from adapters.discord.audio_intake import AudioFetcher, audio_attachment
 from adapters.discord.addressing import MessageFacts, addressed, is_command
 from adapters.discord.catch_up import Anchors, catch_up
@@ -243,6 +244,19 @@ class CommandsCog(commands.Cog, name="Commands"):
     @commands.hybrid_command(name="voice", description="Whether answers are spoken in voice here (on or off)")
     async def voice(self, ctx: commands.Context, state: str = "") -> None:
         await self._voice(ctx, state.strip().lower() or "status")
+
+    @commands.hybrid_command(name="listen", description="Listen in voice channels: on, off (admins), me off, me on")
+    async def listen(self, ctx: commands.Context, *, state: str = "") -> None:
+        guild = ctx.guild
+        person = person_of(ctx.author, ctx.channel)
+        if guild is None or ctx.author.bot or self.access.verdict(person):
+            await self._invoke(ctx, "listen")  # refused, or no voice channels here (a DM)
+            return
+        message_id = await self._acknowledge(ctx)
+        self.dispatch(ControlListening(
+            source=SOURCE, conversation_id=command_conversation(ctx.channel), channel_id=str(ctx.channel.id),
+            message_id=message_id, author_id=str(ctx.author.id), author_name=ctx.author.display_name,
+            action=state.strip().lower() or "status", guild_id=str(guild.id), is_admin=self.access.is_admin(person)))
 
     @commands.Cog.listener()
     async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:

@@ -282,5 +282,8 @@ async def _post_voice_message(bot: discord.Client, reply: Reply, audio: bytes, r
     return await bot.http.request(route, form=form, files=[file])
 
 
-def _reference(message_id: str, channel_id: str) -> discord.MessageReference:
+def _reference(message_id: str, channel_id: str) -> discord.MessageReference | None:
+    """The question to reply to; None for what was said aloud in a voice channel (an utterance, no message)."""
+    if not message_id.isdigit():
+        return None
     return discord.MessageReference(message_id=int(message_id), channel_id=int(channel_id), fail_if_not_exists=False)

@@ -22,6 +22,7 @@ from discord.ext import commands
 from actors.commands import ReportPlayback, ReportVoiceLost
 from actors.ports import VoiceUnavailable
 from adapters.audio_out import discord_frames
+from adapters.discord.listening import ListeningPolicy, ListeningVoiceClient, VoiceReceiver
 from adapters.speech import ffmpeg_binary
 
 log = logging.getLogger("parley.voice")
@@ -93,10 +94,14 @@ class Queued:
 class DiscordVoice(commands.Cog, name="Voice"):
     """The ``VoiceChannels`` port on discord.py, and the listener for what happens to Parley in voice."""
 
-    def __init__(self, bot: commands.Bot, report: Callable[[object], None], idle_s: float):
+    def __init__(self, bot: commands.Bot, report: Callable[[object], None], idle_s: float,
+                 silence_s: float = 0.8, barge_in: bool = True):
         self.bot = bot
         self.report = report
         self.idle_s = idle_s
+        self.silence_s = silence_s
+        self.barge_in = barge_in
+        self.policy = ListeningPolicy()
         self.queues: dict[int, deque[Queued]] = {}
         self.current: dict[int, Queued] = {}
         self.ending: dict[int, str] = {}  # why the current utterance is being stopped
@@ -133,14 +138,30 @@ class DiscordVoice(commands.Cog, name="Voice"):
         self.bot.loop.call_soon_threadsafe(self._stop, int(guild_id), "skip", False)
 
     def listening_guild(self, channel_id: str, message_id: str) -> str | None:
-        """The guild whose voice channel has both Parley and the person who wrote ``message_id`` in it."""
+        """The guild whose voice channel has both Parley and the person who wrote ``message_id`` in it (an
+        utterance's author was heard there)."""
         author = self.askers.get(message_id)
         channel = self.bot.get_channel(int(channel_id))
         guild = getattr(channel, "guild", None)
         client = guild.voice_client if guild is not None else None
-        if author is None or client is None or not client.is_connected():
+        if client is None or not client.is_connected():
             return None
+        if author is None:
+            return str(guild.id) if message_id.startswith("u") else None  # type: ignore[union-attr]
         return str(guild.id) if int(author) in client.channel.voice_states else None  # type: ignore[union-attr]
+
+    def listen(self, guild_id: str, on: bool, opted_out: frozenset[str]) -> None:
+        was = self.policy.listening(guild_id)
+        self.policy.set(guild_id, on, opted_out)
+        if was != on and self.bot.loop is not None and not self.bot.loop.is_closed():
+            asyncio.run_coroutine_threadsafe(self._undeafen(int(guild_id), on), self.bot.loop)
+
+    async def _undeafen(self, guild_id: int, listening: bool) -> None:
+        """Deafened while not listening, so that everyone in the channel can see Parley does not hear them."""
+        guild = self.bot.get_guild(guild_id)
+        client = guild.voice_client if guild is not None else None
+        if isinstance(client, discord.VoiceClient) and client.is_connected():
+            await guild.change_voice_state(channel=client.channel, self_deaf=not listening)  # type: ignore[union-attr]
 
     # -- on the event loop ---------------------------------------------------------------------
     async def _connect(self, guild_id: int, channel_id: int) -> None:
@@ -156,7 +177,8 @@ class DiscordVoice(commands.Cog, name="Voice"):
             else:
                 if client is not None:
                     await client.disconnect(force=True)
-                client = await channel.connect(timeout=CONNECT_TIMEOUT_S, reconnect=True, self_deaf=True)
+                client = await channel.connect(timeout=CONNECT_TIMEOUT_S, reconnect=True, cls=ListeningVoiceClient,
+                                               self_deaf=not self.policy.listening(str(guild_id)))
         except RuntimeError as e:  # discord.py: "davey library needed", "PyNaCl library needed"
             raise VoiceUnavailable(f"{e} (install Parley with its voice extra: pip install 'discord.py[voice]')") from e
         except asyncio.TimeoutError as e:
@@ -168,10 +190,31 @@ class DiscordVoice(commands.Cog, name="Voice"):
         deadline = time.monotonic() + E2EE_WAIT_S
         while client.voice_privacy_code is None and time.monotonic() < deadline:  # type: ignore[union-attr]
             await asyncio.sleep(0.05)
+        if isinstance(client, ListeningVoiceClient) and client.receiver is None:
+            self._start_receiving(client, guild)
         self.last_sound[guild_id] = time.monotonic()
         self.idle_reported.discard(guild_id)
         if self._idle_task is None or self._idle_task.done():
             self._idle_task = asyncio.get_running_loop().create_task(self._watch_idle())
+
+    def _start_receiving(self, client: ListeningVoiceClient, guild: discord.Guild) -> None:
+        loop = self.bot.loop
+
+        def name(user_id: int) -> str:
+            member = guild.get_member(user_id)
+            return member.display_name if member is not None else str(user_id)
+
+        def started(user_id: int) -> None:
+            if self.barge_in:
+                loop.call_soon_threadsafe(self._barge_in, guild.id)
+        assert self.bot.user is not None
+        client.start_receiving(VoiceReceiver(guild.id, lambda: client._connection, self.policy, self.report, name,
+                                             self.silence_s, self.bot.user.id, started))
+
+    def _barge_in(self, guild_id: int) -> None:
+        """Someone began to speak while Parley talks: it stops what it says (what waits is still said)."""
+        if guild_id in self.current:
+            self._stop(guild_id, "barge_in", False)
 
     async def _disconnect(self, guild_id: int) -> None:
         guild = self.bot.get_guild(guild_id)

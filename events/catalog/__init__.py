@@ -13,6 +13,7 @@ audio bytes. Changing a field means a new ``version`` and an upcaster for the ol
 | ``hearing`` | the Transcriber: clips received, transcribed or not, purged |
 | ``speaking`` | the Speaker: answers synthesized, voice messages prepared |
 | ``voice`` | a guild's voice channel: joined, left, voice on/off, playback |
+| ``listening`` | listening in a guild's voice channels: consent, and what people were heard saying |
 | ``learning`` | the Trainer: datasets, examples, evaluations, fine-tuning jobs, models activated |
 | ``corrections`` | the CorrectionLog: corrections and feedback |
 | ``privacy`` | forget-me: requests, people forgotten |
@@ -21,13 +22,13 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from events.catalog import (conversation, corrections, delivery, desk, hearing, learning, messages, privacy,
-                            speaking, voice)
+from events.catalog import (conversation, corrections, delivery, desk, hearing, learning, listening, messages,
+                            privacy, speaking, voice)
 from events.codec import Upcaster, registered_upcasters
 from events.model import Event
 
-CAPABILITIES: tuple[ModuleType, ...] = (messages, conversation, delivery, desk, hearing, speaking, voice, learning,
-                                        corrections, privacy)
+CAPABILITIES: tuple[ModuleType, ...] = (messages, conversation, delivery, desk, hearing, speaking, voice, listening,
+                                        learning, corrections, privacy)
 
 
 def _types_of(module: ModuleType) -> list[type[Event]]:

@@ -66,7 +66,8 @@ class PlaybackFinished(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class PlaybackInterrupted(Event):
-    """Playback ended early, or never began: ``reason`` "stop", "skip", "disconnect" or "restart"."""
+    """Playback ended early, or never began: ``reason`` "stop", "skip", "disconnect", "restart" or "barge_in"
+    (someone began to speak while Parley talked)."""
 
     type_name = "PlaybackInterrupted"
     source: str

@@ -76,6 +76,7 @@ class DiscordEmulator:
         self.voice_states: dict[str, str | None] = {}  # user id -> voice channel id
         self.voice_members: dict[str, dict] = {}
         self.voice_requests: list[dict] = []  # every voice-state update the bot asked for (gateway op 4)
+        self.bot_self_deaf = False
         self.voice: VoiceServer | None = None
         self._served: ServedApp
         self.port = 0
@@ -306,9 +307,13 @@ class DiscordEmulator:
     async def _bot_voice_request(self, data: dict) -> None:
         self.voice_requests.append(data)
         channel_id = None if data.get("channel_id") is None else str(data["channel_id"])  # discord.py sends an int
+        # As Discord: no new voice server when the bot only (un)deafens itself where it is.
+        deafening = self.voice_states.get(self.bot["id"]) == channel_id and \
+            bool(data.get("self_deaf")) != self.bot_self_deaf
         self.voice_states[self.bot["id"]] = channel_id
+        self.bot_self_deaf = bool(data.get("self_deaf"))
         await self._dispatch("VOICE_STATE_UPDATE", self._voice_state(self.bot, channel_id))
-        if channel_id is not None and self.voice is not None:
+        if channel_id is not None and self.voice is not None and not deafening:
             await self._voice_server_update(channel_id)
 
     def disconnect_all(self, code: int = 1000, reason: str = "") -> None:

@@ -174,6 +174,23 @@ def decode_opus(packets: list[bytes], ffmpeg: str) -> bytes:
                                "-ar", "48000", "-"], capture_output=True, check=True, timeout=60).stdout
 
 
+# -- speech for the bot ----------------------------------------------------------------------
+def ogg_packets(ogg: bytes) -> list[bytes]:
+    """The Opus packets of an Ogg Opus file (RFC 7845), headers left out: what a Discord client would send."""
+    packets, pending, at = [], b"", 0
+    while at + 27 <= len(ogg) and ogg[at:at + 4] == b"OggS":
+        count = ogg[at + 26]
+        lacing = ogg[at + 27:at + 27 + count]
+        at += 27 + count
+        for size in lacing:
+            pending += ogg[at:at + size]
+            at += size
+            if size < 255:
+                packets.append(pending)
+                pending = b""
+    return [p for p in packets if not p.startswith((b"OpusHead", b"OpusTags"))]
+
+
 # -- the server -------------------------------------------------------------------------------
 class _Udp(asyncio.DatagramProtocol):
     def __init__(self, server: VoiceServer) -> None:
@@ -186,6 +203,7 @@ class _Udp(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if len(data) == 74 and data[:2] == b"\x00\x01":  # IP discovery: tell the client its address
             ssrc = data[4:8]
+            self.server.client_addr = addr  # where speech for the bot goes
             reply = struct.pack(">HH", 2, 70) + ssrc + addr[0].encode().ljust(64, b"\0") + struct.pack(">H", addr[1])
             assert self.transport is not None
             self.transport.sendto(reply, addr)
@@ -211,6 +229,9 @@ class VoiceServer:
         self.port = self.udp_port = 0
         self._ssrc = 1000
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.client_addr: tuple[str, int] | None = None  # the bot's UDP address (from its IP discovery)
+        self.bot_socket: web.WebSocketResponse | None = None  # the bot's voice websocket, once identified
+        self.sent_to_bot = 0  # RTP packets sent to the bot
 
     @property
     def endpoint(self) -> str:
@@ -273,6 +294,40 @@ class VoiceServer:
         except Exception:  # noqa: BLE001
             stream.rejected += 1
 
+    async def speak(self, packets: list[bytes], *, user_id: int | None = None, ssrc: int = 4242,
+                    announce: bool = True, e2ee: bool = True, extension_every: int = 3, padding_every: int = 4,
+                    pace_s: float = 0.02, silence_frames: int = 5) -> None:
+        """A person in the call speaks ``packets`` (Opus) to the bot as a Discord client would: SPEAKING (op 5)
+        first (unless not ``announce``), each frame DAVE-encrypted by the listening member (``e2ee``), then
+        sealed in RTP with the transport key, with a header extension on every ``extension_every``-th packet
+        and RTP padding on every ``padding_every``-th; then a few silence frames (sent in the clear)."""
+        from adapters.discord.rtp import XCHACHA, seal_packet
+
+        assert self.client_addr is not None and self.bot_socket is not None, "the bot is not connected to voice"
+        user = self.listener_id if user_id is None else user_id
+        if announce:
+            await self.bot_socket.send_str(json.dumps({"op": 5, "d": {"user_id": str(user), "ssrc": ssrc,
+                                                                      "speaking": 1}}))
+        sequence, timestamp = 1000 + ssrc % 1000, 48000
+        frames = [(p, True) for p in packets] + [(SILENCE, False)] * silence_frames
+        started = self.loop.time() if self.loop else 0.0
+        for n, (packet, encrypt) in enumerate(frames):
+            payload = self.listener.encrypt_opus(packet) if encrypt and e2ee and self.listener is not None \
+                else packet
+            self._counter = getattr(self, "_counter", 0) + 1
+            datagram = seal_packet(XCHACHA, self.secret, sequence + n, timestamp + 960 * n, ssrc, payload,
+                                   self._counter,
+                                   extension=bytes(8) if extension_every and n % extension_every == 1 else b"",
+                                   padding=7 if padding_every and n % padding_every == 2 else 0)
+            self._udp.sendto(datagram, self.client_addr)
+            self.sent_to_bot += 1
+            await asyncio.sleep(max(0.0, started + pace_s * (n + 1) - (self.loop.time() if self.loop else 0.0)))
+
+    def speak_soon(self, packets: list[bytes], **options: object):  # noqa: ANN201
+        """``speak`` on the server's loop, without waiting: the returned future ends when the speech has."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(self.speak(packets, **options), self.loop)  # type: ignore[arg-type]
+
     async def _send_binary(self, ws: web.WebSocketResponse, op: int, payload: bytes) -> None:
         self._binary_seq = getattr(self, "_binary_seq", 0) + 1
         await ws.send_bytes(struct.pack(">HB", self._binary_seq, op) + payload)
@@ -300,6 +355,7 @@ class VoiceServer:
                 call["ssrc"] = self._ssrc
                 self.ssrc_users[self._ssrc] = int(call["user_id"])
                 self.events.append("identified")
+                self.bot_socket = ws
                 await ws.send_str(json.dumps({"op": 2, "d": {
                     "ssrc": self._ssrc, "ip": "127.0.0.1", "port": self.udp_port,
                     "modes": ["aead_xchacha20_poly1305_rtpsize"], "heartbeat_interval": 41250}}))

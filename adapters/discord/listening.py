@@ -1,0 +1,271 @@
+"""Hearing a Discord voice channel under DAVE, on discord.py 2.7's own voice connection (no fork).
+
+``ListeningVoiceClient`` is discord.py's ``VoiceClient`` with two taps: a hook on the voice websocket (who
+speaks on which SSRC: SPEAKING op 5; who left: CLIENT_DISCONNECT op 13) and a listener on the UDP socket
+(discord.py's socket-reader thread, never the event loop). ``VoiceReceiver`` turns each datagram into
+speech: RTP opened with the connection's transport key (``adapters.discord.rtp``), the frame DAVE-decrypted
+for its sender, decoded with that person's own Opus decoder to 16 kHz mono, and handed on in 100 ms chunks
+(``HearSpeech``); when a person has been silent for ``silence_s`` their utterance ends (``SpeechEnded``).
+
+Never deaf: the transport key, the mode, the DAVE session and the SSRC map are read on every packet, so a
+reconnect (new key) or a re-key of the group (someone joined or left) is picked up at once. Frames that
+cannot be opened yet (before the welcome, around a transition, an SSRC not mapped yet) are held for
+``HOLD_S`` and retried; what still cannot be read is dropped and counted, never handed to the Opus decoder.
+Nothing here decides anything: whether a person may be heard is ``ListeningPolicy``'s, told by the log.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import davey
+import discord
+from discord.voice_state import VoiceConnectionState
+
+from actors.commands import HearSpeech, SpeechEnded
+from adapters.discord.rtp import BadPacket, RtpPacket, open_packet
+from adapters.opus_audio import SILENCE_FRAME, OpusDecoder
+
+log = logging.getLogger("parley.listening")
+SOURCE = "discord"
+HOLD_S = 2.0  # how long a frame that cannot be read yet is kept for another try
+CHUNK_FRAMES = 5  # 100 ms of speech per HearSpeech
+DAVE_MARKER = b"\xfa\xfa"  # the last two bytes of every DAVE-encrypted frame
+SPEAKING, CLIENT_DISCONNECT = 5, 13
+_ids = itertools.count()
+
+
+def utterance_id(now: float) -> str:
+    """A new utterance's id, unique across processes in practice: milliseconds, then a counter."""
+    return f"u{int(now * 1000)}{next(_ids) % 1000:03d}"
+
+
+class ListeningPolicy:
+    """Who may be heard, per guild, as the log says (``ListeningTurnedOn`` / ``Off``, opt-outs): read on every
+    packet by the receivers, set from any thread by the listening room's reactions."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._on: set[str] = set()
+        self._opted_out: dict[str, frozenset[str]] = {}
+
+    def set(self, guild_id: str, on: bool, opted_out: frozenset[str]) -> None:
+        with self._lock:
+            (self._on.add if on else self._on.discard)(guild_id)
+            self._opted_out[guild_id] = opted_out
+
+    def listening(self, guild_id: str) -> bool:
+        return guild_id in self._on
+
+    def hears(self, guild_id: str, user_id: str) -> bool:
+        return guild_id in self._on and user_id not in self._opted_out.get(guild_id, frozenset())
+
+
+@dataclass
+class Speaker:
+    """One person's audio in one voice connection."""
+
+    user_id: int
+    decoder: OpusDecoder = field(default_factory=OpusDecoder)
+    utterance: str = ""
+    pcm: bytearray = field(default_factory=bytearray)
+    frames: int = 0
+    last_sound: float = 0.0
+    last_sequence: int | None = None
+    failures_in_a_row: int = 0
+
+
+@dataclass
+class Held:
+    at: float
+    packet: RtpPacket
+
+
+class VoiceReceiver:
+    """What arrives on one guild's voice connection, as speech commands for the listening room."""
+
+    def __init__(self, guild_id: int, state: Callable[[], VoiceConnectionState], policy: ListeningPolicy,
+                 report: Callable[[object], None], names: Callable[[int], str], silence_s: float,
+                 self_id: int, on_speech_started: Callable[[int], None] | None = None):
+        self.guild_id = guild_id
+        self.state = state
+        self.policy = policy
+        self.report = report
+        self.names = names
+        self.silence_s = silence_s
+        self.self_id = self_id
+        self.on_speech_started = on_speech_started
+        self.ssrc_users: dict[int, int] = {}
+        self.speakers: dict[int, Speaker] = {}
+        self.held: deque[Held] = deque()
+        self.counts: Counter[str] = Counter()  # every frame's fate: heard, silence, and each reason dropped
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._ticker = threading.Thread(target=self._tick_until_closed, daemon=True,
+                                        name=f"voice-receive-{guild_id}")
+        self._ticker.start()
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            for speaker in list(self.speakers.values()):
+                self._end(speaker)
+
+    # -- the voice websocket (on the event loop) ------------------------------------------------------
+    def on_voice_message(self, message: dict) -> None:
+        op, data = message.get("op"), message.get("d") or {}
+        if op == SPEAKING and "ssrc" in data and "user_id" in data:
+            with self._lock:
+                self.ssrc_users[int(data["ssrc"])] = int(data["user_id"])
+        elif op == CLIENT_DISCONNECT and "user_id" in data:
+            user = int(data["user_id"])
+            with self._lock:
+                for ssrc in [s for s, u in self.ssrc_users.items() if u == user]:
+                    del self.ssrc_users[ssrc]
+                if (speaker := self.speakers.pop(user, None)) is not None:
+                    self._end(speaker)
+
+    # -- the UDP socket (on discord.py's socket-reader thread) -------------------------------------------
+    def on_datagram(self, datagram: bytes) -> None:
+        state = self.state()
+        now = time.monotonic()
+        try:
+            packet = open_packet(datagram, state.mode, bytes(state.secret_key))
+        except (BadPacket, TypeError) as e:  # TypeError: no key yet (MISSING)
+            self.counts[getattr(e, "reason", "no_key")] += 1
+            return
+        with self._lock:
+            self._retry_held(state, now)
+            self._take(state, packet, now, hold=True)
+
+    def _take(self, state: VoiceConnectionState, packet: RtpPacket, now: float, hold: bool) -> bool:
+        """Hear ``packet``; False when it could not be read yet (then held, if ``hold``)."""
+        user = self.ssrc_users.get(packet.ssrc)
+        if user is None:
+            return self._hold(packet, now, hold, "unknown_ssrc")
+        if user == self.self_id:
+            self.counts["own"] += 1  # Parley never hears itself
+            return True
+        if not self.policy.hears(str(self.guild_id), str(user)):
+            self.counts["not_listening"] += 1  # dropped before any decryption or decoding
+            return True
+        if packet.payload == SILENCE_FRAME:
+            self.counts["silence"] += 1
+            return True
+        frame = self._dave_open(state, user, packet.payload)
+        if frame is None:
+            return self._hold(packet, now, hold, "e2ee")
+        speaker = self.speakers.get(user)
+        if speaker is None:
+            speaker = self.speakers[user] = Speaker(user)
+        if speaker.last_sequence is not None and not 0 < (packet.sequence - speaker.last_sequence) % 65536 < 1000:
+            self.counts["late"] += 1  # a repeat, or far out of order: 20 ms that already passed
+            return True
+        speaker.last_sequence = packet.sequence
+        pcm = speaker.decoder.decode(frame)
+        if not pcm:
+            self.counts["undecodable"] += 1
+            return True
+        self.counts["heard"] += 1
+        if not speaker.utterance:
+            speaker.utterance = utterance_id(time.time())
+            if self.on_speech_started is not None:
+                self.on_speech_started(user)
+        speaker.pcm += pcm
+        speaker.frames += 1
+        speaker.last_sound = now
+        if speaker.frames % CHUNK_FRAMES == 0:
+            self._flush(speaker)
+        return True
+
+    def _dave_open(self, state: VoiceConnectionState, user: int, payload: bytes) -> bytes | None:
+        """The Opus frame inside ``payload``, or None when it cannot be read yet. Plain frames pass only while
+        the session allows it (no DAVE, downgraded, or passthrough around a transition)."""
+        session = state.dave_session
+        if session is None or state.dave_protocol_version == 0:
+            return None if payload.endswith(DAVE_MARKER) and len(payload) > 12 else payload
+        if not payload.endswith(DAVE_MARKER):
+            return payload if session.can_passthrough(user) else None
+        if not session.ready:
+            return None
+        try:
+            return session.decrypt(user, davey.MediaType.audio, payload)
+        except Exception as e:  # noqa: BLE001  (davey: NoValidCryptorFound, NoDecryptorForUser, ...): retried
+            self.counts[f"e2ee:{type(e).__name__}"] += 1
+            return None
+
+    def _hold(self, packet: RtpPacket, now: float, hold: bool, why: str) -> bool:
+        if hold:
+            self.held.append(Held(now, packet))
+            self.counts[f"held:{why}"] += 1
+        return False
+
+    def _retry_held(self, state: VoiceConnectionState, now: float) -> None:
+        for _ in range(len(self.held)):
+            held = self.held.popleft()
+            if self._take(state, held.packet, now, hold=False):
+                self.counts["recovered"] += 1
+            elif now - held.at < HOLD_S:
+                self.held.append(held)
+            else:
+                self.counts["dropped"] += 1  # held too long: concealed as silence by the gap
+
+    # -- utterances ----------------------------------------------------------------------------------------
+    def _flush(self, speaker: Speaker) -> None:
+        if speaker.pcm:
+            client = self.state().voice_client
+            channel = getattr(client, "channel", None)
+            self.report(HearSpeech(SOURCE, str(self.guild_id), str(channel.id) if channel else "",
+                                   str(speaker.user_id), self.names(speaker.user_id), speaker.utterance,
+                                   bytes(speaker.pcm)))
+            speaker.pcm.clear()
+
+    def _end(self, speaker: Speaker) -> None:
+        if speaker.utterance:
+            self._flush(speaker)
+            self.report(SpeechEnded(SOURCE, str(self.guild_id), str(speaker.user_id), speaker.utterance))
+        speaker.utterance, speaker.frames = "", 0
+
+    def _tick_until_closed(self) -> None:
+        while not self._closed.wait(0.05):
+            now = time.monotonic()
+            with self._lock:
+                for speaker in self.speakers.values():
+                    if speaker.utterance and now - speaker.last_sound >= self.silence_s:
+                        self._end(speaker)
+                if self.held:
+                    self._retry_held(self.state(), now)
+
+
+class ListeningVoiceClient(discord.VoiceClient):
+    """discord.py's voice client, tapped for listening: ``receiver`` is set by ``DiscordVoice`` once the
+    connection is up (and stays across reconnects: everything it reads is read per packet)."""
+
+    receiver: VoiceReceiver | None = None
+
+    def create_connection_state(self) -> VoiceConnectionState:
+        return VoiceConnectionState(self, hook=self._voice_message)
+
+    async def _voice_message(self, ws: object, message: dict) -> None:
+        if self.receiver is not None:
+            self.receiver.on_voice_message(message)
+
+    def start_receiving(self, receiver: VoiceReceiver) -> None:
+        self.stop_receiving()
+        self.receiver = receiver
+        self._connection.add_socket_listener(receiver.on_datagram)
+
+    def stop_receiving(self) -> None:
+        if self.receiver is not None:
+            self._connection.remove_socket_listener(self.receiver.on_datagram)
+            self.receiver.close()
+            self.receiver = None
+
+    def cleanup(self) -> None:
+        self.stop_receiving()
+        super().cleanup()

@@ -1,0 +1,80 @@
+"""Listening in a voice channel under DAVE, end to end (issue 17): the real bot (`python run.py`, discord.py's
+voice client with Parley's receive path, davey, PyAV's Opus decoder, Vosk) against the Discord emulator's voice
+server, where a simulated person — a bare ``davey`` session in the call's MLS group — speaks Opus over loopback
+UDP with real RTP (header extensions and padding on some packets, silence frames at the end)."""
+from __future__ import annotations
+
+import json
+import wave
+
+import pytest
+
+from adapters.opus_audio import OpusDecoder
+from tests.fakes.discord_voice import ogg_packets
+from tests.helpers import wait_for
+from tests.test_hearing import VOICE, model_path  # noqa: F401  (fixture)
+from tests.test_voice_channel import command, events, voice_emulator, voice_env, wait_event  # noqa: F401
+
+QUESTION = ogg_packets(VOICE.read_bytes())  # the Korean test sentence, as a Discord client's Opus frames
+
+
+def bare_vosk(model_path, pcm: bytes) -> str:  # noqa: ANN001
+    """What Vosk alone hears in ``pcm`` (16 kHz mono), fed as the bot feeds it: the baseline."""
+    import vosk
+
+    recognizer = vosk.KaldiRecognizer(vosk.Model(str(model_path)), 16000)
+    parts = []
+    for at in range(0, len(pcm), 3200):
+        if recognizer.AcceptWaveform(pcm[at:at + 3200]):
+            parts.append(json.loads(recognizer.Result())["text"])
+    parts.append(json.loads(recognizer.FinalResult())["text"])
+    return " ".join(p for p in parts if p).strip()
+
+
+def reference_pcm(packets: list[bytes]) -> bytes:
+    decoder = OpusDecoder()
+    return b"".join(decoder.decode(p) for p in packets)
+
+
+@pytest.mark.timeout(180)
+def test_a_spoken_question_is_heard_under_dave_and_answered_in_writing_and_by_voice(
+        tmp_path, llm_server, voice_emulator, model_path):  # noqa: F811
+    from tests.test_discord_e2e import Bot
+
+    em = voice_emulator
+    env = voice_env(tmp_path, llm_server, em, VOSK_MODEL_PATH=str(model_path), PARLEY_LISTEN_SILENCE_MS="600")
+    speaker = em.listener  # the call's other DAVE member
+    em.user_joins_voice(em.owner, em.lounge)
+    em.user_joins_voice(speaker, em.lounge)
+    bot = Bot(env, em).start()
+    try:
+        assert "Joined 🔊 Lounge" in command(em, em.owner, "!join")["content"]
+        wait_for(lambda: em.voice.listener is not None and em.voice.listener.ready, what="the DAVE group formed")
+        # Not listening yet: what is said is dropped before it is decoded, and nothing is recorded.
+        em.voice.speak_soon(QUESTION[:50]).result(30)
+        refused = command(em, speaker, "!listen on")
+        assert "Only this server's admins" in refused["content"]
+        announced = command(em, em.owner, "!listen on")
+        assert "I'm listening in this server's voice channels" in announced["content"]
+
+        em.voice.speak_soon(QUESTION).result(30)
+        heard = wait_event(env, "UtteranceHeard", timeout=60)["data"]
+        assert heard["speaker_id"] == speaker["id"] and heard["voice_channel_id"] == em.lounge
+        assert heard["channel_id"] == em.general  # answered where listening was turned on
+        expected = bare_vosk(model_path, reference_pcm(QUESTION))
+        assert expected and heard["transcript"] == expected  # exactly what Vosk hears in the original Opus
+        assert abs(heard["duration_s"] - len(QUESTION) * 0.02) < 0.1  # every frame decrypted and decoded
+
+        answer = wait_for(lambda: next((m for m in em.messages[em.general] if m["author"]["id"] == em.bot["id"]
+                                        and m["content"].startswith("> ")), None), what="the written answer")
+        assert answer["content"] == f"> {expected}\n\necho: {expected} [turns=1]"
+        played = wait_event(env, "PlaybackFinished", utterance_id=heard["message_id"], timeout=60)
+        assert played["data"]["guild_id"] == em.guild_id  # and said aloud in the voice channel
+        assert len([e for e in events(env, "UtteranceHeard")]) == 1  # the first 50 frames were never heard
+
+        clip = tmp_path / "data" / "audio" / heard["audio_hash"]
+        with wave.open(str(clip)) as w:  # the utterance's audio is a clip in the data dir, not in the log
+            assert w.getframerate() == 16000 and abs(w.getnframes() / 16000 - heard["duration_s"]) < 0.01
+    finally:
+        stderr = bot.stop()
+    assert "Traceback" not in stderr, stderr[-3000:]
