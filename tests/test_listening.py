@@ -5,6 +5,7 @@ UDP with real RTP (header extensions and padding on some packets, silence frames
 from __future__ import annotations
 
 import json
+import time
 import wave
 
 import pytest
@@ -75,6 +76,56 @@ def test_a_spoken_question_is_heard_under_dave_and_answered_in_writing_and_by_vo
         clip = tmp_path / "data" / "audio" / heard["audio_hash"]
         with wave.open(str(clip)) as w:  # the utterance's audio is a clip in the data dir, not in the log
             assert w.getframerate() == 16000 and abs(w.getnframes() / 16000 - heard["duration_s"]) < 0.01
+    finally:
+        stderr = bot.stop()
+    assert "Traceback" not in stderr, stderr[-3000:]
+
+
+@pytest.mark.timeout(180)
+def test_barge_in_an_opt_out_and_listening_off(tmp_path, llm_server, voice_emulator, model_path):  # noqa: F811
+    from tests.fakes.openai_server import Scripted
+    from tests.test_discord_e2e import Bot
+    from tests.test_voice_channel import LONG_ANSWER
+
+    em = voice_emulator
+    env = voice_env(tmp_path, llm_server, em, VOSK_MODEL_PATH=str(model_path), PARLEY_LISTEN_SILENCE_MS="600")
+    speaker = em.listener
+    em.user_joins_voice(em.owner, em.lounge)
+    em.user_joins_voice(speaker, em.lounge)
+    bot = Bot(env, em).start()
+    try:
+        assert "Joined 🔊 Lounge" in command(em, em.owner, "!join")["content"]
+        assert em.bot_self_deaf  # deafened while not listening: everyone can see it does not hear them
+        command(em, em.owner, "!listen on")
+        wait_for(lambda: not em.bot_self_deaf, what="Parley undeafened")
+        wait_for(lambda: em.voice.listener is not None and em.voice.listener.ready, what="the DAVE group formed")
+
+        # Barge-in: someone speaks while Parley talks; it stops saying that answer.
+        llm_server.script.append(Scripted(text=LONG_ANSWER))
+        asked = em.user_says(em.general, em.owner, "tell me a lot", mention_bot=True)
+        wait_event(env, "PlaybackStarted", utterance_id=asked["id"])
+        em.voice.speak_soon(QUESTION[:40]).result(30)
+        interrupted = wait_event(env, "PlaybackInterrupted", utterance_id=asked["id"])
+        assert interrupted["data"]["reason"] == "barge_in"
+        first = wait_event(env, "UtteranceHeard")  # and what they said is heard and answered
+
+        # A person who opts out is not heard any more, even while listening is on.
+        assert "won't hear you" in command(em, speaker, "!listen me off")["content"]
+        em.voice.speak_soon(QUESTION).result(30)
+        assert "You have opted out" in command(em, speaker, "!listen")["content"]
+        assert "hear you again" in command(em, speaker, "!listen me on")["content"]
+        em.voice.speak_soon(QUESTION).result(30)  # heard again: what they said while opted out never was
+        wait_for(lambda: len(events(env, "UtteranceHeard")) >= 2, timeout=60, what="the utterance after opting in")
+        time.sleep(1.0)  # anything else heard would be recorded by now
+        said = [e["data"] for e in events(env, "UtteranceHeard")]
+        assert len(said) == 2 and said[0]["message_id"] == first["data"]["message_id"]
+        assert said[1]["transcript"] == bare_vosk(model_path, reference_pcm(QUESTION))
+
+        # Listening off: Parley deafens itself again.
+        assert "stopped listening" in command(em, em.owner, "!listen off")["content"]
+        wait_for(lambda: em.bot_self_deaf, what="Parley deafened")
+        kinds = [e["type"] for e in events(env, "ListeningTurnedOn", "ListeningOptOutChanged", "ListeningTurnedOff")]
+        assert kinds == ["ListeningTurnedOn", "ListeningOptOutChanged", "ListeningOptOutChanged", "ListeningTurnedOff"]
     finally:
         stderr = bot.stop()
     assert "Traceback" not in stderr, stderr[-3000:]

@@ -130,13 +130,14 @@ def test_plain_frames_pass_only_where_the_session_allows_and_ciphertext_never_re
     time.sleep(HOLD_S + 0.3)
     assert heard.pcm(a.user_id) == b"" and r.counts["dropped"] == 5
     call.state.dave_protocol_version, call.state.dave_session = 0, None  # a downgrade: DAVE off for the call
-    for packet in QUESTION:
-        r.on_datagram(call.datagram(a, packet, e2ee=False))
+    plain = [call.datagram(a, packet, e2ee=False) for packet in QUESTION]
+    for datagram in plain + plain[-2:]:  # the last two arrive twice: heard once
+        r.on_datagram(datagram)
     encrypted = call.datagram(a, QUESTION[0])  # DAVE ciphertext after the downgrade: not Opus, never decoded
     r.on_datagram(encrypted)
     r.close()
     assert heard.pcm(a.user_id) == reference_pcm(QUESTION)
-    assert r.counts["undecodable"] == 0 and r.counts["held:e2ee"] == 6
+    assert r.counts["undecodable"] == 0 and r.counts["held:e2ee"] == 6 and r.counts["late"] == 2
 
 
 def test_a_person_who_opted_out_and_parley_itself_are_never_decoded(call):
@@ -165,3 +166,19 @@ def test_someone_who_leaves_ends_their_utterance_and_loses_their_ssrc(call):
     r.on_datagram(call.datagram(a, QUESTION[10]))  # their SSRC is nobody's now: held, not decoded as theirs
     r.close()
     assert heard.pcm(a.user_id) == reference_pcm(QUESTION[:10]) and r.counts["held:unknown_ssrc"] == 1
+
+
+def test_a_repeated_or_late_frame_is_not_heard_twice_and_a_restarted_stream_is_heard(call):
+    heard = Heard()
+    a = call.join(2, 2002)
+    r = receiver(call, heard, silence_s=5)
+    speaking(r, a)
+    first = [call.datagram(a, p) for p in QUESTION[:10]]
+    for datagram in first + first[3:5]:  # two arrive again
+        r.on_datagram(datagram)
+    a.sequence = (a.sequence - 5000) % 65536  # the stream starts over far behind: heard, not dropped as late
+    for packet in QUESTION[10:]:
+        r.on_datagram(call.datagram(a, packet))
+    r.close()
+    assert heard.pcm(a.user_id) == reference_pcm(QUESTION) and r.counts["heard"] == len(QUESTION)
+    assert r.counts["held:e2ee"] == 2  # DAVE's own replay protection refuses the repeats first

@@ -163,10 +163,13 @@ class VoiceReceiver:
         speaker = self.speakers.get(user)
         if speaker is None:
             speaker = self.speakers[user] = Speaker(user)
-        if speaker.last_sequence is not None and not 0 < (packet.sequence - speaker.last_sequence) % 65536 < 1000:
-            self.counts["late"] += 1  # a repeat, or far out of order: 20 ms that already passed
-            return True
+        behind = (speaker.last_sequence - packet.sequence) % 65536 if speaker.last_sequence is not None else None
+        if behind is not None and behind < 1000:
+            self.counts["late"] += 1  # a repeat, or behind what was already decoded: 20 ms that already passed
+            return True  # (a jump forward, or far back, is a lost stretch or a restarted stream: heard)
         speaker.last_sequence = packet.sequence
+        if not speaker.utterance and speaker.decoder.frames:
+            speaker.decoder = OpusDecoder()  # each utterance decoded from a clean state, as its own recording
         pcm = speaker.decoder.decode(frame)
         if not pcm:
             self.counts["undecodable"] += 1

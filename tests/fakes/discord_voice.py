@@ -308,7 +308,10 @@ class VoiceServer:
         if announce:
             await self.bot_socket.send_str(json.dumps({"op": 5, "d": {"user_id": str(user), "ssrc": ssrc,
                                                                       "speaking": 1}}))
-        sequence, timestamp = 1000 + ssrc % 1000, 48000
+        sequences = self.__dict__.setdefault("_sequences", {})
+        sequence = sequences.get(ssrc, 1000 + ssrc % 1000)  # a client's sequence goes on from one speech to the next
+        sequences[ssrc] = sequence + len(packets) + silence_frames
+        timestamp = 960 * sequence
         frames = [(p, True) for p in packets] + [(SILENCE, False)] * silence_frames
         started = self.loop.time() if self.loop else 0.0
         for n, (packet, encrypt) in enumerate(frames):
