@@ -43,7 +43,8 @@ def test_a_spoken_question_is_heard_under_dave_and_answered_in_writing_and_by_vo
     from tests.test_discord_e2e import Bot
 
     em = voice_emulator
-    env = voice_env(tmp_path, llm_server, em, VOSK_MODEL_PATH=str(model_path), PARLEY_LISTEN_SILENCE_MS="600")
+    # A silence long enough that a busy test machine stalling mid-sentence does not cut the sentence in two.
+    env = voice_env(tmp_path, llm_server, em, VOSK_MODEL_PATH=str(model_path), PARLEY_LISTEN_SILENCE_MS="1500")
     speaker = em.listener  # the call's other DAVE member
     em.user_joins_voice(em.owner, em.lounge)
     em.user_joins_voice(speaker, em.lounge)
@@ -88,7 +89,8 @@ def test_barge_in_an_opt_out_and_listening_off(tmp_path, llm_server, voice_emula
     from tests.test_voice_channel import LONG_ANSWER
 
     em = voice_emulator
-    env = voice_env(tmp_path, llm_server, em, VOSK_MODEL_PATH=str(model_path), PARLEY_LISTEN_SILENCE_MS="600")
+    # A silence long enough that a busy test machine stalling mid-sentence does not cut the sentence in two.
+    env = voice_env(tmp_path, llm_server, em, VOSK_MODEL_PATH=str(model_path), PARLEY_LISTEN_SILENCE_MS="1500")
     speaker = em.listener
     em.user_joins_voice(em.owner, em.lounge)
     em.user_joins_voice(speaker, em.lounge)

@@ -114,3 +114,13 @@ def test_a_missing_voice_is_a_setting_error_and_a_damaged_one_a_clear_reply(tmp_
     lines = out.stdout.splitlines()
     assert "I cannot speak right now" in lines[0] and lines[1] == "echo: still answering? [turns=1]"
     assert not any(e["type"] == "ActorRestarted" for e in replay_json(env))
+
+
+def test_a_long_first_sentence_is_spoken_from_its_first_clause_and_nothing_is_lost():
+    from actors.speaking.spoken import first_part
+
+    assert first_part("Short one. Then more, and more.") == ("", "Short one. Then more, and more.")
+    text = "Parley speaks in voice channels now, sentence by sentence, as soon as it can. That is all."
+    first, rest = first_part(text)
+    assert first == "Parley speaks in voice channels now," and f"{first} {rest}" == text
+    assert first_part("A" * 100) == ("", "A" * 100)  # no clause break: the whole sentence

@@ -182,3 +182,20 @@ def test_a_repeated_or_late_frame_is_not_heard_twice_and_a_restarted_stream_is_h
     r.close()
     assert heard.pcm(a.user_id) == reference_pcm(QUESTION) and r.counts["heard"] == len(QUESTION)
     assert r.counts["held:e2ee"] == 2  # DAVE's own replay protection refuses the repeats first
+
+
+def test_the_clients_silence_frames_end_the_utterance_without_waiting_for_the_timeout(call):
+    heard = Heard()
+    a = call.join(2, 2002)
+    r = receiver(call, heard, silence_s=60)  # the timeout alone would take a minute
+    speaking(r, a)
+    for packet in QUESTION[:20]:
+        r.on_datagram(call.datagram(a, packet))
+    for _ in range(5):
+        r.on_datagram(call.datagram(a, SILENCE_FRAME, e2ee=False))
+    wait_for(lambda: heard.ended(a.user_id), what="the utterance ended by the silence frames")
+    for packet in QUESTION[20:40]:  # speaking again: a new utterance
+        r.on_datagram(call.datagram(a, packet))
+    r.close()
+    utterances = {c.utterance_id for c in heard.commands if isinstance(c, HearSpeech)}
+    assert len(utterances) == 2 and heard.pcm(a.user_id) == reference_pcm(QUESTION[:20]) + reference_pcm(QUESTION[20:40])

@@ -31,3 +31,21 @@ def spoken_text(answer: str, max_chars: int = 1500) -> str:
     ends = [m.end() for m in _SENTENCE_END.finditer(window)]
     cut = ends[-1] if ends and ends[-1] > max_chars // 2 else window.rfind(" ") if " " in window else max_chars
     return window[:cut].strip()
+
+
+_CLAUSE_END = re.compile(r"[,;:—–](\s|$)")
+FIRST_PART_CHARS = 40  # a first sentence longer than this is spoken from its first clause on
+
+
+def first_part(text: str) -> tuple[str, str]:
+    """(what to synthesize first, the rest): the first clause of a long first sentence, so that the first audio
+    of an answer leaves after a few words are synthesized rather than a whole sentence. ("", text) when the
+    first sentence is short or has no clause break early on."""
+    end = _SENTENCE_END.search(text)
+    sentence_end = end.end() if end else len(text)
+    if sentence_end <= FIRST_PART_CHARS:
+        return "", text
+    clause = _CLAUSE_END.search(text, 0, min(sentence_end, 2 * FIRST_PART_CHARS))
+    if clause is None or clause.end() < 4:
+        return "", text
+    return text[:clause.end()].strip(), text[clause.end():].strip()

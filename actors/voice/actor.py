@@ -17,7 +17,7 @@ from actors.commands import (ControlVoice, RecordSynthesis, RejoinVoice, ReportP
                              Spoken)
 from actors.ports import TextToSpeech, VoiceChannels, VoiceUnavailable
 from actors.speaking.actor import SpeechRecording
-from actors.speaking.spoken import spoken_text
+from actors.speaking.spoken import first_part, spoken_text
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from events import EventStore, RecordedEvent
@@ -122,7 +122,9 @@ class GuildSpeakerActor(SupervisedActor):
         def chunks() -> Iterator[tuple[bytes, int]]:
             engine = self.engine()
             recording = SpeechRecording()
-            for chunk in recording.keep(engine.synthesize(text)):
+            first, rest = first_part(text)  # the first audio leaves after a clause, not a whole sentence
+            parts = itertools.chain(engine.synthesize(first) if first else (), engine.synthesize(rest) if rest else ())
+            for chunk in recording.keep(parts):
                 yield chunk.pcm, chunk.sample_rate
             digest, _ = self.files.save(iter([recording.wav()]))
             self.dispatch(RecordSynthesis(command.source, command.guild_id, utterance_id, Spoken(

@@ -5,7 +5,9 @@ speaks on which SSRC: SPEAKING op 5; who left: CLIENT_DISCONNECT op 13) and a li
 (discord.py's socket-reader thread, never the event loop). ``VoiceReceiver`` turns each datagram into
 speech: RTP opened with the connection's transport key (``adapters.discord.rtp``), the frame DAVE-decrypted
 for its sender, decoded with that person's own Opus decoder to 16 kHz mono, and handed on in 100 ms chunks
-(``HearSpeech``); when a person has been silent for ``silence_s`` their utterance ends (``SpeechEnded``).
+(``HearSpeech``); a person's utterance ends (``SpeechEnded``) ``AFTER_SILENCE_FRAMES_S`` after their client
+sends its silence frames (Discord clients do at the end of each talk spurt), or after ``silence_s`` with no
+sound at all (the silence frames lost, or a client that sends none).
 
 Never deaf: the transport key, the mode, the DAVE session and the SSRC map are read on every packet, so a
 reconnect (new key) or a re-key of the group (someone joined or left) is picked up at once. Frames that
@@ -35,6 +37,7 @@ log = logging.getLogger("parley.listening")
 SOURCE = "discord"
 HOLD_S = 2.0  # how long a frame that cannot be read yet is kept for another try
 CHUNK_FRAMES = 5  # 100 ms of speech per HearSpeech
+AFTER_SILENCE_FRAMES_S = 0.25  # the client said it stopped (silence frames): the utterance ends this soon after
 DAVE_MARKER = b"\xfa\xfa"  # the last two bytes of every DAVE-encrypted frame
 SPEAKING, CLIENT_DISCONNECT = 5, 13
 _ids = itertools.count()
@@ -77,7 +80,7 @@ class Speaker:
     frames: int = 0
     last_sound: float = 0.0
     last_sequence: int | None = None
-    failures_in_a_row: int = 0
+    quiet_since: float = 0.0  # when the client's silence frames came (0: still talking)
 
 
 @dataclass
@@ -154,8 +157,10 @@ class VoiceReceiver:
         if not self.policy.hears(str(self.guild_id), str(user)):
             self.counts["not_listening"] += 1  # dropped before any decryption or decoding
             return True
-        if packet.payload == SILENCE_FRAME:
+        if packet.payload == SILENCE_FRAME:  # the client's own "I stopped talking" (sent after each talk spurt)
             self.counts["silence"] += 1
+            if (speaker := self.speakers.get(user)) is not None and speaker.utterance and not speaker.quiet_since:
+                speaker.quiet_since = now
             return True
         frame = self._dave_open(state, user, packet.payload)
         if frame is None:
@@ -181,7 +186,7 @@ class VoiceReceiver:
                 self.on_speech_started(user)
         speaker.pcm += pcm
         speaker.frames += 1
-        speaker.last_sound = now
+        speaker.last_sound, speaker.quiet_since = now, 0.0
         if speaker.frames % CHUNK_FRAMES == 0:
             self._flush(speaker)
         return True
@@ -232,14 +237,16 @@ class VoiceReceiver:
         if speaker.utterance:
             self._flush(speaker)
             self.report(SpeechEnded(SOURCE, str(self.guild_id), str(speaker.user_id), speaker.utterance))
-        speaker.utterance, speaker.frames = "", 0
+        speaker.utterance, speaker.frames, speaker.quiet_since = "", 0, 0.0
 
     def _tick_until_closed(self) -> None:
         while not self._closed.wait(0.05):
             now = time.monotonic()
             with self._lock:
                 for speaker in self.speakers.values():
-                    if speaker.utterance and now - speaker.last_sound >= self.silence_s:
+                    quiet = speaker.quiet_since and \
+                        now - speaker.quiet_since >= min(self.silence_s, AFTER_SILENCE_FRAMES_S)
+                    if speaker.utterance and (quiet or now - speaker.last_sound >= self.silence_s):
                         self._end(speaker)
                 if self.held:
                     self._retry_held(self.state(), now)

@@ -21,6 +21,7 @@ import ssl
 import struct
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -232,6 +233,8 @@ class VoiceServer:
         self.client_addr: tuple[str, int] | None = None  # the bot's UDP address (from its IP discovery)
         self.bot_socket: web.WebSocketResponse | None = None  # the bot's voice websocket, once identified
         self.sent_to_bot = 0  # RTP packets sent to the bot
+        self.received_at: list[float] = []  # when each RTP packet from the bot arrived (time.monotonic)
+        self.spoke_until = 0.0  # when the last speech frame of the latest ``speak`` left (time.monotonic)
 
     @property
     def endpoint(self) -> str:
@@ -273,6 +276,7 @@ class VoiceServer:
         return merged
 
     def rtp_received(self, data: bytes) -> None:
+        self.received_at.append(time.monotonic())
         header, sequence, ssrc = data[:12], struct.unpack_from(">H", data, 2)[0], struct.unpack_from(">I", data, 8)[0]
         stream = self.streams.setdefault(ssrc, Stream())
         nonce = data[-4:] + bytes(20)
@@ -324,6 +328,8 @@ class VoiceServer:
                                    padding=7 if padding_every and n % padding_every == 2 else 0)
             self._udp.sendto(datagram, self.client_addr)
             self.sent_to_bot += 1
+            if encrypt:
+                self.spoke_until = time.monotonic()
             await asyncio.sleep(max(0.0, started + pace_s * (n + 1) - (self.loop.time() if self.loop else 0.0)))
 
     def speak_soon(self, packets: list[bytes], **options: object):  # noqa: ANN201

