@@ -8,6 +8,7 @@ from pathlib import Path
 from adapters.audio_files import AudioStore
 from events import EventStore
 from events.catalog.hearing import AudioReceived
+from events.catalog.listening import UtteranceHeard
 from events.personal import PERSONAL, owners
 
 SCRUBBED = ("exports", "archives", "reports")
@@ -27,6 +28,8 @@ class DiskForgetting:
         words = self._words(person)  # read while the key is still there
         clips = {r.event.audio_hash for r in self.store.read_all(types=[AudioReceived.type_name])
                  if r.event.author_id == person and r.event.audio_hash}  # type: ignore[attr-defined]
+        clips |= {r.event.audio_hash for r in self.store.read_all(types=[UtteranceHeard.type_name])  # heard in voice
+                  if r.event.speaker_id == person and r.event.audio_hash}  # type: ignore[attr-defined]
         deleted = sum(self.audio.delete(h) for h in clips)
         changed = self._scrub(words)
         self.store.forget(person)

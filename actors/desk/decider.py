@@ -23,8 +23,9 @@ COMMANDS = {
     "stop": "stop speaking and clear what waits to be said",
     "skip": "skip what I'm saying now",
     "voice": "`voice on` or `voice off`: whether I speak my answers in voice here",
+    "listen": "`listen on` / `listen off` (admins): hear this server's voice channels; `listen me off`: never hear you",
 }
-VOICE_COMMANDS = ("join", "leave", "stop", "skip", "voice")
+VOICE_COMMANDS = ("join", "leave", "stop", "skip", "voice", "listen")
 
 
 @dataclass(frozen=True)

@@ -79,11 +79,16 @@ class TranscriberActor(SupervisedActor):
                 old.append(recorded.event)
             else:
                 recent.add(recorded.event.audio_hash)  # type: ignore[attr-defined]
+        said = [(r.recorded_at < before, r.event.audio_hash) for r in self.store.read_all(types=("UtteranceHeard",))]
+        recent |= {digest for is_old, digest in said if not is_old}
         for r in old:
             # Files are content-addressed: the same bytes sent again recently keep their file.
             if r.audio_hash and r.audio_hash not in recent:  # type: ignore[attr-defined]
                 self.files.delete(r.audio_hash)  # type: ignore[attr-defined]
             self.clips.execute(_key(r.source, r.message_id), transcription.purge)  # type: ignore[attr-defined]
+        for is_old, digest in said:  # what was heard in voice channels: the same retention (the words stay)
+            if is_old and digest and digest not in recent:
+                self.files.delete(digest)
 
 
 class TranscriberPool:
