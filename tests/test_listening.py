@@ -71,6 +71,8 @@ def test_a_spoken_question_is_heard_under_dave_and_answered_in_writing_and_by_vo
         assert "Only this server's admins" in refused["content"]
         announced = command(em, em.owner, "!listen on")
         assert "I'm listening in this server's voice channels" in announced["content"]
+        # A silence frame from Parley keeps the voice server sending to it while it listens and says nothing.
+        wait_for(lambda: em.voice.audio(int(em.bot["id"])).plain >= 1, what="a keepalive")
 
         em.voice.speak_soon(QUESTION).result(30)
         heard = wait_event(env, "UtteranceHeard", timeout=60)["data"]

@@ -199,3 +199,29 @@ def test_the_clients_silence_frames_end_the_utterance_without_waiting_for_the_ti
     r.close()
     utterances = {c.utterance_id for c in heard.commands if isinstance(c, HearSpeech)}
     assert len(utterances) == 2 and heard.pcm(a.user_id) == reference_pcm(QUESTION[:20]) + reference_pcm(QUESTION[20:40])
+
+
+def test_a_run_of_frames_that_will_not_decrypt_re_initialises_the_session_once(call):
+    from tests.fakes.dave_call import Call as OtherCall
+
+    heard, stuck = Heard(), []
+    a = call.join(2, 2002)
+    stranger = OtherCall().join(2, 2002)  # the same person, but keyed in a group Parley is not in
+    policy = ListeningPolicy()
+    policy.set(str(GUILD), True, frozenset())
+    r = VoiceReceiver(GUILD, lambda: call.state, policy, heard, str, 5, call.bot_id, on_stuck=lambda: stuck.append(1))
+    speaking(r, a)
+    for n in range(120):  # over two seconds of frames the session cannot open
+        payload = stranger.session.encrypt_opus(QUESTION[n % len(QUESTION)])
+        r.on_datagram(seal(call, a, payload))
+    r.close()
+    assert stuck == [1] and r.counts["reinit"] == 1  # once: the next is not before REINIT_EVERY_S
+    assert heard.pcm(a.user_id) == b"" and r.counts["undecodable"] == 0
+
+
+def seal(call: Call, person, payload: bytes) -> bytes:  # noqa: ANN001
+    from adapters.discord.rtp import seal_packet
+
+    call.counter += 1
+    person.sequence += 1
+    return seal_packet(call.mode, call.key, person.sequence, 960 * person.sequence, person.ssrc, payload, call.counter)

@@ -40,6 +40,8 @@ CHUNK_FRAMES = 5  # 100 ms of speech per HearSpeech
 AFTER_SILENCE_FRAMES_S = 0.25  # the client said it stopped (silence frames): the utterance ends this soon after
 DAVE_MARKER = b"\xfa\xfa"  # the last two bytes of every DAVE-encrypted frame
 SPEAKING, CLIENT_DISCONNECT = 5, 13
+REINIT_AFTER = 50  # one second of one person's frames that will not decrypt: the group's keys are lost to us
+REINIT_EVERY_S = 10.0  # and at most one re-initialisation this often
 _ids = itertools.count()
 
 
@@ -94,7 +96,8 @@ class VoiceReceiver:
 
     def __init__(self, guild_id: int, state: Callable[[], VoiceConnectionState], policy: ListeningPolicy,
                  report: Callable[[object], None], names: Callable[[int], str], silence_s: float,
-                 self_id: int, on_speech_started: Callable[[int], None] | None = None):
+                 self_id: int, on_speech_started: Callable[[int], None] | None = None,
+                 on_stuck: Callable[[], None] | None = None):
         self.guild_id = guild_id
         self.state = state
         self.policy = policy
@@ -103,6 +106,11 @@ class VoiceReceiver:
         self.silence_s = silence_s
         self.self_id = self_id
         self.on_speech_started = on_speech_started
+        self.on_stuck = on_stuck  # a run of frames that will not decrypt: the DAVE session is re-initialised
+        self.failures: Counter[int] = Counter()  # DAVE frames in a row that would not decrypt, per person
+        self._last_reinit = -REINIT_EVERY_S
+        self._named = 0  # SSRCs named so far: held frames are retried when one more is
+        self._seen: tuple = ()
         self.ssrc_users: dict[int, int] = {}
         self.speakers: dict[int, Speaker] = {}
         self.held: deque[Held] = deque()
@@ -125,6 +133,7 @@ class VoiceReceiver:
         if op == SPEAKING and "ssrc" in data and "user_id" in data:
             with self._lock:
                 self.ssrc_users[int(data["ssrc"])] = int(data["user_id"])
+                self._named += 1
         elif op == CLIENT_DISCONNECT and "user_id" in data:
             user = int(data["user_id"])
             with self._lock:
@@ -143,8 +152,16 @@ class VoiceReceiver:
             self.counts[getattr(e, "reason", "no_key")] += 1
             return
         with self._lock:
-            self._retry_held(state, now)
+            if self.held and self._changed(state):  # new keys or a newly named SSRC: what waits may open now
+                self._retry_held(state, now)
             self._take(state, packet, now, hold=True)
+
+    def _changed(self, state: VoiceConnectionState) -> bool:
+        session = state.dave_session
+        seen = (id(session), getattr(session, "epoch", None), getattr(session, "ready", None),
+                state.dave_protocol_version, self._named)
+        changed, self._seen = seen != self._seen, seen
+        return changed
 
     def _take(self, state: VoiceConnectionState, packet: RtpPacket, now: float, hold: bool) -> bool:
         """Hear ``packet``; False when it could not be read yet (then held, if ``hold``)."""
@@ -202,10 +219,21 @@ class VoiceReceiver:
         if not session.ready:
             return None
         try:
-            return session.decrypt(user, davey.MediaType.audio, payload)
+            frame = session.decrypt(user, davey.MediaType.audio, payload)
         except Exception as e:  # noqa: BLE001  (davey: NoValidCryptorFound, NoDecryptorForUser, ...): retried
-            self.counts[f"e2ee:{type(e).__name__}"] += 1
+            self.counts[f"e2ee:{str(e).rsplit(': ', 1)[-1][:60]}"] += 1
+            self.failures[user] += 1
+            now = time.monotonic()
+            if self.failures[user] >= REINIT_AFTER and now - self._last_reinit >= REINIT_EVERY_S \
+                    and self.on_stuck is not None:
+                log.warning("%d frames in a row from %s would not decrypt: re-initialising the DAVE session",
+                            self.failures[user], user)
+                self.counts["reinit"] += 1
+                self._last_reinit, self.failures[user] = now, 0
+                self.on_stuck()
             return None
+        self.failures.pop(user, None)
+        return frame
 
     def _hold(self, packet: RtpPacket, now: float, hold: bool, why: str) -> bool:
         if hold:

@@ -23,11 +23,13 @@ from actors.commands import ReportPlayback, ReportVoiceLost
 from actors.ports import VoiceUnavailable
 from adapters.audio_out import discord_frames
 from adapters.discord.listening import ListeningPolicy, ListeningVoiceClient, VoiceReceiver
+from adapters.opus_audio import SILENCE_FRAME
 from adapters.speech import ffmpeg_binary
 
 log = logging.getLogger("parley.voice")
 SOURCE = "discord"
 CONNECT_TIMEOUT_S = 20.0
+KEEPALIVE_S = 5.0  # how often a silence frame goes out while Parley listens and says nothing
 E2EE_WAIT_S = 5.0  # how long a new connection may take to agree DAVE keys before speech goes out
 
 
@@ -207,9 +209,24 @@ class DiscordVoice(commands.Cog, name="Voice"):
         def started(user_id: int) -> None:
             if self.barge_in:
                 loop.call_soon_threadsafe(self._barge_in, guild.id)
+        def stuck() -> None:  # on the socket reader's thread: the session is the loop's
+            asyncio.run_coroutine_threadsafe(client._connection.reinit_dave_session(), loop)
         assert self.bot.user is not None
-        client.start_receiving(VoiceReceiver(guild.id, lambda: client._connection, self.policy, self.report, name,
-                                             self.silence_s, self.bot.user.id, started))
+        receiver = VoiceReceiver(guild.id, lambda: client._connection, self.policy, self.report, name,
+                                 self.silence_s, self.bot.user.id, started, stuck)
+        client.start_receiving(receiver)
+        loop.create_task(self._keep_route(guild.id, client, receiver))
+
+    async def _keep_route(self, guild_id: int, client: ListeningVoiceClient, receiver: VoiceReceiver) -> None:
+        """While listening and silent, a silence frame now and then: Discord's voice server (and any NAT on the
+        way) keeps sending to an address that sends something."""
+        while client.receiver is receiver:
+            if client.is_connected() and self.policy.listening(str(guild_id)) and not client.is_playing():
+                try:
+                    client.send_audio_packet(SILENCE_FRAME, encode=False)
+                except Exception as e:  # noqa: BLE001 - not connected this instant: the next one goes
+                    log.debug("keepalive not sent: %r", e)
+            await asyncio.sleep(KEEPALIVE_S)
 
     def _barge_in(self, guild_id: int) -> None:
         """Someone began to speak while Parley talks: it stops what it says (what waits is still said)."""
