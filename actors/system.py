@@ -165,8 +165,11 @@ class Parley:
             while not self._stopping.is_set() and not self.store.closed:
                 try:
                     batch = list(self.store.read_all(after=position, types=types, limit=500))
-                except Exception:  # noqa: BLE001  (the store is down: try again shortly)
-                    log.exception("the log could not be followed; retrying")
+                except Exception as e:  # noqa: BLE001  (the store is down: try again shortly)
+                    if is_outage(e):
+                        log.warning("the log could not be followed (%s); retrying", e)
+                    else:
+                        log.exception("the log could not be followed; retrying")
                     self._stopping.wait(1.0)
                     continue
                 if not batch:

@@ -78,9 +78,9 @@ def test_a_spoken_question_is_heard_under_dave_and_answered_in_writing_and_by_vo
         heard = wait_event(env, "UtteranceHeard", timeout=60)["data"]
         assert heard["speaker_id"] == speaker["id"] and heard["voice_channel_id"] == em.lounge
         assert heard["channel_id"] == em.general  # answered where listening was turned on
+        assert abs(heard["duration_s"] - len(QUESTION) * 0.02) < 0.1  # every frame decrypted and decoded
         expected = bare_vosk(model_path, reference_pcm(QUESTION), tmp_path)
         assert expected and heard["transcript"] == expected  # the bot's first decode, as a fresh Vosk's
-        assert abs(heard["duration_s"] - len(QUESTION) * 0.02) < 0.1  # every frame decrypted and decoded
 
         answer = wait_for(lambda: next((m for m in em.messages[em.general] if m["author"]["id"] == em.bot["id"]
                                         and m["content"].startswith("> ")), None), what="the written answer")
