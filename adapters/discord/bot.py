@@ -152,7 +152,8 @@ def run_bot(settings: Settings, build: Callable[..., System]) -> int:
                                               settings.channels, ready, settings.catch_up_limit, access, audio,
                                               shards))
             commands_cog = CommandsCog(bot, system.router.dispatch, transport, access, AudioFetcher(AudioStore(
-                prepare_data_dir(settings.data_dir), settings.max_import_mb * 1024 * 1024, folder="imports")))
+                prepare_data_dir(settings.data_dir), settings.max_import_mb * 1024 * 1024, folder="imports")),
+                voice.policy.listening)
             await bot.add_cog(commands_cog)
             await bot.add_cog(LearningCog(commands_cog))
             await bot.add_cog(FeedbackCog(bot, system.router.dispatch, transport, commands_cog, access))

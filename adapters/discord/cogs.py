@@ -195,8 +195,10 @@ class ConversationCog(commands.Cog, name="Conversation"):
 
 class CommandsCog(commands.Cog, name="Commands"):
     def __init__(self, bot: commands.Bot, dispatch: Callable[[object], None], transport: DiscordTransport,
-                 access: AccessPolicy = AccessPolicy(), imports: AudioFetcher | None = None):
+                 access: AccessPolicy = AccessPolicy(), imports: AudioFetcher | None = None,
+                 listening: Callable[[str], bool] = lambda guild_id: False):
         self.bot = bot
+        self.listening = listening  # whether the log says Parley listens in a guild (a join then says so)
         self.imports = imports  # fetches files attached to commands (training examples) into imports/
         self.access = access
         self.dispatch = dispatch
@@ -278,7 +280,7 @@ class CommandsCog(commands.Cog, name="Commands"):
             source=SOURCE, conversation_id=command_conversation(ctx.channel), channel_id=str(ctx.channel.id),
             message_id=message_id, author_id=str(ctx.author.id), author_name=ctx.author.display_name,
             action=action, guild_id=str(guild.id), voice_channel_id=str(channel.id) if channel else None,
-            voice_channel_name=channel.name if channel else ""))
+            voice_channel_name=channel.name if channel else "", listening=self.listening(str(guild.id))))
 
     async def _acknowledge(self, ctx: commands.Context) -> str:
         """The id a reply answers: the message, or the slash command's interaction (deferred at once)."""

@@ -37,7 +37,9 @@ log = logging.getLogger("parley.listening")
 SOURCE = "discord"
 HOLD_S = 2.0  # how long a frame that cannot be read yet is kept for another try
 CHUNK_FRAMES = 5  # 100 ms of speech per HearSpeech
-AFTER_SILENCE_FRAMES_S = 0.25  # the client said it stopped (silence frames): the utterance ends this soon after
+# The client said it stopped (silence frames: its own voice detection has already waited out a pause), so the
+# utterance ends this soon after them.
+AFTER_SILENCE_FRAMES_S = 0.1
 DAVE_MARKER = b"\xfa\xfa"  # the last two bytes of every DAVE-encrypted frame
 SPEAKING, CLIENT_DISCONNECT = 5, 13
 REINIT_AFTER = 50  # one second of one person's frames that will not decrypt: the group's keys are lost to us
@@ -123,6 +125,7 @@ class VoiceReceiver:
 
     def close(self) -> None:
         self._closed.set()
+        log.info("stopped hearing guild %s; frames: %s", self.guild_id, dict(self.counts))
         with self._lock:
             for speaker in list(self.speakers.values()):
                 self._end(speaker)

@@ -71,7 +71,7 @@ class SpeechAudio(discord.FFmpegOpusAudio):
     def __init__(self, pipe: FramePipe):
         self._frame_pipe = pipe
         super().__init__(pipe, pipe=True, executable=ffmpeg_binary(), before_options="-f s16le -ar 48000 -ac 2",
-                         options="-page_duration 20000")  # Ogg pages of one packet: playback starts sooner
+                         options="-page_duration 20000 -flush_packets 1")  # a page per packet, written at once
 
     def cleanup(self) -> None:
         self._frame_pipe.close()

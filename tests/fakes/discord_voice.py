@@ -233,8 +233,9 @@ class VoiceServer:
         self.client_addr: tuple[str, int] | None = None  # the bot's UDP address (from its IP discovery)
         self.bot_socket: web.WebSocketResponse | None = None  # the bot's voice websocket, once identified
         self.sent_to_bot = 0  # RTP packets sent to the bot
-        self.received_at: list[float] = []  # when each RTP packet from the bot arrived (time.monotonic)
+        self.received_at: list[float] = []  # when each RTP packet of sound from the bot arrived (time.monotonic)
         self.spoke_until = 0.0  # when the last speech frame of the latest ``speak`` left (time.monotonic)
+        self.spoke_from = 0.0  # when its first frame left
 
     @property
     def endpoint(self) -> str:
@@ -276,7 +277,7 @@ class VoiceServer:
         return merged
 
     def rtp_received(self, data: bytes) -> None:
-        self.received_at.append(time.monotonic())
+        arrived = time.monotonic()
         header, sequence, ssrc = data[:12], struct.unpack_from(">H", data, 2)[0], struct.unpack_from(">I", data, 8)[0]
         stream = self.streams.setdefault(ssrc, Stream())
         nonce = data[-4:] + bytes(20)
@@ -288,6 +289,8 @@ class VoiceServer:
         if data[0] & 0x20:  # RTP padding comes off before DAVE
             payload = payload[:-payload[-1]]
         user = self.ssrc_users.get(ssrc)
+        if payload != SILENCE:
+            self.received_at.append(arrived)
         if payload == SILENCE or self.listener is None or not self.listener.ready or user is None:
             stream.plain += 1
             stream.packets[sequence] = payload
@@ -328,6 +331,8 @@ class VoiceServer:
                                    padding=7 if padding_every and n % padding_every == 2 else 0)
             self._udp.sendto(datagram, self.client_addr)
             self.sent_to_bot += 1
+            if n == 0:
+                self.spoke_from = time.monotonic()
             if encrypt:
                 self.spoke_until = time.monotonic()
             await asyncio.sleep(max(0.0, started + pace_s * (n + 1) - (self.loop.time() if self.loop else 0.0)))
