@@ -148,3 +148,58 @@ def test_barge_in_an_opt_out_and_listening_off(tmp_path, llm_server, voice_emula
     finally:
         stderr = bot.stop()
     assert "Traceback" not in stderr, stderr[-3000:]
+
+
+@pytest.mark.timeout(240)
+def test_two_people_at_once_a_reconnect_and_a_bad_commit_parley_keeps_hearing(tmp_path, llm_server, voice_emulator,
+                                                                                model_path):  # noqa: F811
+    from tests.test_discord_e2e import Bot
+
+    em = voice_emulator
+    # A silence long enough that a busy test machine stalling mid-sentence does not cut the sentence in two.
+    env = voice_env(tmp_path, llm_server, em, VOSK_MODEL_PATH=str(model_path), PARLEY_LISTEN_SILENCE_MS="1500",
+                    PARLEY_BARGE_IN="off")
+    speaker, bob = em.listener, em.user("Bob")
+    for person in (em.owner, speaker, bob):
+        em.user_joins_voice(person, em.lounge)
+    bot = Bot(env, em).start()
+
+    def heard(n: int) -> list[dict]:
+        return wait_for(lambda: (lambda e: e if len(e) >= n else None)([x["data"] for x in events(env, "UtteranceHeard")]),
+                        timeout=60, what=f"{n} utterances heard")  # type: ignore[return-value]
+
+    def whole(utterance: dict) -> bool:
+        return bool(utterance["transcript"]) and abs(utterance["duration_s"] - len(QUESTION) * 0.02) < 0.1
+
+    try:
+        assert "Joined 🔊 Lounge" in command(em, em.owner, "!join")["content"]
+        command(em, em.owner, "!listen on")
+        wait_for(lambda: em.voice.listener is not None and em.voice.listener.ready, what="the DAVE group formed")
+
+        # Bob joins the call (the group re-keys), and both speak at once.
+        em.voice.run_soon(em.voice.add_member(int(bob["id"]))).result(10)
+        wait_for(lambda: int(bob["id"]) in em.voice.members, what="Bob in the DAVE group")
+        both = [em.voice.speak_soon(QUESTION), em.voice.speak_soon(QUESTION, user_id=int(bob["id"]), ssrc=4343)]
+        for spoken in both:
+            spoken.result(30)
+        first_two = heard(2)
+        assert {u["speaker_id"] for u in first_two} == {speaker["id"], bob["id"]} and all(map(whole, first_two))
+
+        # The voice server drops the connection: discord.py reconnects, with a new transport key and a new group.
+        key, group = em.voice.secret, em.voice.listener
+        em.voice.run_soon(em.voice.close_all(4006)).result(10)
+        wait_for(lambda: em.voice.secret != key and em.voice.listener not in (None, group)
+                 and em.voice.listener.ready, timeout=60, what="reconnected with new keys")
+        em.voice.speak_soon(QUESTION).result(30)
+        assert whole(heard(3)[2])
+
+        # A commit Parley cannot process: it re-initialises its DAVE session, the group forms again.
+        group = em.voice.listener
+        em.voice.run_soon(em.voice.send_bad_commit()).result(10)
+        wait_for(lambda: em.voice.listener not in (None, group) and em.voice.listener.ready, timeout=60,
+                 what="the group formed again")
+        em.voice.speak_soon(QUESTION).result(30)
+        assert whole(heard(4)[3])
+    finally:
+        stderr = bot.stop()
+    assert "Traceback" not in stderr, stderr[-3000:]

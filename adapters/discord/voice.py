@@ -27,6 +27,21 @@ from adapters.opus_audio import SILENCE_FRAME
 from adapters.speech import ffmpeg_binary
 
 log = logging.getLogger("parley.voice")
+
+
+class _ReconnectsWithoutTraceback(logging.Filter):
+    """discord.py logs a voice reconnect (the voice server closed the websocket) with the exception's traceback;
+    it is an expected event it recovers from: one line for the operator, not a stack."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and str(record.msg).startswith("Disconnected from voice..."):
+            error = record.exc_info[1]
+            record.msg, record.args = f"{record.getMessage()} ({error!r})", ()
+            record.exc_info, record.exc_text, record.levelno, record.levelname = None, None, logging.WARNING, "WARNING"
+        return True
+
+
+logging.getLogger("discord.voice_state").addFilter(_ReconnectsWithoutTraceback())
 SOURCE = "discord"
 CONNECT_TIMEOUT_S = 20.0
 KEEPALIVE_S = 5.0  # how often a silence frame goes out while Parley listens and says nothing

@@ -224,7 +224,9 @@ class VoiceServer:
         self.secret = os.urandom(32)
         self.streams: dict[int, Stream] = {}
         self.ssrc_users: dict[int, int] = {}
-        self.listener: davey.DaveSession | None = None
+        self.members: dict[int, davey.DaveSession] = {}  # the call's DAVE members besides the bot, by user id
+        self._joining: tuple[int, davey.DaveSession] | None = None
+        self._transition = 0
         self.events: list[str] = []  # what happened on the voice connection, in order
         self.sockets: list[web.WebSocketResponse] = []
         self.port = self.udp_port = 0
@@ -236,6 +238,11 @@ class VoiceServer:
         self.received_at: list[float] = []  # when each RTP packet of sound from the bot arrived (time.monotonic)
         self.spoke_until = 0.0  # when the last speech frame of the latest ``speak`` left (time.monotonic)
         self.spoke_from = 0.0  # when its first frame left
+
+    @property
+    def listener(self) -> davey.DaveSession | None:
+        """The first member: it hears what the bot says (and speaks, by default)."""
+        return self.members.get(self.listener_id)
 
     @property
     def endpoint(self) -> str:
@@ -322,8 +329,8 @@ class VoiceServer:
         frames = [(p, True) for p in packets] + [(SILENCE, False)] * silence_frames
         started = self.loop.time() if self.loop else 0.0
         for n, (packet, encrypt) in enumerate(frames):
-            payload = self.listener.encrypt_opus(packet) if encrypt and e2ee and self.listener is not None \
-                else packet
+            member = self.members.get(user)
+            payload = member.encrypt_opus(packet) if encrypt and e2ee and member is not None else packet
             self._counter = getattr(self, "_counter", 0) + 1
             datagram = seal_packet(XCHACHA, self.secret, sequence + n, timestamp + 960 * n, ssrc, payload,
                                    self._counter,
@@ -336,6 +343,29 @@ class VoiceServer:
             if encrypt:
                 self.spoke_until = time.monotonic()
             await asyncio.sleep(max(0.0, started + pace_s * (n + 1) - (self.loop.time() if self.loop else 0.0)))
+
+    async def add_member(self, user_id: int) -> None:
+        """``user_id`` joins the call: the voice server proposes their Add (the members see the proposal too),
+        the bot commits it and the group re-keys."""
+        assert self.bot_socket is not None and self.listener is not None
+        session = davey.DaveSession(1, user_id, self.listener.channel_id)
+        session.set_external_sender(self.external.package())
+        proposals = self.external.add_proposals(self.listener.channel_id, self.listener.epoch,
+                                                session.get_serialized_key_package())
+        for member in self.members.values():
+            member.process_proposals(davey.ProposalsOperationType.append, proposals)
+        self._joining = (user_id, session)
+        await self._send_binary(self.bot_socket, 27, b"\x00" + proposals)
+
+    async def send_bad_commit(self) -> None:
+        """A commit the bot cannot process (a transition it must recover from: it re-initialises its session)."""
+        assert self.bot_socket is not None
+        self._transition += 1
+        await self._send_binary(self.bot_socket, 29, struct.pack(">H", self._transition) + os.urandom(64))
+
+    def run_soon(self, coro):  # noqa: ANN001, ANN201
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def speak_soon(self, packets: list[bytes], **options: object):  # noqa: ANN201
         """``speak`` on the server's loop, without waiting: the returned future ends when the speech has."""
@@ -375,7 +405,8 @@ class VoiceServer:
                     "modes": ["aead_xchacha20_poly1305_rtpsize"], "heartbeat_interval": 41250}}))
             elif op == 3:  # HEARTBEAT
                 await ws.send_str(json.dumps({"op": 6, "d": data}))
-            elif op == 1:  # SELECT_PROTOCOL
+            elif op == 1:  # SELECT_PROTOCOL: every session has a transport key of its own
+                self.secret = os.urandom(32)
                 await ws.send_str(json.dumps({"op": 4, "d": {
                     "mode": data["data"]["mode"], "secret_key": list(self.secret), "dave_protocol_version": 1}}))
                 await self._send_binary(ws, 25, self.external.package())  # MLS_EXTERNAL_SENDER
@@ -391,14 +422,21 @@ class VoiceServer:
     async def _dave_from_client(self, ws: web.WebSocketResponse, call: dict, data: bytes) -> None:
         op, payload = data[0], data[1:]
         channel_id = int(call["channel_id"])
-        if op == 26:  # MLS_KEY_PACKAGE: the bot is alone in its new group; add the listener to it
-            self.listener = davey.DaveSession(1, self.listener_id, channel_id)
-            self.listener.set_external_sender(self.external.package())
-            proposals = self.external.add_proposals(channel_id, 0, self.listener.get_serialized_key_package())
+        if op == 26:  # MLS_KEY_PACKAGE: the bot is alone in a new group (its first, or after a re-init)
+            listener = davey.DaveSession(1, self.listener_id, channel_id)
+            listener.set_external_sender(self.external.package())
+            self.members, self._joining = {}, (self.listener_id, listener)
+            proposals = self.external.add_proposals(channel_id, 0, listener.get_serialized_key_package())
             await self._send_binary(ws, 27, b"\x00" + proposals)  # MLS_PROPOSALS, append
-        elif op == 28:  # MLS_COMMIT_WELCOME: announce the commit, welcome the listener
+        elif op == 28:  # MLS_COMMIT_WELCOME: the members move to the new epoch, the newcomer is welcomed
             commit, welcome = split_commit_welcome(payload)
-            if welcome is not None and self.listener is not None:
-                self.listener.process_welcome(welcome)
-            await self._send_binary(ws, 29, struct.pack(">H", 1) + commit)  # transition 1
+            for member in self.members.values():
+                member.process_commit(commit)
+            if welcome is not None and self._joining is not None:
+                user, session = self._joining
+                session.process_welcome(welcome)
+                self.members[user] = session
+            self._joining = None
+            self._transition += 1
+            await self._send_binary(ws, 29, struct.pack(">H", self._transition) + commit)
             self.events.append("dave-commit")
