@@ -203,3 +203,37 @@ def test_two_people_at_once_a_reconnect_and_a_bad_commit_parley_keeps_hearing(tm
     finally:
         stderr = bot.stop()
     assert "Traceback" not in stderr, stderr[-3000:]
+
+
+@pytest.mark.timeout(180)
+def test_an_ssrc_named_late_and_a_downgrade_to_plain_opus_are_heard_whole(tmp_path, llm_server, voice_emulator,
+                                                                           model_path):  # noqa: F811
+    from tests.test_discord_e2e import Bot
+
+    em = voice_emulator
+    # A silence long enough that a busy test machine stalling mid-sentence does not cut the sentence in two.
+    env = voice_env(tmp_path, llm_server, em, VOSK_MODEL_PATH=str(model_path), PARLEY_LISTEN_SILENCE_MS="1500")
+    em.user_joins_voice(em.owner, em.lounge)
+    em.user_joins_voice(em.listener, em.lounge)
+    bot = Bot(env, em).start()
+
+    def heard(n: int) -> list[dict]:
+        return wait_for(lambda: (lambda e: e if len(e) >= n else None)([x["data"] for x in events(env, "UtteranceHeard")]),
+                        timeout=60, what=f"{n} utterances heard")  # type: ignore[return-value]
+
+    try:
+        assert "Joined 🔊 Lounge" in command(em, em.owner, "!join")["content"]
+        command(em, em.owner, "!listen on")
+        wait_for(lambda: em.voice.listener is not None and em.voice.listener.ready, what="the DAVE group formed")
+        # Discord names the SSRC only after 20 frames (400 ms) have arrived: they wait, and are heard.
+        em.voice.speak_soon(QUESTION, announce=20).result(30)
+        assert abs(heard(1)[0]["duration_s"] - len(QUESTION) * 0.02) < 0.1
+        # The call drops DAVE: plain Opus is heard now, as it is allowed to pass.
+        ready = em.voice.events.count("dave-ready")
+        em.voice.run_soon(em.voice.downgrade()).result(10)
+        wait_for(lambda: em.voice.events.count("dave-ready") > ready, what="the downgrade executed")
+        em.voice.speak_soon(QUESTION, e2ee=False, ssrc=4444).result(30)
+        assert abs(heard(2)[1]["duration_s"] - len(QUESTION) * 0.02) < 0.1
+    finally:
+        stderr = bot.stop()
+    assert "Traceback" not in stderr, stderr[-3000:]

@@ -225,3 +225,21 @@ def seal(call: Call, person, payload: bytes) -> bytes:  # noqa: ANN001
     call.counter += 1
     person.sequence += 1
     return seal_packet(call.mode, call.key, person.sequence, 960 * person.sequence, person.ssrc, payload, call.counter)
+
+
+def test_frames_lost_inside_an_utterance_keep_their_time_as_silence(call):
+    from adapters.opus_audio import OpusDecoder
+
+    heard = Heard()
+    a = call.join(2, 2002)
+    r = receiver(call, heard, silence_s=5)
+    speaking(r, a)
+    for n, packet in enumerate(QUESTION[:40]):
+        datagram = call.datagram(a, packet)
+        if not 10 <= n < 15:  # five never arrive
+            r.on_datagram(datagram)
+    r.close()
+    decoder = OpusDecoder()
+    expected = b"".join(decoder.decode(p) for p in QUESTION[:10]) + OpusDecoder.silence(5) \
+        + b"".join(decoder.decode(p) for p in QUESTION[15:40])
+    assert heard.pcm(a.user_id) == expected and r.counts["concealed"] == 5

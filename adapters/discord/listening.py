@@ -37,6 +37,7 @@ log = logging.getLogger("parley.listening")
 SOURCE = "discord"
 HOLD_S = 2.0  # how long a frame that cannot be read yet is kept for another try
 CHUNK_FRAMES = 5  # 100 ms of speech per HearSpeech
+CONCEAL_FRAMES = 50  # a gap of up to a second inside an utterance is kept as silence (longer: a pause)
 # The client said it stopped (silence frames: its own voice detection has already waited out a pause), so the
 # utterance ends this soon after them.
 AFTER_SILENCE_FRAMES_S = 0.1
@@ -192,9 +193,13 @@ class VoiceReceiver:
         if behind is not None and behind < 1000:
             self.counts["late"] += 1  # a repeat, or behind what was already decoded: 20 ms that already passed
             return True  # (a jump forward, or far back, is a lost stretch or a restarted stream: heard)
+        lost = (packet.sequence - speaker.last_sequence) % 65536 - 1 if speaker.last_sequence is not None else 0
         speaker.last_sequence = packet.sequence
         if not speaker.utterance and speaker.decoder.frames:
             speaker.decoder = OpusDecoder()  # each utterance decoded from a clean state, as its own recording
+        elif speaker.utterance and 0 < lost <= CONCEAL_FRAMES:
+            speaker.pcm += OpusDecoder.silence(lost)  # frames lost or never readable: their time, as silence
+            self.counts["concealed"] += lost
         pcm = speaker.decoder.decode(frame)
         if not pcm:
             self.counts["undecodable"] += 1

@@ -309,19 +309,19 @@ class VoiceServer:
             stream.rejected += 1
 
     async def speak(self, packets: list[bytes], *, user_id: int | None = None, ssrc: int = 4242,
-                    announce: bool = True, e2ee: bool = True, extension_every: int = 3, padding_every: int = 4,
+                    announce: bool | int = True, e2ee: bool = True, extension_every: int = 3, padding_every: int = 4,
                     pace_s: float = 0.02, silence_frames: int = 5) -> None:
         """A person in the call speaks ``packets`` (Opus) to the bot as a Discord client would: SPEAKING (op 5)
-        first (unless not ``announce``), each frame DAVE-encrypted by the listening member (``e2ee``), then
+        first (``announce``: an int sends it only after that many frames, False never), each frame DAVE-encrypted by the listening member (``e2ee``), then
         sealed in RTP with the transport key, with a header extension on every ``extension_every``-th packet
         and RTP padding on every ``padding_every``-th; then a few silence frames (sent in the clear)."""
         from adapters.discord.rtp import XCHACHA, seal_packet
 
         assert self.client_addr is not None and self.bot_socket is not None, "the bot is not connected to voice"
         user = self.listener_id if user_id is None else user_id
-        if announce:
-            await self.bot_socket.send_str(json.dumps({"op": 5, "d": {"user_id": str(user), "ssrc": ssrc,
-                                                                      "speaking": 1}}))
+        speaking = json.dumps({"op": 5, "d": {"user_id": str(user), "ssrc": ssrc, "speaking": 1}})
+        if announce is True:
+            await self.bot_socket.send_str(speaking)
         sequences = self.__dict__.setdefault("_sequences", {})
         sequence = sequences.get(ssrc, 1000 + ssrc % 1000)  # a client's sequence goes on from one speech to the next
         sequences[ssrc] = sequence + len(packets) + silence_frames
@@ -338,6 +338,8 @@ class VoiceServer:
                                    padding=7 if padding_every and n % padding_every == 2 else 0)
             self._udp.sendto(datagram, self.client_addr)
             self.sent_to_bot += 1
+            if announce is not True and announce and n + 1 == announce:  # Discord names the SSRC late
+                await self.bot_socket.send_str(speaking)
             if n == 0:
                 self.spoke_from = time.monotonic()
             if encrypt:
@@ -356,6 +358,14 @@ class VoiceServer:
             member.process_proposals(davey.ProposalsOperationType.append, proposals)
         self._joining = (user_id, session)
         await self._send_binary(self.bot_socket, 27, b"\x00" + proposals)
+
+    async def downgrade(self) -> None:
+        """DAVE off for the call (someone joined without it): a transition to protocol 0, executed once the bot says
+        it is ready (op 23)."""
+        assert self.bot_socket is not None
+        self._transition += 1
+        await self.bot_socket.send_str(json.dumps({"op": 21, "d": {"transition_id": self._transition,
+                                                                   "protocol_version": 0}}))
 
     async def send_bad_commit(self) -> None:
         """A commit the bot cannot process (a transition it must recover from: it re-initialises its session)."""
