@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import socket
 import threading
 import time
 from collections import Counter, deque
@@ -42,7 +43,7 @@ CONCEAL_FRAMES = 50  # a gap of up to a second inside an utterance is kept as si
 # utterance ends this soon after them.
 AFTER_SILENCE_FRAMES_S = 0.1
 DAVE_MARKER = b"\xfa\xfa"  # the last two bytes of every DAVE-encrypted frame
-SPEAKING, CLIENT_DISCONNECT = 5, 13
+SESSION_DESCRIPTION, SPEAKING, CLIENT_DISCONNECT = 4, 5, 13
 REINIT_AFTER = 50  # one second of one person's frames that will not decrypt: the group's keys are lost to us
 REINIT_EVERY_S = 10.0  # and at most one re-initialisation this often
 _ids = itertools.count()
@@ -288,27 +289,67 @@ class VoiceReceiver:
                     self._retry_held(self.state(), now)
 
 
+class _WakingSocket(socket.socket):
+    """discord.py's voice UDP socket, which wakes its socket reader when it is closed. The reader sits in
+    ``select`` on the socket for up to 30 s; while Parley listens it never idles, so at a reconnect it would go on
+    waiting on the old, closed socket and miss the new one's IP discovery (the reconnect times out after 20 s, seen
+    in the tests). Shutting it down first makes ``select`` return (Linux wakes it even for unconnected UDP)."""
+
+    def close(self) -> None:
+        try:
+            self.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        super().close()
+
+
+class _ListeningConnectionState(VoiceConnectionState):
+    def _create_socket(self) -> None:
+        # A new connection: stop hearing until its handshake is done. discord.py sends its IP discovery
+        # request before it listens for the answer, which is safe only while nothing else keeps the socket
+        # reader running; with the receiver's listener the answer was read and dropped (no reconnect).
+        client = self.voice_client
+        if isinstance(client, ListeningVoiceClient):
+            client.pause_receiving()
+        self.socket = _WakingSocket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.setblocking(False)
+        self._socket_reader.resume()
+
+
 class ListeningVoiceClient(discord.VoiceClient):
     """discord.py's voice client, tapped for listening: ``receiver`` is set by ``DiscordVoice`` once the
     connection is up (and stays across reconnects: everything it reads is read per packet)."""
 
     receiver: VoiceReceiver | None = None
+    _hearing = False  # the receiver's listener is on the socket reader
 
     def create_connection_state(self) -> VoiceConnectionState:
-        return VoiceConnectionState(self, hook=self._voice_message)
+        return _ListeningConnectionState(self, hook=self._voice_message)
 
     async def _voice_message(self, ws: object, message: dict) -> None:
         if self.receiver is not None:
             self.receiver.on_voice_message(message)
+            if message.get("op") == SESSION_DESCRIPTION:  # the handshake is done: hear again
+                self._hear()
+
+    def _hear(self) -> None:
+        if self.receiver is not None and not self._hearing:
+            self._hearing = True
+            self._connection.add_socket_listener(self.receiver.on_datagram)
+
+    def pause_receiving(self) -> None:
+        if self.receiver is not None and self._hearing:
+            self._hearing = False
+            self._connection.remove_socket_listener(self.receiver.on_datagram)
 
     def start_receiving(self, receiver: VoiceReceiver) -> None:
         self.stop_receiving()
         self.receiver = receiver
-        self._connection.add_socket_listener(receiver.on_datagram)
+        self._hear()
 
     def stop_receiving(self) -> None:
         if self.receiver is not None:
-            self._connection.remove_socket_listener(self.receiver.on_datagram)
+            self.pause_receiving()
             self.receiver.close()
             self.receiver = None
 

@@ -282,7 +282,10 @@ class DiscordVoice(commands.Cog, name="Voice"):
         def after(error: Exception | None) -> None:
             if error is not None:
                 log.warning("playback of %s failed: %r", item.utterance_id, error)
-            loop.call_soon_threadsafe(self._finished, guild_id, item)
+            try:
+                loop.call_soon_threadsafe(self._finished, guild_id, item)
+            except RuntimeError:  # shutting down: the loop closed first (the log says it was playing)
+                log.info("playback of %s ended as Parley stopped", item.utterance_id)
 
         client.play(source, after=after)
         self.last_sound[guild_id] = time.monotonic()

@@ -227,6 +227,7 @@ class VoiceServer:
         self.members: dict[int, davey.DaveSession] = {}  # the call's DAVE members besides the bot, by user id
         self._joining: tuple[int, davey.DaveSession] | None = None
         self._transition = 0
+        self.hold_commit_s = 0.0  # how long the bot waits for its own commit's announcement (frames come first)
         self.events: list[str] = []  # what happened on the voice connection, in order
         self.sockets: list[web.WebSocketResponse] = []
         self.port = self.udp_port = 0
@@ -448,5 +449,7 @@ class VoiceServer:
                 self.members[user] = session
             self._joining = None
             self._transition += 1
+            if self.hold_commit_s:  # the members have their keys; the bot gets its commit back only later
+                await asyncio.sleep(self.hold_commit_s)
             await self._send_binary(ws, 29, struct.pack(">H", self._transition) + commit)
             self.events.append("dave-commit")
