@@ -194,7 +194,10 @@ def test_two_people_at_once_a_reconnect_and_a_bad_commit_parley_keeps_hearing(tm
         except AssertionError:
             raise AssertionError(f"no reconnect; voice server saw {em.voice.events[-12:]}; bot: {bot.log()[-2500:]}")
         em.voice.speak_soon(QUESTION).result(30)
-        assert whole(heard(3)[2])
+        third = heard(3)[2]
+        assert whole(third)
+        wait_event(env, "PlaybackFinished", utterance_id=third["message_id"])  # still in the channel, still speaking
+        assert not events(env, "VoiceChannelLeft")  # a reconnect is not a leave
 
         # A commit Parley cannot process: it re-initialises its DAVE session, the group forms again; the speaker
         # has the new keys a second before Parley does, and speaks at once: those frames wait, and are heard.

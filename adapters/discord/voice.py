@@ -145,14 +145,21 @@ class DiscordVoice(commands.Cog, name="Voice"):
         gid = int(guild_id)
         return gid in self.current or bool(self.queues.get(gid))
 
+    def _soon(self, callback: Callable[..., None], *args: object) -> None:
+        loop = self.bot.loop
+        try:
+            loop.call_soon_threadsafe(callback, *args)
+        except (AttributeError, RuntimeError):  # shutting down: the loop is gone (discord.py's MISSING) or closed
+            log.info("voice in guild %s: not done, Parley is stopping", args[0] if args else "?")
+
     def enqueue(self, guild_id: str, utterance_id: str, chunks: Iterator) -> None:
-        self.bot.loop.call_soon_threadsafe(self._enqueue, int(guild_id), Queued(utterance_id, chunks))
+        self._soon(self._enqueue, int(guild_id), Queued(utterance_id, chunks))
 
     def stop(self, guild_id: str) -> None:
-        self.bot.loop.call_soon_threadsafe(self._stop, int(guild_id), "stop", True)
+        self._soon(self._stop, int(guild_id), "stop", True)
 
     def skip(self, guild_id: str) -> None:
-        self.bot.loop.call_soon_threadsafe(self._stop, int(guild_id), "skip", False)
+        self._soon(self._stop, int(guild_id), "skip", False)
 
     def listening_guild(self, channel_id: str, message_id: str) -> str | None:
         """The guild whose voice channel has both Parley and the person who wrote ``message_id`` in it (an
@@ -242,6 +249,20 @@ class DiscordVoice(commands.Cog, name="Voice"):
                 except Exception as e:  # noqa: BLE001 - not connected this instant: the next one goes
                     log.debug("keepalive not sent: %r", e)
             await asyncio.sleep(KEEPALIVE_S)
+
+    async def _lost_unless_back(self, guild: discord.Guild, channel_id: int) -> None:
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S + 5
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
+            client = guild.voice_client
+            if client is None:
+                break
+            if client.is_connected():  # type: ignore[attr-defined]
+                log.info("the voice connection in guild %s was re-established", guild.id)
+                return
+        log.info("Parley was disconnected from voice channel %s", channel_id)
+        self.ending.setdefault(guild.id, "disconnect")
+        self.report(ReportVoiceLost(SOURCE, str(guild.id), "disconnected"))
 
     def _barge_in(self, guild_id: int) -> None:
         """Someone began to speak while Parley talks: it stops what it says (what waits is still said)."""
@@ -347,8 +368,8 @@ class DiscordVoice(commands.Cog, name="Voice"):
             if guild_id in self.leaving:
                 self.leaving.discard(guild_id)
                 return
-            log.info("Parley was disconnected from voice channel %s", before.channel.id)
-            self.ending.setdefault(guild_id, "disconnect")
-            self.report(ReportVoiceLost(SOURCE, str(guild_id), "disconnected"))
+            # discord.py leaves the channel this way when it reconnects a dropped voice connection, too: Parley
+            # has left only if the connection is gone for good (kicked: at once) or does not come back in time.
+            asyncio.get_running_loop().create_task(self._lost_unless_back(member.guild, before.channel.id))
         elif after.channel is not None and before.channel is not None and after.channel.id != before.channel.id:
             self.report(ReportVoiceLost(SOURCE, str(guild_id), "moved", str(after.channel.id), after.channel.name))
