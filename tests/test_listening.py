@@ -185,6 +185,9 @@ def test_two_people_at_once_a_reconnect_and_a_bad_commit_parley_keeps_hearing(tm
         first_two = heard(2)
         assert {u["speaker_id"] for u in first_two} == {speaker["id"], bob["id"]} and all(map(whole, first_two))
 
+        for u in first_two:  # both answered aloud first (a reconnect in the middle of a playback: see the README)
+            wait_event(env, "PlaybackFinished", utterance_id=u["message_id"])
+
         # The voice server drops the connection: discord.py reconnects, with a new transport key and a new group.
         key, group = em.voice.secret, em.voice.listener
         em.voice.run_soon(em.voice.close_all(4006)).result(10)
