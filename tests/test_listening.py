@@ -45,6 +45,14 @@ def bare_vosk(model_path, pcm: bytes, folder) -> str:  # noqa: ANN001
                           capture_output=True, text=True, timeout=120, check=True).stdout.strip()
 
 
+def heard(env: dict[str, str], n: int) -> list[dict]:
+    """The first ``n`` utterances the bot recorded as heard (waiting for them)."""
+    def found() -> list[dict] | None:
+        said = [e["data"] for e in events(env, "UtteranceHeard")]
+        return said if len(said) >= n else None
+    return wait_for(found, timeout=60, what=f"{n} utterances heard")  # type: ignore[return-value]
+
+
 def reference_pcm(packets: list[bytes]) -> bytes:
     decoder = OpusDecoder()
     return b"".join(decoder.decode(p) for p in packets)
@@ -164,10 +172,6 @@ def test_two_people_at_once_and_a_bad_commit_parley_keeps_hearing(tmp_path, llm_
         em.user_joins_voice(person, em.lounge)
     bot = Bot(env, em).start()
 
-    def heard(n: int) -> list[dict]:
-        return wait_for(lambda: (lambda e: e if len(e) >= n else None)([x["data"] for x in events(env, "UtteranceHeard")]),
-                        timeout=60, what=f"{n} utterances heard")  # type: ignore[return-value]
-
     def whole(utterance: dict) -> bool:
         return bool(utterance["transcript"]) and abs(utterance["duration_s"] - len(QUESTION) * 0.02) < 0.1
 
@@ -182,7 +186,7 @@ def test_two_people_at_once_and_a_bad_commit_parley_keeps_hearing(tmp_path, llm_
         both = [em.voice.speak_soon(QUESTION), em.voice.speak_soon(QUESTION, user_id=int(bob["id"]), ssrc=4343)]
         for spoken in both:
             spoken.result(30)
-        first_two = heard(2)
+        first_two = heard(env, 2)
         assert {u["speaker_id"] for u in first_two} == {speaker["id"], bob["id"]} and all(map(whole, first_two))
 
         # A commit Parley cannot process: it re-initialises its DAVE session, the group forms again; the speaker
@@ -192,7 +196,7 @@ def test_two_people_at_once_and_a_bad_commit_parley_keeps_hearing(tmp_path, llm_
         wait_for(lambda: em.voice.listener not in (None, group) and em.voice.listener.ready, timeout=60,
                  what="the group formed again")
         em.voice.speak_soon(QUESTION).result(30)
-        assert whole(heard(3)[2])
+        assert whole(heard(env, 3)[2])
     finally:
         stderr = bot.stop()
     assert "Traceback" not in stderr, stderr[-3000:]
@@ -210,23 +214,19 @@ def test_an_ssrc_named_late_and_a_downgrade_to_plain_opus_are_heard_whole(tmp_pa
     em.user_joins_voice(em.listener, em.lounge)
     bot = Bot(env, em).start()
 
-    def heard(n: int) -> list[dict]:
-        return wait_for(lambda: (lambda e: e if len(e) >= n else None)([x["data"] for x in events(env, "UtteranceHeard")]),
-                        timeout=60, what=f"{n} utterances heard")  # type: ignore[return-value]
-
     try:
         assert "Joined 🔊 Lounge" in command(em, em.owner, "!join")["content"]
         command(em, em.owner, "!listen on")
         wait_for(lambda: em.voice.listener is not None and em.voice.listener.ready, what="the DAVE group formed")
         # Discord names the SSRC only after 20 frames (400 ms) have arrived: they wait, and are heard.
         em.voice.speak_soon(QUESTION, announce=20).result(30)
-        assert abs(heard(1)[0]["duration_s"] - len(QUESTION) * 0.02) < 0.1
+        assert abs(heard(env, 1)[0]["duration_s"] - len(QUESTION) * 0.02) < 0.1
         # The call drops DAVE: plain Opus is heard now, as it is allowed to pass.
         ready = em.voice.events.count("dave-ready")
         em.voice.run_soon(em.voice.downgrade()).result(10)
         wait_for(lambda: em.voice.events.count("dave-ready") > ready, what="the downgrade executed")
         em.voice.speak_soon(QUESTION, e2ee=False, ssrc=4444).result(30)
-        assert abs(heard(2)[1]["duration_s"] - len(QUESTION) * 0.02) < 0.1
+        assert abs(heard(env, 2)[1]["duration_s"] - len(QUESTION) * 0.02) < 0.1
     finally:
         stderr = bot.stop()
     assert "Traceback" not in stderr, stderr[-3000:]
