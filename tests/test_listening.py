@@ -159,8 +159,8 @@ def test_barge_in_an_opt_out_and_listening_off(tmp_path, llm_server, voice_emula
 
 
 @pytest.mark.timeout(240)
-def test_two_people_at_once_and_a_bad_commit_parley_keeps_hearing(tmp_path, llm_server, voice_emulator,
-                                                                                model_path):  # noqa: F811
+def test_two_people_at_once_a_reconnect_and_a_bad_commit_parley_keeps_hearing(tmp_path, llm_server, voice_emulator,
+                                                                              model_path):  # noqa: F811
     from tests.test_discord_e2e import Bot
 
     em = voice_emulator
@@ -189,6 +189,22 @@ def test_two_people_at_once_and_a_bad_commit_parley_keeps_hearing(tmp_path, llm_
         first_two = heard(env, 2)
         assert {u["speaker_id"] for u in first_two} == {speaker["id"], bob["id"]} and all(map(whole, first_two))
 
+        # The voice server drops the connection while Parley speaks the first answer: discord.py reconnects, with
+        # a new transport key and a new group; Parley hears the next sentence whole and is still in the channel.
+        wait_event(env, "PlaybackStarted", utterance_id=first_two[0]["message_id"])
+        key, group = em.voice.secret, em.voice.listener
+        em.voice.run_soon(em.voice.close_all(4006)).result(10)
+        try:
+            wait_for(lambda: em.voice.secret != key and em.voice.listener not in (None, group)
+                     and em.voice.listener.ready, timeout=30, what="reconnected with new keys")
+        except AssertionError:
+            raise AssertionError(f"no reconnect; voice server saw {em.voice.events[-12:]}; bot: {bot.log()[-2500:]}")
+        em.voice.speak_soon(QUESTION).result(30)
+        third = heard(env, 3)[2]
+        assert whole(third)
+        wait_event(env, "PlaybackFinished", utterance_id=third["message_id"])  # still in the channel, speaking
+        assert not events(env, "VoiceChannelLeft")  # a reconnect is not a leave
+
         # A commit Parley cannot process: it re-initialises its DAVE session, the group forms again; the speaker
         # has the new keys a second before Parley does, and speaks at once: those frames wait, and are heard.
         group, em.voice.hold_commit_s = em.voice.listener, 1.0
@@ -196,7 +212,7 @@ def test_two_people_at_once_and_a_bad_commit_parley_keeps_hearing(tmp_path, llm_
         wait_for(lambda: em.voice.listener not in (None, group) and em.voice.listener.ready, timeout=60,
                  what="the group formed again")
         em.voice.speak_soon(QUESTION).result(30)
-        assert whole(heard(env, 3)[2])
+        assert whole(heard(env, 4)[3])
     finally:
         stderr = bot.stop()
     assert "Traceback" not in stderr, stderr[-3000:]
