@@ -60,6 +60,13 @@ def test_speech_is_heard_only_with_consent_answered_and_its_clip_follows_retenti
 
         system.router.dispatch(PurgeAudio((datetime.now(timezone.utc) + timedelta(days=1)).isoformat()))
         wait_for(lambda: not clip.is_file(), what="the clip purged")  # the words stay in the log
+        def purges() -> list:
+            return sorted((r.stream, r.event.audio_hash) for r in system.store.read_all(types=["AudioPurged"]))
+        # Recorded once per utterance (u2 and u4 said the same, so they share one content-addressed file).
+        assert wait_for(lambda: len(purges()) == 2 and purges(), what="AudioPurged") == \
+            [("clip:chat:u2", heard.audio_hash), ("clip:chat:u4", heard.audio_hash)]
+        system.router.dispatch(PurgeAudio((datetime.now(timezone.utc) + timedelta(days=1)).isoformat()))
+        assert system.settle() and len(purges()) == 2  # a second run records nothing again
         speak(system, "u5")
         wait_for(lambda: len(list(system.store.read_all(types=["UtteranceHeard"]))) == 3, timeout=30, what="u5")
         fifth = [r.event for r in system.store.read_all(types=["UtteranceHeard"])][-1]

@@ -79,16 +79,19 @@ class TranscriberActor(SupervisedActor):
                 old.append(recorded.event)
             else:
                 recent.add(recorded.event.audio_hash)  # type: ignore[attr-defined]
-        said = [(r.recorded_at < before, r.event.audio_hash) for r in self.store.read_all(types=("UtteranceHeard",))]
-        recent |= {digest for is_old, digest in said if not is_old}
+        said = [(r.recorded_at < before, r.event) for r in self.store.read_all(types=("UtteranceHeard",))]
+        recent |= {u.audio_hash for is_old, u in said if not is_old}  # type: ignore[attr-defined]
         for r in old:
             # Files are content-addressed: the same bytes sent again recently keep their file.
             if r.audio_hash and r.audio_hash not in recent:  # type: ignore[attr-defined]
                 self.files.delete(r.audio_hash)  # type: ignore[attr-defined]
             self.clips.execute(_key(r.source, r.message_id), transcription.purge)  # type: ignore[attr-defined]
-        for is_old, digest in said:  # what was heard in voice channels: the same retention (the words stay)
+        for is_old, u in said:  # what was heard in voice channels: the same retention (the words stay)
+            digest = u.audio_hash  # type: ignore[attr-defined]
             if is_old and digest and digest not in recent:
                 self.files.delete(digest)
+                self.clips.execute(_key(u.source, u.message_id),  # type: ignore[attr-defined]
+                                   lambda s, digest=digest: transcription.purge_heard(s, digest))
 
 
 class TranscriberPool:

@@ -83,6 +83,12 @@ def purge(state: Clip) -> list[Event]:
     return [AudioPurged(audio_hash=state.received.audio_hash, reason="retention")]
 
 
+def purge_heard(state: Clip, audio_hash: str) -> list[Event]:
+    """The audio of an utterance heard in a voice channel (``UtteranceHeard``, recorded by the listening room)
+    deleted by retention: recorded once, in the clip stream of the utterance's id."""
+    return [] if state.purged else [AudioPurged(audio_hash=audio_hash, reason="retention")]
+
+
 def _failed(r: AudioReceived, reason: str, limits: AudioLimits) -> TranscriptionFailed:
     text = FAILURE_TEXT.get(reason, FAILURE_TEXT["internal"]).format(max_mb=limits.max_mb,
                                                                      max_seconds=limits.max_seconds)

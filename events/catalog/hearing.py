@@ -1,5 +1,6 @@
 """The Transcriber's events, in the stream ``clip:<source>:<message id>``: an audio clip received, transcribed or
-not, and purged."""
+not, and purged. An utterance heard in a voice channel (``UtteranceHeard``, the listening room's) has a clip
+stream under its utterance id too, holding only its ``AudioPurged``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ class TranscriptionFailed(AboutMessage):
 
 @dataclass(frozen=True, kw_only=True)
 class AudioPurged(Event):
-    """An audio file was deleted (retention); its transcript stays in the log."""
+    """An audio file was deleted (retention): a clip's or an utterance's; its transcript stays in the log."""
 
     type_name = "AudioPurged"
     audio_hash: str
