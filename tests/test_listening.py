@@ -180,18 +180,24 @@ def test_two_people_at_once_a_reconnect_and_a_bad_commit_parley_keeps_hearing(tm
         command(em, em.owner, "!listen on")
         wait_for(lambda: em.voice.listener is not None and em.voice.listener.ready, what="the DAVE group formed")
 
-        # Bob joins the call (the group re-keys), and both speak at once.
+        # Bob joins the call (the group re-keys), and both speak at once; Bob leaves after 2 s, in the middle of
+        # the other's sentence (the group re-keys again): the rest of that sentence is heard whole all the same.
         em.voice.run_soon(em.voice.add_member(int(bob["id"]))).result(10)
         wait_for(lambda: int(bob["id"]) in em.voice.members, what="Bob in the DAVE group")
-        both = [em.voice.speak_soon(QUESTION), em.voice.speak_soon(QUESTION, user_id=int(bob["id"]), ssrc=4343)]
-        for spoken in both:
-            spoken.result(30)
-        first_two = heard(env, 2)
-        assert {u["speaker_id"] for u in first_two} == {speaker["id"], bob["id"]} and all(map(whole, first_two))
+        epoch = em.voice.listener.epoch
+        sentence = em.voice.speak_soon(QUESTION)
+        em.voice.speak_soon(QUESTION[:100], user_id=int(bob["id"]), ssrc=4343, silence_frames=0).result(30)
+        em.voice.run_soon(em.voice.remove_member(int(bob["id"]))).result(10)
+        wait_for(lambda: em.voice.listener.epoch > epoch, what="the group re-keyed without Bob")
+        assert not sentence.done()  # mid-sentence
+        sentence.result(30)
+        first_two = {u["speaker_id"]: u for u in heard(env, 2)}
+        assert whole(first_two[speaker["id"]])
+        assert abs(first_two[bob["id"]]["duration_s"] - 2.0) < 0.1  # his part, ended by his leaving
 
         # The voice server drops the connection while Parley speaks the first answer: discord.py reconnects, with
         # a new transport key and a new group; Parley hears the next sentence whole and is still in the channel.
-        wait_event(env, "PlaybackStarted", utterance_id=first_two[0]["message_id"])
+        wait_event(env, "PlaybackStarted", utterance_id=first_two[speaker["id"]]["message_id"])
         key, group = em.voice.secret, em.voice.listener
         em.voice.run_soon(em.voice.close_all(4006)).result(10)
         try:

@@ -94,9 +94,16 @@ class ExternalSender:
 
     def add_proposals(self, channel_id: int, epoch: int, key_package: bytes) -> bytes:
         """The DAVE proposals payload (after its operation type): one signed Add, as a vector."""
+        return self._proposal(channel_id, epoch, struct.pack(">H", 1) + key_package)
+
+    def remove_proposals(self, channel_id: int, epoch: int, leaf: int) -> bytes:
+        """The same, with one signed Remove of the member at ``leaf``."""
+        return self._proposal(channel_id, epoch, struct.pack(">HI", 3, leaf))
+
+    def _proposal(self, channel_id: int, epoch: int, proposal: bytes) -> bytes:
         content = (_vector(struct.pack(">Q", channel_id)) + struct.pack(">Q", epoch)
                    + b"\x02" + struct.pack(">I", 0)  # sender: external, index 0
-                   + _vector(b"") + b"\x02" + struct.pack(">H", 1) + key_package)  # a proposal: Add
+                   + _vector(b"") + b"\x02" + proposal)  # content type: a proposal
         head = struct.pack(">HH", 1, 1)  # mls10, public_message
         label = _vector(b"MLS 1.0 FramedContentTBS") + _vector(head + content)
         signature = self.key.sign(label, ec.ECDSA(hashes.SHA256()))
@@ -225,6 +232,7 @@ class VoiceServer:
         self.streams: dict[int, Stream] = {}
         self.ssrc_users: dict[int, int] = {}
         self.members: dict[int, davey.DaveSession] = {}  # the call's DAVE members besides the bot, by user id
+        self.leaves: dict[int, int] = {}  # their leaf in the MLS tree (the bot, who made the group, is leaf 0)
         self._joining: tuple[int, davey.DaveSession] | None = None
         self._transition = 0
         self.hold_commit_s = 0.0  # how long the bot waits for its own commit's announcement (frames come first)
@@ -360,6 +368,18 @@ class VoiceServer:
         self._joining = (user_id, session)
         await self._send_binary(self.bot_socket, 27, b"\x00" + proposals)
 
+    async def remove_member(self, user_id: int) -> None:
+        """``user_id`` leaves the call: CLIENT_DISCONNECT (op 13), then the voice server proposes their Remove,
+        the bot commits it and the group re-keys without them."""
+        assert self.bot_socket is not None and self.listener is not None
+        await self.bot_socket.send_str(json.dumps({"op": 13, "d": {"user_id": str(user_id)}}))
+        del self.members[user_id]
+        proposals = self.external.remove_proposals(self.listener.channel_id, self.listener.epoch,
+                                                   self.leaves.pop(user_id))
+        for member in self.members.values():
+            member.process_proposals(davey.ProposalsOperationType.append, proposals)
+        await self._send_binary(self.bot_socket, 27, b"\x00" + proposals)
+
     async def downgrade(self) -> None:
         """DAVE off for the call (someone joined without it): a transition to protocol 0, executed once the bot says
         it is ready (op 23)."""
@@ -436,7 +456,7 @@ class VoiceServer:
         if op == 26:  # MLS_KEY_PACKAGE: the bot is alone in a new group (its first, or after a re-init)
             listener = davey.DaveSession(1, self.listener_id, channel_id)
             listener.set_external_sender(self.external.package())
-            self.members, self._joining = {}, (self.listener_id, listener)
+            self.members, self.leaves, self._joining = {}, {}, (self.listener_id, listener)
             proposals = self.external.add_proposals(channel_id, 0, listener.get_serialized_key_package())
             await self._send_binary(ws, 27, b"\x00" + proposals)  # MLS_PROPOSALS, append
         elif op == 28:  # MLS_COMMIT_WELCOME: the members move to the new epoch, the newcomer is welcomed
@@ -447,6 +467,7 @@ class VoiceServer:
                 user, session = self._joining
                 session.process_welcome(welcome)
                 self.members[user] = session
+                self.leaves[user] = min(set(range(1, len(self.leaves) + 2)) - set(self.leaves.values()))
             self._joining = None
             self._transition += 1
             if self.hold_commit_s:  # the members have their keys; the bot gets its commit back only later
