@@ -208,7 +208,12 @@ def test_two_people_at_once_a_reconnect_and_a_bad_commit_parley_keeps_hearing(tm
         em.voice.speak_soon(QUESTION).result(30)
         third = heard(env, 3)[2]
         assert whole(third)
-        wait_event(env, "PlaybackFinished", utterance_id=third["message_id"])  # still in the channel, speaking
+        try:
+            wait_event(env, "PlaybackFinished", utterance_id=third["message_id"])  # still in the channel, speaking
+        except AssertionError:
+            playback = [(e["type"], e["data"]) for e in events(env, "PlaybackStarted", "PlaybackInterrupted",
+                                                                "PlaybackFinished")]
+            raise AssertionError(f"the answer was not spoken: {playback}; bot: {bot.log()[-4000:]}")
         assert not events(env, "VoiceChannelLeft")  # a reconnect is not a leave
 
         # A commit Parley cannot process: it re-initialises its DAVE session, the group forms again; the speaker

@@ -140,6 +140,13 @@ def test_an_answer_is_spoken_in_the_voice_channel_end_to_end_encrypted(tmp_path,
         assert wait_event(env, "VoiceChannelLeft")["data"]["reason"] == "disconnected"
         assert command(emulator, alice, "!leave")["content"] == "I'm not in a voice channel."
         assert "Joined 🔊 Lounge" in command(emulator, alice, "!join")["content"]  # and it can come back
+        # ... and speaks to the end there: the kick's reason is not carried over to the next answer.
+        again = emulator.user_says(emulator.general, alice, "are you back?", mention_bot=True)
+        wait_event(env, "PlaybackFinished", utterance_id=again["id"])
+        command(emulator, alice, "!leave")  # while silent
+        assert "Joined 🔊 Lounge" in command(emulator, alice, "!join")["content"]
+        last = emulator.user_says(emulator.general, alice, "and now?", mention_bot=True)
+        wait_event(env, "PlaybackFinished", utterance_id=last["id"])
     finally:
         stderr = bot.stop()
     assert "Traceback" not in stderr, stderr[-3000:]

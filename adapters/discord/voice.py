@@ -261,7 +261,7 @@ class DiscordVoice(commands.Cog, name="Voice"):
                 log.info("the voice connection in guild %s was re-established", guild.id)
                 return
         log.info("Parley was disconnected from voice channel %s", channel_id)
-        self.ending.setdefault(guild.id, "disconnect")
+        self._ending(guild.id, "disconnect")
         self.report(ReportVoiceLost(SOURCE, str(guild.id), "disconnected"))
 
     def _barge_in(self, guild_id: int) -> None:
@@ -275,8 +275,14 @@ class DiscordVoice(commands.Cog, name="Voice"):
         self._clear(guild_id, "disconnect")
         if client is not None:
             self.leaving.add(guild_id)
-            self.ending.setdefault(guild_id, "disconnect")
+            self._ending(guild_id, "disconnect")
             await client.disconnect(force=True)
+
+    def _ending(self, guild_id: int, why: str) -> None:
+        """Why what plays now will end, unless a reason is known already. Only while something plays: a reason
+        left behind would be the next answer's, one that plays to its end after Parley joins again."""
+        if guild_id in self.current:
+            self.ending.setdefault(guild_id, why)
 
     def _enqueue(self, guild_id: int, item: Queued) -> None:
         self.queues.setdefault(guild_id, deque()).append(item)
