@@ -10,18 +10,15 @@ import threading
 from discord.voice_state import SocketReader
 
 from adapters.discord import listening
-from adapters.discord.listening import _HandshakeSafeSocket
+from adapters.discord.listening import _HandshakeSafeSocket, voice_socket
 
 
 class ConnectionState:  # what discord.py's SocketReader reads of its connection: the current socket
     socket: socket.socket
 
 
-def voice_socket(reader: SocketReader, server: socket.socket) -> _HandshakeSafeSocket:
-    """A socket as ``_ListeningConnectionState._create_socket`` makes it."""
-    sock = _HandshakeSafeSocket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.reader_running = reader._running.is_set
-    sock.setblocking(False)
+def connected_socket(reader: SocketReader, server: socket.socket) -> _HandshakeSafeSocket:
+    sock = voice_socket(reader)  # as ``_ListeningConnectionState._create_socket`` makes it
     sock.connect(server.getsockname())
     return sock
 
@@ -31,7 +28,7 @@ def test_the_discovery_answer_after_a_reconnect_reaches_discord_py_while_the_rea
     server.bind(("127.0.0.1", 0))
     state = ConnectionState()
     reader = SocketReader(state)  # type: ignore[arg-type]
-    state.socket = voice_socket(reader, server)
+    state.socket = connected_socket(reader, server)
     reader.start()
     while reader._idle_paused:  # (the thread pauses itself as it starts; discord.py starts it long before use)
         threading.Event().wait(0.01)
@@ -52,7 +49,7 @@ def test_the_discovery_answer_after_a_reconnect_reaches_discord_py_while_the_rea
         reader.pause()
         first.close()
         reader.unregister(listener)
-        state.socket = voice_socket(reader, server)
+        state.socket = connected_socket(reader, server)
         assert state.socket.fileno() != old_fd  # never the descriptor a select may still be waiting on
         reader.resume()
         state.socket.send(b"discovery request")
@@ -72,11 +69,9 @@ def test_a_closed_voice_socket_is_released_once_no_select_can_wait_on_it(monkeyp
     monkeypatch.setattr(listening, "READER_SELECT_S", 0.0)
     monkeypatch.setattr(listening, "_retired", deque())
     reader = SocketReader(ConnectionState())  # type: ignore[arg-type]  (never started: paused)
-    old = _HandshakeSafeSocket(socket.AF_INET, socket.SOCK_DGRAM)
-    old.reader_running = reader._running.is_set
+    old = voice_socket(reader)
     old.close()
     assert old.fileno() != -1  # shut down, kept
     threading.Event().wait(1.1)
-    newer = _HandshakeSafeSocket(socket.AF_INET, socket.SOCK_DGRAM)
-    newer.close()  # the next one retired releases those past their time
+    voice_socket(reader).close()  # the next one retired releases those past their time
     assert old.fileno() == -1

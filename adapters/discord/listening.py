@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import davey
 import discord
-from discord.voice_state import VoiceConnectionState
+from discord.voice_state import SocketReader, VoiceConnectionState
 
 from actors.commands import HearSpeech, SpeechEnded
 from adapters.discord.rtp import BadPacket, RtpPacket, open_packet
@@ -328,6 +328,14 @@ class _HandshakeSafeSocket(socket.socket):
         super().close()
 
 
+def voice_socket(reader: SocketReader) -> _HandshakeSafeSocket:
+    """A new voice UDP socket for the connection whose socket reader is ``reader``."""
+    sock = _HandshakeSafeSocket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.reader_running = reader._running.is_set  # discord.py's own pause flag
+    sock.setblocking(False)
+    return sock
+
+
 READER_SELECT_S = 30.0  # discord.py's socket reader waits at most this long in one select
 _retired: deque[tuple[float, _HandshakeSafeSocket]] = deque()
 _retired_lock = threading.Lock()
@@ -349,9 +357,7 @@ class _ListeningConnectionState(VoiceConnectionState):
         client = self.voice_client
         if isinstance(client, ListeningVoiceClient):
             client.pause_receiving()
-        self.socket = _HandshakeSafeSocket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.socket.reader_running = self._socket_reader._running.is_set  # discord.py's own pause flag
-        self.socket.setblocking(False)
+        self.socket = voice_socket(self._socket_reader)
         self._socket_reader.resume()
 
 
