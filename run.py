@@ -21,9 +21,9 @@ from pathlib import Path
 from actors.access import RateLimit
 from actors.commands import (AnswerPending, ApologizeFor, ClearMemory, ControlListening, ControlVoice, ForgetPerson,
                              HearSpeech, PollFineTune, PurgeAudio, ReceiveAudio, ReceiveMessage, RecordCatchUp,
-                             RecordConnection, RecordSynthesis, RejoinVoice, ReportPlayback, ReportVoiceLost,
-                             ResumeFineTunes, Say, SpeakAnswer, SpeakInVoice, SpeechEnded, TranscribePending,
-                             VoteAnswer)
+                             RecordConnection, RecordSynthesis, RejoinVoice, ReportPlayback, ReportVoiceBack,
+                             ReportVoiceLost, ResumeFineTunes, Say, SpeakAnswer, SpeakInVoice, SpeechEnded,
+                             TranscribePending, VoteAnswer)
 from actors.conversation import decider as conversation
 from actors.conversation.actor import ResponderActor, ResponderConfig, ResponderPool, give_up as give_up_answer
 from actors.corrections.actor import CORRECTION_COMMANDS, CorrectionLogActor, LookAgain
@@ -174,7 +174,7 @@ CAPABILITIES: dict[str, Capability[Wiring]] = {
     "speaking": Capability(start_speaker, (Say, SpeakAnswer), {
         ResponseGenerated: voice_message_of_answer}),
     "voice": Capability(start_guild_speakers, (ControlVoice, SpeakInVoice, ReportPlayback, RecordSynthesis,
-                                               ReportVoiceLost, RejoinVoice), {
+                                               ReportVoiceLost, ReportVoiceBack, RejoinVoice), {
         ResponseGenerated: answer_in_voice_channel}),
     "learning": Capability(start_trainer, (PollFineTune, ResumeFineTunes, RecordEvaluation, AbandonCommand,
                                            LearnCorrection, ReloadLearning), {

@@ -267,6 +267,17 @@ class ReportVoiceLost:
 
 
 @dataclass(frozen=True)
+class ReportVoiceBack:
+    """From the voice transport: a dropped voice connection that was reported lost came back by itself (the
+    voice library kept reconnecting): Parley is in ``channel_id`` again."""
+
+    source: str
+    guild_id: str
+    channel_id: str
+    channel_name: str = ""
+
+
+@dataclass(frozen=True)
 class RejoinVoice:
     """After a restart: go back to the voice channel the log says Parley was in."""
 

@@ -4,6 +4,7 @@ DAVE). What the bot sends is decrypted twice (transport, then DAVE as a listenin
 and compared with the speech Parley synthesized."""
 from __future__ import annotations
 
+import time
 import wave
 from pathlib import Path
 
@@ -170,3 +171,30 @@ def test_after_a_restart_it_rejoins_and_it_leaves_when_idle(tmp_path, llm_server
         wait_for(lambda: emulator.voice_states.get(emulator.bot["id"]) is None, what="out of voice")
     finally:
         bot.stop()
+
+
+def test_a_voice_outage_longer_than_the_reconnect_bound_is_a_leave_then_a_return_and_it_speaks_again(
+        tmp_path, llm_server, voice_emulator):
+    emulator = voice_emulator
+    env = voice_env(tmp_path, llm_server, emulator, PARLEY_VOICE_RECONNECT_S="2")
+    alice = emulator.user("Alice")
+    emulator.user_joins_voice(alice, emulator.lounge)
+    bot = Bot(env, emulator).start()
+    try:
+        assert "Joined 🔊 Lounge" in command(emulator, alice, "!join")["content"]
+        voice = emulator.voice
+        assert voice is not None
+        # The voice server drops the connection and answers nobody for 6 s; discord.py keeps trying, and gets in.
+        voice.down_until = time.monotonic() + 6
+        voice.run_soon(voice.close_all(4006)).result(10)
+        assert wait_event(env, "VoiceChannelLeft", timeout=30)["data"]["reason"] == "disconnected"
+        back = wait_event(env, "VoiceChannelJoined", reason="reconnected", timeout=40)
+        assert back["data"]["voice_channel_id"] == emulator.lounge
+        asked = emulator.user_says(emulator.general, alice, "are you still here?", mention_bot=True)
+        wait_event(env, "PlaybackFinished", utterance_id=asked["id"])  # the Speaker knows it is in the channel
+        assert "Left" in command(emulator, alice, "!leave")["content"]
+        assert [e["data"]["reason"] for e in events(env, "VoiceChannelJoined", "VoiceChannelLeft")] == [
+            "command", "disconnected", "reconnected", "command"]  # and no "rejoined": this process never restarted
+    finally:
+        stderr = bot.stop()
+    assert "Traceback" not in stderr, stderr[-3000:]

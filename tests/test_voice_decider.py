@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from actors.voice import decider as vs
-from actors.commands import ControlVoice, ReportPlayback, ReportVoiceLost, SpeakInVoice
+from actors.commands import ControlVoice, ReportPlayback, ReportVoiceBack, ReportVoiceLost, SpeakInVoice
 from events.catalog.messages import CommandAnswered, CommandRejected
 from events.catalog.voice import PlaybackInterrupted, VoiceChannelJoined, VoiceChannelLeft
 
@@ -98,6 +98,20 @@ def test_after_a_restart_it_rejoins_or_records_that_it_left():
     gone = vs.decide_rejoin(state, "discord", "g", "that voice channel is gone")
     assert isinstance(gone[-1], VoiceChannelLeft) and gone[-1].reason == "unavailable"
     assert vs.decide_rejoin(vs.VoiceSession(), "discord", "g", None) == []
+
+
+def test_a_connection_back_after_it_was_recorded_lost_is_a_return_once():
+    state = joined()
+    lost = fold(*vs.decide_control(vs.VoiceSession(), control("join", 0), None),
+                *vs.decide_lost(state, ReportVoiceLost("discord", "g", "disconnected")))
+    assert lost.channel_id is None
+    back = vs.decide_back(lost, ReportVoiceBack("discord", "g", "v1", "Lounge"))
+    assert [(type(e), e.reason) for e in back] == [(VoiceChannelJoined, "reconnected")]
+    assert vs.evolve(lost, back[0]).channel_id == "v1"
+    assert vs.decide_back(vs.evolve(lost, back[0]), ReportVoiceBack("discord", "g", "v1", "Lounge")) == []
+    # back somewhere else than the log says (it was joined elsewhere meanwhile): a move
+    moved = vs.decide_back(joined("v2", "Studio"), ReportVoiceBack("discord", "g", "v1", "Lounge"))
+    assert [(type(e), e.reason) for e in moved] == [(VoiceChannelLeft, "moved"), (VoiceChannelJoined, "reconnected")]
 
 
 def test_moved_by_a_moderator_follows_the_new_channel():

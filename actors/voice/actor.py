@@ -13,8 +13,8 @@ import threading
 from collections.abc import Callable, Iterator
 
 from actors.voice import decider as voice_session
-from actors.commands import (ControlVoice, RecordSynthesis, RejoinVoice, ReportPlayback, ReportVoiceLost, SpeakInVoice,
-                             Spoken)
+from actors.commands import (ControlVoice, RecordSynthesis, RejoinVoice, ReportPlayback, ReportVoiceBack,
+                             ReportVoiceLost, SpeakInVoice, Spoken)
 from actors.ports import TextToSpeech, VoiceChannels, VoiceUnavailable
 from actors.speaking.actor import SpeechRecording
 from actors.speaking.spoken import first_part, spoken_text
@@ -37,6 +37,7 @@ class GuildSpeakerActor(SupervisedActor):
         self.max_spoken_chars = max_spoken_chars
         self.dispatch = dispatch
         self.pending: dict[str, SpeakInVoice] = {}  # utterances queued or playing, by id
+        self.joined_here = False  # this process joined a channel on someone's word: a rejoin from the log is moot
         self.sessions = DecidedStreams(store, publish, voice_session.VoiceSession(), voice_session.evolve,
                                        lambda key: voice_stream(*key.split(":", 1)), capacity=100)
 
@@ -53,6 +54,8 @@ class GuildSpeakerActor(SupervisedActor):
             self._record(message.source, message.guild_id, lambda s: voice_session.decide_synthesis(s, message, about))
         elif isinstance(message, ReportVoiceLost):
             self._lost(message)
+        elif isinstance(message, ReportVoiceBack):
+            self._record(message.source, message.guild_id, lambda s: voice_session.decide_back(s, message))
         elif isinstance(message, RejoinVoice):
             self._rejoin(message)
         else:
@@ -76,6 +79,7 @@ class GuildSpeakerActor(SupervisedActor):
         if command.action == "join":
             assert command.voice_channel_id is not None
             error = self._connect(command.guild_id, command.voice_channel_id)
+            self.joined_here = self.joined_here or error is None
         elif command.action == "leave":
             self._forget_queue()
             self.voice.disconnect(command.guild_id)
@@ -140,7 +144,7 @@ class GuildSpeakerActor(SupervisedActor):
 
     def _rejoin(self, command: RejoinVoice) -> None:
         state = self.sessions.load(f"{command.source}:{command.guild_id}")
-        if state.channel_id is None:
+        if state.channel_id is None or self.joined_here:  # a `join` before Discord said it was ready came first
             return
         error = self._connect(command.guild_id, state.channel_id)
         if error is not None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from actors.commands import ControlVoice, RecordSynthesis, ReportPlayback, ReportVoiceLost, SpeakInVoice
+from actors.commands import (ControlVoice, RecordSynthesis, ReportPlayback, ReportVoiceBack, ReportVoiceLost,
+                             SpeakInVoice)
 from events.catalog.messages import CommandAnswered, CommandRejected
 from events.catalog.speaking import SpeechSynthesized
 from events.catalog.voice import (PlaybackFinished, PlaybackInterrupted, PlaybackStarted, VoiceChannelJoined,
@@ -162,6 +163,16 @@ def decide_lost(state: VoiceSession, report: ReportVoiceLost) -> list[Event]:
         return []
     return [*_interrupted(state, report.source, report.guild_id, "disconnect"),
             VoiceChannelLeft(**common, voice_channel_id=state.channel_id, reason=report.reason)]
+
+
+def decide_back(state: VoiceSession, report: ReportVoiceBack) -> list[Event]:
+    """The connection recorded as lost is back: Parley is in that channel again (once, however often it says so)."""
+    if state.channel_id == report.channel_id:
+        return []
+    common = dict(source=report.source, guild_id=report.guild_id)
+    left = [VoiceChannelLeft(**common, voice_channel_id=state.channel_id, reason="moved")] if state.channel_id else []
+    return [*left, VoiceChannelJoined(**common, voice_channel_id=report.channel_id,
+                                      voice_channel_name=report.channel_name, reason="reconnected")]
 
 
 def decide_rejoin(state: VoiceSession, source: str, guild_id: str, error: str | None) -> list[Event]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import discord
 from discord.ext import commands
 
-from actors.commands import ReportPlayback, ReportVoiceLost
+from actors.commands import ReportPlayback, ReportVoiceBack, ReportVoiceLost
 from actors.ports import VoiceUnavailable
 from adapters.audio_out import discord_frames
 from adapters.discord.listening import ListeningPolicy, ListeningVoiceClient, VoiceReceiver
@@ -112,17 +112,19 @@ class DiscordVoice(commands.Cog, name="Voice"):
     """The ``VoiceChannels`` port on discord.py, and the listener for what happens to Parley in voice."""
 
     def __init__(self, bot: commands.Bot, report: Callable[[object], None], idle_s: float,
-                 silence_s: float = 0.8, barge_in: bool = True):
+                 silence_s: float = 0.8, barge_in: bool = True, reconnect_s: float = CONNECT_TIMEOUT_S + 5):
         self.bot = bot
         self.report = report
         self.idle_s = idle_s
         self.silence_s = silence_s
         self.barge_in = barge_in
+        self.reconnect_s = reconnect_s
         self.policy = ListeningPolicy()
         self.queues: dict[int, deque[Queued]] = {}
         self.current: dict[int, Queued] = {}
         self.ending: dict[int, str] = {}  # why the current utterance is being stopped
         self.leaving: set[int] = set()  # guilds Parley leaves on purpose (not a kick)
+        self.watching: set[int] = set()  # guilds whose dropped voice connection is being waited for
         self.last_sound: dict[int, float] = {}
         self.idle_reported: set[int] = set()
         self.askers: OrderedDict[str, str] = OrderedDict()  # message id -> author id, recent ones
@@ -251,18 +253,37 @@ class DiscordVoice(commands.Cog, name="Voice"):
             await asyncio.sleep(KEEPALIVE_S)
 
     async def _lost_unless_back(self, guild: discord.Guild, channel_id: int) -> None:
-        deadline = time.monotonic() + CONNECT_TIMEOUT_S + 5
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.25)
-            client = guild.voice_client
-            if client is None:
-                break
-            if client.is_connected():  # type: ignore[attr-defined]
-                log.info("the voice connection in guild %s was re-established", guild.id)
-                return
+        """A dropped connection is Parley leaving the channel when discord.py gives up on it (kicked: at once), or
+        when it is not back within ``reconnect_s``; discord.py goes on reconnecting after that, and a connection
+        that comes back later is Parley in the channel again."""
+        if guild.id in self.watching:
+            return  # each of discord.py's attempts leaves the channel again: one watch is enough
+        self.watching.add(guild.id)
+        try:
+            deadline, lost = time.monotonic() + self.reconnect_s, False
+            while True:
+                await asyncio.sleep(0.25)
+                client = guild.voice_client
+                if client is None:  # discord.py gave up, or Parley was kicked or told to leave
+                    break
+                if client.is_connected():  # type: ignore[attr-defined]
+                    log.info("the voice connection in guild %s was re-established", guild.id)
+                    if lost:
+                        channel = client.channel  # type: ignore[attr-defined]
+                        self.report(ReportVoiceBack(SOURCE, str(guild.id), str(channel.id), channel.name))
+                    return
+                if not lost and time.monotonic() >= deadline:
+                    lost = True
+                    self._report_lost(guild.id, channel_id)
+            if not lost:
+                self._report_lost(guild.id, channel_id)
+        finally:
+            self.watching.discard(guild.id)
+
+    def _report_lost(self, guild_id: int, channel_id: int) -> None:
         log.info("Parley was disconnected from voice channel %s", channel_id)
-        self._ending(guild.id, "disconnect")
-        self.report(ReportVoiceLost(SOURCE, str(guild.id), "disconnected"))
+        self._ending(guild_id, "disconnect")
+        self.report(ReportVoiceLost(SOURCE, str(guild_id), "disconnected"))
 
     def _barge_in(self, guild_id: int) -> None:
         """Someone began to speak while Parley talks: it stops what it says (what waits is still said)."""

@@ -11,7 +11,8 @@ from events.model import Event
 @dataclass(frozen=True, kw_only=True)
 class VoiceChannelJoined(Event):
     """Parley joined a guild's voice channel. ``reason``: "command" (someone asked, ``by``), "rejoined"
-    (after a restart, from the log) or "moved" (a moderator dragged it here)."""
+    (after a restart, from the log), "moved" (a moderator dragged it here) or "reconnected" (a connection
+    recorded as lost came back by itself)."""
 
     type_name = "VoiceChannelJoined"
     source: str
