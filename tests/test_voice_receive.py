@@ -219,6 +219,44 @@ def test_a_run_of_frames_that_will_not_decrypt_re_initialises_the_session_once(c
     assert heard.pcm(a.user_id) == b"" and r.counts["undecodable"] == 0
 
 
+def test_frames_lost_are_reported_while_hearing_and_retries_are_not_counted_as_more_frames(call, monkeypatch,
+                                                                                            caplog):
+    import logging
+
+    from adapters.discord import listening
+    from tests.fakes.dave_call import Call as OtherCall
+
+    monkeypatch.setattr(listening, "REPORT_EVERY_S", 0.2)
+    monkeypatch.setattr(listening, "HOLD_S", 0.5)
+    caplog.set_level(logging.WARNING, "parley.listening")
+    heard = Heard()
+    a = call.join(2, 2002)
+    stranger = OtherCall().join(2, 2002)  # keyed in a group Parley is not in: never readable
+    r = receiver(call, heard, silence_s=5)
+    speaking(r, a)
+    for n in range(10):
+        r.on_datagram(seal(call, a, stranger.session.encrypt_opus(QUESTION[n])))
+    for _ in range(3):
+        r.on_datagram(b"\x80\x78\x00")  # cut short
+    for n in range(10, 40):  # and then a stretch that is heard
+        r.on_datagram(seal(call, a, a.session.encrypt_opus(QUESTION[n])))
+
+    def reported() -> list[str]:
+        return [m for m in caplog.messages if "lost since the last report" in m]
+    # The cut-short ones at once, the unreadable ones once they were held too long (one line, or two).
+    lines = wait_for(lambda: [m for m in reported() if "dropped" in m], what="a report of the frames dropped")
+    said = " | ".join(reported())
+    assert "short 3" in said and "dropped 10" in lines[0] and "e2ee:NoValidCryptorFound 10" in said, said
+    # Retried on every tick while held, they were still 10 frames, not 10 times the retries.
+    assert sum(n for k, n in r.counts.items() if k.startswith("e2ee:")) == 10 and r.counts["reinit"] == 0
+    for n in range(40, 60):
+        r.on_datagram(seal(call, a, a.session.encrypt_opus(QUESTION[n])))
+    before = len(reported())
+    time.sleep(0.6)  # reports came and went: nothing lost, nothing said
+    r.close()
+    assert len(reported()) == before and r.counts["heard"] == 50
+
+
 def seal(call: Call, person, payload: bytes) -> bytes:  # noqa: ANN001
     from adapters.discord.rtp import seal_packet
 

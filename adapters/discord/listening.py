@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import itertools
 import logging
+import re
 import socket
 import threading
 import time
@@ -47,7 +48,19 @@ DAVE_MARKER = b"\xfa\xfa"  # the last two bytes of every DAVE-encrypted frame
 SESSION_DESCRIPTION, SPEAKING, CLIENT_DISCONNECT = 4, 5, 13
 REINIT_AFTER = 50  # one second of one person's frames that will not decrypt: the group's keys are lost to us
 REINIT_EVERY_S = 10.0  # and at most one re-initialisation this often
+REPORT_EVERY_S = 60.0  # frames lost since the last report are logged at most this often (and when hearing stops)
+# A frame's fate that is not a loss: heard, the client's silence, Parley's own or an opted-out person's (dropped on
+# purpose), RTCP and video (not audio), held (counted again when it opens or is dropped), a re-initialisation.
+NOT_LOST = ("heard", "silence", "own", "not_listening", "rtcp", "not_audio", "held:", "e2ee:", "recovered", "reinit")
+HELD_WHY = ("held:unknown_ssrc", "e2ee:")  # why frames could not be read at once (then recovered, or dropped)
 _ids = itertools.count()
+
+
+def e2ee_reason(error: Exception) -> str:
+    """davey's decryption error by its innermost name: "Failed to decrypt: DecryptionFailed(NoValidCryptorFound
+    { media_type: AUDIO, ... })" is NoValidCryptorFound."""
+    words = re.findall(r"[A-Za-z]\w*", re.sub(r"\{[^{}]*\}", "", str(error).split(": ", 1)[-1]))
+    return words[-1][:60] if words else type(error).__name__
 
 
 def utterance_id(now: float) -> str:
@@ -120,6 +133,8 @@ class VoiceReceiver:
         self.speakers: dict[int, Speaker] = {}
         self.held: deque[Held] = deque()
         self.counts: Counter[str] = Counter()  # every frame's fate: heard, silence, and each reason dropped
+        self._reported: Counter[str] = Counter()  # the counts as of the last report of losses
+        self._report_at = time.monotonic() + REPORT_EVERY_S
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._ticker = threading.Thread(target=self._tick_until_closed, daemon=True,
@@ -128,6 +143,7 @@ class VoiceReceiver:
 
     def close(self) -> None:
         self._closed.set()
+        self.report_losses()
         log.info("stopped hearing guild %s; frames: %s", self.guild_id, dict(self.counts))
         with self._lock:
             for speaker in list(self.speakers.values()):
@@ -185,7 +201,7 @@ class VoiceReceiver:
             if (speaker := self.speakers.get(user)) is not None and speaker.utterance and not speaker.quiet_since:
                 speaker.quiet_since = now
             return True
-        frame = self._dave_open(state, user, packet.payload)
+        frame = self._dave_open(state, user, packet.payload, first_try=hold)
         if frame is None:
             return self._hold(packet, now, hold, "e2ee")
         speaker = self.speakers.get(user)
@@ -218,9 +234,11 @@ class VoiceReceiver:
             self._flush(speaker)
         return True
 
-    def _dave_open(self, state: VoiceConnectionState, user: int, payload: bytes) -> bytes | None:
+    def _dave_open(self, state: VoiceConnectionState, user: int, payload: bytes,
+                   first_try: bool = True) -> bytes | None:
         """The Opus frame inside ``payload``, or None when it cannot be read yet. Plain frames pass only while
-        the session allows it (no DAVE, downgraded, or passthrough around a transition)."""
+        the session allows it (no DAVE, downgraded, or passthrough around a transition). A failure is counted on a
+        frame's first try only: a held frame is retried on every tick, and its retries are not more frames."""
         session = state.dave_session
         if session is None or state.dave_protocol_version == 0:
             return None if payload.endswith(DAVE_MARKER) and len(payload) > 12 else payload
@@ -231,7 +249,9 @@ class VoiceReceiver:
         try:
             frame = session.decrypt(user, davey.MediaType.audio, payload)
         except Exception as e:  # noqa: BLE001  (davey: NoValidCryptorFound, NoDecryptorForUser, ...): retried
-            self.counts[f"e2ee:{str(e).rsplit(': ', 1)[-1][:60]}"] += 1
+            if not first_try:
+                return None
+            self.counts[f"e2ee:{e2ee_reason(e)}"] += 1
             self.failures[user] += 1
             now = time.monotonic()
             if self.failures[user] >= REINIT_AFTER and now - self._last_reinit >= REINIT_EVERY_S \
@@ -277,9 +297,27 @@ class VoiceReceiver:
             self.report(SpeechEnded(SOURCE, str(self.guild_id), str(speaker.user_id), speaker.utterance))
         speaker.utterance, speaker.frames, speaker.quiet_since = "", 0, 0.0
 
+    def report_losses(self) -> None:
+        """One warning line for the frames lost since the last one (none: no line), so a connection that loses
+        audio shows while it does, not only in the summary when hearing stops."""
+        counts = self.counts.copy()  # one C-level copy: the socket reader may add a reason meanwhile
+        grown = +Counter({k: n - self._reported[k] for k, n in counts.items()})
+        self._reported = counts
+        lost = Counter({k: n for k, n in grown.items() if not k.startswith(NOT_LOST)})
+        held = Counter({k: n for k, n in grown.items() if k.startswith(HELD_WHY)})
+        if lost:
+            def listed(c: Counter[str]) -> str:
+                return ", ".join(f"{k} {n}" for k, n in c.most_common())
+            log.warning("voice in guild %s: %d frames heard, %d lost since the last report (%s)%s", self.guild_id,
+                        grown["heard"], sum(lost.values()), listed(lost),
+                        f"; not readable at once: {listed(held)}" if held else "")
+
     def _tick_until_closed(self) -> None:
         while not self._closed.wait(0.05):
             now = time.monotonic()
+            if now >= self._report_at:
+                self._report_at = now + REPORT_EVERY_S
+                self.report_losses()
             with self._lock:
                 for speaker in self.speakers.values():
                     quiet = speaker.quiet_since and \
