@@ -30,11 +30,12 @@ log = logging.getLogger("parley.voice")
 
 
 class _ReconnectsWithoutTraceback(logging.Filter):
-    """discord.py logs a voice reconnect (the voice server closed the websocket) with the exception's traceback;
-    it is an expected event it recovers from: one line for the operator, not a stack."""
+    """discord.py logs a voice reconnect (the voice server closed the websocket) and each failed try to get back
+    in with the exception's traceback; they are expected events it recovers from: one line each for the operator,
+    not a stack."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and str(record.msg).startswith("Disconnected from voice..."):
+        if record.exc_info and str(record.msg).startswith(("Disconnected from voice...", "Failed to connect to voice...")):
             error = record.exc_info[1]
             record.msg, record.args = f"{record.getMessage()} ({error!r})", ()
             record.exc_info, record.exc_text, record.levelno, record.levelname = None, None, logging.WARNING, "WARNING"
@@ -335,7 +336,20 @@ class DiscordVoice(commands.Cog, name="Voice"):
             except RuntimeError:  # shutting down: the loop closed first (the log says it was playing)
                 log.info("playback of %s ended as Parley stopped", item.utterance_id)
 
-        client.play(source, after=after)
+        if client.is_playing():
+            # Nothing of Parley's plays here now (its last playback ended, `after` said so), yet discord.py thinks
+            # so: its player gave up waiting for a reconnect without ending itself, and would refuse every play.
+            log.info("voice in guild %s: clearing a player discord.py left behind", guild_id)
+            client.stop()
+        try:
+            client.play(source, after=after)
+        except discord.ClientException as e:  # the connection dropped this instant ("Not connected to voice.")
+            log.info("voice in guild %s: %s", guild_id, e)
+            source.cleanup()
+            del self.current[guild_id]
+            self.report(ReportPlayback(SOURCE, str(guild_id), item.utterance_id, "disconnect"))
+            self._clear(guild_id, "disconnect")
+            return
         self.last_sound[guild_id] = time.monotonic()
 
     def _finished(self, guild_id: int, item: Queued) -> None:

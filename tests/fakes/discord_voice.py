@@ -236,7 +236,7 @@ class VoiceServer:
         self._joining: tuple[int, davey.DaveSession] | None = None
         self._transition = 0
         self.hold_commit_s = 0.0  # how long the bot waits for its own commit's announcement (frames come first)
-        self.down_until = 0.0  # a voice server outage: until then (time.monotonic), an IDENTIFY is not answered
+        self.down_until = 0.0  # a voice server outage: until then (time.monotonic), a new connection is closed at once
         self.events: list[str] = []  # what happened on the voice connection, in order
         self.sockets: list[web.WebSocketResponse] = []
         self.port = self.udp_port = 0
@@ -411,6 +411,10 @@ class VoiceServer:
     async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True, compress=True)
         await ws.prepare(request)
+        if time.monotonic() < self.down_until:
+            self.events.append("refused")
+            await ws.close(code=1001, message=b"voice server going away")  # 1001: going away
+            return ws
         self.sockets.append(ws)
         await ws.send_str(json.dumps({"op": 8, "d": {"heartbeat_interval": 41250}}))
         call: dict = {}
@@ -423,7 +427,6 @@ class VoiceServer:
             message = json.loads(frame.data)
             op, data = message.get("op"), message.get("d")
             if op == 0:  # IDENTIFY
-                await asyncio.sleep(max(0.0, self.down_until - time.monotonic()))
                 call = dict(self.calls.get(data.get("token"), {}))
                 if not call or str(call["user_id"]) != str(data.get("user_id")):
                     await ws.close(code=4004, message=b"Authentication failed")
