@@ -17,6 +17,7 @@ Nothing here decides anything: whether a person may be heard is ``ListeningPolic
 """
 from __future__ import annotations
 
+import asyncio
 import errno
 import itertools
 import logging
@@ -390,6 +391,18 @@ def _retire(sock: _HandshakeSafeSocket) -> None:
 
 
 class _ListeningConnectionState(VoiceConnectionState):
+    # One reconnect timed out (the voice server away for longer than the connect timeout): discord.py 2.7 then
+    # leaves the channel by itself, as if it had been disconnected for good; Parley tries to get back in.
+    reconnect_timed_out = False
+
+    async def _connect(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        try:
+            await super()._connect(*args, **kwargs)
+        except asyncio.TimeoutError:
+            if self._runner is not None and asyncio.current_task() is self._runner:  # a reconnect, not a join
+                self.reconnect_timed_out = True
+            raise
+
     def _create_socket(self) -> None:
         # A new connection: stop hearing until its handshake is done (see _HandshakeSafeSocket).
         client = self.voice_client

@@ -126,6 +126,7 @@ class DiscordVoice(commands.Cog, name="Voice"):
         self.ending: dict[int, str] = {}  # why the current utterance is being stopped
         self.leaving: set[int] = set()  # guilds Parley leaves on purpose (not a kick)
         self.watching: set[int] = set()  # guilds whose dropped voice connection is being waited for
+        self.decisions: dict[int, int] = {}  # joins and leaves decided per guild (a rejoin stops at a new one)
         self.last_sound: dict[int, float] = {}
         self.idle_reported: set[int] = set()
         self.askers: OrderedDict[str, str] = OrderedDict()  # message id -> author id, recent ones
@@ -139,10 +140,15 @@ class DiscordVoice(commands.Cog, name="Voice"):
         return asyncio.run_coroutine_threadsafe(coro, self.bot.loop).result(timeout)
 
     def connect(self, guild_id: str, channel_id: str) -> None:
+        self._decided(int(guild_id))
         self._run(self._connect(int(guild_id), int(channel_id)))
 
     def disconnect(self, guild_id: str) -> None:
+        self._decided(int(guild_id))
         self._run(self._disconnect(int(guild_id)))
+
+    def _decided(self, guild_id: int) -> None:
+        self.decisions[guild_id] = self.decisions.get(guild_id, 0) + 1
 
     def busy(self, guild_id: str) -> bool:
         gid = int(guild_id)
@@ -260,6 +266,7 @@ class DiscordVoice(commands.Cog, name="Voice"):
         if guild.id in self.watching:
             return  # each of discord.py's attempts leaves the channel again: one watch is enough
         self.watching.add(guild.id)
+        dropped, decisions = guild.voice_client, self.decisions.get(guild.id, 0)
         try:
             deadline, lost = time.monotonic() + self.reconnect_s, False
             while True:
@@ -270,16 +277,42 @@ class DiscordVoice(commands.Cog, name="Voice"):
                 if client.is_connected():  # type: ignore[attr-defined]
                     log.info("the voice connection in guild %s was re-established", guild.id)
                     if lost:
-                        channel = client.channel  # type: ignore[attr-defined]
-                        self.report(ReportVoiceBack(SOURCE, str(guild.id), str(channel.id), channel.name))
+                        self._back(guild)
                     return
                 if not lost and time.monotonic() >= deadline:
                     lost = True
                     self._report_lost(guild.id, channel_id)
             if not lost:
                 self._report_lost(guild.id, channel_id)
+            if getattr(getattr(dropped, "_connection", None), "reconnect_timed_out", False):
+                await self._come_back(guild, channel_id, decisions)
         finally:
             self.watching.discard(guild.id)
+
+    async def _come_back(self, guild: discord.Guild, channel_id: int, decisions: int) -> None:
+        """discord.py 2.7 leaves the channel by itself when one of its reconnects times out (a voice server away
+        for over 20 s), not kicked: Parley joins again, with backoff, for as long as it would have stayed there
+        silent (``PARLEY_VOICE_IDLE_S``), unless someone makes it join or leave meanwhile."""
+        log.warning("discord.py gave up reconnecting to voice channel %s: Parley joins it again", channel_id)
+        deadline, wait = time.monotonic() + self.idle_s, 1.0
+        while time.monotonic() < deadline:
+            await asyncio.sleep(wait)
+            if self.decisions.get(guild.id, 0) != decisions or guild.voice_client is not None:
+                return  # someone decided meanwhile (a join, a leave): theirs stands
+            try:
+                await self._connect(guild.id, channel_id)
+            except Exception as e:  # noqa: BLE001 - VoiceUnavailable, or whatever discord.py raised: try again
+                log.info("voice channel %s: not back yet (%r)", channel_id, e)
+                wait = min(2 * wait, 30.0)
+                continue
+            self._back(guild)
+            return
+        log.warning("voice channel %s: could not get back in; stays left", channel_id)
+
+    def _back(self, guild: discord.Guild) -> None:
+        channel = getattr(guild.voice_client, "channel", None)
+        if channel is not None:
+            self.report(ReportVoiceBack(SOURCE, str(guild.id), str(channel.id), channel.name))
 
     def _report_lost(self, guild_id: int, channel_id: int) -> None:
         log.info("Parley was disconnected from voice channel %s", channel_id)
