@@ -9,8 +9,8 @@ import threading
 
 from discord.voice_state import SocketReader
 
-from adapters.discord import listening
-from adapters.discord.listening import _HandshakeSafeSocket, voice_socket
+from adapters.discord import voice_socket as sockets
+from adapters.discord.voice_socket import _HandshakeSafeSocket, voice_socket
 
 
 class ConnectionState:  # what discord.py's SocketReader reads of its connection: the current socket
@@ -66,8 +66,8 @@ def test_the_discovery_answer_after_a_reconnect_reaches_discord_py_while_the_rea
 
 
 def test_a_closed_voice_socket_is_released_once_no_select_can_wait_on_it(monkeypatch):
-    monkeypatch.setattr(listening, "READER_SELECT_S", 0.0)
-    monkeypatch.setattr(listening, "_retired", deque())
+    monkeypatch.setattr(sockets, "READER_SELECT_S", 0.0)
+    monkeypatch.setattr(sockets, "_retired", deque())
     reader = SocketReader(ConnectionState())  # type: ignore[arg-type]  (never started: paused)
     old = voice_socket(reader)
     old.close()
