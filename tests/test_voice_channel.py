@@ -223,3 +223,29 @@ def test_a_voice_outage_longer_than_the_reconnect_bound_is_a_leave_then_a_return
     finally:
         stderr = bot.stop()
     assert "Traceback" not in stderr, stderr[-3000:]
+
+
+def test_a_voice_server_that_answers_only_after_discord_py_stopped_waiting_gets_a_fresh_connection(
+        tmp_path, llm_server, voice_emulator):
+    emulator = voice_emulator
+    env = voice_env(tmp_path, llm_server, emulator, PARLEY_VOICE_RECONNECT_S="2", PARLEY_LOG_LEVEL="INFO")
+    alice = emulator.user("Alice")
+    emulator.user_joins_voice(alice, emulator.lounge)
+    bot = Bot(env, emulator).start()
+    try:
+        assert "Joined 🔊 Lounge" in command(emulator, alice, "!join")["content"]
+        voice = emulator.voice
+        assert voice is not None
+        # The connection drops, and the server answers the next IDENTIFY only after 22 s: past discord.py's 20 s
+        # reconnect, which then stays on that socket, never counted as connected (discord.py 2.7).
+        voice.slow_until = time.monotonic() + 22
+        voice.run_soon(voice.close_all(4006)).result(10)
+        assert wait_event(env, "VoiceChannelLeft", timeout=30)["data"]["reason"] == "disconnected"
+        back = wait_event(env, "VoiceChannelJoined", reason="reconnected", timeout=60)
+        assert back["data"]["voice_channel_id"] == emulator.lounge
+        assert "stuck half-made" in bot.log() and "slow" in voice.events
+        asked = emulator.user_says(emulator.general, alice, "are you back?", mention_bot=True)
+        wait_event(env, "PlaybackFinished", utterance_id=asked["id"])
+    finally:
+        stderr = bot.stop()
+    assert "Traceback" not in stderr, stderr[-3000:]

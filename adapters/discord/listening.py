@@ -329,17 +329,20 @@ class VoiceReceiver:
 
 
 class _ListeningConnectionState(VoiceConnectionState):
-    # One reconnect timed out (the voice server away for longer than the connect timeout): discord.py 2.7 then
-    # leaves the channel by itself, as if it had been disconnected for good; Parley tries to get back in.
-    reconnect_timed_out = False
+    # When one reconnect timed out (the voice server away for longer than the connect timeout), monotonic time;
+    # 0: none. discord.py 2.7 then leaves the channel by itself, as if disconnected for good, or, if the server
+    # answered only after the timeout, stays connected to it without ever counting as connected; either way
+    # Parley gets back in.
+    reconnect_timed_out_at = 0.0
 
     async def _connect(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         try:
             await super()._connect(*args, **kwargs)
         except asyncio.TimeoutError:
             if self._runner is not None and asyncio.current_task() is self._runner:  # a reconnect, not a join
-                self.reconnect_timed_out = True
+                self.reconnect_timed_out_at = time.monotonic()
             raise
+        self.reconnect_timed_out_at = 0.0
 
     def _create_socket(self) -> None:
         # A new connection: stop hearing until its handshake is done (see _HandshakeSafeSocket).

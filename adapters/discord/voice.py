@@ -1,8 +1,6 @@
 """Discord voice channels for the Speaker: connect, leave, and one playback queue per guild.
 
-Speech reaches discord.py as Discord's 48 kHz stereo 20 ms PCM frames, produced as Piper synthesizes,
-through ``FFmpegOpusAudio`` reading a pipe: the Opus encoder is the one in the ffmpeg of
-``imageio-ffmpeg``, so no system libopus is needed. DAVE (end-to-end encryption) is discord.py's,
+Speech reaches discord.py as it is synthesized (``speech_audio``). DAVE (end-to-end encryption) is discord.py's,
 with ``davey``. Every call from an actor blocks on the bot's event loop with a deadline; playback and
 lost connections come back to the actors as commands through ``report``.
 """
@@ -10,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
@@ -23,8 +20,8 @@ from actors.commands import ReportPlayback, ReportVoiceBack, ReportVoiceLost
 from actors.ports import VoiceUnavailable
 from adapters.audio_out import discord_frames
 from adapters.discord.listening import ListeningPolicy, ListeningVoiceClient, VoiceReceiver
+from adapters.discord.speech_audio import FramePipe, SpeechAudio
 from adapters.opus_audio import SILENCE_FRAME
-from adapters.speech import ffmpeg_binary
 
 log = logging.getLogger("parley.voice")
 
@@ -47,60 +44,11 @@ SOURCE = "discord"
 CONNECT_TIMEOUT_S = 20.0
 KEEPALIVE_S = 5.0  # how often a silence frame goes out while Parley listens and says nothing
 E2EE_WAIT_S = 5.0  # how long a new connection may take to agree DAVE keys before speech goes out
+STUCK_AFTER_TIMEOUT_S = 5.0  # discord.py gives up within a second of a reconnect's timeout, or is stuck
 
 
-class FramePipe:
-    """A file-like object over 20 ms frames, read by discord.py's ffmpeg pipe writer thread (which is
-    where the speech is synthesized, sentence by sentence, as it is read)."""
-
-    def __init__(self, frames: Iterator[bytes], on_error: Callable[[BaseException], None]):
-        self._frames = frames
-        self._pending = b""
-        self._on_error = on_error
-        self.closed = False
-
-    def close(self) -> None:
-        self.closed = True
-
-    def read(self, size: int = -1) -> bytes:
-        while not self.closed and (size < 0 or len(self._pending) < size):
-            try:
-                self._pending += next(self._frames)
-            except StopIteration:
-                break
-            except Exception as e:  # noqa: BLE001 - synthesis failed mid-answer: end the audio here
-                self._on_error(e)
-                break
-        if self.closed:
-            return b""  # stopped: synthesize no further
-        if size < 0:
-            size = len(self._pending)
-        out, self._pending = self._pending[:size], self._pending[size:]
-        return out
-
-
-class SpeechAudio(discord.FFmpegOpusAudio):
-    """``FFmpegOpusAudio`` fed from a ``FramePipe``. Stopping it mid-answer first ends the pipe and the
-    encoder, then waits for discord.py's pipe-writer thread: its own cleanup clears the process while
-    that thread may still be writing, which ends the thread in an AttributeError (discord.py 2.7)."""
-
-    def __init__(self, pipe: FramePipe):
-        self._frame_pipe = pipe
-        super().__init__(pipe, pipe=True, executable=ffmpeg_binary(), before_options="-f s16le -ar 48000 -ac 2",
-                         options="-page_duration 20000 -flush_packets 1")  # a page per packet, written at once
-
-    def cleanup(self) -> None:
-        self._frame_pipe.close()
-        process, writer = getattr(self, "_process", None), getattr(self, "_pipe_writer_thread", None)
-        if process:
-            self._stopped = True  # an encoder killed on purpose is not an error
-            try:
-                process.kill()
-            except OSError:
-                pass
-        if writer is not None and writer is not threading.current_thread():
-            writer.join(5)
-        super().cleanup()
+def _reconnect_timed_out_at(client: object) -> float:
+    return getattr(getattr(client, "_connection", None), "reconnect_timed_out_at", 0.0)
 
 
 @dataclass
@@ -282,9 +230,16 @@ class DiscordVoice(commands.Cog, name="Voice"):
                 if not lost and time.monotonic() >= deadline:
                     lost = True
                     self._report_lost(guild.id, channel_id)
+                timed_out_at = _reconnect_timed_out_at(client)
+                if timed_out_at and time.monotonic() - timed_out_at >= STUCK_AFTER_TIMEOUT_S:
+                    # discord.py neither got in nor gave up: a server that answered after the timeout left it
+                    # on a connection its state machine never counts as connected (2.7). Start afresh.
+                    log.warning("the voice connection in guild %s is stuck half-made: leaving it", guild.id)
+                    await client.disconnect(force=True)
+                    break
             if not lost:
                 self._report_lost(guild.id, channel_id)
-            if getattr(getattr(dropped, "_connection", None), "reconnect_timed_out", False):
+            if _reconnect_timed_out_at(dropped):
                 await self._come_back(guild, channel_id, decisions)
         finally:
             self.watching.discard(guild.id)

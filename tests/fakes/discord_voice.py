@@ -237,6 +237,7 @@ class VoiceServer:
         self._transition = 0
         self.hold_commit_s = 0.0  # how long the bot waits for its own commit's announcement (frames come first)
         self.down_until = 0.0  # a voice server outage: until then (time.monotonic), a new connection is closed at once
+        self.slow_until = 0.0  # an overloaded one: until then, an IDENTIFY is answered only then
         self.events: list[str] = []  # what happened on the voice connection, in order
         self.sockets: list[web.WebSocketResponse] = []
         self.port = self.udp_port = 0
@@ -427,6 +428,9 @@ class VoiceServer:
             message = json.loads(frame.data)
             op, data = message.get("op"), message.get("d")
             if op == 0:  # IDENTIFY
+                if time.monotonic() < self.slow_until:
+                    self.events.append("slow")
+                    await asyncio.sleep(self.slow_until - time.monotonic())
                 call = dict(self.calls.get(data.get("token"), {}))
                 if not call or str(call["user_id"]) != str(data.get("user_id")):
                     await ws.close(code=4004, message=b"Authentication failed")

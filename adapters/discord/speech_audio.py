@@ -1,0 +1,65 @@
+"""What discord.py plays in a voice channel: Parley's speech as Discord's 48 kHz stereo 20 ms PCM frames, produced
+as Piper synthesizes, through ``FFmpegOpusAudio`` reading a pipe (the Opus encoder is the one in the ffmpeg of
+``imageio-ffmpeg``, so no system libopus is needed)."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+import discord
+
+from adapters.speech import ffmpeg_binary
+
+
+class FramePipe:
+    """A file-like object over 20 ms frames, read by discord.py's ffmpeg pipe writer thread (which is
+    where the speech is synthesized, sentence by sentence, as it is read)."""
+
+    def __init__(self, frames: Iterator[bytes], on_error: Callable[[BaseException], None]):
+        self._frames = frames
+        self._pending = b""
+        self._on_error = on_error
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+    def read(self, size: int = -1) -> bytes:
+        while not self.closed and (size < 0 or len(self._pending) < size):
+            try:
+                self._pending += next(self._frames)
+            except StopIteration:
+                break
+            except Exception as e:  # noqa: BLE001 - synthesis failed mid-answer: end the audio here
+                self._on_error(e)
+                break
+        if self.closed:
+            return b""  # stopped: synthesize no further
+        if size < 0:
+            size = len(self._pending)
+        out, self._pending = self._pending[:size], self._pending[size:]
+        return out
+
+
+class SpeechAudio(discord.FFmpegOpusAudio):
+    """``FFmpegOpusAudio`` fed from a ``FramePipe``. Stopping it mid-answer first ends the pipe and the
+    encoder, then waits for discord.py's pipe-writer thread: its own cleanup clears the process while
+    that thread may still be writing, which ends the thread in an AttributeError (discord.py 2.7)."""
+
+    def __init__(self, pipe: FramePipe):
+        self._frame_pipe = pipe
+        super().__init__(pipe, pipe=True, executable=ffmpeg_binary(), before_options="-f s16le -ar 48000 -ac 2",
+                         options="-page_duration 20000 -flush_packets 1")  # a page per packet, written at once
+
+    def cleanup(self) -> None:
+        self._frame_pipe.close()
+        process, writer = getattr(self, "_process", None), getattr(self, "_pipe_writer_thread", None)
+        if process:
+            self._stopped = True  # an encoder killed on purpose is not an error
+            try:
+                process.kill()
+            except OSError:
+                pass
+        if writer is not None and writer is not threading.current_thread():
+            writer.join(5)
+        super().cleanup()
