@@ -268,8 +268,8 @@ class ReportVoiceLost:
 
 @dataclass(frozen=True)
 class ReportVoiceBack:
-    """From the voice transport: a dropped voice connection that was reported lost came back by itself (the
-    voice library kept reconnecting): Parley is in ``channel_id`` again."""
+    """From the voice transport: a dropped voice connection that was reported lost is back (the voice library
+    reconnected, or the transport joined again after it gave up): Parley is in ``channel_id`` again."""
 
     source: str
     guild_id: str

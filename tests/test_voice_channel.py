@@ -153,14 +153,25 @@ def test_an_answer_is_spoken_in_the_voice_channel_end_to_end_encrypted(tmp_path,
     assert "Traceback" not in stderr, stderr[-3000:]
 
 
-def test_after_a_restart_it_rejoins_and_it_leaves_when_idle(tmp_path, llm_server, voice_emulator):
-    emulator = voice_emulator
-    env = voice_env(tmp_path, llm_server, emulator, PARLEY_VOICE_IDLE_S="3")
+def in_the_lounge(tmp_path: Path, llm_server, emulator: DiscordEmulator,
+                  **settings: str) -> tuple[dict[str, str], dict, Bot]:
+    """The bot, joined in the Lounge by Alice, who is there."""
+    env = voice_env(tmp_path, llm_server, emulator, **settings)
     alice = emulator.user("Alice")
     emulator.user_joins_voice(alice, emulator.lounge)
     bot = Bot(env, emulator).start()
     try:
         assert "Joined 🔊 Lounge" in command(emulator, alice, "!join")["content"]
+    except BaseException:
+        bot.stop()
+        raise
+    return env, alice, bot
+
+
+def test_after_a_restart_it_rejoins_and_it_leaves_when_idle(tmp_path, llm_server, voice_emulator):
+    emulator = voice_emulator
+    env, _, bot = in_the_lounge(tmp_path, llm_server, emulator, PARLEY_VOICE_IDLE_S="3")
+    try:
         bot.kill()
         bot.start()
         rejoined = wait_event(env, "VoiceChannelJoined", reason="rejoined")
@@ -173,26 +184,12 @@ def test_after_a_restart_it_rejoins_and_it_leaves_when_idle(tmp_path, llm_server
         bot.stop()
 
 
-def in_the_lounge(tmp_path: Path, llm_server, emulator: DiscordEmulator) -> tuple[dict[str, str], dict, Bot]:
-    """The bot, joined in the Lounge by Alice, who is there; a dropped voice connection not back in 2 s is
-    recorded as Parley leaving."""
-    env = voice_env(tmp_path, llm_server, emulator, PARLEY_VOICE_RECONNECT_S="2")
-    alice = emulator.user("Alice")
-    emulator.user_joins_voice(alice, emulator.lounge)
-    bot = Bot(env, emulator).start()
-    try:
-        assert "Joined 🔊 Lounge" in command(emulator, alice, "!join")["content"]
-    except BaseException:
-        bot.stop()
-        raise
-    return env, alice, bot
-
-
 @pytest.mark.timeout(240)
 def test_a_voice_outage_longer_than_the_reconnect_bound_is_a_leave_then_a_return_and_it_speaks_again(
         tmp_path, llm_server, voice_emulator):
     emulator, voice = voice_emulator, voice_emulator.voice
-    env, alice, bot = in_the_lounge(tmp_path, llm_server, emulator)
+    # a dropped voice connection not back in 2 s is recorded as Parley leaving
+    env, alice, bot = in_the_lounge(tmp_path, llm_server, emulator, PARLEY_VOICE_RECONNECT_S="2")
     try:
         llm_server.script.append(Scripted(text=LONG_ANSWER))
         long = emulator.user_says(emulator.general, alice, "say a lot", mention_bot=True)
@@ -238,7 +235,8 @@ def test_a_voice_outage_longer_than_the_reconnect_bound_is_a_leave_then_a_return
 def test_a_voice_server_that_answers_only_after_discord_py_stopped_waiting_gets_a_fresh_connection(
         tmp_path, llm_server, voice_emulator):
     emulator, voice = voice_emulator, voice_emulator.voice
-    env, alice, bot = in_the_lounge(tmp_path, llm_server, emulator)
+    # a dropped voice connection not back in 2 s is recorded as Parley leaving
+    env, alice, bot = in_the_lounge(tmp_path, llm_server, emulator, PARLEY_VOICE_RECONNECT_S="2")
     try:
         # The connection drops, and the server answers the next IDENTIFY only after 24 s: past discord.py's 20 s
         # reconnect (begun up to 2 s after the drop), which then stays on that socket, never counted as connected

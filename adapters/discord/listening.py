@@ -345,7 +345,7 @@ class _ListeningConnectionState(VoiceConnectionState):
         self.reconnect_timed_out_at = 0.0
 
     def _create_socket(self) -> None:
-        # A new connection: stop hearing until its handshake is done (see _HandshakeSafeSocket).
+        # A new connection: stop hearing until its handshake is done (see adapters/discord/voice_socket.py).
         client = self.voice_client
         if isinstance(client, ListeningVoiceClient):
             client.pause_receiving()

@@ -26,13 +26,16 @@ from adapters.opus_audio import SILENCE_FRAME
 log = logging.getLogger("parley.voice")
 
 
+RECOVERED_FROM = ("Disconnected from voice...", "Failed to connect to voice...")  # discord.py's log messages
+
+
 class _ReconnectsWithoutTraceback(logging.Filter):
     """discord.py logs a voice reconnect (the voice server closed the websocket) and each failed try to get back
     in with the exception's traceback; they are expected events it recovers from: one line each for the operator,
     not a stack."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and str(record.msg).startswith(("Disconnected from voice...", "Failed to connect to voice...")):
+        if record.exc_info and str(record.msg).startswith(RECOVERED_FROM):
             error = record.exc_info[1]
             record.msg, record.args = f"{record.getMessage()} ({error!r})", ()
             record.exc_info, record.exc_text, record.levelno, record.levelname = None, None, logging.WARNING, "WARNING"
