@@ -4,7 +4,11 @@ The model is loaded once per process and shared by every worker (Vosk's ``Model`
 clip gets its own ``KaldiRecognizer`` with word times and confidences. Audio is decoded to 16 kHz mono
 16-bit PCM by ffmpeg (the system's, else the one the ``imageio-ffmpeg`` wheel ships) and fed to the
 recognizer in chunks as it is decoded: a long clip is never held whole in memory, the duration cap is
-enforced while decoding, and a decoder that hangs on a crafted file is killed after a time limit. A
+enforced while decoding, and a decoder that hangs on a crafted file is killed after a time limit. Only the
+bytes we hold are decoded: the container is sniffed from them against an allow-list
+(``adapters.audio_formats``), ffmpeg is told that demuxer (``-f``) and reads the open file on its standard
+input with no other protocol allowed, so a manifest or playlist posing as audio opens nothing; a container
+that states its duration is refused before decoding when it is over the cap. A
 16 kHz mono 16-bit WAV is read directly, in the chunks Vosk's own example uses, so it gives exactly the
 transcript bare Vosk gives. Vosk's C calls release the GIL, so workers transcribe in parallel.
 """
@@ -22,6 +26,7 @@ import wave
 from pathlib import Path
 
 from actors.ports import Transcript, TranscriptionError
+from adapters.audio_formats import HEAD_BYTES, allowed_names, sniff
 
 log = logging.getLogger("parley.speech")
 RATE = 16000
@@ -109,7 +114,11 @@ class VoskEngine:
         if _is_vosk_wav(path):
             _read_wav(path, feed, clock)
         else:
-            _decode(path, feed, clock, self.decode_timeout)
+            container = container_of(path)
+            stated = stated_duration(path, container)
+            if stated is not None and stated > self.max_seconds + 1:  # said by the container: no need to decode
+                raise TranscriptionError("too_long", f"{stated:.0f} s, longer than {self.max_seconds:g} s")
+            _decode(path, container, feed, clock, self.decode_timeout)
         if pcm_bytes == 0:
             raise TranscriptionError("undecodable", "no audio in the file")
         began = time.perf_counter()
@@ -165,12 +174,41 @@ def _read_wav(path: str, feed, clock: dict) -> None:  # noqa: ANN001
             feed(data)
 
 
-def _decode(path: str, feed, clock: dict, timeout: float) -> None:  # noqa: ANN001
-    command = [ffmpeg_binary(), "-nostdin", "-v", "error", "-i", path, "-map", "0:a:0", "-vn",
-               "-ac", "1", "-ar", str(RATE), "-f", "s16le", "-acodec", "pcm_s16le", "-"]
+def container_of(path: str) -> str:
+    """The allowed container ``path`` holds (``adapters.audio_formats``), or ``undecodable``."""
+    with open(path, "rb") as f:
+        container = sniff(f.read(HEAD_BYTES))
+    if container is None:
+        raise TranscriptionError("undecodable", f"not an audio container I read ({allowed_names()})")
+    return container
+
+
+def stated_duration(path: str, container: str) -> float | None:
+    """The duration the container states (PyAV on the open file, the demuxer named), None when it states none."""
+    import av
+
+    try:
+        with open(path, "rb") as f, av.open(f, format=container, timeout=5.0) as opened:
+            if opened.duration is not None and opened.duration > 0:
+                return opened.duration / 1_000_000
+            streams = [s for s in opened.streams.audio if s.duration and s.time_base]
+            return float(streams[0].duration * streams[0].time_base) if streams else None
+    except (av.FFmpegError, OSError, ValueError):
+        return None  # the decoder says what is wrong with it
+
+
+def decoder_command(container: str) -> list[str]:
+    """ffmpeg reading the open file on its standard input as ``container``, with no other protocol allowed."""
+    only_ours = ["-protocol_whitelist", "fd", "-f", container] + (["-enable_drefs", "0"] if container == "mov" else [])
+    return [ffmpeg_binary(), "-nostdin", "-v", "error", *only_ours, "-fd", "0", "-i", "fd:", "-map", "0:a:0",
+            "-vn", "-ac", "1", "-ar", str(RATE), "-f", "s16le", "-acodec", "pcm_s16le", "-"]
+
+
+def _decode(path: str, container: str, feed, clock: dict, timeout: float) -> None:  # noqa: ANN001
     # A group of its own: a stuck decoder is killed with anything it started (which would hold the pipe).
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True)
+    with open(path, "rb") as ours:
+        process = subprocess.Popen(decoder_command(container), stdin=ours, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, start_new_session=True)
     killed = threading.Event()
 
     def kill() -> None:
