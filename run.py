@@ -37,7 +37,7 @@ from actors.learning.models import ModelChoice
 from actors.learning.teaching import lookup
 from actors.listening.actor import ListenerActor
 from actors.outbox import Deliver, OutboxActor, reply_from
-from actors.policies import say_in_voice_channel, speak_answer, turn_heard, turn_said
+from actors.policies import approved_correction, say_in_voice_channel, speak_answer, turn_heard, turn_said
 from actors.ports import ChatModel, ReplyTransport, SpeechToText, TextToSpeech, VoiceChannels
 from actors.privacy.actor import PRIVACY_COMMANDS, PrivacyActor
 from actors.router import Capability, Handler, Router, wire
@@ -54,7 +54,7 @@ from adapters.learning_files import LearningFiles
 from adapters.piper_tts import VoiceChoice
 from events import EventStore, RecordedEvent, open_store
 from events.catalog.conversation import ResponseGenerated
-from events.catalog.corrections import CorrectionRecorded
+from events.catalog.corrections import CorrectionRecorded, CorrectionReviewed
 from events.catalog.delivery import REPLY_EVENTS
 from events.catalog.hearing import TranscriptionCompleted
 from events.catalog.learning import ModelActivated
@@ -137,7 +137,7 @@ def start_correction_log(w: Wiring) -> Handler:
         row, why = w.system.answers.find(source, message_id, by_question)
         return (Answered(source, *row), "") if row else (None, why)
 
-    return w.actor("corrections", CorrectionLogActor, find_answer, w.system.later)
+    return w.actor("corrections", CorrectionLogActor, find_answer, w.system.later, w.system.answers.suggestions)
 
 
 def start_privacy(w: Wiring) -> Handler:
@@ -160,6 +160,11 @@ def answer_in_voice_channel(w: Wiring, r: RecordedEvent) -> object:
     return say_in_voice_channel(r.event, guild_id)  # type: ignore[arg-type]
 
 
+def learn_approved_correction(w: Wiring, r: RecordedEvent) -> object:
+    """A member's correction an admin approved teaches like an admin's own (read back from its answer's stream)."""
+    return approved_correction(r.event, w.store.read_stream)  # type: ignore[arg-type]
+
+
 def use_activated_model(w: Wiring, r: RecordedEvent) -> None:
     w.system.model.activate(r)
 
@@ -178,7 +183,8 @@ CAPABILITIES: dict[str, Capability[Wiring]] = {
         ResponseGenerated: answer_in_voice_channel}),
     "learning": Capability(start_trainer, (PollFineTune, ResumeFineTunes, RecordEvaluation, AbandonCommand,
                                            LearnCorrection, ReloadLearning), {
-        CorrectionRecorded: lambda w, r: LearnCorrection(r.event)},  # type: ignore[arg-type]
+        CorrectionRecorded: lambda w, r: LearnCorrection(r.event),  # type: ignore[arg-type]
+        CorrectionReviewed: learn_approved_correction},
         named=LEARNING_COMMANDS, everywhere={ModelActivated: use_activated_model,
                                              PersonForgotten: lambda w, r: ReloadLearning()}),
     "corrections": Capability(start_correction_log, (VoteAnswer, LookAgain), named=CORRECTION_COMMANDS),

@@ -6,8 +6,10 @@
 - DMs, when ``allow_dms`` is off, get one reply saying so.
 - With allow lists of users or roles, anyone else gets one reply saying they are not on them (in DMs
   roles are unknown, so only the user list lets someone in there).
-- Admins (``admin_ids``, members with ``admin_role``; when neither is set, the guild owner) always pass,
-  see details in ``status``, and may use the admin commands. In the console the local user is admin.
+- Operators (``admin_ids``; in the console, the local user) act on every scope (``events.scopes``): what is
+  shared by all servers, every server's data, ``forget`` by id. A guild's admins (its owner, members with
+  Manage Server, members with ``admin_role``) act on their guild only, and only in it. ``may_act_on`` is the
+  one place that says so; deciders ask it, never compare guild ids themselves.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class Person:
     role_ids: frozenset[str] = frozenset()
     role_names: frozenset[str] = frozenset()
     is_guild_owner: bool = False
+    manages_guild: bool = False  # Discord's Manage Server permission, in this guild
     channel_id: str = ""
     parent_channel_id: str | None = None  # a thread's channel
     in_dm: bool = False
@@ -56,12 +59,18 @@ class AccessPolicy:
     block_channels: frozenset[str] = frozenset()
     allow_dms: bool = True
 
+    def is_operator(self, p: Person) -> bool:
+        return p.local or p.user_id in self.admin_ids
+
     def is_admin(self, p: Person) -> bool:
-        if p.local or p.user_id in self.admin_ids:
+        """An admin where ``p`` is: an operator anywhere, a guild's admin in that guild (never in DMs)."""
+        if self.is_operator(p):
             return True
+        if p.in_dm:
+            return False
         if self.admin_role and (self.admin_role in p.role_ids or self.admin_role in p.role_names):
             return True
-        return not self.admin_ids and not self.admin_role and p.is_guild_owner
+        return p.is_guild_owner or p.manages_guild
 
     def verdict(self, p: Person) -> str:
         """"" when ``p`` may talk to Parley here; else ``QUIET`` or a refusal reason for ``REFUSAL_TEXT``."""
@@ -115,3 +124,11 @@ class RateLimit:
             if len(self._sent) > 10_000:  # bounded: forget who has been quiet for a minute
                 self._sent = {p: d for p, d in self._sent.items() if d and d[-1] > at - self.window_s}
             return RATE_LIMITED
+
+
+def may_act_on(scope: str, *, where: str, is_admin: bool, is_operator: bool) -> bool:
+    """May someone who is (or is not) an admin where they are (``where``, a scope) act on what belongs to
+    ``scope``? Operators on everything; a guild's admins on their guild's things, from inside it."""
+    if is_operator:
+        return True
+    return is_admin and scope == where and scope.startswith("guild:")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from events.scopes import OPERATORS
+
 
 @dataclass(frozen=True, kw_only=True)
 class FromPerson:
@@ -14,6 +16,7 @@ class FromPerson:
     message_id: str
     author_id: str
     author_name: str
+    scope: str = OPERATORS  # whose place it was said in (``events.scopes``): the transport always says
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,7 +37,8 @@ class InvokeCommand(FromPerson):
     name: str
     args: str = ""
     refusal: str = ""
-    is_admin: bool = False  # decided by the transport with ``actors.access``
+    is_admin: bool = False  # an admin of ``scope``: decided by the transport with ``actors.access``
+    is_operator: bool = False  # acts on every scope (``PARLEY_ADMIN_IDS``, the console)
     attachment_hash: str = ""  # a file sent with the command, stored in the data dir's imports/
     attachment_name: str = ""
     attachment_refused: str = ""  # "too_large" | "unreadable" | "outside_data_dir": not stored

@@ -241,7 +241,8 @@ class TrainingFiles(Protocol):
 
     def write_archive(self, name: str, files: list, manifest: dict) -> object: ...
 
-    def sendable(self, requested: str) -> tuple[str, str]:
-        """(path relative to the data dir, "") for a file in exports/ or archives/, else ("", why)."""
+    def sendable(self, requested: str, folder: str, everywhere: bool = False) -> tuple[str, str]:
+        """(path relative to the data dir, "") for a file of the scope's ``folder`` in exports/ or archives/
+        (any there, ``everywhere``), else ("", why)."""
 
     def instructions(self, prefix: str) -> str: ...

@@ -143,13 +143,13 @@ def run_console(dispatch: Callable[[object], None], transport: ConsoleTransport,
                 back, _, text = args.strip().partition(" ")
                 n, text = (int(back), text) if back.isdigit() and text.strip() else (1, args)
                 target = questions[-n] if 0 < n <= len(questions) else ""
-                dispatch(InvokeCommand(**common, name="correct", args=text.strip(), is_admin=True,
+                dispatch(InvokeCommand(**common, name="correct", args=text.strip(), is_admin=True, is_operator=True,
                                        target_message_id=target, via="console"))
                 continue
             if name.lower() == "say":  # speaks nothing aloud: writes a WAV under the data dir
                 dispatch(Say(**common, text=args.strip()))
                 continue
-            dispatch(InvokeCommand(**common, name=name, args=args.strip(), is_admin=True))  # the local user
+            dispatch(InvokeCommand(**common, name=name, args=args.strip(), is_admin=True, is_operator=True))  # the local user
         else:
             questions.append(message_id)
             dispatch(ReceiveMessage(**common, text=text))
@@ -167,7 +167,7 @@ def _audio_command(common: dict, relative: str, audio: AudioStore, data_dir: Pat
     path = inside_data_dir(data_dir, relative) if relative else None
     if path is None:  # never read: outside the data dir, a link out of it, or not a file
         return InvokeCommand(**common, name="transcribe", args=relative[:200], refusal="outside_data_dir",
-                             is_admin=True)
+                             is_admin=True, is_operator=True)
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     try:
         digest, size = audio.save_file(path)
@@ -190,14 +190,14 @@ def _import_command(common: dict, name: str, relative: str, imports: AudioStore,
     """The console's attachment: a file inside the data dir, stored in imports/ as Discord's would be."""
     path = inside_data_dir(data_dir, relative)
     if path is None:
-        return InvokeCommand(**common, name=name, is_admin=True, attachment_name=relative[:200],
+        return InvokeCommand(**common, name=name, is_admin=True, is_operator=True, attachment_name=relative[:200],
                              attachment_refused="outside_data_dir")
     try:
         digest, _ = imports.save_file(path)
     except TooLarge:
-        return InvokeCommand(**common, name=name, is_admin=True, attachment_name=path.name,
+        return InvokeCommand(**common, name=name, is_admin=True, is_operator=True, attachment_name=path.name,
                              attachment_refused="too_large")
-    return InvokeCommand(**common, name=name, is_admin=True, attachment_name=path.name, attachment_hash=digest)
+    return InvokeCommand(**common, name=name, is_admin=True, is_operator=True, attachment_name=path.name, attachment_hash=digest)
 
 
 def _user() -> str:

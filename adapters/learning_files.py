@@ -1,5 +1,6 @@
 """The Trainer's files, all inside the data dir: attached example files (``imports/<sha256>``, kept
-as they came), exports (``exports/NAME-sft.jsonl``), archives (``archives/NAME-TIME.zip``) and the
+as they came), exports (``exports/SCOPE/NAME-sft.jsonl``), archives (``archives/SCOPE/NAME-TIME.zip``; SCOPE is
+the folder of the dataset's scope, ``guild-123``, so one server's files are never another's) and the
 editable usage instructions (``instructions.md``). Files are written to a temporary name and renamed,
 so a crash never leaves half an export under its real name."""
 from __future__ import annotations
@@ -19,6 +20,7 @@ from actors.learning.decider import Written
 from adapters.audio_files import AudioStore
 
 SENDABLE = ("exports", "archives")
+MAX_NAME = 255  # longer names are refused before any file call
 INSTRUCTIONS_FILE = "instructions.md"
 DEFAULT_INSTRUCTIONS = """**Teaching Parley** (admins)
 - `{p}train What are your hours? => We are open 9 to 5.` adds an example; `{p}train -PROMPT => ANSWER` an answer to avoid.
@@ -69,24 +71,35 @@ class LearningFiles:
         self._atomic(relative, write)
         return Written(relative, _sha256(self.path(relative)), len(files))
 
-    def sendable(self, requested: str) -> tuple[str, str]:
-        """(path relative to the data dir, "") for a file in exports/ or archives/, else ("", why):
-        "outside" for any other place (``..``, an absolute path, a link out), "missing" for no file."""
+    def sendable(self, requested: str, folder: str, everywhere: bool = False) -> tuple[str, str]:
+        """(path relative to the data dir, "") for a file in exports/ or archives/, else ("", why): "outside"
+        for any other place (``..``, an absolute path, a link out, a NUL byte, a name past ``MAX_NAME``),
+        "missing" for no file. Only the asker's scope's files are sent (``exports/<folder>/``,
+        ``archives/<folder>/``; ``events.scopes.folder_of``), unless ``everywhere`` (operators): then any."""
         name = requested.strip().replace("\\", "/")
-        if not name or os.path.isabs(name) or name.startswith("~"):
+        if not name or "\0" in name or len(name) > MAX_NAME or os.path.isabs(name) or name.startswith("~"):
+            return "", "outside"  # refused before any file call
+        roots = [self.root / top / folder for top in SENDABLE] + ([self.root / top for top in SENDABLE]
+                                                                  if everywhere else [])
+        parts = name.split("/")
+        if parts[0] in SENDABLE:
+            parts = parts[1:]
+            if parts[:1] == [folder]:
+                parts = parts[1:]
+            roots = [r for r in roots if r.parts[len(self.root.parts)] == name.split("/", 1)[0]]
+        relative = "/".join(parts)
+        if not relative:
             return "", "outside"
-        candidates = [name] if name.split("/", 1)[0] in SENDABLE else [f"{folder}/{name}" for folder in SENDABLE]
-        for relative in candidates:
-            path = self.root / relative
+        for root in roots:
+            path = root / relative
             try:
                 resolved = path.resolve()
-            except OSError:
+            except (OSError, ValueError):
                 return "", "outside"
-            if not any(resolved.is_relative_to(self.root / folder) for folder in SENDABLE) or \
-                    resolved.parent not in [self.root / folder for folder in SENDABLE]:
+            if not resolved.is_relative_to(root.resolve()):
                 return "", "outside"
             if resolved.is_file():
-                return str(resolved.relative_to(self.root)), ""
+                return str(resolved.relative_to(self.root.resolve())), ""
         return "", "missing"
 
     def instructions(self, prefix: str) -> str:

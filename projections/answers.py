@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from events import RecordedEvent
 from events.catalog.conversation import MessageReceived, ResponseGenerated
-from events.catalog.corrections import CorrectionRecorded, FeedbackRecorded
+from events.catalog.corrections import CorrectionRecorded, CorrectionReviewed, FeedbackRecorded
 from events.catalog.delivery import ReplySent
 from events.catalog.privacy import PersonForgotten
 from events.personal import FORGOTTEN
@@ -20,6 +20,11 @@ SCHEMA = [
     "question TEXT, original TEXT, corrected TEXT, by_id TEXT, by_name TEXT, via TEXT, recorded_at TEXT, asker_id TEXT)",
     "CREATE TABLE IF NOT EXISTS feedback (position INTEGER PRIMARY KEY, source TEXT, question_id TEXT, "
     "rating TEXT, text TEXT, by_id TEXT, by_name TEXT, via TEXT, recorded_at TEXT)",
+    # whose each question was (``events.scopes``), and where each correction stands: approved, pending, rejected
+    "CREATE TABLE IF NOT EXISTS answer_scopes (source TEXT, question_id TEXT, scope TEXT NOT NULL, "
+    "PRIMARY KEY (source, question_id))",
+    "CREATE TABLE IF NOT EXISTS correction_reviews (position INTEGER PRIMARY KEY, scope TEXT NOT NULL, "
+    "message_id TEXT NOT NULL, status TEXT NOT NULL)",
 ]
 
 
@@ -37,7 +42,7 @@ FORGET = [
 
 class Answers:
     name = "corrections"
-    tables = ('answers', 'answer_messages', 'corrections', 'feedback')
+    tables = ('answers', 'answer_messages', 'corrections', 'feedback', 'answer_scopes', 'correction_reviews')
 
     def __init__(self, db: ReadModels):
         self.db = db
@@ -48,6 +53,8 @@ class Answers:
         if isinstance(e, MessageReceived):
             db.execute("INSERT INTO answers VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (source, question_id) DO NOTHING",
                        (e.source, e.message_id, e.conversation_id, e.channel_id, e.text, e.author_id))
+            db.execute("INSERT INTO answer_scopes VALUES (?, ?, ?) ON CONFLICT (source, question_id) DO NOTHING",
+                       (e.source, e.message_id, e.scope))
         elif isinstance(e, ResponseGenerated):
             db.execute("UPDATE answers SET answer = ? WHERE source = ? AND question_id = ?",
                        (e.text, e.source, e.message_id))
@@ -58,6 +65,11 @@ class Answers:
             db.execute("INSERT INTO corrections VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (position) DO NOTHING",
                        (recorded.position, e.source, e.question_message_id, e.question, e.original, e.corrected, e.by,
                         e.by_name, e.via, recorded.recorded_at.isoformat(), e.asker_id))
+            db.execute("INSERT INTO correction_reviews VALUES (?, ?, ?, ?) ON CONFLICT (position) DO NOTHING",
+                       (recorded.position, e.scope, e.message_id, "approved" if e.approved else "pending"))
+        elif isinstance(e, CorrectionReviewed):
+            db.execute("UPDATE correction_reviews SET status = ? WHERE message_id = ? AND status = 'pending'",
+                       ("approved" if e.approved else "rejected", e.correction_id))
         elif isinstance(e, PersonForgotten):  # as a rebuild would read their words now: "(forgotten)"
             for sql in FORGET:
                 db.execute(sql, (FORGOTTEN, e.person))
@@ -73,13 +85,14 @@ class Answers:
         Parley's that is not an answer), "unknown" (not recorded, or not yet in the read model)."""
         if not message_id:
             return None, "no_target"
-        columns = "a.conversation_id, a.channel_id, a.question_id, a.question, a.answer, a.asker_id"
+        columns = "a.conversation_id, a.channel_id, a.question_id, a.question, a.answer, a.asker_id, s.scope"
+        scoped = "LEFT JOIN answer_scopes s ON s.source = a.source AND s.question_id = a.question_id"
         if by_question:
-            rows = self.db.query(f"SELECT {columns} FROM answers a WHERE a.source = ? AND a.question_id = ?",
+            rows = self.db.query(f"SELECT {columns} FROM answers a {scoped} WHERE a.source = ? AND a.question_id = ?",
                                  (source, message_id))
         else:
             rows = self.db.query(f"SELECT {columns} FROM answer_messages m LEFT JOIN answers a ON a.source = m.source "
-                                 "AND a.question_id = m.question_id WHERE m.source = ? AND m.sent_id = ?",
+                                 f"AND a.question_id = m.question_id {scoped} WHERE m.source = ? AND m.sent_id = ?",
                                  (source, message_id))
             if rows and rows[0][2] is None:
                 return None, "not_parleys"  # Parley's reply to a command, say
@@ -96,6 +109,16 @@ class Answers:
         return [dict(zip(("position", "source", "question_id", "question", "original", "corrected", "by", "by_name",
                           "via", "recorded_at", "asker_id"), r))
                 for r in self.db.query("SELECT * FROM corrections ORDER BY position")]
+
+    def suggestions(self, scope: str | None, limit: int = 20) -> list[dict]:
+        """Members' corrections waiting for an admin of their scope (every scope's, for ``None``), oldest first."""
+        where = "r.status = 'pending'" + (" AND r.scope = ?" if scope is not None else "")
+        rows = self.db.query("SELECT c.position, c.source, c.question_id, c.question, c.original, c.corrected, c.by_name, "
+                             f"r.scope, r.message_id FROM corrections c JOIN correction_reviews r ON r.position = "
+                             f"c.position WHERE {where} ORDER BY c.position LIMIT ?",
+                             (scope, limit) if scope is not None else (limit,))
+        return [dict(zip(("position", "source", "question_id", "question", "original", "corrected", "by_name",
+                          "scope", "message_id"), r)) for r in rows]
 
     def feedback(self) -> list[dict]:
         return [dict(zip(("position", "source", "question_id", "rating", "text", "by", "by_name", "via",

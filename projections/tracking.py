@@ -29,7 +29,7 @@ log = logging.getLogger("parley.projections")
 READ_MODELS_FILE = "read-models.sqlite3"
 # Bumped when a projection's tables change: the new name has no tracked position, so every projection
 # is fed the whole log again (each applies idempotently, in order) and new tables fill from zero.
-READ_MODELS = "read_models:8"
+READ_MODELS = "read_models:9"
 TRACKING_TABLE = "read_model_tracking"
 SCRUB_AFTER = {"PersonForgotten"}  # after these, rewritten rows must not linger on disk
 BATCH = 2000

@@ -84,7 +84,8 @@ def test_a_command_any_actor_keeps_failing_on_gets_one_apology(tmp_path, llm_ser
     try:
         for n, name in enumerate(("hi", "feedback"), start=1):
             console.expect(f"m{n}")
-            system.router.dispatch(dataclasses.replace(console_command(n, name), args="nice", is_admin=True))
+            system.router.dispatch(dataclasses.replace(console_command(n, name), args="nice", is_admin=True,
+                                                       is_operator=True))
         wait_for(lambda: len(console.lines()) == 2, timeout=30, what="an apology for each command")
         assert all("went wrong on my side with that command" in line for line in console.lines())
         assert system.settle(10) and len(console.lines()) == 2

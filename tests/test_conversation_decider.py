@@ -121,13 +121,24 @@ def test_a_long_conversation_keeps_bounded_state_and_recognises_recent_messages(
 from actors.access import DMS_OFF, NOT_ALLOWED, QUIET, AccessPolicy, Person
 
 
-def test_admins_are_the_listed_ids_and_role_else_the_guild_owner():
+def test_operators_are_the_listed_ids_and_a_guilds_admins_its_owner_managers_and_role():
     owner = Person("1", is_guild_owner=True)
     assert AccessPolicy().is_admin(owner) and not AccessPolicy().is_admin(Person("2"))
     listed = AccessPolicy(admin_ids=frozenset({"2"}), admin_role="Mods")
     assert listed.is_admin(Person("2")) and listed.is_admin(Person("3", role_names=frozenset({"Mods"})))
-    assert not listed.is_admin(owner)  # once admins are configured, owning the guild is not enough
-    assert AccessPolicy().is_admin(Person("you", local=True))
+    assert listed.is_admin(owner) and not listed.is_operator(owner)  # its guild's admin, nobody else's
+    assert listed.is_operator(Person("2")) and AccessPolicy().is_operator(Person("you", local=True))
+    assert AccessPolicy().is_admin(Person("4", manages_guild=True))
+    assert not AccessPolicy().is_admin(Person("1", is_guild_owner=True, in_dm=True))  # no guild in DMs
+
+
+def test_a_guilds_admin_acts_on_that_guild_only_and_operators_everywhere():
+    from actors.access import may_act_on
+    assert may_act_on("guild:1", where="guild:1", is_admin=True, is_operator=False)
+    assert not may_act_on("guild:1", where="guild:2", is_admin=True, is_operator=False)
+    assert not may_act_on("operators", where="operators", is_admin=True, is_operator=False)
+    assert not may_act_on("guild:1", where="guild:1", is_admin=False, is_operator=False)
+    assert may_act_on("guild:1", where="guild:2", is_admin=False, is_operator=True)
 
 
 def test_blocked_people_and_channels_are_ignored_quietly_and_others_told():

@@ -40,7 +40,7 @@ def test_corrections_and_votes_through_every_door(env, discord_emulator, llm_ser
         assert ids == ["parley:vote:up", "parley:vote:down"]
 
         fixed = emulator.user_says(general, ann, "!correct It is Canberra.", reply_to=answer)
-        assert "Thanks, noted" in wait_for(lambda: emulator.replies_to(fixed), 30)[0]["content"]
+        assert "shown to this server's admins" in wait_for(lambda: emulator.replies_to(fixed), 30)[0]["content"]
         wrong = emulator.user_says(general, bob, "!correct nonsense", reply_to=question)
         assert "Only my answers" in wait_for(lambda: emulator.replies_to(wrong), 30)[0]["content"]
 
@@ -51,14 +51,25 @@ def test_corrections_and_votes_through_every_door(env, discord_emulator, llm_ser
         opened = emulator.user_clicks(answer, bob, "parley:vote:down")
         wait_for(lambda: any(i == opened and b["type"] == 9 for i, b in emulator.interaction_callbacks), what="the form")
         emulator.user_submits(opened, bob, ["Canberra, not Sydney."])
-        followup(emulator, "Thanks, noted")
+        followup(emulator, "shown to this server's admins")
         menu = emulator.user_message_command(answer, cat, "Correct this answer")
         wait_for(lambda: any(i == menu and b["type"] == 9 for i, b in emulator.interaction_callbacks), what="the form")
         emulator.user_submits(menu, cat, ["Canberra (since 1913)."])
         link = f"https://discord.com/channels/{emulator.guild_id}/{general}/{answer['id']}"
         emulator.user_slash(general, dan, "correct", {"message": link, "answer": "Canberra!"})
-        wait_for(lambda: sum("Thanks, noted" in (f.get("content") or "") for f in emulator.followups) == 3,
-                 30, what="the form, menu and slash corrections answered")
+        wait_for(lambda: sum("shown to this server's admins" in (f.get("content") or "") for f in emulator.followups)
+                 == 3, 30, what="the form, menu and slash corrections answered")
+        # Members suggest; the server's admin reviews: Ann's is approved, Bob's rejected, the others wait.
+        review = emulator.user_says(general, ann, "!corrections review")
+        assert "Only this server's admins" in wait_for(lambda: emulator.replies_to(review), 30)[0]["content"]
+        review = emulator.user_says(general, emulator.owner, "!corrections review")
+        listed = wait_for(lambda: emulator.replies_to(review), 30)[0]["content"]
+        numbers = {said: line.split("**")[1] for line in listed.splitlines() if "**" in line
+                   for said in ("It is Canberra.", "Canberra, not Sydney.") if said in line}
+        assert len(numbers) == 2 and listed.count("**") == 8, listed
+        for verb, said in (("approve", "It is Canberra."), ("reject", "Canberra, not Sydney.")):
+            done = emulator.user_says(general, emulator.owner, f"!corrections {verb} {numbers[said]}")
+            assert f"{verb.rstrip('e')}ed" in wait_for(lambda: emulator.replies_to(done), 30)[0]["content"]
     finally:
         assert "Traceback" not in bot.stop()
 
@@ -71,7 +82,7 @@ def test_corrections_and_votes_through_every_door(env, discord_emulator, llm_ser
         answer_to(emulator, again)
         asked = next(r for r in reversed(llm_server.requests) if r["messages"][-1]["content"] == "capital of Australia?")
         taught = [m["content"] for m in asked["messages"] if m["role"] == "assistant"]
-        assert "It is Canberra." in taught
+        assert "It is Canberra." in taught and not {"Canberra, not Sydney.", "Canberra!"} & set(taught)
 
         asked = emulator.user_says(general, ann, "!forget-me")
         prompt = wait_for(lambda: [m for m in emulator.replies_to(asked) if m.get("components")], 30)[0]

@@ -65,7 +65,7 @@ def test_from_examples_to_a_fine_tuned_model_on_discord(learning_bot, discord_em
     start = emulator.user_says(general, owner, "!finetune start base-model")
     assert "Started fine-tuning job `ftjob-1`" in reply_text(emulator, start, "Started")
     outcome = reply_text(emulator, start, "succeeded")
-    assert "`ft:base-model:parley:" in outcome and "now answers everywhere" in outcome
+    assert "`ft:base-model:parley:" in outcome and "now answers in this server" in outcome
     later = emulator.user_says(general, member, "hello again", mention_bot=True)
     reply_text(emulator, later, "echo:")
     assert llm_server.requests[-1]["model"].startswith("ft:base-model:parley:")

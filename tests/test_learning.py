@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from events.scopes import OPERATORS
+
 from actors.commands import InvokeCommand, ReceiveMessage
 from actors.learning.finetune_rules import validate
 from actors.learning.teaching import terms
@@ -44,7 +46,8 @@ class Session:
         before = len(self.console.lines())
         self.system.router.dispatch(InvokeCommand(
             source="console", conversation_id=CONVERSATION, channel_id="console", message_id=self._next(),
-            author_id="tester", author_name="Tester", name=name, args=args, is_admin=admin, **extra))
+            author_id="tester", author_name="Tester", name=name, args=args, is_admin=admin, is_operator=admin,
+            **extra))
         wait_for(lambda: self.console.outstanding() == 0, 30, f"the reply to {name} {args}")
         return "\n".join(self.console.lines()[before:])
 
@@ -65,7 +68,7 @@ class Session:
         return [r.event for r in self.system.store.read_all() if isinstance(r.event, cls)]
 
     def taught(self, question: str) -> list:
-        return self.system.datasets.similar("console:console", terms(question), 4)  # type: ignore[union-attr]
+        return self.system.datasets.similar(OPERATORS, "console:console", terms(question), 4)  # type: ignore[union-attr]
 
     def stop(self) -> None:
         self.system.stop()
@@ -155,12 +158,12 @@ def test_datasets_select_use_export_archive_and_getfile_stays_inside(session, tm
     assert "no dataset `nope`" in session.command("dataset", "use nope")
 
     sft = session.command("dataset", "export support")
-    assert "Exported 4 SFT record(s)" in sft and f"[file: {tmp_path / 'exports/support-sft.jsonl'}]" in sft
-    lines = (tmp_path / "exports/support-sft.jsonl").read_bytes().splitlines()
+    assert "Exported 4 SFT record(s)" in sft and f"[file: {tmp_path / 'exports/operators/support-sft.jsonl'}]" in sft
+    lines = (tmp_path / "exports/operators/support-sft.jsonl").read_bytes().splitlines()
     assert json.loads(lines[0])["messages"][-2:] == [{"role": "user", "content": "Question 0 about billing"},
                                                     {"role": "assistant", "content": "Answer 0."}]
     assert "Exported 1 DPO record(s)" in session.command("dataset", "export support --format dpo")
-    dpo = (tmp_path / "exports/support-dpo.jsonl").read_bytes().splitlines()
+    dpo = (tmp_path / "exports/operators/support-dpo.jsonl").read_bytes().splitlines()
     records, problems = validate(dpo, "dpo")
     assert records == 1 and problems == ["fine-tuning needs at least 10 preference pairs (a prompt with an answer "
                                          "and an answer to avoid); this dataset has 1"]  # every line is valid
@@ -169,7 +172,7 @@ def test_datasets_select_use_export_archive_and_getfile_stays_inside(session, tm
 
     archived = session.command("dataset", "archive support")
     zip_path = Path(archived.rsplit("[file: ", 1)[1].rstrip("]"))
-    assert zip_path.parent == tmp_path / "archives"
+    assert zip_path.parent == tmp_path / "archives" / "operators"
     with zipfile.ZipFile(zip_path) as z:
         manifest = json.loads(z.read("manifest.json"))
         import hashlib
@@ -178,7 +181,7 @@ def test_datasets_select_use_export_archive_and_getfile_stays_inside(session, tm
     assert manifest["positives"] == 4 and manifest["log_positions"]["first"] > 0
 
     assert "[file: " in session.command("getfile", "support-sft.jsonl")
-    assert "[file: " in session.command("getfile", f"archives/{zip_path.name}")
+    assert "[file: " in session.command("getfile", f"archives/operators/{zip_path.name}")
     (tmp_path / "secret.txt").write_text("secret")
     (tmp_path / "exports" / "link.txt").symlink_to(tmp_path / "secret.txt")
     for escape in ("../secret.txt", "/etc/passwd", "exports/../secret.txt", "link.txt", "exports/link.txt",
@@ -223,7 +226,8 @@ def test_evaluation_scores_the_model_with_and_without_examples(tmp_path):
             for name, args in (("test", ""), ("finetune", "list")):
                 session.system.router.dispatch(InvokeCommand(
                     source="console", conversation_id=CONVERSATION, channel_id="console", message_id=session._next(),
-                    author_id="tester", author_name="Tester", name=name, args=args, is_admin=True))
+                    author_id="tester", author_name="Tester", name=name, args=args, is_admin=True,
+                    is_operator=True))
             wait_for(lambda: session.console.outstanding() == 0, 30, "both replies")
             order = [type(r.event).__name__ for r in session.system.store.read_all() if r.stream == "learning"][-3:]
             assert order == ["CommandAnswered", "EvaluationCompleted", "CommandAnswered"]  # list first, then test
@@ -371,7 +375,7 @@ def test_few_shot_lookup_uses_the_backends_full_text_search(store, tmp_path):
     ProjectionRunner(store, db, [datasets]).catch_up()
     try:
         def similar(channel: str, question: str, limit: int = 4) -> list[tuple[str, str, bool]]:
-            return datasets.similar(channel, terms(question), limit)
+            return datasets.similar(OPERATORS, channel, terms(question), limit)
 
         found = similar("console:console", "I forgot my passwords, resetting how?")
         assert set((answer, positive) for _, answer, positive in found) == {("Use the reset link.", True),

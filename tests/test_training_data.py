@@ -60,11 +60,11 @@ def test_an_openai_sft_and_dpo_file_come_back_from_an_export_as_they_went_in(ses
     assert "Added 3 example(s) and 3 answer(s) to avoid" in session.attach("pairs.jsonl", jsonl(DPO))
     assert "3 preference pair(s)" in session.command("dataset", "show default")
     assert "Exported" in session.command("dataset", "export default")
-    sft = (tmp_path / "exports/default-sft.jsonl").read_bytes().splitlines()
+    sft = (tmp_path / "exports/operators/default-sft.jsonl").read_bytes().splitlines()
     # every turn of the multi-turn chat, its own system message (not Parley's) and the weights are kept
     assert canonical(jsonl(SFT).splitlines()) <= canonical(sft)
     assert "Exported 3 DPO record(s)" in session.command("dataset", "export default --format dpo")
-    dpo = (tmp_path / "exports/default-dpo.jsonl").read_bytes().splitlines()
+    dpo = (tmp_path / "exports/operators/default-dpo.jsonl").read_bytes().splitlines()
     assert canonical(dpo) == canonical(jsonl(DPO).splitlines())
     [sft_added, dpo_added] = session.events(ExamplesAdded)
     assert sft_added.examples[0]["turns"] == SFT[0]["messages"][:-1]  # the turns are in the event

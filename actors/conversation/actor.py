@@ -34,7 +34,7 @@ class ResponderConfig:
     few_shot: int = 0  # similar examples of the channel's dataset given with each question
 
 
-Lookup = Callable[[str, str, int], list]  # (channel "source:channel_id", question, limit) -> examples
+Lookup = Callable[[str, str, str, int], list]  # (scope, channel "source:channel_id", question, limit) -> examples
 
 
 class ResponderActor(SupervisedActor):
@@ -76,10 +76,10 @@ class ResponderActor(SupervisedActor):
         teaching: list[dict[str, str]] = []
         if self.similar is not None and self.config.few_shot:
             question = next((t.text for t in state.turns if t.role == "user" and t.message_id == message_id), "")
-            teaching = few_shot_messages(self.similar(channel, question, self.config.few_shot))
+            teaching = few_shot_messages(self.similar(state.scope, channel, question, self.config.few_shot))
         messages = conversation.prompt(state, message_id, self.config.system_prompt, self.config.context_turns,
                                        self.config.max_prompt_chars, teaching)
-        model = self.model(channel)
+        model = self.model(channel, state.scope)
         on_text = None
         if self.drafts is not None and self.wants_drafts(state.source):
             drafts, source, channel = self.drafts, state.source, state.channel_id

@@ -11,6 +11,7 @@ from actors.access import NOT_ALLOWED, REFUSAL_TEXT
 from actors.commands import AbandonMessage, CompleteResponse, FailResponse, ReceiveMessage
 from events.catalog.conversation import MessageReceived, MessageRejected, ResponseFailed, ResponseGenerated
 from events.model import Event
+from events.scopes import OPERATORS
 
 KEEP_TURNS = 200  # turns kept in memory per conversation; the prompt uses the last `context_turns`
 KEEP_REJECTED = 100  # rejected message ids remembered, to recognise a redelivery
@@ -43,6 +44,7 @@ class Conversation:
     version: int = 0
     source: str = ""
     channel_id: str = ""
+    scope: str = OPERATORS  # whose examples and model answer here (``events.scopes``)
     turns: tuple[Turn, ...] = ()
     rejected: tuple[str, ...] = ()  # recently rejected message ids
     pending: tuple[str, ...] = ()  # received, not yet answered or failed, oldest first
@@ -63,7 +65,7 @@ def evolve(state: Conversation, event: Event) -> Conversation:
     state = replace(state, version=state.version + 1)
     if isinstance(event, MessageReceived):
         turn = Turn("user", event.text, event.message_id, event.author_name, event.heard, event.author_id)
-        return replace(state, source=event.source, channel_id=event.channel_id,
+        return replace(state, source=event.source, channel_id=event.channel_id, scope=event.scope,
                        turns=(state.turns + (turn,))[-KEEP_TURNS:], pending=state.pending + (event.message_id,))
     if isinstance(event, MessageRejected):
         return replace(state, rejected=(state.rejected + (event.message_id,))[-KEEP_REJECTED:])
@@ -124,7 +126,7 @@ def _receive(state: Conversation, c: ReceiveMessage, limits: Limits) -> list[Eve
                                 reason=reason, reply_text=reply)]
     return [MessageReceived(conversation_id=c.conversation_id, message_id=c.message_id, channel_id=c.channel_id,
                             author_id=c.author_id, author_name=c.author_name, text=text, source=c.source,
-                            reply_to_message_id=c.reply_to_message_id, heard=c.heard)]
+                            reply_to_message_id=c.reply_to_message_id, heard=c.heard, scope=c.scope)]
 
 
 def _failed(state: Conversation, conversation_id: str, message_id: str, reason: str) -> ResponseFailed:

@@ -14,8 +14,10 @@ from actors.supervisor import Supervised, SupervisedActor
 from events import EventStore
 from events.catalog.corrections import answer_stream
 
-CORRECTION_COMMANDS = frozenset({"correct", "feedback"})
+CORRECTION_COMMANDS = frozenset({"correct", "feedback", "corrections"})
 FindAnswer = Callable[[str, str, bool], tuple[Answered | None, str]]  # (source, message id, by question id)
+Suggestions = Callable[[str | None], list[dict]]  # scope (None: every scope) -> members' corrections to review
+REVIEW_USAGE = "Use `corrections review`, then `corrections approve N` or `corrections reject N`."
 
 
 @dataclass(frozen=True)
@@ -28,9 +30,11 @@ class LookAgain:
 
 class CorrectionLogActor(SupervisedActor):
     def __init__(self, supervisor: Supervised, store: EventStore, publish: Publish, find: FindAnswer,
-                 later: Callable[[float, object], None], attempts: int = 40, every_s: float = 0.25):
+                 later: Callable[[float, object], None], suggestions: Suggestions = lambda scope: [],
+                 attempts: int = 40, every_s: float = 0.25):
         super().__init__(supervisor)
         self.find = find
+        self.suggestions = suggestions
         self.later = later
         self.attempts = attempts
         self.every_s = every_s
@@ -40,6 +44,9 @@ class CorrectionLogActor(SupervisedActor):
         attempt = 0
         if isinstance(message, LookAgain):
             message, attempt = message.message, message.attempt
+        if isinstance(message, InvokeCommand) and message.name.strip().lower() == "corrections":
+            self._review(message)
+            return
         if isinstance(message, VoteAnswer):
             target = message.target_message_id
         elif isinstance(message, InvokeCommand):
@@ -60,3 +67,26 @@ class CorrectionLogActor(SupervisedActor):
                                  lambda s: corrections.decide_feedback(s, message, None, message.args))
         else:
             self.answers.execute(key, lambda s: corrections.decide_feedback(s, message, answered, message.args))
+
+    def _review(self, c: InvokeCommand) -> None:
+        """``corrections review``: members' corrections waiting in the asker's scope; ``approve|reject N``."""
+        words = c.args.split()
+        action = words[0].lower() if words else "review"
+        refused = corrections.review_refusal(c)
+        waiting = self.suggestions(None if c.is_operator else c.scope) if refused is None else []
+        if refused is not None or action in ("review", "list") or action not in ("approve", "reject"):
+            reply = refused or ([corrections.listing(c, waiting)] if action in ("review", "list") else
+                                [corrections.usage(c, REVIEW_USAGE)])
+            self.answers.execute(f"review:{c.source}:{c.message_id}", lambda s: reply if not s.seen else [])
+            return
+        wanted = words[1] if len(words) > 1 else ""
+        found = next((w for w in waiting if str(w["position"]) == wanted), None)
+        if found is None:
+            text = f"There is no correction `{wanted[:20]}` waiting for review here; `corrections review` lists them."
+            self.answers.execute(f"review:{c.source}:{c.message_id}",
+                                 lambda s: [] if s.seen else [corrections.usage(c, text)])
+            return
+        suggestion = corrections.Suggestion(found["position"], found["source"], found["question_id"], found["scope"],
+                                            found["message_id"])
+        self.answers.execute(answer_stream(found["source"], found["question_id"]),
+                             lambda s: corrections.decide_review(s, c, suggestion, action == "approve"))

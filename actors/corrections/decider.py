@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from actors.access import NOT_ALLOWED, REFUSAL_TEXT
+from actors.access import NOT_ALLOWED, REFUSAL_TEXT, may_act_on
 from actors.commands import InvokeCommand, VoteAnswer
 from actors.learning.examples import normalise
-from events.catalog.corrections import CorrectionRecorded, FeedbackRecorded
+from events.catalog.corrections import CorrectionRecorded, CorrectionReviewed, FeedbackRecorded
 from events.catalog.messages import CommandAnswered, CommandRejected
 from events.model import Event
+from events.scopes import OPERATORS
 
 MAX_CORRECTION_CHARS = 4000
 KEEP_SEEN = 200
@@ -39,6 +40,7 @@ class Answered:
     question: str
     answer: str
     asker_id: str = ""
+    scope: str | None = OPERATORS  # whose question it was (``events.scopes``; None read as the operators')
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class AnswerLog:
     version: int = 0
     voters: frozenset[str] = frozenset()  # who rated this answer (one vote each)
     corrections: int = 0
+    pending: frozenset[str] = frozenset()  # members' corrections (their command ids) waiting for an admin
     seen: tuple[str, ...] = ()  # command and interaction ids already handled
 
 
@@ -57,7 +60,10 @@ def evolve(state: AnswerLog, event: Event) -> AnswerLog:
     if isinstance(event, FeedbackRecorded) and event.rating:
         return replace(state, voters=state.voters | {event.by})
     if isinstance(event, CorrectionRecorded):
-        return replace(state, corrections=state.corrections + 1)
+        pending = state.pending if event.approved else state.pending | {event.message_id}
+        return replace(state, corrections=state.corrections + 1, pending=pending)
+    if isinstance(event, CorrectionReviewed):
+        return replace(state, pending=state.pending - {event.correction_id})
     return state
 
 
@@ -105,13 +111,48 @@ def decide_correction(state: AnswerLog, c: InvokeCommand, answered: Answered | N
         return problem
     if normalise(text) == normalise(answered.answer):
         return _rejected(c, "correct", "same_answer", "That is the answer I gave: nothing to correct.")
+    scope = answered.scope or OPERATORS
+    if scope != c.scope and not c.is_operator:  # an answer given in another server (named by its id or link)
+        return _rejected(c, "correct", "other_scope", NOT_FOUND_TEXT["unknown"])
+    teaches = may_act_on(scope, where=c.scope, is_admin=c.is_admin, is_operator=c.is_operator)
+    thanks = ("Thanks, noted: when I'm asked something like this again, I'll answer like your correction (and not "
+              "like my first answer)." if teaches else
+              "Thanks: your correction is recorded and shown to this server's admins. It teaches my answers once "
+              "one of them approves it.")
     return [CorrectionRecorded(source=answered.source, conversation_id=answered.conversation_id,
                                channel_id=answered.channel_id, question_message_id=answered.question_message_id,
                                asker_id=answered.asker_id, question=answered.question, original=answered.answer,
                                corrected=text, by=c.author_id, by_name=c.author_name, via=c.via or "reply",
-                               message_id=c.message_id),
-            _answered(c, "correct", "Thanks, noted: when I'm asked something like this again, I'll answer like "
-                                    "your correction (and not like my first answer).")]
+                               message_id=c.message_id, scope=scope, approved=teaches),
+            _answered(c, "correct", thanks)]
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A member's correction waiting for review, as the read model lists it."""
+
+    position: int
+    source: str
+    question_message_id: str
+    scope: str
+    correction_id: str  # the command that recorded it
+
+
+def decide_review(state: AnswerLog, c: InvokeCommand, suggestion: Suggestion, approve: bool) -> list[Event]:
+    """An admin of the suggestion's scope approves it (it teaches from now on) or rejects it."""
+    if c.message_id in state.seen:
+        return []
+    verb = "approve" if approve else "reject"
+    if not may_act_on(suggestion.scope, where=c.scope, is_admin=c.is_admin, is_operator=c.is_operator):
+        return _rejected(c, "corrections", "not_admin", f"Only this server's admins can {verb} corrections.")
+    if suggestion.correction_id not in state.pending:
+        return _rejected(c, "corrections", "already_reviewed", f"Correction {suggestion.position} was already reviewed.")
+    return [CorrectionReviewed(source=suggestion.source, question_message_id=suggestion.question_message_id,
+                               correction_id=suggestion.correction_id, scope=suggestion.scope, approved=approve,
+                               by=c.author_id, message_id=c.message_id),
+            _answered(c, "corrections", f"Correction {suggestion.position} "
+                                        + ("approved: it teaches my answers from now on." if approve else
+                                           "rejected: it will not teach my answers."))]
 
 
 def decide_vote(state: AnswerLog, v: VoteAnswer, answered: Answered | None, why_not: str) -> list[Event]:
@@ -143,3 +184,29 @@ def decide_feedback(state: AnswerLog, c: InvokeCommand, answered: Answered | Non
                              text=text, by=c.author_id, by_name=c.author_name, via=c.via or "command",
                              message_id=c.message_id),
             _answered(c, "feedback", "Thanks for the feedback: it is recorded for the people who run me.")]
+
+
+def review_refusal(c: InvokeCommand) -> list[Event] | None:
+    if c.refusal:
+        return _rejected(c, "corrections", c.refusal, REFUSAL_TEXT.get(c.refusal, REFUSAL_TEXT[NOT_ALLOWED]))
+    if not may_act_on(c.scope, where=c.scope, is_admin=c.is_admin, is_operator=c.is_operator):
+        return _rejected(c, "corrections", "not_admin", "Only this server's admins review members' corrections.")
+    return None
+
+
+def listing(c: InvokeCommand, waiting: list[dict]) -> CommandAnswered:
+    if not waiting:
+        return _answered(c, "corrections", "No corrections are waiting for review here.")
+    lines = [f"**{w['position']}** by {w['by_name'] or 'someone'}: to “{_short(w['question'])}” I said “"
+             f"{_short(w['original'])}”; they suggest “{_short(w['corrected'])}”" for w in waiting]
+    return _answered(c, "corrections", "Corrections waiting for review (`corrections approve N` teaches it, "
+                                       "`corrections reject N` drops it):\n" + "\n".join(lines))
+
+
+def usage(c: InvokeCommand, text: str) -> CommandRejected:
+    return CommandRejected(**_common(c, "corrections"), reason="usage", reply_text=text)
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"

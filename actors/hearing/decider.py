@@ -58,7 +58,7 @@ def decide(state: Clip, command: object, limits: AudioLimits = AudioLimits()) ->
             conversation_id=c.conversation_id, message_id=c.message_id, channel_id=c.channel_id, source=c.source,
             author_id=c.author_id, author_name=c.author_name, audio_hash=c.audio_hash, content_type=c.content_type,
             size_bytes=c.size_bytes, declared_duration_s=c.declared_duration_s, filename=c.filename[:200],
-            text=c.text, voice_message=c.voice_message, reply_to_message_id=c.reply_to_message_id)
+            text=c.text, voice_message=c.voice_message, reply_to_message_id=c.reply_to_message_id, scope=c.scope)
         if c.refused:
             return [received, _failed(received, c.refused, limits)]
         return [received]

@@ -24,6 +24,7 @@ from events import EventStore
 from events.catalog.corrections import CorrectionRecorded
 from events.catalog.learning import LEARNING_STREAM, ExamplesAdded
 from events.model import Event
+from events.scopes import folder_of
 
 log = logging.getLogger("parley.trainer")
 LEARNING_COMMANDS = frozenset(training.COMMANDS)
@@ -210,7 +211,7 @@ class TrainerActor(SupervisedActor):
         words, opts = options(c.args, valued=("format",))
         action = words[0].lower() if words else "list"
         name = words[1] if len(words) > 1 else ""
-        target = self.state.named(name) if name else self.state.selected_in(channel_of(c))
+        target = self.state.named(name, c.scope) if name else self.state.selected_in(channel_of(c), c.scope)
         if action not in ("export", "archive"):
             tokens = token_stats(self.examples(target.id)[0]) if action == "show" and target is not None else None
             self._execute(c, lambda s: training.decide_dataset(s, c, action, name, tokens))
@@ -243,19 +244,26 @@ class TrainerActor(SupervisedActor):
                     "log_positions": {"first": positions[0], "last": positions[1]},
                     "files": [{"name": w.file.rsplit("/", 1)[-1], "sha256": w.sha256, "records": w.records}
                               for w in exports]}
-        archive = self.files.write_archive(target.name, list(exports), manifest)
+        archive = self.files.write_archive(f"{folder_of(target.scope)}/{target.name}", list(exports), manifest)
         self._execute(c, lambda s: training.decide_archive(s, c, target, archive, exports, positions))
 
     def _export(self, target: training.Dataset, examples: list[Example], form: str) -> training.Written:
         records = sft_records(examples, self.config.system_prompt) if form == "sft" else \
             dpo_records(examples, self.config.system_prompt)
-        return self.files.write_jsonl(f"exports/{target.name}-{form}.jsonl", records)
+        return self.files.write_jsonl(f"exports/{folder_of(target.scope)}/{target.name}-{form}.jsonl", records)
+
+    def own_dataset(self, c: InvokeCommand, name: str) -> training.Dataset | None:
+        """The dataset a command names, else the one teaching in its channel: its scope's own (an operators'
+        dataset lent to the channel teaches there, but is not the server's to test, train or export)."""
+        state, channel = self.state, channel_of(c)
+        target = state.named(name, c.scope) if name else state.teaching_in(channel, c.scope)
+        return target if target is None or target.scope == c.scope else state.selected_in(channel, c.scope)
 
     def examples(self, dataset_id: str) -> tuple[list[Example], tuple[int, int]]:
         return examples_of(self.store, dataset_id)
 
     def _getfile(self, c: InvokeCommand) -> None:
-        found, why = self.files.sendable(c.args)
+        found, why = self.files.sendable(c.args, folder_of(c.scope), everywhere=c.is_operator)
         self._execute(c, lambda s: training.decide_getfile(c, c.args.strip(), found, why))
 
     def _instruction(self, c: InvokeCommand) -> None:
@@ -271,11 +279,11 @@ class TrainerActor(SupervisedActor):
                                                                             "percentage, like `--holdout 20%`.")])
             return
         name = words[0] if words else ""
-        target = self.state.named(name) if name else self.state.teaching_in(channel_of(c))
+        target = self.own_dataset(c, name)
         if target is None:
             self._execute(c, lambda s: [training.unknown_dataset(c, name)])
             return
-        model = self.model(channel_of(c))
+        model = self.model(channel_of(c), c.scope)
         examples = self.examples(target.id)[0]
 
         def run() -> None:  # minutes of questions: off the Trainer, which keeps polling jobs meanwhile
@@ -303,7 +311,7 @@ class TrainerActor(SupervisedActor):
         action = words[0].lower() if words else "list"
         if action in ("status", "list"):
             job_id = words[1] if len(words) > 1 else ""
-            self._execute(c, lambda s: [training.answered(c, training.describe_jobs(s, job_id))])
+            self._execute(c, lambda s: [training.answered(c, training.describe_jobs(s, c, job_id))])
         elif action == "cancel":
             self._cancel(c, words[1] if len(words) > 1 else "")
         elif action == "start":
@@ -318,7 +326,7 @@ class TrainerActor(SupervisedActor):
         if method not in ("sft", "dpo"):
             self._execute(c, lambda s: [training.rejected(c, "bad_method", "Use `--method sft` or `--method dpo`.")])
             return
-        target = self.state.named(name) if name else self.state.teaching_in(channel_of(c))
+        target = self.own_dataset(c, name)
         if target is None:
             self._execute(c, lambda s: [training.unknown_dataset(c, name)])
             return
@@ -357,9 +365,9 @@ class TrainerActor(SupervisedActor):
             self._execute(c, lambda s: training.decide_finetune_rejected(c, target.id, method, e.reason,
                                                                          (e.detail,), text))
             return
-        scope = channel_of(c) if per_channel else ""
+        channel = channel_of(c) if per_channel else ""
         self._execute(c, lambda s: training.decide_finetune_started(c, target, job.job_id, file_id, base_model,
-                                                                    method, records, scope, job.status, left_out))
+                                                                    method, records, channel, job.status, left_out))
         self.later(self.config.poll_s, PollFineTune(job.job_id))
 
     def refused_text(self, e: TrainingRefused) -> str:
@@ -390,7 +398,7 @@ class TrainerActor(SupervisedActor):
             self.later(self.config.poll_s, PollFineTune(job_id))
 
     def _cancel(self, c: InvokeCommand, job_id: str) -> None:
-        job = self.state.jobs.get(job_id)
+        job = next((j for j in training.visible_jobs(self.state, c) if j.job_id == job_id), None)
         if job is None or job.status in training.TERMINAL:
             text = f"There is no running job `{job_id[:60]}`; `finetune list` shows them."
             self._execute(c, lambda s: [training.rejected(c, "unknown_job", text)])
@@ -406,8 +414,8 @@ class TrainerActor(SupervisedActor):
 
     # -- models ------------------------------------------------------------------------------------
     def _model(self, c: InvokeCommand) -> None:
-        words, opts = options(c.args, flags=("channel",))
+        words, opts = options(c.args, flags=("channel", "everywhere"))
         action = words[0].lower() if words else "list"
         name = words[1] if len(words) > 1 else ""
         self._execute(c, lambda s: training.decide_model(s, c, action, name, "channel" in opts,
-                                                         self.config.configured_model))
+                                                         self.config.configured_model, "everywhere" in opts))

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from actors.access import NOT_ALLOWED, REFUSAL_TEXT
+from actors.access import NOT_ALLOWED, REFUSAL_TEXT, may_act_on
 from actors.commands import InvokeCommand
 from actors.learning.examples import Example, Parsed, normalise
 from actors.learning.tokens import TokenStats
@@ -24,6 +24,7 @@ from events.catalog.learning import (DEFAULT_DATASET, DatasetArchived, DatasetCr
                                      FineTuneStatusChanged, ModelActivated)
 from events.catalog.messages import CommandAnswered, CommandRejected
 from events.model import Event
+from events.scopes import OPERATORS, described
 
 KEEP_SEEN = 500
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
@@ -38,7 +39,7 @@ COMMANDS = {
     "instruction": "how to teach me",
     "test": "`test [DATASET] [--holdout 20%]`: score the model on held-out examples",
     "finetune": "`finetune start [BASE_MODEL] [--method sft|dpo] [--channel]`, `finetune status|list|cancel [JOB]`",
-    "model": "`model use NAME [--channel]`, `model list`",
+    "model": "`model use NAME [--channel]` (operators: `--everywhere`), `model list`",
 }
 
 
@@ -46,6 +47,7 @@ COMMANDS = {
 class Dataset:
     id: str
     name: str
+    scope: str = OPERATORS  # whose it is (``events.scopes``)
     keys: frozenset[tuple[str, str, bool, str, str]] = frozenset()
     good_prompts: frozenset[tuple[str, str]] = frozenset()  # (chat, normalised prompt) with a positive answer
     bad_prompts: frozenset[tuple[str, str]] = frozenset()  # ... and with an answer to avoid (not tied in a pair)
@@ -71,9 +73,10 @@ class Job:
     base_model: str
     method: str
     dataset_id: str
-    scope: str
+    channel: str  # "" the whole scope, else where the tuned model answers
     where: tuple[str, str, str, str]  # conversation_id, message_id, channel_id, source of the start command
     fine_tuned_model: str = ""
+    scope: str = OPERATORS
 
 
 @dataclass(frozen=True)
@@ -82,23 +85,34 @@ class Learning:
     datasets: Mapping[str, Dataset] = field(default_factory=dict)  # by id; deleted ones are gone
     selected: Mapping[str, str] = field(default_factory=dict)  # channel -> dataset id that !train adds to
     used: Mapping[str, str] = field(default_factory=dict)  # channel -> dataset id that teaches there
+    shared: frozenset[str] = frozenset()  # channels an operator lent an operators' dataset to
     jobs: Mapping[str, Job] = field(default_factory=dict)
-    models: Mapping[str, str] = field(default_factory=dict)  # channel ("" everywhere) -> model activated
+    models: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (scope, channel or "") -> model
     seen: tuple[str, ...] = ()  # command message ids recently handled
 
-    def named(self, name: str) -> Dataset | None:
+    def named(self, name: str, scope: str) -> Dataset | None:
+        """The dataset of that name in ``scope``: names are per scope, and nobody reaches another scope's."""
         wanted = name.strip().lower()
-        return next((d for d in self.datasets.values() if d.name.lower() == wanted), None)
+        return next((d for d in self.datasets.values() if d.name.lower() == wanted and d.scope == scope), None)
 
-    def selected_in(self, channel: str) -> Dataset | None:
+    def in_scope(self, scope: str) -> list[Dataset]:
+        return [d for d in self.datasets.values() if d.scope == scope]
+
+    def selected_in(self, channel: str, scope: str) -> Dataset | None:
         chosen = self.datasets.get(self.selected.get(channel, ""))
-        return chosen or self.named(DEFAULT_DATASET)
+        return chosen if chosen is not None and chosen.scope == scope else self.named(DEFAULT_DATASET, scope)
 
-    def teaching_in(self, channel: str) -> Dataset | None:
-        return self.datasets.get(self.used.get(channel, "")) or self.selected_in(channel)
+    def teaching_in(self, channel: str, scope: str) -> Dataset | None:
+        used = self.datasets.get(self.used.get(channel, ""))
+        if used is not None and (used.scope == scope or channel in self.shared and used.scope == OPERATORS):
+            return used
+        return self.selected_in(channel, scope)
 
     def running_jobs(self) -> list[Job]:
         return [j for j in self.jobs.values() if j.status not in TERMINAL]
+
+    def jobs_of(self, scope: str) -> list[Job]:
+        return [j for j in self.jobs.values() if j.scope == scope]
 
 
 def channel_of(c: InvokeCommand) -> str:
@@ -111,7 +125,8 @@ def evolve(state: Learning, event: Event) -> Learning:
     if message_id and isinstance(event, (CommandAnswered, CommandRejected, ExamplesAdded, ExamplesRefused)):
         state = replace(state, seen=(state.seen + (message_id,))[-KEEP_SEEN:])
     if isinstance(event, DatasetCreated):
-        return replace(state, datasets={**state.datasets, event.dataset_id: Dataset(event.dataset_id, event.name)})
+        return replace(state, datasets={**state.datasets,
+                                        event.dataset_id: Dataset(event.dataset_id, event.name, event.scope)})
     if isinstance(event, DatasetDeleted):
         return replace(state, datasets={k: v for k, v in state.datasets.items() if k != event.dataset_id},
                        selected={k: v for k, v in state.selected.items() if v != event.dataset_id},
@@ -119,7 +134,8 @@ def evolve(state: Learning, event: Event) -> Learning:
     if isinstance(event, DatasetSelected):
         return replace(state, selected={**state.selected, event.channel: event.dataset_id})
     if isinstance(event, DatasetUsed):
-        return replace(state, used={**state.used, event.channel: event.dataset_id})
+        shared = state.shared | {event.channel} if event.shared else state.shared - {event.channel}
+        return replace(state, used={**state.used, event.channel: event.dataset_id}, shared=shared)
     if isinstance(event, ExamplesAdded):
         d = state.datasets.get(event.dataset_id)
         if d is None:
@@ -134,15 +150,15 @@ def evolve(state: Learning, event: Event) -> Learning:
                     negatives=d.negatives + len(examples) - positives, duplicates=d.duplicates + event.duplicates)
         return replace(state, datasets={**state.datasets, d.id: d})
     if isinstance(event, FineTuneStarted):
-        job = Job(event.job_id, "validating_files", event.base_model, event.method, event.dataset_id, event.scope,
-                  (event.conversation_id, event.message_id, event.channel_id, event.source))
+        job = Job(event.job_id, "validating_files", event.base_model, event.method, event.dataset_id, event.channel,
+                  (event.conversation_id, event.message_id, event.channel_id, event.source), scope=event.scope)
         return replace(state, jobs={**state.jobs, job.job_id: job})
     if isinstance(event, (FineTuneStatusChanged, FineTuneFinished)) and event.job_id in state.jobs:
         job = replace(state.jobs[event.job_id], status=event.status,
                       fine_tuned_model=getattr(event, "fine_tuned_model", "") or state.jobs[event.job_id].fine_tuned_model)
         return replace(state, jobs={**state.jobs, job.job_id: job})
     if isinstance(event, ModelActivated):
-        return replace(state, models={**state.models, event.channel: event.model})
+        return replace(state, models={**state.models, (event.scope, event.channel): event.model})
     return state
 
 
@@ -166,9 +182,10 @@ def refusal(state: Learning, c: InvokeCommand) -> list[Event] | None:
         return []
     if c.refusal:
         return [rejected(c, c.refusal, REFUSAL_TEXT.get(c.refusal, REFUSAL_TEXT[NOT_ALLOWED]))]
-    if not c.is_admin:
+    if not may_act_on(c.scope, where=c.scope, is_admin=c.is_admin, is_operator=c.is_operator):
         return [rejected(c, "not_admin", f"Only Parley's admins can use `{c.name.strip().lower()[:40]}`: it changes "
-                                         "what Parley learns and which model answers. Ask an admin.")]
+                                         "what Parley learns and which model answers. Ask an admin"
+                                         + (" of this server." if c.scope.startswith("guild:") else "."))]
     return None
 
 
@@ -182,10 +199,10 @@ def decide_train(state: Learning, c: InvokeCommand, parsed: Parsed, filename: st
                  refused: str = "") -> list[Event]:
     """Add what ``parsed`` holds to the channel's selected dataset (``default``, created on first use)."""
     events: list[Event] = []
-    target = state.selected_in(channel_of(c))
+    target = state.selected_in(channel_of(c), c.scope)
     if target is None:
-        target = Dataset(dataset_id_for(c, DEFAULT_DATASET), DEFAULT_DATASET)
-        events.append(DatasetCreated(dataset_id=target.id, name=target.name, by=c.author_id))
+        target = Dataset(dataset_id_for(c, DEFAULT_DATASET), DEFAULT_DATASET, c.scope)
+        events.append(DatasetCreated(dataset_id=target.id, name=target.name, by=c.author_id, scope=c.scope))
     where = dict(dataset_id=target.id, author_id=c.author_id, source=c.source, message_id=c.message_id,
                  filename=filename[:200])
     problems = parsed.problems
@@ -232,13 +249,17 @@ def refused_text(reason: str) -> str:
 def decide_learn_correction(state: Learning, e: CorrectionRecorded) -> list[Event]:
     """A correction is a preference pair in the dataset that teaches where the answer was given: the
     corrected answer to prefer, the original to avoid (few-shot at once; DPO when fine-tuned)."""
-    if e.message_id in state.seen:
+    if e.message_id in state.seen or not e.approved:  # a member's suggestion teaches once an admin approves it
         return []
     events: list[Event] = []
-    target = state.teaching_in(f"{e.source}:{e.channel_id}")
+    channel = f"{e.source}:{e.channel_id}"
+    target = state.teaching_in(channel, e.scope)
+    if target is not None and target.scope != e.scope:  # a lent operators' dataset teaches here; it learns elsewhere
+        target = state.selected_in(channel, e.scope)
     if target is None:
-        target = Dataset(hashlib.sha1(f"{e.source}:{e.message_id}:default".encode()).hexdigest()[:16], DEFAULT_DATASET)
-        events.append(DatasetCreated(dataset_id=target.id, name=target.name, by=e.by))
+        target = Dataset(hashlib.sha1(f"{e.source}:{e.message_id}:default".encode()).hexdigest()[:16], DEFAULT_DATASET,
+                         e.scope)
+        events.append(DatasetCreated(dataset_id=target.id, name=target.name, by=e.by, scope=e.scope))
     pair = [Example(e.question, e.corrected, True), Example(e.question, e.original, False)]
     fresh = [x for x in pair if x.key not in target.keys]
     return events + [ExamplesAdded(dataset_id=target.id, duplicates=len(pair) - len(fresh), author_id=e.by,
@@ -253,12 +274,13 @@ def decide_dataset(state: Learning, c: InvokeCommand, action: str, name: str,
     """create, select, use, list, show, delete (export and archive need files: see ``decide_export``)."""
     channel = channel_of(c)
     if action == "list":
-        if not state.datasets:
+        selected, teaching = state.selected_in(channel, c.scope), state.teaching_in(channel, c.scope)
+        listed = state.in_scope(c.scope) + ([teaching] if teaching is not None and teaching.scope != c.scope else [])
+        if not listed:
             return [answered(c, "No datasets yet: `train PROMPT => ANSWER` starts `default`, or "
                                 "`dataset create NAME`.")]
-        selected, teaching = state.selected_in(channel), state.teaching_in(channel)
         lines = []
-        for d in sorted(state.datasets.values(), key=lambda d: d.name.lower()):
+        for d in sorted(listed, key=lambda d: d.name.lower()):
             marks = [m for m, on in (("selected here", d is selected), ("teaches here", d is teaching)) if on]
             lines.append(f"- {d.summary()}" + (f" ({', '.join(marks)})" if marks else ""))
         return [answered(c, "Datasets:\n" + "\n".join(lines))]
@@ -266,14 +288,20 @@ def decide_dataset(state: Learning, c: InvokeCommand, action: str, name: str,
         if not NAME.match(name):
             return [rejected(c, "bad_name", "A dataset name is 1 to 40 letters, digits, `_`, `-` or `.`, e.g. "
                                             "`dataset create support`.")]
-        if state.named(name) is not None:
+        if state.named(name, c.scope) is not None:
             return [rejected(c, "dataset_exists", f"There is already a dataset `{name}`; `dataset select {name}` "
                                                   "to add to it.")]
         dataset_id = dataset_id_for(c, name)
-        return [DatasetCreated(dataset_id=dataset_id, name=name, by=c.author_id),
+        return [DatasetCreated(dataset_id=dataset_id, name=name, by=c.author_id, scope=c.scope),
                 DatasetSelected(dataset_id=dataset_id, name=name, channel=channel, by=c.author_id),
                 answered(c, f"Created dataset `{name}` and selected it here: `train` adds to it.")]
-    target = state.named(name) if name else state.selected_in(channel)
+    target = state.named(name, c.scope) if name else state.selected_in(channel, c.scope)
+    if target is None and action == "use" and name and c.is_operator and c.scope != OPERATORS:
+        shared = state.named(name, OPERATORS)  # the one way a dataset crosses scopes: an operator lends it
+        if shared is not None:
+            return [DatasetUsed(dataset_id=shared.id, name=shared.name, channel=channel, by=c.author_id, shared=True),
+                    answered(c, f"The operators' dataset `{shared.name}` now teaches my answers in this channel "
+                                "(lent by an operator; this server's admins cannot change it).")]
     if target is None:
         return [unknown_dataset(c, name)]
     if action == "select":
@@ -353,7 +381,7 @@ def decide_evaluation(c: InvokeCommand, target: Dataset, model: str, holdout: fl
                                 holdout=holdout, exact_match=scores.exact_match, token_f1=scores.token_f1,
                                 exact_match_few_shot=scores.exact_match_few_shot,
                                 token_f1_few_shot=scores.token_f1_few_shot, failures=scores.failures,
-                                by=c.author_id)
+                                by=c.author_id, scope=c.scope)
     text = (f"Tested `{model}` on {scores.questions} held-out question(s) of `{target.name}`:\n"
             f"- without examples: exact match {scores.exact_match:.0%}, token F1 {scores.token_f1:.2f}\n"
             f"- with few-shot examples: exact match {scores.exact_match_few_shot:.0%}, token F1 "
@@ -370,14 +398,14 @@ def decide_finetune_rejected(c: InvokeCommand, dataset_id: str, method: str, rea
 
 
 def decide_finetune_started(c: InvokeCommand, target: Dataset, job_id: str, file_id: str, base_model: str,
-                            method: str, records: int, scope: str, status: str, left_out: int = 0) -> list[Event]:
+                            method: str, records: int, channel: str, status: str, left_out: int = 0) -> list[Event]:
     started = FineTuneStarted(conversation_id=c.conversation_id, message_id=c.message_id, channel_id=c.channel_id,
                               source=c.source, job_id=job_id, file_id=file_id, base_model=base_model, method=method,
-                              dataset_id=target.id, records=records, scope=scope, by=c.author_id)
+                              dataset_id=target.id, records=records, channel=channel, by=c.author_id, scope=c.scope)
     events: list[Event] = [started]
     if status and status != "validating_files":
         events.append(FineTuneStatusChanged(job_id=job_id, status=status))
-    where = "in this channel" if scope else "everywhere"
+    where = where_model_answers(c.scope, channel)
     return events + [answered(c, f"Started fine-tuning job `{job_id}`: {method.upper()} of `{base_model}` on "
                                  f"{records} record(s) of `{target.name}`"
                                  + (f" ({left_out} over the token limit left out)" if left_out else "")
@@ -394,7 +422,7 @@ def decide_job_status(state: Learning, job_id: str, status: str, fine_tuned_mode
         return [FineTuneStatusChanged(job_id=job_id, status=status)]
     conversation_id, message_id, channel_id, source = job.where
     if status == "succeeded" and fine_tuned_model:
-        where = "in this channel" if job.scope else "everywhere"
+        where = where_model_answers(job.scope, job.channel)
         text = f"Fine-tuning job `{job_id}` succeeded: `{fine_tuned_model}` now answers {where}."
     elif status == "succeeded":
         text = f"Fine-tuning job `{job_id}` succeeded but the service named no model; nothing changed."
@@ -406,12 +434,25 @@ def decide_job_status(state: Learning, job_id: str, status: str, fine_tuned_mode
                                             channel_id=channel_id, source=source, job_id=job_id, status=status,
                                             fine_tuned_model=fine_tuned_model, error=error[:500], reply_text=text)]
     if status == "succeeded" and fine_tuned_model:
-        events.append(ModelActivated(model=fine_tuned_model, channel=job.scope, by="fine-tune", job_id=job_id))
+        events.append(ModelActivated(model=fine_tuned_model, channel=job.channel, by="fine-tune", job_id=job_id,
+                                     scope=job.scope))
     return events
 
 
-def describe_jobs(state: Learning, job_id: str = "") -> str:
-    jobs = [state.jobs[job_id]] if job_id in state.jobs else list(state.jobs.values())[-10:]
+def where_model_answers(scope: str, channel: str) -> str:
+    if channel:
+        return "in this channel"
+    return "everywhere" if scope == OPERATORS else f"in {described(scope)}"
+
+
+def visible_jobs(state: Learning, c: InvokeCommand) -> list[Job]:
+    """A scope's admins see and cancel their scope's jobs; operators every job."""
+    return list(state.jobs.values()) if c.is_operator else state.jobs_of(c.scope)
+
+
+def describe_jobs(state: Learning, c: InvokeCommand, job_id: str = "") -> str:
+    visible = {j.job_id: j for j in visible_jobs(state, c)}
+    jobs = [visible[job_id]] if job_id in visible else list(visible.values())[-10:]
     if not jobs:
         return "No fine-tuning jobs yet: `finetune start`."
     names = {d.id: d.name for d in state.datasets.values()}
@@ -421,16 +462,22 @@ def describe_jobs(state: Learning, job_id: str = "") -> str:
 
 
 def decide_model(state: Learning, c: InvokeCommand, action: str, model: str, per_channel: bool,
-                 configured: str) -> list[Event]:
+                 configured: str, everywhere: bool = False) -> list[Event]:
     channel = channel_of(c)
     if action == "list":
-        tuned = [j.fine_tuned_model for j in state.jobs.values() if j.fine_tuned_model]
-        now = state.models.get(channel) or state.models.get("") or configured
-        known = list(dict.fromkeys([configured, *state.models.values(), *tuned]))
+        tuned = [j.fine_tuned_model for j in visible_jobs(state, c) if j.fine_tuned_model]
+        now = (state.models.get((c.scope, channel)) or state.models.get((c.scope, ""))
+               or state.models.get((OPERATORS, "")) or configured)
+        mine = [m for (scope, _), m in state.models.items() if scope in (c.scope, OPERATORS) or c.is_operator]
+        known = list(dict.fromkeys([configured, *mine, *tuned]))
         return [answered(c, "Models:\n" + "\n".join(f"- `{m}`" + (" (answering here)" if m == now else "")
                                                      for m in known))]
     if action == "use" and model:
-        scope = channel if per_channel else ""
-        return [ModelActivated(model=model[:200], channel=scope, by=c.author_id),
-                answered(c, f"`{model[:200]}` now answers {'in this channel' if scope else 'everywhere'}.")]
-    return [rejected(c, "unknown_action", "Use `model use NAME [--channel]` or `model list`.")]
+        if everywhere and not c.is_operator:
+            return [rejected(c, "not_operator", "Only the bot's operators can choose the model for every server; "
+                                                "`model use NAME` chooses it for this server.")]
+        scope = OPERATORS if everywhere else c.scope
+        where = "" if everywhere else channel if per_channel else ""
+        return [ModelActivated(model=model[:200], channel=where, by=c.author_id, scope=scope),
+                answered(c, f"`{model[:200]}` now answers {where_model_answers(scope, where)}.")]
+    return [rejected(c, "unknown_action", "Use `model use NAME [--channel|--everywhere]` or `model list`.")]

@@ -37,11 +37,12 @@ def few_shot_messages(examples: Sequence[Example]) -> list[dict[str, str]]:
     return messages
 
 
-def lookup(similar: Callable[[str, list[str], int], list[tuple[str, str, bool]]]) -> \
-        Callable[[str, str, int], list[Example]]:
-    """The Responder's few-shot lookup over a full-text search of examples (the datasets read model)."""
-    def find(channel: str, question: str, limit: int) -> list[Example]:
-        return [Example(p, a, pos) for p, a, pos in similar(channel, terms(question), limit)]
+def lookup(similar: Callable[[str, str, list[str], int], list[tuple[str, str, bool]]]) -> \
+        Callable[[str, str, str, int], list[Example]]:
+    """The Responder's few-shot lookup over a full-text search of examples (the datasets read model), in the
+    asker's scope only."""
+    def find(scope: str, channel: str, question: str, limit: int) -> list[Example]:
+        return [Example(p, a, pos) for p, a, pos in similar(scope, channel, terms(question), limit)]
     return find
 
 

@@ -18,6 +18,7 @@ from adapters.config import ConfigError, Settings, prepare_data_dir
 from adapters.cli.progress import bar
 from events import open_store
 from events.catalog.learning import LEARNING_STREAM, EvaluationCompleted
+from events.scopes import OPERATORS, is_scope
 
 
 def evaluate_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -32,9 +33,11 @@ def evaluate_command(settings: Settings, args: argparse.Namespace) -> int:
         streams = DecidedStreams(store, lambda _: None, training.Learning(), training.evolve,
                                  lambda _: LEARNING_STREAM)
         state = streams.load(LEARNING_STREAM)
-        target = state.named(args.dataset) if args.dataset else state.named(training.DEFAULT_DATASET)
+        if not is_scope(args.scope):
+            raise ConfigError(f"--scope must be operators, guild:ID or person:ID, not {args.scope!r}")
+        target = state.named(args.dataset or training.DEFAULT_DATASET, args.scope)
         if target is None:
-            names = ", ".join(sorted(d.name for d in state.datasets.values())) or "none yet"
+            names = ", ".join(sorted(d.name for d in state.in_scope(args.scope))) or "none yet"
             print(f"parley: no dataset {args.dataset or training.DEFAULT_DATASET!r} (datasets: {names})",
                   file=sys.stderr)
             return 2
@@ -64,7 +67,7 @@ def evaluate_command(settings: Settings, args: argparse.Namespace) -> int:
         streams.execute(LEARNING_STREAM, lambda s: [EvaluationCompleted(
             dataset_id=target.id, name=target.name, model=model, questions=scores.questions, holdout=holdout,
             exact_match=scores.exact_match, token_f1=scores.token_f1, exact_match_few_shot=scores.exact_match_few_shot,
-            token_f1_few_shot=scores.token_f1_few_shot, failures=scores.failures, by="cli")])
+            token_f1_few_shot=scores.token_f1_few_shot, failures=scores.failures, by="cli", scope=target.scope)])
         print(f"{target.name}: {scores.questions} held-out question(s), model {model}\n"
               f"  without examples: exact match {scores.exact_match:.1%}, token F1 {scores.token_f1:.3f}\n"
               f"  with {settings.few_shot} few-shot examples: exact match {scores.exact_match_few_shot:.1%}, "
@@ -78,5 +81,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ev = sub.add_parser("evaluate", help="score a model on a dataset's held-out examples (writes a JSON report)")
     ev.add_argument("--model", help="the model to ask (default: PARLEY_CHAT_MODEL)")
     ev.add_argument("--dataset", help="the dataset (default: default)")
+    ev.add_argument("--scope", default=OPERATORS, help="whose dataset: operators (default), guild:ID or person:ID")
     ev.add_argument("--holdout", help="the share of examples held out, like 20%% (default 20%%)")
     ev.add_argument("--out", type=Path, metavar="FILE", help="the report (default: reports/ in the data dir)")

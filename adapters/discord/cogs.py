@@ -20,6 +20,7 @@ from adapters.discord.addressing import MessageFacts, addressed, is_command
 from adapters.discord.catch_up import Anchors, catch_up
 from adapters.discord.shards import Shards
 from adapters.discord.transport import DiscordTransport
+from events.scopes import guild_scope, person_scope
 from projections.conversations import Conversations
 
 log = logging.getLogger("parley.discord")
@@ -52,9 +53,17 @@ def person_of(author: discord.abc.User, channel: object) -> Person:
         user_id=str(author.id), role_ids=frozenset(str(r.id) for r in roles),
         role_names=frozenset(r.name for r in roles),
         is_guild_owner=guild is not None and guild.owner_id == author.id,
+        manages_guild=guild is not None and bool(getattr(getattr(author, "guild_permissions", None), "manage_guild",
+                                                         False)),
         channel_id=str(channel.id),  # type: ignore[attr-defined]
         parent_channel_id=str(channel.parent_id) if isinstance(channel, discord.Thread) else None,
         in_dm=channel_kind(channel) == "dm")
+
+
+def scope_of(channel: object, author: discord.abc.User) -> str:
+    """Whose place this is (``events.scopes``): the channel's guild, else the person's DMs."""
+    guild = getattr(channel, "guild", None)
+    return guild_scope(guild.id) if guild is not None else person_scope(author.id)
 
 
 def command_conversation(channel: object) -> str:
@@ -148,6 +157,7 @@ class ConversationCog(commands.Cog, name="Conversation"):
         self.dispatch(ReceiveMessage(
             source=SOURCE, conversation_id=target.conversation_id, channel_id=str(message.channel.id),
             message_id=str(message.id), author_id=str(message.author.id), author_name=message.author.display_name,
+            scope=scope_of(message.channel, message.author),
             text="" if verdict else target.text, reply_to_message_id=ref_id, refusal=verdict,
             sent_at=message.created_at.timestamp()))
         if show_typing and not verdict:
@@ -166,6 +176,7 @@ class ConversationCog(commands.Cog, name="Conversation"):
         self.dispatch(ReceiveAudio(
             source=SOURCE, conversation_id=conversation_id, channel_id=str(message.channel.id),
             message_id=str(message.id), author_id=str(message.author.id), author_name=message.author.display_name,
+            scope=scope_of(message.channel, message.author),
             audio_hash=digest, content_type=attachment.content_type or "", size_bytes=size,
             declared_duration_s=float(duration) if duration is not None else None, filename=attachment.filename,
             text=text, voice_message=message.flags.voice, reply_to_message_id=ref_id, refused=refused))
@@ -257,6 +268,7 @@ class CommandsCog(commands.Cog, name="Commands"):
         message_id = await self._acknowledge(ctx)
         self.dispatch(ControlListening(
             source=SOURCE, conversation_id=command_conversation(ctx.channel), channel_id=str(ctx.channel.id),
+            scope=scope_of(ctx.channel, ctx.author),
             message_id=message_id, author_id=str(ctx.author.id), author_name=ctx.author.display_name,
             action=state.strip().lower() or "status", guild_id=str(guild.id), is_admin=self.access.is_admin(person)))
 
@@ -278,6 +290,7 @@ class CommandsCog(commands.Cog, name="Commands"):
         channel = where.channel if where is not None else None
         self.dispatch(ControlVoice(
             source=SOURCE, conversation_id=command_conversation(ctx.channel), channel_id=str(ctx.channel.id),
+            scope=scope_of(ctx.channel, ctx.author),
             message_id=message_id, author_id=str(ctx.author.id), author_name=ctx.author.display_name,
             action=action, guild_id=str(guild.id), voice_channel_id=str(channel.id) if channel else None,
             voice_channel_name=channel.name if channel else "", listening=self.listening(str(guild.id))))
@@ -313,8 +326,10 @@ class CommandsCog(commands.Cog, name="Commands"):
             stored = await self._fetch(attachment)
         self.dispatch(InvokeCommand(
             source=SOURCE, conversation_id=command_conversation(ctx.channel), channel_id=str(ctx.channel.id),
+            scope=scope_of(ctx.channel, ctx.author),
             message_id=message_id, author_id=str(ctx.author.id), author_name=ctx.author.display_name,
-            name=name, args=args, refusal=verdict, is_admin=is_admin, **stored, **extra))
+            name=name, args=args, refusal=verdict, is_admin=is_admin, is_operator=self.access.is_operator(person),
+            **stored, **extra))
 
     async def _fetch(self, attachment: discord.Attachment) -> dict[str, str]:
         """The attachment in imports/ (by its sha256), or why it is not there."""

@@ -16,7 +16,7 @@ from discord.ext import commands
 
 from actors.access import QUIET, AccessPolicy
 from actors.commands import InvokeCommand, VoteAnswer
-from adapters.discord.cogs import SOURCE, CommandsCog, command_conversation, person_of
+from adapters.discord.cogs import SOURCE, CommandsCog, command_conversation, person_of, scope_of
 from adapters.discord.transport import DiscordTransport
 
 MESSAGE_LINK = re.compile(r"(?:https?://)?(?:\w+\.)?discord(?:app)?\.com/channels/[\w@]+/\d+/(\d+)")
@@ -124,6 +124,12 @@ class FeedbackCog(commands.Cog, name="Feedback"):
         else:
             await self.commands_cog._invoke(ctx, "feedback", None, target_message_id=_replied_to(ctx), via="reply")
 
+    @commands.hybrid_command(name="corrections", description="Members' corrections: review, approve N, reject N "
+                                                             "(this server's admins)")
+    @app_commands.describe(action="review | approve | reject", number="the correction's number in the review")
+    async def corrections(self, ctx: commands.Context, action: str = "review", number: str = "") -> None:
+        await self.commands_cog._invoke(ctx, "corrections", f"{action} {number}".strip())
+
     @commands.hybrid_command(name="forget-me", description="Make everything you said to Parley unreadable, for good")
     async def forget_me(self, ctx: commands.Context) -> None:
         if ctx.author.bot:
@@ -167,7 +173,8 @@ class FeedbackCog(commands.Cog, name="Feedback"):
     async def submit_correction(self, interaction: discord.Interaction, target: str, text: str, via: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         self.transport.remember_interaction(str(interaction.id), interaction)
-        self.dispatch(InvokeCommand(**self._who(interaction), name="correct", args=text, target_message_id=target,
+        self.dispatch(InvokeCommand(**self._who(interaction), **self._powers(interaction), name="correct", args=text,
+                                    target_message_id=target,
                                     via=via, refusal=self._verdict(interaction)))
 
     def _verdict(self, interaction: discord.Interaction) -> str:
@@ -184,7 +191,11 @@ class FeedbackCog(commands.Cog, name="Feedback"):
         channel = interaction.channel
         return dict(source=SOURCE, conversation_id=command_conversation(channel), channel_id=str(channel.id),  # type: ignore[union-attr]
                     message_id=str(interaction.id), author_id=str(interaction.user.id),
-                    author_name=interaction.user.display_name)
+                    author_name=interaction.user.display_name, scope=scope_of(channel, interaction.user))
+
+    def _powers(self, interaction: discord.Interaction) -> dict[str, bool]:
+        person = person_of(interaction.user, interaction.channel)
+        return dict(is_admin=self.access.is_admin(person), is_operator=self.access.is_operator(person))
 
 
 def _replied_to(ctx: commands.Context) -> str:

@@ -6,20 +6,23 @@ from typing import Any
 
 from events.catalog.messages import AboutMessage
 from events.codec import upcaster
+from events.scopes import OPERATORS
 
 
 @dataclass(frozen=True, kw_only=True)
 class MessageReceived(AboutMessage):
     """A person wrote (or said) something to Parley. v2 added ``source`` (which transport it came from);
-    v3 added ``heard``: the transcript, when the turn came as audio (``text`` then holds it too)."""
+    v3 added ``heard``: the transcript, when the turn came as audio (``text`` then holds it too); v4 added
+    ``scope`` (``events.scopes``): the guild, or the person's DMs, where it was said."""
 
     type_name = "MessageReceived"
-    version = 3
+    version = 4
     author_id: str
     author_name: str
     text: str
     reply_to_message_id: str | None = None
     heard: str = ""
+    scope: str = OPERATORS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,4 +84,10 @@ def _message_received_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
 @upcaster("ResponseGenerated", 2)
 def _response_generated_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     data.setdefault("asker_id", "")  # not recorded before v3
+    return data
+
+
+@upcaster("MessageReceived", 3)
+def _message_received_v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
+    data.setdefault("scope", OPERATORS)  # from before scopes: the operators', so no server inherits it
     return data

@@ -2,16 +2,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from events.codec import upcaster
 from events.model import Event
+from events.scopes import OPERATORS
 
 
 @dataclass(frozen=True, kw_only=True)
 class CorrectionRecorded(Event):
     """Someone gave a better answer to one of Parley's answers (the answer to ``question_message_id``).
-    ``via``: reply, slash, menu, button or console; ``message_id``: the command or interaction."""
+    ``via``: reply, slash, menu, button or console; ``message_id``: the command or interaction.
+    v2 added ``scope`` (the answer's) and ``approved``: an admin's correction teaches at once; a member's is a
+    suggestion until an admin of that scope approves it (``CorrectionReviewed``)."""
 
     type_name = "CorrectionRecorded"
+    version = 2
     source: str
     conversation_id: str  # the answer's conversation
     channel_id: str
@@ -24,6 +30,23 @@ class CorrectionRecorded(Event):
     by_name: str
     via: str
     message_id: str
+    scope: str = OPERATORS
+    approved: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class CorrectionReviewed(Event):
+    """An admin of the correction's scope approved (it teaches from now on) or rejected a member's correction
+    (the one recorded by command ``correction_id``)."""
+
+    type_name = "CorrectionReviewed"
+    source: str
+    question_message_id: str
+    correction_id: str
+    scope: str
+    approved: bool
+    by: str
+    message_id: str  # the review command or button
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,3 +69,10 @@ class FeedbackRecorded(Event):
 def answer_stream(source: str, question_message_id: str) -> str:
     """Corrections and votes about one of Parley's answers (the answer to ``question_message_id``)."""
     return f"answer:{source}:{question_message_id}"
+
+
+@upcaster("CorrectionRecorded", 1)
+def _correction_recorded_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    data.setdefault("scope", OPERATORS)  # from before scopes: the operators', as it taught then
+    data.setdefault("approved", True)
+    return data

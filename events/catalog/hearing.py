@@ -9,15 +9,17 @@ from typing import Any
 from events.catalog.messages import AboutMessage
 from events.codec import upcaster
 from events.model import Event
+from events.scopes import OPERATORS
 
 
 @dataclass(frozen=True, kw_only=True)
 class AudioReceived(AboutMessage):
     """A person sent audio (a voice message or an audio file). The bytes are a content-addressed file in
     the data dir (``audio/<audio_hash>``); ``audio_hash`` is "" when the clip was refused before it was
-    stored (too large)."""
+    stored (too large). v2 added ``scope``: where it was sent (``events.scopes``)."""
 
     type_name = "AudioReceived"
+    version = 2
     author_id: str
     author_name: str
     audio_hash: str
@@ -28,6 +30,7 @@ class AudioReceived(AboutMessage):
     text: str = ""  # text sent with the audio: it joins the transcript in one turn
     voice_message: bool = False
     reply_to_message_id: str | None = None
+    scope: str = OPERATORS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,4 +74,10 @@ def clip_stream(source: str, message_id: str) -> str:
 @upcaster("TranscriptionCompleted", 1)
 def _transcription_completed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     data.setdefault("speaker_id", "")
+    return data
+
+
+@upcaster("AudioReceived", 1)
+def _audio_received_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    data.setdefault("scope", OPERATORS)  # from before scopes
     return data

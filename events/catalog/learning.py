@@ -8,14 +8,19 @@ from typing import Any
 from events.catalog.messages import AboutMessage
 from events.codec import upcaster
 from events.model import Event
+from events.scopes import OPERATORS
 
 
 @dataclass(frozen=True, kw_only=True)
 class DatasetCreated(Event):
+    """v2 added ``scope`` (``events.scopes``): whose dataset it is, for good."""
+
     type_name = "DatasetCreated"
+    version = 2
     dataset_id: str
     name: str
     by: str
+    scope: str = OPERATORS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,13 +46,16 @@ class DatasetSelected(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class DatasetUsed(Event):
-    """This dataset's examples teach the answers in ``channel`` (few-shot), instead of the selected one."""
+    """This dataset's examples teach the answers in ``channel`` (few-shot), instead of the selected one.
+    v2 added ``shared``: an operator lent the operators' dataset to this channel (the one way it crosses scopes)."""
 
     type_name = "DatasetUsed"
+    version = 2
     dataset_id: str
     name: str
     channel: str
     by: str
+    shared: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,7 +97,7 @@ class ExamplesRefused(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class DatasetExported(Event):
-    type_name = "DatasetExported"
+    type_name = "DatasetExported"  # its ``file`` is under exports/<scope folder>/ since scopes
     dataset_id: str
     name: str
     format: str  # "sft" | "dpo"
@@ -126,6 +134,7 @@ class FileRefused(Event):
 @dataclass(frozen=True, kw_only=True)
 class EvaluationCompleted(Event):
     type_name = "EvaluationCompleted"
+    version = 2  # v2 added ``scope``
     dataset_id: str
     name: str
     model: str
@@ -137,6 +146,7 @@ class EvaluationCompleted(Event):
     token_f1_few_shot: float
     failures: int
     by: str
+    scope: str = OPERATORS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,14 +166,16 @@ class FineTuneStarted(AboutMessage):
     """A job was created at the training endpoint; its outcome is reported as a reply to ``message_id``."""
 
     type_name = "FineTuneStarted"
+    version = 2  # v2: ``channel`` is what v1 called ``scope``; ``scope`` is whose job it is (``events.scopes``)
     job_id: str
     file_id: str
     base_model: str
     method: str
     dataset_id: str
     records: int
-    scope: str  # "" global, else the channel (``source:channel_id``) the tuned model answers in
+    channel: str  # "" the whole scope, else the channel (``source:channel_id``) the tuned model answers in
     by: str
+    scope: str = OPERATORS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,13 +199,16 @@ class FineTuneFinished(AboutMessage):
 
 @dataclass(frozen=True, kw_only=True)
 class ModelActivated(Event):
-    """The chat model from now on: everywhere (``channel`` "") or in one channel."""
+    """The chat model from now on in ``scope``: all of it (``channel`` "") or one channel. A model of the
+    ``operators`` scope with no channel answers everywhere a scope has chosen none. v2 added ``scope``."""
 
     type_name = "ModelActivated"
+    version = 2
     model: str
     channel: str
     by: str
     job_id: str = ""
+    scope: str = OPERATORS
 
 
 # Datasets, examples, evaluations, jobs and model choices: one stream, owned by the Trainer.
@@ -213,4 +228,37 @@ def _examples_added_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 def _examples_added_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     # v2 examples were all one prompt and one answer (a sealed, forgotten list reads back empty)
     data["examples"] = [{**x, "turns": []} for x in data.get("examples") or ()]
+    return data
+
+
+# Before scopes, everything was everyone's: read as the operators' (nothing rewritten), so no server inherits
+# another's data, and what operators made stays theirs.
+@upcaster("DatasetCreated", 1)
+def _dataset_created_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    data.setdefault("scope", OPERATORS)
+    return data
+
+
+@upcaster("EvaluationCompleted", 1)
+def _evaluation_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    data.setdefault("scope", OPERATORS)
+    return data
+
+
+@upcaster("FineTuneStarted", 1)
+def _finetune_started_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    data["channel"] = data.pop("scope", "")
+    data["scope"] = OPERATORS
+    return data
+
+
+@upcaster("ModelActivated", 1)
+def _model_activated_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    data.setdefault("scope", OPERATORS)
+    return data
+
+
+@upcaster("DatasetUsed", 1)
+def _dataset_used_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    data.setdefault("shared", False)  # nobody lent a dataset across scopes before scopes existed
     return data
