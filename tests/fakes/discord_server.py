@@ -43,6 +43,7 @@ class DiscordEmulator:
         self.bot = self.user("Parley", bot=True)
         self.app_id = self.bot["id"]
         self.guilds: dict[str, str] = {}  # guild id -> name
+        self.guild_owners: dict[str, dict] = {}  # guild id -> its owner, when not ``owner``
         self.guild_id = self.add_guild("Emulated Guild")
         self.owner = self.user("Owner")
         self.channels: dict[str, dict] = {}
@@ -91,13 +92,16 @@ class DiscordEmulator:
         return {"id": self.snowflake(), "username": name.lower(), "global_name": name, "discriminator": "0",
                 "avatar": None, "bot": bot, "flags": 0, "public_flags": 0}
 
-    def add_guild(self, name: str, shard: int | None = None, shard_count: int = 1) -> str:
-        """A guild (the bot is a member); with ``shard``, one whose id routes to that shard of ``shard_count``."""
+    def add_guild(self, name: str, shard: int | None = None, shard_count: int = 1, owner: dict | None = None) -> str:
+        """A guild (the bot is a member); with ``shard``, one whose id routes to that shard of ``shard_count``;
+        ``owner``: a person of ``user()`` (else the emulator's ``owner`` owns it)."""
         ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
         if shard is not None:
             ms += (shard - ms) % shard_count
         gid = str((ms << 22) | (next(self._ids) & 0x3FFFFF))
         self.guilds[gid] = name
+        if owner is not None:
+            self.guild_owners[gid] = owner
         return gid
 
     def text_channel(self, name: str, guild_id: str | None = None) -> str:
@@ -600,7 +604,7 @@ class DiscordEmulator:
         main = gid == self.guild_id  # people in voice are in the first guild
         bot_member = {"user": self.bot, "roles": [], "joined_at": _now(), "deaf": False, "mute": False, "flags": 0}
         return {
-            "id": gid, "name": self.guilds[gid], "icon": None, "owner_id": self.owner["id"],
+            "id": gid, "name": self.guilds[gid], "icon": None, "owner_id": self.guild_owners.get(gid, self.owner)["id"],
             "roles": [{"id": gid, "name": "@everyone", "permissions": "1071698660929", "position": 0,
                        "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0}],
             "emojis": [], "stickers": [], "features": [], "channels": channels, "threads": threads,
