@@ -93,8 +93,7 @@ def start_responders(w: Wiring) -> Handler:
     def responder(name: str) -> Supervised:
         return w.actor(name, ResponderActor, w.llm, config, w.system.model, w.system.draft, w.system.wants_drafts,
                        lookup(w.system.datasets.similar), give_up=give_up_answer)
-    return ResponderPool([responder(f"responder-{i}") for i in range(s.responders)],
-                         RateLimit(s.rate_limit) if s.rate_limit else None, s.max_waiting,
+    return ResponderPool([responder(f"responder-{i}") for i in range(s.responders)], w.system.rate, s.max_waiting,
                          responder("reception") if s.max_waiting else None)
 
 
@@ -217,7 +216,7 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
                     audio=AudioStore(data_dir, settings.max_audio_mb * 1024 * 1024),
                     voice_notes=AudioStore(data_dir, 64 * 1024 * 1024, folder="speech", suffix=".ogg"),
                     voice_sessions=read.voice_sessions, datasets=read.datasets, answers=read.answers,
-                    clips=read.clips)
+                    clips=read.clips, rate=RateLimit(settings.rate_limit) if settings.rate_limit else None)
     if speech is None and settings.vosk_model_path is not None:
         from adapters.speech import VoskEngine
 

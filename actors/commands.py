@@ -28,6 +28,7 @@ class ReceiveMessage(FromPerson):
     refusal: str = ""  # the access policy refused this person here (``actors.access``): say so, don't answer
     heard: str = ""  # the transcript, when this turn came as audio
     sent_at: float = 0.0  # when the person sent it (POSIX seconds), where the transport knows; for rate limits
+    counted: bool = False  # already counted against the person's rate limit (the audio it was heard from was)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -32,7 +32,7 @@ def turn_from_transcript(received: AudioReceived, done: TranscriptionCompleted) 
         source=received.source, conversation_id=received.conversation_id, channel_id=received.channel_id,
         message_id=received.message_id, author_id=received.author_id, author_name=received.author_name,
         text=turn_text(received, done.text), reply_to_message_id=received.reply_to_message_id, heard=done.text,
-        scope=received.scope)
+        scope=received.scope, counted=True)
 
 
 def approved_correction(reviewed: CorrectionReviewed, read_stream: Callable[[str], Iterable[RecordedEvent]]

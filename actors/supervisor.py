@@ -45,6 +45,14 @@ logging.getLogger("pykka").addFilter(_pykka_filter)
 class Envelope:
     message: object
     attempts: int = 0  # actor instances that failed while handling it
+    on_done: Callable[[], None] | None = None  # told once the message is handled (or given up on)
+
+    def done(self) -> None:
+        if self.on_done is not None:
+            try:
+                self.on_done()
+            except Exception:  # whoever waits on it must not break the actor
+                log.exception("a completion callback failed")
 
 
 class SupervisedActor(pykka.ThreadingActor):
@@ -122,12 +130,14 @@ class Supervised:
         with self._lock:
             return len(self._unacked)
 
-    def tell(self, message: object) -> None:
-        """Never blocks on the actor: safe to call from the asyncio loop."""
-        envelope = Envelope(message)
+    def tell(self, message: object, on_done: Callable[[], None] | None = None) -> None:
+        """Never blocks on the actor: safe to call from the asyncio loop. ``on_done`` runs once the message is
+        handled or given up on (on the actor's thread)."""
+        envelope = Envelope(message, on_done=on_done)
         with self._lock:
             if self._stopped:
                 log.warning("%s is stopped; dropping %s", self.name, type(message).__name__)
+                envelope.done()
                 return
             self._unacked.append(envelope)
             self._send(envelope)
@@ -138,7 +148,8 @@ class Supervised:
             try:
                 self._unacked.remove(envelope)
             except ValueError:
-                pass
+                return
+        envelope.done()
 
     def failed(self, error: BaseException | None) -> None:
         with self._lock:
@@ -180,6 +191,7 @@ class Supervised:
 
     def _restart(self, error: str, counts: bool = True) -> None:
         abandoned: list[object] = []
+        finished: list[Envelope] = []
         with self._lock:
             if self._stopped:
                 return
@@ -192,12 +204,15 @@ class Supervised:
             for envelope in redeliver:
                 if envelope.attempts >= self._max_attempts:
                     log.error("%s gave up on %r after %d failures", self.name, envelope.message, envelope.attempts)
+                    finished.append(envelope)
                     replacement = self._give_up(envelope.message, error)
                     if replacement is not None:
                         abandoned.append(replacement)
                     continue
                 self._unacked.append(envelope)
                 self._send(envelope)
+        for envelope in finished:
+            envelope.done()
         for replacement in abandoned:
             self.tell(replacement)
         try:

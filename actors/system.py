@@ -67,6 +67,7 @@ class Parley:
     datasets: Any = None
     answers: Any = None
     clips: Any = None
+    rate: Any = None  # actors.access.RateLimit: one per process, shared by the transports and the pools
     _stopping: threading.Event = field(default_factory=threading.Event)
     _followers: list[threading.Thread] = field(default_factory=list)
 

@@ -76,7 +76,8 @@ class Settings:
     training_api_key: str | None = field(default=None, repr=False)
     training_poll_s: float = 30.0  # how often a running fine-tuning job is asked for its status
     training_max_tokens: int = 0  # tokens one training example may have; 0: the base model's documented limit
-    rate_limit: int = 0  # messages a minute one person may send (not in the console); 0: no limit
+    rate_limit: int = 20  # work a minute one person may cause (messages, audio, utterances, LLM commands; never
+    # the console); 0: no limit. Twenty is more than anyone types or speaks to a bot in a minute.
     shard_count: int = 0  # Discord shards the bot is split into (0: one connection, no sharding)
     shard_ids: tuple[int, ...] = ()  # the shards this process runs (empty: all of shard_count)
     read_models: str = "here"  # "here": this process feeds the read models; "worker": `projections run` does

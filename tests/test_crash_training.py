@@ -39,7 +39,7 @@ def test_a_crash_during_a_fine_tuning_poll_finishes_the_job_once_after_the_resta
 
         bot = Bot(env, em).start()
         outcome = reply_text(em, start, "succeeded")
-        assert "`ft:base-model:parley:" in outcome and "now answers everywhere" in outcome
+        assert "`ft:base-model:parley:" in outcome and "now answers in this server" in outcome
         reply_text(em, while_down, "echo: are you there?")
         later = em.user_says(general, member, "hello again", mention_bot=True)
         reply_text(em, later, "echo: hello again")

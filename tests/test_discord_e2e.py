@@ -154,7 +154,8 @@ def test_commands_with_the_prefix(bot, discord_emulator):
     assert "don't know the command `!dance`" in wait_for(lambda: discord_emulator.replies_to(unknown))[0]["content"]
     wait_for(lambda: {c["name"] for c in discord_emulator.commands} == {
         "hi", "help", "status", "join", "leave", "stop", "skip", "voice", "train", "dataset", "getfile",
-        "instruction", "test", "finetune", "model", "correct", "feedback", "forget-me", "listen", "Correct this answer"},
+        "instruction", "test", "finetune", "model", "correct", "feedback", "corrections", "forget-me", "listen",
+            "Correct this answer"},
              what="slash commands registered")
 
 
@@ -226,7 +227,8 @@ def test_a_bad_token_is_a_clear_error(bot_env, discord_emulator):
 def test_slash_commands_are_deferred_then_answered_by_follow_up(bot, discord_emulator, bot_env):
     wait_for(lambda: {c["name"] for c in discord_emulator.commands} == {
         "hi", "help", "status", "join", "leave", "stop", "skip", "voice", "train", "dataset", "getfile",
-        "instruction", "test", "finetune", "model", "correct", "feedback", "forget-me", "listen", "Correct this answer"},
+        "instruction", "test", "finetune", "model", "correct", "feedback", "corrections", "forget-me", "listen",
+            "Correct this answer"},
              what="slash commands registered")
     henry = discord_emulator.user("Henry")
     interaction = discord_emulator.user_slash(discord_emulator.general, henry, "hi")

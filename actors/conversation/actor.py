@@ -11,6 +11,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from actors.fair_share import FairShare
 from actors.conversation import decider as conversation
 from actors.access import BUSY, QUIET, RateLimit
 from actors.commands import (AbandonMessage, AnswerPending, ClearMemory, CompleteResponse, FailResponse,
@@ -107,20 +108,23 @@ def give_up(message: object, error: str) -> object | None:
 
 class ResponderPool:
     """The Responders, a conversation always to the same one; a person over the rate limit (if any) is told
-    once and then not answered until the minute is over (the console is never limited). A question for a
-    Responder that already has ``max_waiting`` waiting is refused as busy (recorded, and the person told at
-    once by ``reception``, a Responder kept for that, instead of after the queue; never in the console)."""
+    once and then not answered until the minute is over (the console is never limited; a transcript's turn
+    was counted as the audio it came from). A question for a Responder that already has ``max_waiting``
+    waiting is refused as busy (recorded, and the person told at once by ``reception``, a Responder kept for
+    that, instead of after the queue; never in the console). Generation is shared fairly between people
+    (``actors.fair_share``): one person's questions never queue ahead of everyone else's."""
 
     def __init__(self, members: list[Supervised], rate: RateLimit | None = None, max_waiting: int = 0,
-                 reception: Supervised | None = None):
+                 reception: Supervised | None = None, share: FairShare | None = None):
         self.members = members
         self.rate = rate
         self.max_waiting = max_waiting
         self.reception = reception
+        self.share = share or FairShare()
 
     def tell(self, command: object) -> None:
         if self.rate is not None and isinstance(command, ReceiveMessage) and command.source != "console" \
-                and not command.refusal:
+                and not command.refusal and not command.counted:
             verdict = self.rate.verdict(command.author_id, command.sent_at or time.time())
             if verdict == QUIET:
                 log.info("not answering %s from %s: over the rate limit", command.message_id, command.author_id)
@@ -137,5 +141,8 @@ class ResponderPool:
                 and command.source != "console" and member.waiting >= self.max_waiting:
             log.warning("busy: %d questions wait for %s; refusing %s", member.waiting, member.name, command.message_id)
             self.reception.tell(replace(command, refusal=BUSY, text=""))
+            return
+        if isinstance(command, ReceiveMessage) and command.source != "console" and not command.refusal:
+            self.share.submit(command.author_id, lambda done: member.tell(command, on_done=done))
             return
         member.tell(command)

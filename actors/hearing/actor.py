@@ -11,6 +11,7 @@ import zlib
 from dataclasses import replace
 from datetime import datetime
 
+from actors.fair_share import FairShare
 from actors.hearing import decider as transcription
 from actors.commands import (CompleteTranscription, FailTranscription, PurgeAudio, ReceiveAudio,
                              TranscribePending)
@@ -100,10 +101,12 @@ class TranscriberPool:
     told at once by ``reception``, a Transcriber kept for that, instead of after minutes of queue. The console
     is never refused, nor a clip that is already in the log (a restart's ``TranscribePending``)."""
 
-    def __init__(self, members: list[Supervised], max_waiting: int = 0, reception: Supervised | None = None):
+    def __init__(self, members: list[Supervised], max_waiting: int = 0, reception: Supervised | None = None,
+                 share: FairShare | None = None):
         self.members = members
         self.max_waiting = max_waiting
         self.reception = reception
+        self.share = share or FairShare()  # one person's clips never queue ahead of everyone else's
 
     def tell(self, command: object) -> None:
         if isinstance(command, PurgeAudio):
@@ -115,5 +118,8 @@ class TranscriberPool:
                 and command.source != "console" and not command.refused and member.waiting >= self.max_waiting:
             log.warning("busy: %d clips wait for %s; refusing %s", member.waiting, member.name, key)
             self.reception.tell(replace(command, refused="busy"))
+            return
+        if isinstance(command, ReceiveAudio) and command.source != "console" and not command.refused:
+            self.share.submit(command.author_id, lambda done: member.tell(command, on_done=done))
             return
         member.tell(command)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from actors.access import RATE_LIMITED, REFUSAL_TEXT
 from actors.commands import CompleteTranscription, FailTranscription, ReceiveAudio
 from events.catalog.hearing import AudioPurged, AudioReceived, TranscriptionCompleted, TranscriptionFailed
 from events.model import Event
@@ -21,6 +22,7 @@ FAILURE_TEXT = {
     "no_space": ("I could not keep that recording: my disk is full. The bot's operator has been told; please send "
                  "it again later."),
     "internal": "Sorry, something went wrong on my side while listening to that. It has been logged.",
+    "rate_limited": REFUSAL_TEXT[RATE_LIMITED],
 }
 
 

@@ -32,15 +32,20 @@ def audio_attachment(message: discord.Message) -> discord.Attachment | None:
 
 
 class AudioFetcher:
-    def __init__(self, store: AudioStore):
+    def __init__(self, store: AudioStore, max_seconds: float = 0):
         self.store = store
+        self.max_seconds = max_seconds  # 0: no cap on the duration a voice message declares
         self._session: aiohttp.ClientSession | None = None
 
     async def fetch(self, attachment: discord.Attachment) -> tuple[str, int, str]:
-        """(sha256, size, refusal): refusal is "too_large" when over the cap, "no_space" when the data dir's
-        disk is full (nothing is kept either way: the half-written file is removed)."""
+        """(sha256, size, refusal): refusal is "too_large" when the declared or downloaded size is over the cap,
+        "too_long" when the duration a voice message declares is (neither is downloaded), "no_space" when the
+        data dir's disk is full (nothing is kept either way: the half-written file is removed)."""
         if attachment.size > self.store.max_bytes:
             return "", attachment.size, "too_large"
+        declared = getattr(attachment, "duration", None)
+        if self.max_seconds and declared is not None and float(declared) > self.max_seconds:
+            return "", attachment.size, "too_long"
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=DOWNLOAD_TIMEOUT)
         try:

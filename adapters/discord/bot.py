@@ -129,7 +129,8 @@ def run_bot(settings: Settings, build: Callable[..., System]) -> int:
     system = build(settings, {SOURCE: transport}, voices={SOURCE: voice})
     transport.voice_notes = getattr(system, "voice_notes", None)
     access = access_policy(settings)
-    audio = AudioFetcher(system.audio) if getattr(system, "audio", None) is not None else None
+    audio = AudioFetcher(system.audio, settings.max_audio_seconds) if getattr(system, "audio", None) is not None \
+        else None
     shards = Shards.of(settings)
     owns = shards.owner(bot) if shards.split else None
 
@@ -150,10 +151,10 @@ def run_bot(settings: Settings, build: Callable[..., System]) -> int:
         async with bot:
             await bot.add_cog(ConversationCog(bot, system.router.dispatch, system.conversations, transport,
                                               settings.channels, ready, settings.catch_up_limit, access, audio,
-                                              shards))
+                                              shards, getattr(system, "rate", None)))
             commands_cog = CommandsCog(bot, system.router.dispatch, transport, access, AudioFetcher(AudioStore(
                 prepare_data_dir(settings.data_dir), settings.max_import_mb * 1024 * 1024, folder="imports")),
-                voice.policy.listening)
+                voice.policy.listening, getattr(system, "rate", None))
             await bot.add_cog(commands_cog)
             await bot.add_cog(LearningCog(commands_cog))
             await bot.add_cog(FeedbackCog(bot, system.router.dispatch, transport, commands_cog, access))

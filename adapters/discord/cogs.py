@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from collections.abc import Callable
 
 import discord
 from discord.ext import commands
 
-from actors.access import QUIET, AccessPolicy, Person
+from actors.access import QUIET, AccessPolicy, Person, RateLimit
 from actors.commands import (ControlListening, ControlVoice, InvokeCommand, ReceiveAudio, ReceiveMessage, RecordCatchUp,
                              RecordConnection)
 from adapters.discord.audio_intake import AudioFetcher, audio_attachment
@@ -75,11 +76,12 @@ class ConversationCog(commands.Cog, name="Conversation"):
     def __init__(self, bot: commands.Bot, dispatch: Callable[[object], None], conversations: Conversations,
                  transport: DiscordTransport, listen: frozenset[str], on_ready: Callable[[], None],
                  catch_up_limit: int = 500, access: AccessPolicy = AccessPolicy(),
-                 audio: AudioFetcher | None = None, shards: Shards = Shards()):
+                 audio: AudioFetcher | None = None, shards: Shards = Shards(), rate: RateLimit | None = None):
         self.bot = bot
         self.access = access
         self.audio = audio
         self.shards = shards
+        self.rate = rate
         self.dispatch = dispatch
         self.conversations = conversations
         self.transport = transport
@@ -149,9 +151,15 @@ class ConversationCog(commands.Cog, name="Conversation"):
         attachment = audio_attachment(message) if self.audio is not None and not verdict else None
         if attachment is not None:
             if self.conversations.conversation_of(SOURCE, str(message.id)) is None:  # not recorded yet
+                # Counted here, before anything is downloaded or decoded (its transcript is not counted again).
+                verdict = self.rate.verdict(str(message.author.id), message.created_at.timestamp()) if self.rate \
+                    else ""
+                if verdict == QUIET:
+                    log.info("not hearing %s from %s: over the rate limit", message.id, message.author.id)
+                    return True
                 asyncio.get_running_loop().create_task(
-                    self._take_audio(message, attachment, target.conversation_id, target.text, ref_id))
-                if show_typing:
+                    self._take_audio(message, attachment, target.conversation_id, target.text, ref_id, verdict))
+                if show_typing and not verdict:
                     self.transport.start_typing(message.channel.id, str(message.id))
             return True
         self.dispatch(ReceiveMessage(
@@ -165,10 +173,11 @@ class ConversationCog(commands.Cog, name="Conversation"):
         return True
 
     async def _take_audio(self, message: discord.Message, attachment: discord.Attachment, conversation_id: str,
-                          text: str, ref_id: str | None) -> None:
+                          text: str, ref_id: str | None, verdict: str = "") -> None:
         assert self.audio is not None
         try:
-            digest, size, refused = await self.audio.fetch(attachment)
+            digest, size, refused = ("", attachment.size, "rate_limited") if verdict else \
+                await self.audio.fetch(attachment)
         except Exception as e:  # noqa: BLE001  (the CDN failed, the disk is full...): the person is told
             log.warning("could not fetch the audio of message %s: %r", message.id, e)
             digest, size, refused = "", attachment.size, "internal"
@@ -204,11 +213,15 @@ class ConversationCog(commands.Cog, name="Conversation"):
                                     tuple(report.channels_at_limit)))
 
 
+LLM_COMMANDS = frozenset({"test"})  # commands whose work is asking the LLM: counted against the rate limit
+
+
 class CommandsCog(commands.Cog, name="Commands"):
     def __init__(self, bot: commands.Bot, dispatch: Callable[[object], None], transport: DiscordTransport,
                  access: AccessPolicy = AccessPolicy(), imports: AudioFetcher | None = None,
-                 listening: Callable[[str], bool] = lambda guild_id: False):
+                 listening: Callable[[str], bool] = lambda guild_id: False, rate: RateLimit | None = None):
         self.bot = bot
+        self.rate = rate  # counts the commands that make the LLM work (``LLM_COMMANDS``) like messages
         self.listening = listening  # whether the log says Parley listens in a guild (a join then says so)
         self.imports = imports  # fetches files attached to commands (training examples) into imports/
         self.access = access
@@ -312,6 +325,8 @@ class CommandsCog(commands.Cog, name="Commands"):
             return
         person = person_of(ctx.author, ctx.channel)
         verdict = self.access.verdict(person)
+        if not verdict and name in LLM_COMMANDS and self.rate is not None:
+            verdict = self.rate.verdict(str(ctx.author.id), time.time())
         if verdict == QUIET:
             if ctx.interaction is not None:  # a slash command must be answered; only its user sees this
                 await ctx.send("I can't help you here.", ephemeral=True)
