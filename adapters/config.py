@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -320,15 +321,54 @@ def _shown(value: object) -> str:
 
 
 def prepare_data_dir(path: Path) -> Path:
-    """Create the data dir if needed and prove it is a writable folder, or say what is wrong."""
+    """Create the data dir if needed and prove it is a writable folder, or say what is wrong. It holds people's
+    words and voices: what the process creates from now on is the bot's user's alone (umask 077: folders
+    0700, files 0600), and what an earlier version left readable to others is made so too."""
     path = path.expanduser()
     if path.exists() and not path.is_dir():
         raise ConfigError(f"PARLEY_DATA_DIR {path} is a file, not a folder: point it at a folder")
+    os.umask(0o077)
     try:
         path.mkdir(parents=True, exist_ok=True)
+        _owner_only(path)
         probe = path / f".write-test-{os.getpid()}"  # per process: several may start in one dir at once
         probe.write_text("ok")
         probe.unlink()
     except OSError as e:
         raise ConfigError(f"PARLEY_DATA_DIR {path} is not a writable folder ({e.strerror or e})") from None
     return path.resolve()
+
+
+_made_private: set[Path] = set()
+
+
+def _owner_only(root: Path) -> None:
+    """Folders 0700 and files 0600 under ``root`` (links are left alone: they are not followed); once a process."""
+    if root.resolve() in _made_private:
+        return
+    _made_private.add(root.resolve())
+    for folder, dirs, files in os.walk(root):
+        for name, mode in [(folder, 0o700)] + [(os.path.join(folder, f), 0o600) for f in files]:
+            try:
+                st = os.lstat(name)
+                if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
+                    os.chmod(name, stat.S_IMODE(st.st_mode) & mode)
+            except OSError:  # gone meanwhile, or not ours: the next start tries again
+                continue
+
+
+def without_credentials(url: str) -> str:
+    """``url`` as it may be printed or logged: a user and password in it (``https://user:pass@host``) and query
+    values that look like keys are replaced by ``***``."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            netloc = "***@" + netloc.rsplit("@", 1)[1]
+        query = urlencode([(k, "***" if any(w in k.lower() for w in ("key", "token", "secret", "pass", "sig", "auth"))
+                            else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    except ValueError:
+        return "(an unreadable URL)"

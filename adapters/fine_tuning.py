@@ -7,6 +7,7 @@ import logging
 import openai
 
 from actors.ports import TrainingJob, TrainingRefused
+from adapters.config import without_credentials
 
 log = logging.getLogger("parley.fine_tuning")
 TAG = "parley_command"  # the job's metadata key: which command started it (source:message id)
@@ -14,7 +15,7 @@ TAG = "parley_command"  # the job's metadata key: which command started it (sour
 
 class OpenAIFineTuning:
     def __init__(self, base_url: str | None, api_key: str | None, timeout: float = 120.0):
-        self.endpoint = base_url or "https://api.openai.com/v1"
+        self.endpoint = without_credentials(base_url) if base_url else "https://api.openai.com/v1"  # for logs
         # Some local servers need no key; the client insists on one.
         self.client = openai.OpenAI(base_url=base_url, api_key=api_key or "none", timeout=timeout, max_retries=2)
 

@@ -170,8 +170,8 @@ def test_the_invite_link_is_printed_at_start(bot, discord_emulator):
 
 
 def test_long_answers_are_split_and_streamed_with_limited_edits(bot, discord_emulator, llm_server):
-    paragraph = "Parley keeps every action as an event. " * 20
-    long_answer = "\n".join([paragraph] * 6)  # about 4,700 characters
+    paragraph = "Parley keeps every action as an event, @everyone. " * 16
+    long_answer = "\n".join([paragraph] * 6)  # about 4,700 characters, pinging everyone were mentions allowed
     llm_server.script.append(Scripted(text=long_answer, chunk_delay=0.005))
     erin = discord_emulator.user("Erin")
     asked = discord_emulator.user_says(discord_emulator.general, erin, "tell me everything", mention_bot=True)
@@ -186,6 +186,9 @@ def test_long_answers_are_split_and_streamed_with_limited_edits(bot, discord_emu
     # final edit that puts the finished first part in place).
     streaming_time = llm_server.stream_seconds[-1]
     assert 1 <= discord_emulator.edits[parts[0]["id"]] <= streaming_time + 2
+    # Every edit, like the post, mentions nobody: the text the LLM wrote cannot ping a server.
+    assert discord_emulator.edit_bodies and all(b.get("allowed_mentions", {}).get("parse") == []
+                                                for b in discord_emulator.edit_bodies + discord_emulator.posts)
 
 
 def test_a_lost_discord_response_does_not_post_twice(bot, discord_emulator, bot_env):

@@ -403,3 +403,11 @@ def test_a_running_job_can_be_cancelled(tmp_path, llm_server):
         assert "ftjob-1`: cancelled" in session.command("finetune", "status ftjob-1")
     finally:
         session.stop()
+
+
+def test_a_file_name_with_a_nul_byte_or_past_the_length_gets_one_reply_and_crashes_nothing(session):
+    for name in ("default\x00-sft.jsonl", "x" * 5000, "exports/\x00", "../" * 2000 + "etc/passwd"):
+        reply = session.command("getfile", name)
+        assert reply.count("\n") == 0 and "I only send files from exports/ and archives/" in reply, name[:40]
+    assert session.system.status().restarts == 0  # the Trainer never failed on them
+    assert [r.reason for r in session.events(FileRefused)] == ["outside"] * 4

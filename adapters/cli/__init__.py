@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -28,6 +29,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class CredentialsHidden(logging.Filter):
+    """A user and password in any URL of a log line are written as ``***``, whoever logged it."""
+
+    USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "@" in message and "://" in message:
+            record.msg, record.args = self.USERINFO.sub("***@", message), None
+        return True
+
+
 def main(commands: Mapping[str | None, Callable[[Settings, argparse.Namespace], int]],
          argv: list[str] | None = None) -> int:
     """Run the subcommand ``argv`` names with the settings; a known failure is one line and an exit status."""
@@ -36,6 +49,8 @@ def main(commands: Mapping[str | None, Callable[[Settings, argparse.Namespace], 
         settings = load_settings()
         logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        for handler in logging.getLogger().handlers:  # a library's log line names a URL whole (httpx, aiohttp)
+            handler.addFilter(CredentialsHidden())
         return commands[args.command](settings, args)
     except StoreMissing as e:
         print(f"parley: {e}", file=sys.stderr)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from adapters.audio_files import AudioStore
-from adapters.config import Settings, prepare_data_dir
+from adapters.config import Settings, prepare_data_dir, without_credentials
 
 Build = Callable[..., Any]
 
@@ -25,7 +25,7 @@ def describe_llm(settings: Settings) -> str | None:
     """The line that says which LLM endpoint is used, or None when nothing is configured."""
     if not settings.openai_base_url and not settings.openai_api_key:
         return None
-    where = settings.openai_base_url or "OpenAI (api.openai.com)"
+    where = without_credentials(settings.openai_base_url) if settings.openai_base_url else "OpenAI (api.openai.com)"
     return f"parley: answering with model {settings.chat_model!r} at {where}"
 
 

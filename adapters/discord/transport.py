@@ -155,7 +155,7 @@ class DiscordTransport:
                         channel, text, draft.message_id, draft.channel_id, nonce_for(draft.message_id, 0))
                     self._remember_answer(str(shown.id), draft.message_id)
                 else:
-                    self._drafts[draft.message_id] = await shown.edit(content=text)
+                    self._drafts[draft.message_id] = await shown.edit(content=text, allowed_mentions=SAFE_MENTIONS)
             except (discord.HTTPException, aiohttp.ClientError, asyncio.TimeoutError) as e:
                 log.info("draft for %s not shown: %s", draft.message_id, e)  # the final answer still goes out
 
@@ -187,8 +187,8 @@ class DiscordTransport:
                         message = await interaction.followup.send(part, wait=True, allowed_mentions=SAFE_MENTIONS,
                                                                   **extra)
                     elif i == 0 and draft is not None:
-                        message = draft if draft.content == part and not extra else await draft.edit(content=part,
-                                                                                                   **extra)
+                        message = draft if draft.content == part and not extra else await draft.edit(
+                            content=part, allowed_mentions=SAFE_MENTIONS, **extra)
                     elif i == 0:
                         message = await _send_as_reply(channel, part, reply.message_id, reply.channel_id,
                                                        nonce_for(reply.message_id, i), **extra)
@@ -196,7 +196,8 @@ class DiscordTransport:
                         message = await channel.send(part, nonce=nonce_for(reply.message_id, i),
                                                      allowed_mentions=SAFE_MENTIONS, **extra)
                     if message.content != part:  # the nonce found a draft sent before a crash
-                        message = await message.edit(content=part, **{k: v for k, v in extra.items() if k == "view"})
+                        message = await message.edit(content=part, allowed_mentions=SAFE_MENTIONS,
+                                                     **{k: v for k, v in extra.items() if k == "view"})
                     sent.append(str(message.id))
                     self._remember_answer(str(message.id), reply.message_id)
             except SEND_ERRORS as e:

@@ -51,6 +51,7 @@ class DiscordEmulator:
         self.typing: list[str] = []
         self.edits: dict[str, int] = defaultdict(int)
         self.posts: list[dict] = []  # every message-create request body the bot sent
+        self.edit_bodies: list[dict] = []  # every message-edit request body the bot sent
         self.fail_next_posts: list[int | str] = []  # scripted HTTP statuses for the bot's next sends ("429-global" too)
         self.lose_next_responses = 0  # accept the bot's next sends but drop the connection before answering
         self.hang_next_responses = 0  # accept the bot's next sends and never answer (the bot dies waiting)
@@ -481,6 +482,7 @@ class DiscordEmulator:
     async def _edit_message(self, request: web.Request) -> web.Response:
         cid, mid = request.match_info["cid"], request.match_info["mid"]
         body = await request.json()
+        self.edit_bodies.append(body)
         for m in self.messages.get(cid, []):
             if m["id"] == mid:
                 if m["author"]["id"] != self.bot["id"]:
