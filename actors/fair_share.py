@@ -1,6 +1,7 @@
 """Fair share of the heavy work (generation, transcription) between people: nobody's queue holds up another's.
 
-A pool (Responders, Transcribers) hands its members at most ``per_person`` jobs of one person at a time; that
+A pool (Responders, Transcribers) hands its members at most ``per_person`` jobs of one person at a time (one by
+default: then whoever asks waits behind at most one job of anyone else, at the LLM server too); that
 person's further jobs wait here, in their own queue, in order, and go to the pool one by one as theirs finish.
 Someone who floods therefore has at most ``per_person`` jobs ahead of anyone else's in any member's inbox,
 however many they send (how many they may send is ``actors.access.RateLimit``'s). Jobs nobody in particular
@@ -16,7 +17,7 @@ Start = Callable[[Callable[[], None]], None]  # starts a job; calls the given fu
 
 
 class FairShare:
-    def __init__(self, per_person: int = 2):
+    def __init__(self, per_person: int = 1):
         self.per_person = max(1, per_person)
         self._running: dict[str, int] = {}
         self._waiting: dict[str, deque[Start]] = {}

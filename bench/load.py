@@ -41,7 +41,7 @@ def wait(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
 
 
 def start_bots(emulator: DiscordEmulator, llm: FakeOpenAI, data: Path, store: str | None,
-               shards: int) -> list[subprocess.Popen]:
+               shards: int, settings: dict[str, str] | None = None) -> list[subprocess.Popen]:
     processes = []
     for shard in range(max(1, shards)):
         extra = {"PARLEY_EVENT_STORE": store} if store else {}
@@ -49,7 +49,9 @@ def start_bots(emulator: DiscordEmulator, llm: FakeOpenAI, data: Path, store: st
             extra |= {"PARLEY_SHARD_COUNT": str(shards), "PARLEY_SHARD_IDS": str(shard)}
         env = parley_env(data / f"shard{shard}", llm, DISCORD_TOKEN=BOT_TOKEN, DISCORD_API_BASE=emulator.api_base,
                          DISCORD_GATEWAY_URL=emulator.gateway_url, PARLEY_STREAM_EDIT_INTERVAL="1.0",
-                         PARLEY_TRANSCRIBERS="1", PARLEY_MAX_WAITING="0", **extra)  # every one answered
+                         PARLEY_TRANSCRIBERS="1", PARLEY_MAX_WAITING="0",  # every one answered
+                         PARLEY_RATE_LIMIT="0", **extra)  # 8 people send ~40 each: throughput, not a flood
+        env.update(settings or {})
         if not store:
             env["PARLEY_DATA_DIR"] = str(data / "shared")
         before = len(emulator.identifies)

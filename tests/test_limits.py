@@ -30,8 +30,10 @@ class Told:
     def __init__(self) -> None:
         self.commands: list[object] = []
 
-    def tell(self, command: object) -> None:
+    def tell(self, command: object, on_done=None) -> None:  # noqa: ANN001
         self.commands.append(command)
+        if on_done is not None:
+            on_done()  # handled at once
 
 
 def test_the_responders_answer_the_console_whatever_the_limit():
@@ -67,6 +69,18 @@ def test_on_discord_a_person_over_the_limit_is_told_once_and_others_are_answered
         assert discord_emulator.replies_to(asked[3]) == []  # quiet for the rest of the minute
         rejected = [e["data"] for e in replay_json(env) if e["type"] == "MessageRejected"]
         assert [(r["message_id"], r["reason"]) for r in rejected] == [(asked[2]["id"], "rate_limited")]
+        # Audio counts too, before anything is downloaded: Carol's third piece of work is refused, the rest quiet.
+        carol = discord_emulator.user("Carol")
+        clip = lambda n: discord_emulator.attachment(f"clip{n}.ogg", b"OggS" + bytes(1000), "audio/ogg")  # noqa: E731
+        sent = [discord_emulator.user_says(general, carol, "hi", mention_bot=True),
+                *[discord_emulator.user_says(general, carol, "hear this", mention_bot=True, attachments=[clip(n)])
+                  for n in range(3)]]
+        told = wait_for(lambda: discord_emulator.replies_to(sent[2]), what="the refusal of the audio")
+        assert "please wait a minute" in told[0]["content"]
+        wait_for(lambda: discord_emulator.replies_to(sent[1]), what="the first clip's reply")
+        assert discord_emulator.downloads == 1 and discord_emulator.replies_to(sent[3]) == []
+        failed = [e["data"] for e in replay_json(env) if e["type"] == "TranscriptionFailed"]
+        assert sorted(f["reason"] for f in failed) == ["no_model", "rate_limited"]
     finally:
         bot.stop()
 
@@ -226,3 +240,26 @@ def test_the_console_is_never_refused_by_the_speaker():
         ("Say", "console"), ("SpeakAnswer", "console")]
     assert [(type(c).__name__, c.refused) for c in reception.commands] == [  # type: ignore[attr-defined]
         ("Say", "busy"), ("SpeakAnswer", "busy")]
+
+
+def test_one_persons_flood_never_queues_ahead_of_anyone_elses_work():
+    from actors.fair_share import FairShare
+
+    share, inbox, finish = FairShare(per_person=2), [], {}
+
+    def job(name: str):  # noqa: ANN202
+        def start(done) -> None:  # noqa: ANN001
+            inbox.append(name)
+            finish[name] = done
+        return start
+
+    for n in range(100):
+        share.submit("mallory", job(f"m{n}"))
+    share.submit("alice", job("a0"))
+    assert inbox == ["m0", "m1", "a0"]  # Alice's question is third in line, not 101st
+    assert share.waiting("mallory") == 98 and share.waiting("alice") == 0
+    finish["m0"]()
+    assert inbox[-1] == "m2"  # Mallory's next goes in only as one of hers finishes, in her order
+    finish["a0"]()
+    share.submit("alice", job("a1"))
+    assert inbox[-1] == "a1"

@@ -138,7 +138,8 @@ class ResponderPool:
         key = getattr(command, "conversation_id")
         member = self.members[zlib.crc32(key.encode()) % len(self.members)]
         if self.max_waiting and self.reception is not None and isinstance(command, ReceiveMessage) \
-                and command.source != "console" and member.waiting >= self.max_waiting:
+                and command.source != "console" \
+                and member.waiting + self.share.waiting(command.author_id) >= self.max_waiting:
             log.warning("busy: %d questions wait for %s; refusing %s", member.waiting, member.name, command.message_id)
             self.reception.tell(replace(command, refusal=BUSY, text=""))
             return

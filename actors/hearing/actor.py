@@ -115,7 +115,8 @@ class TranscriberPool:
         key = f"{getattr(command, 'source')}:{getattr(command, 'message_id')}"
         member = self.members[zlib.crc32(key.encode()) % len(self.members)]
         if self.max_waiting and self.reception is not None and isinstance(command, ReceiveAudio) \
-                and command.source != "console" and not command.refused and member.waiting >= self.max_waiting:
+                and command.source != "console" and not command.refused \
+                and member.waiting + self.share.waiting(command.author_id) >= self.max_waiting:
             log.warning("busy: %d clips wait for %s; refusing %s", member.waiting, member.name, key)
             self.reception.tell(replace(command, refused="busy"))
             return

@@ -49,6 +49,8 @@ class FakeOpenAI:
         self.requests: list[dict] = []
         self.stream_seconds: list[float] = []  # how long each streamed answer took to send
         self.answer_delay = 0.0  # how long an unscripted answer takes to start
+        self.one_at_a_time = False  # unscripted answers wait for each other, like one local model's single slot
+        self._slot: asyncio.Lock | None = None
         self.abandoned_streams = 0  # streams the client closed before the end (generation stopped)
         self.chunks_sent: list[int] = []  # chunks sent per streamed answer, finished or abandoned
         self.script: deque[Scripted] = deque()
@@ -177,7 +179,11 @@ class FakeOpenAI:
         body = await request.json()
         self.requests.append(body)
         step = self.script.popleft() if self.script else Scripted(delay=self.answer_delay)
-        if step.delay:
+        if step.delay and self.one_at_a_time:
+            self._slot = self._slot or asyncio.Lock()
+            async with self._slot:
+                await asyncio.sleep(step.delay)
+        elif step.delay:
             await asyncio.sleep(step.delay)
         if step.status != 200:
             return web.json_response(
