@@ -159,11 +159,6 @@ def answer_in_voice_channel(w: Wiring, r: RecordedEvent) -> object:
     return say_in_voice_channel(r.event, guild_id)  # type: ignore[arg-type]
 
 
-def learn_approved_correction(w: Wiring, r: RecordedEvent) -> object:
-    """A member's correction an admin approved teaches like an admin's own (read back from its answer's stream)."""
-    return approved_correction(r.event, w.store.read_stream)  # type: ignore[arg-type]
-
-
 def use_activated_model(w: Wiring, r: RecordedEvent) -> None:
     w.system.model.activate(r)
 
@@ -183,7 +178,7 @@ CAPABILITIES: dict[str, Capability[Wiring]] = {
     "learning": Capability(start_trainer, (PollFineTune, ResumeFineTunes, RecordEvaluation, AbandonCommand,
                                            LearnCorrection, ReloadLearning), {
         CorrectionRecorded: lambda w, r: LearnCorrection(r.event),  # type: ignore[arg-type]
-        CorrectionReviewed: learn_approved_correction},
+        CorrectionReviewed: lambda w, r: approved_correction(r.event, w.store.read_stream)},  # type: ignore[arg-type]
         named=LEARNING_COMMANDS, everywhere={ModelActivated: use_activated_model,
                                              PersonForgotten: lambda w, r: ReloadLearning()}),
     "corrections": Capability(start_correction_log, (VoteAnswer, LookAgain), named=CORRECTION_COMMANDS),

@@ -3,6 +3,7 @@ their key (after which their words in the log are ciphertext nobody can read).""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from adapters.audio_files import AudioStore
@@ -48,7 +49,7 @@ class DiskForgetting:
         """Drop the lines of JSONL files that hold their words; delete other files that do."""
         changed = 0
         for folder in SCRUBBED:
-            for path in sorted((self.root / folder).glob("*")) if (self.root / folder).is_dir() else []:
+            for path in _files_under(self.root / folder):  # every scope's folder in it too
                 if not path.is_file() or path.is_symlink():
                     continue
                 if path.suffix == ".jsonl":
@@ -63,6 +64,11 @@ class DiskForgetting:
                     path.unlink()
                     changed += 1
         return changed
+
+
+def _files_under(folder: Path) -> list[Path]:
+    """Every file under ``folder``, its scopes' folders included; links to folders are not followed."""
+    return sorted(Path(top) / name for top, _, names in os.walk(folder, followlinks=False) for name in names)
 
 
 def _strings(value: object) -> list[str]:

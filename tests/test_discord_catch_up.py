@@ -13,6 +13,7 @@ from tests.helpers import wait_for
 
 def test_every_message_is_answered_exactly_once_across_kills_under_traffic(bot_env, discord_emulator, llm_server):
     llm_server.answer_delay = 0.3
+    bot_env["PARLEY_RATE_LIMIT"] = "0"  # 30 questions a person in 12 s: traffic to catch up on, not a flood
     general = discord_emulator.general
     people = [discord_emulator.user(f"User{i}") for i in range(4)]
     posted: list[dict] = []
@@ -82,6 +83,7 @@ def test_a_mention_in_a_channel_never_used_posted_while_down_is_answered(bot_env
 
 def test_catch_up_pages_through_history_up_to_the_limit(bot_env, discord_emulator, llm_server):
     bot_env["PARLEY_CATCH_UP_LIMIT"] = "150"
+    bot_env["PARLEY_RATE_LIMIT"] = "0"  # one person's 130 messages to catch up on (the limit is tested elsewhere)
     nora = discord_emulator.user("Nora")
     running = Bot(bot_env, discord_emulator).start()
     first = discord_emulator.user_says(discord_emulator.general, nora, "start", mention_bot=True)

@@ -41,7 +41,7 @@ class FullFolder:
             pass
 
     def files(self) -> list[str]:
-        return sorted(p.name for p in self.folder.iterdir() if p.name != FILLER)
+        return sorted(str(p.relative_to(self.folder)) for p in self.folder.rglob("*") if p.is_file() and p.name != FILLER)
 
     def free(self) -> None:
         (self.folder / FILLER).unlink()
@@ -116,5 +116,5 @@ def test_an_export_and_speech_on_a_full_disk_are_refused_in_words_and_work_once_
     again = run_parley(["console"], env, stdin="!dataset export\n!say Hello there.\n", timeout=120)
     assert again.returncode == 0, again.stderr
     assert "disk is full" not in again.stdout
-    assert exports.files() == ["default-sft.jsonl"] and len(speech.files()) == 1
-    assert "What is Parley?" in (tmp_path / "data" / "exports" / "default-sft.jsonl").read_text()
+    assert exports.files() == ["operators/default-sft.jsonl"] and len(speech.files()) == 1
+    assert "What is Parley?" in (tmp_path / "data" / "exports" / "operators" / "default-sft.jsonl").read_text()

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from actors.learning import decider as training
-from actors.learning import folding
+from actors.learning import folding, tuning
 from actors.commands import InvokeCommand, PollFineTune, ResumeFineTunes
 from actors.learning.evaluation import evaluate
 from actors.learning.examples import Example, Parsed, parse_file, parse_train_command
@@ -311,7 +311,7 @@ class TrainerActor(SupervisedActor):
         action = words[0].lower() if words else "list"
         if action in ("status", "list"):
             job_id = words[1] if len(words) > 1 else ""
-            self._execute(c, lambda s: [training.answered(c, training.describe_jobs(s, c, job_id))])
+            self._execute(c, lambda s: [training.answered(c, tuning.describe_jobs(s, c, job_id))])
         elif action == "cancel":
             self._cancel(c, words[1] if len(words) > 1 else "")
         elif action == "start":
@@ -345,7 +345,7 @@ class TrainerActor(SupervisedActor):
             hint = "\n(`finetune start ... --skip-long` leaves out the examples over the limit; tokens counted " \
                    f"with {counter.how})" if any("tokens (" in p for p in problems) else ""
             text = f"`{target.name}` cannot be fine-tuned with {method.upper()} yet:\n{shown}{more}{hint}"
-            self._execute(c, lambda s: training.decide_finetune_rejected(c, target.id, method, "invalid",
+            self._execute(c, lambda s: tuning.decide_finetune_rejected(c, target.id, method, "invalid",
                                                                          tuple(problems), text))
             return
         try:
@@ -362,11 +362,11 @@ class TrainerActor(SupervisedActor):
                 file_id = job.training_file
         except TrainingRefused as e:
             text = self.refused_text(e)
-            self._execute(c, lambda s: training.decide_finetune_rejected(c, target.id, method, e.reason,
+            self._execute(c, lambda s: tuning.decide_finetune_rejected(c, target.id, method, e.reason,
                                                                          (e.detail,), text))
             return
         channel = channel_of(c) if per_channel else ""
-        self._execute(c, lambda s: training.decide_finetune_started(c, target, job.job_id, file_id, base_model,
+        self._execute(c, lambda s: tuning.decide_finetune_started(c, target, job.job_id, file_id, base_model,
                                                                     method, records, channel, job.status, left_out))
         self.later(self.config.poll_s, PollFineTune(job.job_id))
 
@@ -392,13 +392,13 @@ class TrainerActor(SupervisedActor):
         except TrainingRefused as e:
             log.warning("could not poll fine-tuning job %s (will retry): %s", job_id, e)
         else:
-            self._execute(None, lambda s: training.decide_job_status(s, job_id, now.status, now.fine_tuned_model,
+            self._execute(None, lambda s: tuning.decide_job_status(s, job_id, now.status, now.fine_tuned_model,
                                                                      now.error))
         if self.state.jobs[job_id].status not in training.TERMINAL:
             self.later(self.config.poll_s, PollFineTune(job_id))
 
     def _cancel(self, c: InvokeCommand, job_id: str) -> None:
-        job = next((j for j in training.visible_jobs(self.state, c) if j.job_id == job_id), None)
+        job = next((j for j in tuning.visible_jobs(self.state, c) if j.job_id == job_id), None)
         if job is None or job.status in training.TERMINAL:
             text = f"There is no running job `{job_id[:60]}`; `finetune list` shows them."
             self._execute(c, lambda s: [training.rejected(c, "unknown_job", text)])
@@ -409,7 +409,7 @@ class TrainerActor(SupervisedActor):
             text = self.refused_text(e)
             self._execute(c, lambda s: [training.rejected(c, "cancel_" + e.reason, text)])
             return
-        self._execute(c, lambda s: training.decide_job_status(s, job_id, now.status, now.fine_tuned_model, now.error)
+        self._execute(c, lambda s: tuning.decide_job_status(s, job_id, now.status, now.fine_tuned_model, now.error)
                       + [training.answered(c, f"Asked to cancel `{job_id}`: it is {now.status}.")])
 
     # -- models ------------------------------------------------------------------------------------
@@ -417,5 +417,5 @@ class TrainerActor(SupervisedActor):
         words, opts = options(c.args, flags=("channel", "everywhere"))
         action = words[0].lower() if words else "list"
         name = words[1] if len(words) > 1 else ""
-        self._execute(c, lambda s: training.decide_model(s, c, action, name, "channel" in opts,
+        self._execute(c, lambda s: tuning.decide_model(s, c, action, name, "channel" in opts,
                                                          self.config.configured_model, "everywhere" in opts))

@@ -1,0 +1,103 @@
+"""The Trainer's fine-tuning jobs and model choices, as pure decisions over the ``learning`` stream's state
+(``actors.learning.decider``): a job started, polled to its end, and the model it (or ``model use``) makes
+answer, in its scope (``events.scopes``) only. No I/O: the shell hands in what the training endpoint said."""
+from __future__ import annotations
+
+from actors.commands import InvokeCommand
+from actors.learning.decider import TERMINAL, Dataset, Job, Learning, answered, channel_of, rejected
+from events.catalog.learning import (FineTuneFinished, FineTuneRejected, FineTuneStarted, FineTuneStatusChanged,
+                                     ModelActivated)
+from events.model import Event
+from events.scopes import OPERATORS, described
+
+
+def decide_finetune_rejected(c: InvokeCommand, dataset_id: str, method: str, reason: str,
+                             problems: tuple[str, ...], text: str) -> list[Event]:
+    return [FineTuneRejected(dataset_id=dataset_id, method=method, reason=reason, problems=problems[:100],
+                             by=c.author_id), rejected(c, "finetune_" + reason, text)]
+
+
+def decide_finetune_started(c: InvokeCommand, target: Dataset, job_id: str, file_id: str, base_model: str,
+                            method: str, records: int, channel: str, status: str, left_out: int = 0) -> list[Event]:
+    started = FineTuneStarted(conversation_id=c.conversation_id, message_id=c.message_id, channel_id=c.channel_id,
+                              source=c.source, job_id=job_id, file_id=file_id, base_model=base_model, method=method,
+                              dataset_id=target.id, records=records, channel=channel, by=c.author_id, scope=c.scope)
+    events: list[Event] = [started]
+    if status and status != "validating_files":
+        events.append(FineTuneStatusChanged(job_id=job_id, status=status))
+    where = where_model_answers(c.scope, channel)
+    return events + [answered(c, f"Started fine-tuning job `{job_id}`: {method.upper()} of `{base_model}` on "
+                                 f"{records} record(s) of `{target.name}`"
+                                 + (f" ({left_out} over the token limit left out)" if left_out else "")
+                                 + ". I'll say here when it ends; on success "
+                                 f"the tuned model answers {where}.")]
+
+
+def decide_job_status(state: Learning, job_id: str, status: str, fine_tuned_model: str, error: str) -> list[Event]:
+    """A poll's answer: record a change; at the end, tell the channel and activate a tuned model."""
+    job = state.jobs.get(job_id)
+    if job is None or job.status in TERMINAL or status == job.status:
+        return []
+    if status not in TERMINAL:
+        return [FineTuneStatusChanged(job_id=job_id, status=status)]
+    conversation_id, message_id, channel_id, source = job.where
+    if status == "succeeded" and fine_tuned_model:
+        where = where_model_answers(job.scope, job.channel)
+        text = f"Fine-tuning job `{job_id}` succeeded: `{fine_tuned_model}` now answers {where}."
+    elif status == "succeeded":
+        text = f"Fine-tuning job `{job_id}` succeeded but the service named no model; nothing changed."
+    elif status == "cancelled":
+        text = f"Fine-tuning job `{job_id}` was cancelled; the model in use did not change."
+    else:
+        text = f"Fine-tuning job `{job_id}` failed: {error or 'the service gave no reason'}. The model in use did not change."
+    events: list[Event] = [FineTuneFinished(conversation_id=conversation_id, message_id=message_id,
+                                            channel_id=channel_id, source=source, job_id=job_id, status=status,
+                                            fine_tuned_model=fine_tuned_model, error=error[:500], reply_text=text)]
+    if status == "succeeded" and fine_tuned_model:
+        events.append(ModelActivated(model=fine_tuned_model, channel=job.channel, by="fine-tune", job_id=job_id,
+                                     scope=job.scope))
+    return events
+
+
+def where_model_answers(scope: str, channel: str) -> str:
+    if channel:
+        return "in this channel"
+    return "everywhere" if scope == OPERATORS else f"in {described(scope)}"
+
+
+def visible_jobs(state: Learning, c: InvokeCommand) -> list[Job]:
+    """A scope's admins see and cancel their scope's jobs; operators every job."""
+    return list(state.jobs.values()) if c.is_operator else state.jobs_of(c.scope)
+
+
+def describe_jobs(state: Learning, c: InvokeCommand, job_id: str = "") -> str:
+    visible = {j.job_id: j for j in visible_jobs(state, c)}
+    jobs = [visible[job_id]] if job_id in visible else list(visible.values())[-10:]
+    if not jobs:
+        return "No fine-tuning jobs yet: `finetune start`."
+    names = {d.id: d.name for d in state.datasets.values()}
+    return "\n".join(f"- `{j.job_id}`: {j.status}, {j.method.upper()} of `{j.base_model}` on "
+                     f"`{names.get(j.dataset_id, '(deleted)')}`"
+                     + (f" → `{j.fine_tuned_model}`" if j.fine_tuned_model else "") for j in jobs)
+
+
+def decide_model(state: Learning, c: InvokeCommand, action: str, model: str, per_channel: bool,
+                 configured: str, everywhere: bool = False) -> list[Event]:
+    channel = channel_of(c)
+    if action == "list":
+        tuned = [j.fine_tuned_model for j in visible_jobs(state, c) if j.fine_tuned_model]
+        now = (state.models.get((c.scope, channel)) or state.models.get((c.scope, ""))
+               or state.models.get((OPERATORS, "")) or configured)
+        mine = [m for (scope, _), m in state.models.items() if scope in (c.scope, OPERATORS) or c.is_operator]
+        known = list(dict.fromkeys([configured, *mine, *tuned]))
+        return [answered(c, "Models:\n" + "\n".join(f"- `{m}`" + (" (answering here)" if m == now else "")
+                                                     for m in known))]
+    if action == "use" and model:
+        if everywhere and not c.is_operator:
+            return [rejected(c, "not_operator", "Only the bot's operators can choose the model for every server; "
+                                                "`model use NAME` chooses it for this server.")]
+        scope = OPERATORS if everywhere else c.scope
+        where = "" if everywhere else channel if per_channel else ""
+        return [ModelActivated(model=model[:200], channel=where, by=c.author_id, scope=scope),
+                answered(c, f"`{model[:200]}` now answers {where_model_answers(scope, where)}.")]
+    return [rejected(c, "unknown_action", "Use `model use NAME [--channel|--everywhere]` or `model list`.")]
