@@ -89,10 +89,12 @@ def test_desk_answers_known_commands_and_rejects_unknown_ones():
     [helped] = desk.decide(desk.CommandLog(), command("help"), None, prefix="?")
     assert "`?status`" in helped.text
     report = desk.StatusReport("sqlite:x", 42, 5, 6, 1, "gpt")
-    [status] = desk.decide(desk.CommandLog(), command("status", is_admin=True), report)
+    [status] = desk.decide(desk.CommandLog(), command("status", is_admin=True, is_operator=True), report)
     assert "position 42" in status.text and "5/6" in status.text and "gpt" in status.text
     [public] = desk.decide(desk.CommandLog(), command("status"), report)  # not an admin: no paths, no counts
     assert "sqlite:x" not in public.text and "42" not in public.text and "gpt" in public.text
+    [owner] = desk.decide(desk.CommandLog(), command("status", is_admin=True), report)  # a guild's admin only
+    assert "sqlite:x" not in owner.text and "42" not in owner.text
     [unknown] = desk.decide(desk.CommandLog(), command("x" * 100), None)
     assert isinstance(unknown, CommandRejected) and len(unknown.reply_text) < 120
 

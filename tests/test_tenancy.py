@@ -111,3 +111,33 @@ def test_one_servers_owner_cannot_reach_another_servers_data_or_powers(env, disc
     exports = sorted(str(p.relative_to(Path(env["PARLEY_DATA_DIR"])))
                      for p in (Path(env["PARLEY_DATA_DIR"]) / "exports").rglob("*.jsonl"))
     assert exports == [f"exports/guild-{emulator.guild_id}/default-sft.jsonl"]
+
+
+def test_what_was_recorded_before_scopes_is_the_operators_and_no_servers():
+    """Old records are read, not rewritten: as the operators' (so no guild inherits another's data), and a v1
+    job's ``scope`` (then: the channel its model answers in) becomes its ``channel``."""
+    import orjson
+
+    from actors.learning.decider import Learning, evolve
+    from events.codec import decode
+    from events.scopes import OPERATORS
+
+    def old(type_name: str, **data: object) -> object:
+        return decode(type_name, orjson.dumps({"v": 1, "at": "2026-01-01T00:00:00+00:00", "data": data}))[0]
+
+    created = old("DatasetCreated", dataset_id="d1", name="default", by="owner-of-guild-1")
+    used = old("DatasetUsed", dataset_id="d1", name="default", channel="discord:9", by="owner-of-guild-1")
+    model = old("ModelActivated", model="eve-evil-model", channel="", by="eve")
+    job = old("FineTuneStarted", conversation_id="c", message_id="m", channel_id="9", source="discord", job_id="j",
+              file_id="f", base_model="b", method="sft", dataset_id="d1", records=10, scope="discord:9", by="o")
+    correction = old("CorrectionRecorded", source="discord", conversation_id="c", channel_id="9",
+                     question_message_id="q", asker_id="a", question="Q?", original="A", corrected="B", by="m",
+                     by_name="M", via="reply", message_id="x")
+    assert {e.scope for e in (created, model, job, correction)} == {OPERATORS}  # type: ignore[attr-defined]
+    assert job.channel == "discord:9" and correction.approved  # type: ignore[attr-defined]
+    assert not used.shared  # type: ignore[attr-defined]  # nobody lent it: it was simply everyone's
+    state = Learning()
+    for event in (created, used):
+        state = evolve(state, event)
+    assert state.teaching_in("discord:9", "guild:1") is None  # the old dataset teaches no guild...
+    assert state.teaching_in("console:console", OPERATORS).id == "d1"  # ...and stays the operators'

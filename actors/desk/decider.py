@@ -81,7 +81,7 @@ def decide(state: CommandLog, c: InvokeCommand, status: StatusReport | None, pre
         text = "Talk to me by mentioning me, replying to my answers, or in a DM.\nCommands:\n" + "\n".join(lines)
     elif name == "status" and status is not None:
         healthy = status.actors_alive == status.actors_total
-        if c.is_admin:  # where the data lives and how the actors fare is for the bot's operators
+        if c.is_operator:  # where the data lives and how the actors fare is for the bot's operators, not guilds
             text = (f"Event store: {status.store}, position {status.position}\n"
                     f"Actors alive: {status.actors_alive}/{status.actors_total} (restarts: {status.restarts})\n"
                     f"Model: {status.model}")
