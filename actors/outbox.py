@@ -44,7 +44,8 @@ def reply_from(event: AboutMessage) -> Reply:
         if isinstance(event, VoiceReplyPrepared) else {}
     return Reply(source=event.source, conversation_id=event.conversation_id, channel_id=event.channel_id,
                  message_id=event.message_id, text=reply_text(event), kind=event.type_name,
-                 part=reply_part(event), attachment=getattr(event, "attachment", ""), **voice)
+                 part=reply_part(event), attachment=getattr(event, "attachment", ""),
+                 choices=tuple(getattr(event, "choices", ())), **voice)
 
 
 class OutboxActor(SupervisedActor):

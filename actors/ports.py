@@ -47,6 +47,7 @@ class Reply:
     duration_s: float = 0.0
     waveform: str = ""
     attachment: str = ""  # a file to send with the text, relative to the data dir (exports, archives)
+    choices: tuple[str, ...] = ()  # commands offered with the reply (buttons on Discord), e.g. "corrections approve 3"
 
     @property
     def key(self) -> tuple[str, str, str]:

@@ -63,13 +63,20 @@ def test_corrections_and_votes_through_every_door(env, discord_emulator, llm_ser
         review = emulator.user_says(general, ann, "!corrections review")
         assert "Only this server's admins" in wait_for(lambda: emulator.replies_to(review), 30)[0]["content"]
         review = emulator.user_says(general, emulator.owner, "!corrections review")
-        listed = wait_for(lambda: emulator.replies_to(review), 30)[0]["content"]
+        listing = wait_for(lambda: emulator.replies_to(review), 30)[0]
+        listed = listing["content"]
         numbers = {said: line.split("**")[1] for line in listed.splitlines() if "**" in line
                    for said in ("It is Canberra.", "Canberra, not Sydney.") if said in line}
         assert len(numbers) == 2 and listed.count("**") == 8, listed
-        for verb, said in (("approve", "It is Canberra."), ("reject", "Canberra, not Sydney.")):
-            done = emulator.user_says(general, emulator.owner, f"!corrections {verb} {numbers[said]}")
-            assert f"{verb.rstrip('e')}ed" in wait_for(lambda: emulator.replies_to(done), 30)[0]["content"]
+        buttons = {c["custom_id"] for row in listing["components"] for c in row["components"]}
+        approve = f"parley:review:approve:{numbers['It is Canberra.']}"
+        assert len(buttons) == 8 and approve in buttons  # approve and reject for each of the four
+        emulator.user_clicks(listing, ann, approve)  # a member's press runs nothing
+        followup(emulator, "Only this server's admins")
+        emulator.user_clicks(listing, emulator.owner, approve)
+        followup(emulator, "approved: it teaches my answers from now on")
+        done = emulator.user_says(general, emulator.owner, f"!corrections reject {numbers['Canberra, not Sydney.']}")
+        assert "rejected" in wait_for(lambda: emulator.replies_to(done), 30)[0]["content"]
     finally:
         assert "Traceback" not in bot.stop()
 

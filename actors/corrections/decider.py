@@ -17,6 +17,7 @@ from events.model import Event
 from events.scopes import OPERATORS
 
 MAX_CORRECTION_CHARS = 4000
+REVIEW_BUTTONS = 10  # suggestions offered as approve/reject buttons in one review (Discord: 5 rows of 5)
 KEEP_SEEN = 200
 
 NOT_FOUND_TEXT = {
@@ -76,8 +77,8 @@ def _rejected(c: InvokeCommand | VoteAnswer, name: str, reason: str, text: str) 
     return [CommandRejected(**_common(c, name), reason=reason, reply_text=text)]
 
 
-def _answered(c: InvokeCommand | VoteAnswer, name: str, text: str) -> CommandAnswered:
-    return CommandAnswered(**_common(c, name), text=text)
+def _answered(c: InvokeCommand | VoteAnswer, name: str, text: str, choices: tuple[str, ...] = ()) -> CommandAnswered:
+    return CommandAnswered(**_common(c, name), text=text, choices=choices)
 
 
 def _refused(state: AnswerLog, c: InvokeCommand | VoteAnswer, name: str, answered: Answered | None,
@@ -199,8 +200,10 @@ def listing(c: InvokeCommand, waiting: list[dict]) -> CommandAnswered:
         return _answered(c, "corrections", "No corrections are waiting for review here.")
     lines = [f"**{w['position']}** by {w['by_name'] or 'someone'}: to “{_short(w['question'])}” I said “"
              f"{_short(w['original'])}”; they suggest “{_short(w['corrected'])}”" for w in waiting]
+    choices = tuple(f"corrections {verb} {w['position']}" for w in waiting[:REVIEW_BUTTONS]
+                    for verb in ("approve", "reject"))
     return _answered(c, "corrections", "Corrections waiting for review (`corrections approve N` teaches it, "
-                                       "`corrections reject N` drops it):\n" + "\n".join(lines))
+                                       "`corrections reject N` drops it):\n" + "\n".join(lines), choices)
 
 
 def usage(c: InvokeCommand, text: str) -> CommandRejected:

@@ -20,7 +20,7 @@ from adapters.audio_files import AudioStore
 from adapters.config import Settings, prepare_data_dir
 from adapters.discord.audio_intake import AudioFetcher
 from adapters.discord.cogs import SOURCE, CommandsCog, ConversationCog
-from adapters.discord.feedback import FeedbackCog, feedback_view
+from adapters.discord.feedback import FeedbackCog, choices_view, feedback_view
 from adapters.discord.learning_cog import LearningCog
 from adapters.discord.shards import Shards
 from adapters.discord.transport import DiscordTransport
@@ -158,7 +158,7 @@ def run_bot(settings: Settings, build: Callable[..., System]) -> int:
             await bot.add_cog(commands_cog)
             await bot.add_cog(LearningCog(commands_cog))
             await bot.add_cog(FeedbackCog(bot, system.router.dispatch, transport, commands_cog, access))
-            transport.answer_view = feedback_view
+            transport.answer_view, transport.choices_view = feedback_view, choices_view
             await bot.add_cog(voice)
 
             @bot.listen("on_connect")

@@ -69,6 +69,37 @@ FORGET_PROMPT = ("This makes everything you said to me unreadable for good, in m
                  "files and the exported examples with your words. It cannot be undone. Press the button to confirm.")
 
 
+class ReviewButton(discord.ui.DynamicItem[discord.ui.Button],
+                   template=r"parley:review:(?P<verb>approve|reject):(?P<number>\d{1,20})"):
+    """Approve or reject a member's correction, under ``corrections review``: pressing it runs
+    ``corrections approve|reject N`` as the person who pressed (so only that server's admins can)."""
+
+    def __init__(self, verb: str, number: str):
+        style = discord.ButtonStyle.success if verb == "approve" else discord.ButtonStyle.secondary
+        super().__init__(discord.ui.Button(style=style, label=f"{verb.title()} {number}",
+                                           custom_id=f"parley:review:{verb}:{number}"))
+        self.verb, self.number = verb, number
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /):  # noqa: ANN206
+        return cls(match["verb"], match["number"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        cog = interaction.client.get_cog("Feedback")  # type: ignore[union-attr]
+        if cog is not None:
+            await cog.review(interaction, self.verb, self.number)
+
+
+def choices_view(choices: tuple[str, ...]) -> discord.ui.View | None:
+    """Buttons for the commands a reply offers (only the ones Parley knows how to press: reviews)."""
+    view = discord.ui.View(timeout=None)
+    for choice in choices[:25]:
+        match = re.fullmatch(r"corrections (approve|reject) (\d{1,20})", choice)
+        if match:
+            view.add_item(ReviewButton(match[1], match[2]))
+    return view if view.children else None
+
+
 def feedback_view() -> discord.ui.View:
     """The buttons under an answer."""
     view = discord.ui.View(timeout=None)
@@ -99,11 +130,11 @@ class FeedbackCog(commands.Cog, name="Feedback"):
         self.menu = app_commands.ContextMenu(name="Correct this answer", callback=self.correct_menu)
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(VoteButton, ForgetButton)
+        self.bot.add_dynamic_items(VoteButton, ForgetButton, ReviewButton)
         self.bot.tree.add_command(self.menu)
 
     async def cog_unload(self) -> None:
-        self.bot.remove_dynamic_items(VoteButton, ForgetButton)
+        self.bot.remove_dynamic_items(VoteButton, ForgetButton, ReviewButton)
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
     # -- commands ------------------------------------------------------------------------------------
@@ -150,6 +181,14 @@ class FeedbackCog(commands.Cog, name="Feedback"):
         await interaction.response.defer(ephemeral=True, thinking=True)
         self.transport.remember_interaction(str(interaction.id), interaction)
         self.dispatch(InvokeCommand(**self._who(interaction), name="forget-me", via="button"))
+
+    async def review(self, interaction: discord.Interaction, verb: str, number: str) -> None:
+        if await self._refused_quietly(interaction):
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        self.transport.remember_interaction(str(interaction.id), interaction)
+        self.dispatch(InvokeCommand(**self._who(interaction), **self._powers(interaction), name="corrections",
+                                    args=f"{verb} {number}", via="button", refusal=self._verdict(interaction)))
 
     async def correct_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
         if await self._refused_quietly(interaction):

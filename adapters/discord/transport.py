@@ -42,6 +42,7 @@ class DiscordTransport:
         self.bot = bot
         self.files_root = files_root  # the data dir: replies' attachments (exports, archives) are in it
         self.answer_view: Callable[[], discord.ui.View] | None = None  # buttons under each answer (👍/👎)
+        self.choices_view: Callable[[tuple[str, ...]], discord.ui.View | None] | None = None  # a reply's choices
         self.voice_notes = voice_notes  # where voice-message answers are (speech/<hash>.ogg)
         self.edit_interval = edit_interval
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -179,6 +180,8 @@ class DiscordTransport:
                 file = self._file(reply)
                 buttons = self.answer_view() if self.answer_view is not None and reply.kind == "ResponseGenerated" \
                     and interaction is None else None
+                if reply.choices and self.choices_view is not None:
+                    buttons = self.choices_view(reply.choices)
                 for i, part in enumerate(parts):
                     extra: dict = {"file": file} if i == 0 and file is not None else {}
                     if buttons is not None and i == len(parts) - 1:

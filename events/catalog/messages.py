@@ -20,14 +20,17 @@ class AboutMessage(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class CommandAnswered(AboutMessage):
-    """v2 added ``attachment``: a file sent with the answer, relative to the data dir ("" for none)."""
+    """v2 added ``attachment``: a file sent with the answer, relative to the data dir ("" for none); v3 added
+    ``choices``: commands offered with the answer, each one press away where the transport has buttons
+    (``corrections approve 17``); whoever presses runs it with their own powers."""
 
     type_name = "CommandAnswered"
-    version = 2
+    version = 3
     author_id: str
     command: str
     text: str
     attachment: str = ""
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,4 +45,10 @@ class CommandRejected(AboutMessage):
 @upcaster("CommandAnswered", 1)
 def _command_answered_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     data.setdefault("attachment", "")  # v1 answers were text only
+    return data
+
+
+@upcaster("CommandAnswered", 2)
+def _command_answered_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    data.setdefault("choices", [])  # no answer offered buttons before
     return data
