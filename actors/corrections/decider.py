@@ -165,7 +165,8 @@ def decide_vote(state: AnswerLog, v: VoteAnswer, answered: Answered | None, why_
                                                                         "vote per person.")
     vote = FeedbackRecorded(source=answered.source, channel_id=answered.channel_id,
                             question_message_id=answered.question_message_id, rating=v.rating, text="",
-                            by=v.author_id, by_name=v.author_name, via="button", message_id=v.message_id)
+                            by=v.author_id, by_name=v.author_name, via="button", message_id=v.message_id,
+                            scope=answered.scope or OPERATORS)
     if v.silent:
         return [vote]
     return [vote, _answered(v, "vote", "Thanks for the 👍!" if v.rating == "up" else "Thanks for telling me.")]
@@ -183,7 +184,7 @@ def decide_feedback(state: AnswerLog, c: InvokeCommand, answered: Answered | Non
     return [FeedbackRecorded(source=c.source, channel_id=c.channel_id,
                              question_message_id=answered.question_message_id if answered else "", rating="",
                              text=text, by=c.author_id, by_name=c.author_name, via=c.via or "command",
-                             message_id=c.message_id),
+                             message_id=c.message_id, scope=answered.scope or OPERATORS if answered else c.scope),
             _answered(c, "feedback", "Thanks for the feedback: it is recorded for the people who run me.")]
 
 

@@ -52,9 +52,10 @@ class CorrectionReviewed(Event):
 @dataclass(frozen=True, kw_only=True)
 class FeedbackRecorded(Event):
     """A vote (``rating`` "up" or "down") on one of Parley's answers, or written feedback (``text``;
-    about an answer when ``question_message_id`` is set)."""
+    about an answer when ``question_message_id`` is set). v2 added ``scope``: the answer's, else where it was said."""
 
     type_name = "FeedbackRecorded"
+    version = 2
     source: str
     channel_id: str
     question_message_id: str
@@ -64,6 +65,7 @@ class FeedbackRecorded(Event):
     by_name: str
     via: str
     message_id: str
+    scope: str = OPERATORS
 
 
 def answer_stream(source: str, question_message_id: str) -> str:
@@ -75,4 +77,10 @@ def answer_stream(source: str, question_message_id: str) -> str:
 def _correction_recorded_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     data.setdefault("scope", OPERATORS)  # from before scopes: the operators', as it taught then
     data.setdefault("approved", True)
+    return data
+
+
+@upcaster("FeedbackRecorded", 1)
+def _feedback_recorded_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    data.setdefault("scope", OPERATORS)
     return data
