@@ -12,6 +12,9 @@ data. Who may act on which scope is decided in ``actors.access`` alone.
 from __future__ import annotations
 
 import re
+from typing import Any
+
+from events.codec import upcaster
 
 OPERATORS = "operators"
 _SCOPE = re.compile(r"^(operators|guild:\d{1,25}|person:[A-Za-z0-9_.-]{1,64})$")
@@ -41,3 +44,15 @@ def described(scope: str) -> str:
     if scope == OPERATORS:
         return "the operators (shared by every server)"
     return "this server" if scope.startswith("guild:") else "these DMs"
+
+
+def read_before_scopes(type_name: str, from_version: int, **also: Any) -> None:
+    """Register the upcaster that reads ``type_name`` records of ``from_version`` (from before scopes) as the
+    operators' (with ``also``'s defaults for the other fields the new version added). Nothing is rewritten."""
+    def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+        data.setdefault("scope", OPERATORS)
+        for field, value in also.items():
+            data.setdefault(field, value)
+        return data
+
+    upcaster(type_name, from_version)(upgrade)

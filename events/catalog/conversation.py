@@ -6,7 +6,7 @@ from typing import Any
 
 from events.catalog.messages import AboutMessage
 from events.codec import upcaster
-from events.scopes import OPERATORS
+from events.scopes import OPERATORS, read_before_scopes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,7 +87,4 @@ def _response_generated_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-@upcaster("MessageReceived", 3)
-def _message_received_v3_to_v4(data: dict[str, Any]) -> dict[str, Any]:
-    data.setdefault("scope", OPERATORS)  # from before scopes: the operators', so no server inherits it
-    return data
+read_before_scopes("MessageReceived", 3)  # the operators': no server inherits what was said before scopes

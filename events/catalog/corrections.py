@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from events.codec import upcaster
 from events.model import Event
-from events.scopes import OPERATORS
+from events.scopes import OPERATORS, read_before_scopes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,14 +71,5 @@ def answer_stream(source: str, question_message_id: str) -> str:
     return f"answer:{source}:{question_message_id}"
 
 
-@upcaster("CorrectionRecorded", 1)
-def _correction_recorded_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    data.setdefault("scope", OPERATORS)  # from before scopes: the operators', as it taught then
-    data.setdefault("approved", True)
-    return data
-
-
-@upcaster("FeedbackRecorded", 1)
-def _feedback_recorded_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    data.setdefault("scope", OPERATORS)
-    return data
+read_before_scopes("CorrectionRecorded", 1, approved=True)  # the operators', and teaching, as it did then
+read_before_scopes("FeedbackRecorded", 1)

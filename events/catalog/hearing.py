@@ -9,7 +9,7 @@ from typing import Any
 from events.catalog.messages import AboutMessage
 from events.codec import upcaster
 from events.model import Event
-from events.scopes import OPERATORS
+from events.scopes import OPERATORS, read_before_scopes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,7 +77,4 @@ def _transcription_completed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-@upcaster("AudioReceived", 1)
-def _audio_received_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    data.setdefault("scope", OPERATORS)  # from before scopes
-    return data
+read_before_scopes("AudioReceived", 1)

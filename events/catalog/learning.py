@@ -8,7 +8,7 @@ from typing import Any
 from events.catalog.messages import AboutMessage
 from events.codec import upcaster
 from events.model import Event
-from events.scopes import OPERATORS
+from events.scopes import OPERATORS, read_before_scopes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -233,28 +233,15 @@ def _examples_added_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
 
 # Before scopes, everything was everyone's: read as the operators' (nothing rewritten), so no server inherits
 # another's data, and what operators made stays theirs.
-@upcaster("DatasetCreated", 1)
-def _dataset_created_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    data.setdefault("scope", OPERATORS)
-    return data
-
-
-@upcaster("EvaluationCompleted", 1)
-def _evaluation_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    data.setdefault("scope", OPERATORS)
-    return data
+read_before_scopes("DatasetCreated", 1)
+read_before_scopes("EvaluationCompleted", 1)
+read_before_scopes("ModelActivated", 1)
 
 
 @upcaster("FineTuneStarted", 1)
 def _finetune_started_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     data["channel"] = data.pop("scope", "")
     data["scope"] = OPERATORS
-    return data
-
-
-@upcaster("ModelActivated", 1)
-def _model_activated_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    data.setdefault("scope", OPERATORS)
     return data
 
 
