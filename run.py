@@ -48,7 +48,7 @@ from actors.voice.actor import GuildSpeakerActor, GuildSpeakers
 from adapters.audio_files import AudioStore
 from adapters import cli
 from adapters.cli import audit, bot, hearing, learning, log, privacy, projections, speaking
-from adapters.config import Settings, prepare_data_dir
+from adapters.config import Settings, prepare_data_dir, with_llm_backend
 from adapters.forgetting import DiskForgetting
 from adapters.learning_files import LearningFiles
 from adapters.piper_tts import VoiceChoice
@@ -198,7 +198,7 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
           voices: dict[str, VoiceChannels] | None = None) -> Parley:
     """Open the store, rebuild the read models, start the actors, and wire them to ``transports`` (and
     to ``voices``, the transports' voice channels)."""
-    data_dir = prepare_data_dir(settings.data_dir)
+    settings, data_dir = with_llm_backend(settings), prepare_data_dir(settings.data_dir)
     store = open_store(settings.event_store, data_dir)
     if llm is None:
         from adapters.llm import chat_for

