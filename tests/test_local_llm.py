@@ -19,6 +19,8 @@ from events.catalog.conversation import ResponseGenerated
 from run import build
 from tests.conftest import ROOT, replay_json, run_parley
 from tests.helpers import CapturedConsole, wait_for
+from tests.test_discord_e2e import discord_emulator  # noqa: F401  (a fixture)
+from tests.test_voice_channel import voice_emulator  # noqa: F401  (a fixture)
 
 QUESTION = "What is the capital of France?"
 
@@ -167,3 +169,59 @@ def test_a_model_that_cannot_run_is_one_line_and_exit_2(tmp_path, model, case):
     expected = {"missing": "does not exist", "not_gguf": "is not a GGUF model file", "truncated": "truncated",
                 "base_model": "not a chat (instruct) model", "too_big": "GiB free"}[case]
     assert expected in lines[0]
+
+
+def without_endpoint(env: dict[str, str]) -> dict[str, str]:
+    """A test environment made offline: no endpoint, no key, no model name; the local model decides."""
+    env = {k: v for k, v in env.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "PARLEY_CHAT_MODEL")}
+    return env | {"PARLEY_LOCAL_TEMPERATURE": "0", "PARLEY_LOCAL_SEED": "42", "PARLEY_MAX_ANSWER_TOKENS": "120"}
+
+
+def test_a_mention_on_discord_is_streamed_and_answered_by_the_local_model(tmp_path, model, discord_emulator):  # noqa: F811
+    from tests.fakes.discord_server import BOT_TOKEN
+    from tests.test_discord_e2e import Bot
+
+    em = discord_emulator
+    env = without_endpoint(offline_env(tmp_path / "data", DISCORD_TOKEN=BOT_TOKEN, DISCORD_API_BASE=em.api_base,
+                                       DISCORD_GATEWAY_URL=em.gateway_url, PARLEY_STREAM_EDIT_INTERVAL="0.1"))
+    bot = Bot(env, em).start()
+    try:
+        asked = em.user_says(em.general, em.user("Ann"), "Tell me about the sea in five sentences.", mention_bot=True)
+        wait_for(lambda: any(e["type"] == "ReplySent" for e in replay_json(env)), 120, "the answer sent")
+        [answer] = em.replies_to(asked)
+        generated = next(e["data"] for e in replay_json(env) if e["type"] == "ResponseGenerated")
+        assert answer["content"] == generated["text"] and len(generated["text"]) > 100
+        assert em.edits[answer["id"]] >= 1  # posted as it streamed, then edited as it grew
+    finally:
+        log = bot.stop()
+    assert f"answering offline with the local model {model.name}" in log and "Traceback" not in log
+
+
+def test_a_spoken_question_in_a_voice_channel_is_answered_aloud_offline(tmp_path, model, voice_emulator):  # noqa: F811
+    """Vosk hears it, the local model answers it, Piper says it: no endpoint anywhere, only loopback to Discord."""
+    from adapters.speech import default_model_path
+    from tests.fakes.openai_server import FakeOpenAI
+    from tests.test_discord_e2e import Bot
+    from tests.test_listening import QUESTION
+    from tests.test_voice_channel import command, voice_env, wait_event
+
+    em = voice_emulator
+    with FakeOpenAI() as unused:  # only so voice_env can be reused; it is removed from the environment below
+        env = without_endpoint(voice_env(tmp_path, unused, em, VOSK_MODEL_PATH=str(default_model_path()),
+                                         PARLEY_LISTEN_SILENCE_MS="1500"))
+    em.user_joins_voice(em.owner, em.lounge)
+    em.user_joins_voice(em.listener, em.lounge)
+    bot = Bot(env, em).start()
+    try:
+        assert "Joined" in command(em, em.owner, "!join")["content"]
+        wait_for(lambda: em.voice.listener is not None and em.voice.listener.ready, what="the DAVE group formed")
+        assert "I'm listening" in command(em, em.owner, "!listen on")["content"]
+        em.voice.speak_soon(QUESTION).result(30)
+        heard = wait_event(env, "UtteranceHeard", timeout=90)["data"]
+        answered = wait_event(env, "ResponseGenerated", timeout=90, message_id=heard["message_id"])["data"]
+        assert answered["model"] == model.stem and answered["text"].strip()
+        wait_event(env, "PlaybackFinished", timeout=90, utterance_id=heard["message_id"])  # said aloud
+        assert len(em.voice.received_at) > 25  # Parley's voice reached the channel (over half a second)
+    finally:
+        log = bot.stop()
+    assert "Traceback" not in log, log[-3000:]
