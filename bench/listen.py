@@ -1,7 +1,7 @@
 """Listening in a voice channel (issue 17): how many speakers one core hears in real time, and how soon a spoken
 question gets a spoken answer.
 
-    python bench/listen.py [--speakers 20] [--seconds 10] [--rounds 8]
+    python bench/listen.py [--speakers 20] [--seconds 10] [--rounds 8] [--llm fake|local]
 
 - ``decode_speakers_per_core``: ``--speakers`` people each sending ``--seconds`` of the Korean test sentence as
   Discord clients do (RTP sealed with xchacha20-poly1305, DAVE-encrypted by each one's own ``davey`` session)
@@ -14,6 +14,9 @@ question gets a spoken answer.
   a voice message to the voice-message answer being posted, and ``barge_in_stop_s``: from the first frame of
   someone speaking while Parley talks to its ``PlaybackInterrupted(barge_in)``, recorded once the player has
   stopped (target <= 0.3 s).
+- ``--llm local``: the same with no endpoint at all, the bot answering with the local model the install ships
+  (issue 25; target: utterance to first audio p50 <= 1.0 s); the barge-in rounds need a scripted long answer
+  and are left out.
 """
 from __future__ import annotations
 
@@ -62,7 +65,7 @@ def decoding(speakers: int, seconds: float) -> dict:
             "speakers": speakers, "seconds_each": seconds}
 
 
-def answering(rounds: int) -> dict:
+def answering(rounds: int, llm_kind: str = "fake") -> dict:
     from adapters.speech import default_model_path
     from datetime import datetime
 
@@ -82,6 +85,9 @@ def answering(rounds: int) -> dict:
         env = parley_env(Path(folder) / "data", llm, DISCORD_TOKEN=BOT_TOKEN, DISCORD_API_BASE=em.api_base,
                          DISCORD_GATEWAY_URL=em.gateway_url, SSL_CERT_FILE=str(em.voice.cert),
                          VOSK_MODEL_PATH=str(model))
+        if llm_kind == "local":  # no endpoint at all: Vosk, the local model in the bot's process, Piper
+            env = {k: v for k, v in env.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "PARLEY_CHAT_MODEL")}
+            env.update(PARLEY_MAX_ANSWER_TOKENS="80", PARLEY_LOCAL_TEMPERATURE="0", PARLEY_LOCAL_SEED="42")
         for person in (em.owner, em.listener):
             em.user_joins_voice(person, lounge)
         bot = Bot(env, em).start()
@@ -99,7 +105,7 @@ def answering(rounds: int) -> dict:
                 wait_for(lambda: time.monotonic() - em.voice.received_at[-1] > 1.0, timeout=60, what="quiet")
             from tests.fakes.openai_server import Scripted
             from tests.test_voice_channel import LONG_ANSWER
-            for _ in range(rounds):  # barge-in: Parley talks, someone starts to speak, Parley stops
+            for _ in range(rounds if llm_kind == "fake" else 0):  # barge-in (a scripted long answer): Parley stops
                 llm.script.append(Scripted(text=LONG_ANSWER))
                 asked = em.user_says(em.general, em.owner, "tell me a lot", mention_bot=True)
                 wait_for(lambda: em.replies_to(asked), timeout=60, what="the long answer")
@@ -128,7 +134,8 @@ def answering(rounds: int) -> dict:
             bot.stop()
     return {"utterance_to_first_audio_s": {"each": [round(x, 3) for x in spoken], "p50": round(percentile(spoken, 50), 3),
                                            "p99": round(percentile(spoken, 99), 3)},
-            "barge_in_stop_s": {"p50": round(percentile(barge, 50), 3), "p99": round(percentile(barge, 99), 3)},
+            "barge_in_stop_s": {"p50": round(percentile(barge, 50), 3), "p99": round(percentile(barge, 99), 3)}
+            if barge else None, "llm": llm_kind,
             "voice_message_to_voice_reply_s": {"p50": round(percentile(written, 50), 3),
                                                "p99": round(percentile(written, 99), 3)},
             "rounds": rounds}
@@ -139,8 +146,10 @@ def main() -> None:
     parser.add_argument("--speakers", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--llm", choices=("fake", "local"), default="fake",
+                        help="fake: an instant OpenAI-compatible server; local: the model the install ships, offline")
     args = parser.parse_args()
-    report("listen", decoding(args.speakers, args.seconds) | answering(args.rounds))
+    report("listen", decoding(args.speakers, args.seconds) | answering(args.rounds, args.llm))
 
 
 if __name__ == "__main__":
