@@ -190,8 +190,8 @@ def test_the_bot_command_without_a_token_is_an_error(tmp_path, llm_server):
     assert out.returncode == 2 and "DISCORD_TOKEN is not set" in out.stderr
 
 
-def test_with_no_llm_configured_parley_says_what_to_set(tmp_path, llm_server):
-    env = parley_env(tmp_path / "data", llm_server)
+def test_an_endpoint_asked_for_but_not_set_says_what_to_set(tmp_path, llm_server):
+    env = parley_env(tmp_path / "data", llm_server, PARLEY_LLM_BACKEND="openai")  # nothing set: not the local model
     del env["OPENAI_BASE_URL"], env["OPENAI_API_KEY"]
     out = run_parley([], env, stdin="hello\n")
     assert out.returncode == 2
