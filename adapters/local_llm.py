@@ -196,7 +196,8 @@ def _start(chosen: LocalPlan):  # noqa: ANN202  (an xllamacpp.Server)
     params.n_ctx = chosen.context * chosen.slots  # llama.cpp splits the context between the slots
     params.cpuparams.n_threads = params.cpuparams_batch.n_threads = chosen.threads
     params.sampling.temp = chosen.temperature
-    params.sampling.seed = chosen.seed
+    if chosen.seed >= 0:  # else llama.cpp draws one (its "default seed")
+        params.sampling.seed = chosen.seed
     params.endpoint_metrics = True
     params.verbosity = 0  # llama.cpp's log lines stay out of Parley's output
     try:

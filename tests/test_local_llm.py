@@ -55,6 +55,16 @@ def test_with_nothing_configured_the_console_answers_offline(tmp_path, model):
     assert answer["model"] == model.stem  # reports name the model that answered
 
 
+def test_the_defaults_start_and_answer(tmp_path, model):
+    """What `python run.py` gets with nothing set: the shipped model, a seed of its own, a thread per core."""
+    chat = LocalChat(plan(with_llm_backend(Settings(data_dir=tmp_path))), LLMLimits(max_tokens=16))
+    try:
+        assert chat.plan.seed == -1 and chat.plan.threads == (os.cpu_count() or 1)
+        assert chat.complete([{"role": "user", "content": "Say hello."}], "local").text.strip()
+    finally:
+        chat.close()
+
+
 class Recording:
     """The real local model, with the prompts it is sent kept for the test to read."""
 
