@@ -37,7 +37,7 @@ from actors.learning.models import ModelChoice
 from actors.learning.teaching import lookup
 from actors.listening.actor import ListenerActor
 from actors.outbox import Deliver, OutboxActor, reply_from
-from actors.policies import approved_correction, say_in_voice_channel, speak_answer, turn_heard, turn_said
+from actors.policies import approved_correction, speak_answer, turn_heard, turn_said
 from actors.ports import ChatModel, ReplyTransport, SpeechToText, TextToSpeech, VoiceChannels
 from actors.privacy.actor import PRIVACY_COMMANDS, PrivacyActor
 from actors.router import Capability, Handler, Router, wire
@@ -45,6 +45,7 @@ from actors.speaking.actor import SpeakerActor, SpeakerQueue
 from actors.supervisor import Supervised
 from actors.system import Parley
 from actors.voice.actor import GuildSpeakerActor, GuildSpeakers
+from actors.voice.live import LiveAnswers, LiveSpeech
 from adapters.audio_files import AudioStore
 from adapters import cli
 from adapters.cli import audit, bot, hearing, learning, log, privacy, projections, speaking
@@ -53,7 +54,7 @@ from adapters.forgetting import DiskForgetting
 from adapters.learning_files import LearningFiles
 from adapters.piper_tts import VoiceChoice
 from events import EventStore, RecordedEvent, open_store
-from events.catalog.conversation import ResponseGenerated
+from events.catalog.conversation import ResponseFailed, ResponseGenerated
 from events.catalog.corrections import CorrectionRecorded, CorrectionReviewed
 from events.catalog.delivery import REPLY_EVENTS
 from events.catalog.hearing import TranscriptionCompleted
@@ -78,6 +79,7 @@ class Wiring:
     voice: VoiceChoice  # the Piper voice, loaded on first use
     voices: Mapping[str, VoiceChannels]  # the transports' voice channels
     speech_files: AudioStore  # synthesized speech (speech/<hash>.wav)
+    live: LiveSpeech | None = None  # answers said in voice channels while they are written
 
     def actor(self, name: str, actor_class: type, *args: object, **supervision: object) -> Supervised:
         return self.system.supervise(name, actor_class, *args, **supervision)
@@ -91,7 +93,8 @@ def start_responders(w: Wiring) -> Handler:
     config = ResponderConfig(s.system_prompt, s.context_turns, conversation.Limits(s.max_input_chars), prompt_chars,
                              s.few_shot)
     def responder(name: str) -> Supervised:
-        return w.actor(name, ResponderActor, w.llm, config, w.system.model, w.system.draft, w.system.wants_drafts,
+        drafts = lambda d: (w.system.draft(d), w.live.draft(d))  # noqa: E731  # shown, and said while written
+        return w.actor(name, ResponderActor, w.llm, config, w.system.model, drafts, w.system.wants_drafts,
                        lookup(w.system.datasets.similar), give_up=give_up_answer)
     return ResponderPool([responder(f"responder-{i}") for i in range(s.responders)], w.system.rate, s.max_waiting,
                          responder("reception") if s.max_waiting else None)
@@ -152,13 +155,6 @@ def voice_message_of_answer(w: Wiring, r: RecordedEvent) -> object:
     return speak_answer(r.event) if w.settings.voice_replies else None  # type: ignore[arg-type]
 
 
-def answer_in_voice_channel(w: Wiring, r: RecordedEvent) -> object:
-    """Said in the voice channel too, when the person who asked is in Parley's."""
-    channels = w.voices.get(r.event.source)  # type: ignore[attr-defined]
-    guild_id = channels.listening_guild(r.event.channel_id, r.event.message_id) if channels else None  # type: ignore[attr-defined]
-    return say_in_voice_channel(r.event, guild_id)  # type: ignore[arg-type]
-
-
 def use_activated_model(w: Wiring, r: RecordedEvent) -> None:
     w.system.model.activate(r)
 
@@ -174,7 +170,7 @@ CAPABILITIES: dict[str, Capability[Wiring]] = {
         ResponseGenerated: voice_message_of_answer}),
     "voice": Capability(start_guild_speakers, (ControlVoice, SpeakInVoice, ReportPlayback, RecordSynthesis,
                                                ReportVoiceLost, ReportVoiceBack, RejoinVoice), {
-        ResponseGenerated: answer_in_voice_channel}),
+        ResponseGenerated: lambda w, r: w.live.answered(r.event), ResponseFailed: lambda w, r: w.live.failed(r.event)}),  # type: ignore
     "learning": Capability(start_trainer, (PollFineTune, ResumeFineTunes, RecordEvaluation, AbandonCommand,
                                            LearnCorrection, ReloadLearning), {
         CorrectionRecorded: lambda w, r: LearnCorrection(r.event),  # type: ignore[arg-type]
@@ -220,6 +216,7 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
     speech_files = AudioStore(data_dir, 512 * 1024 * 1024, folder="speech", suffix=".wav")
     deps = Wiring(settings, data_dir, store, router, system, llm, speech, VoiceChoice(settings.piper_voice, tts),
                   voices or {}, speech_files)
+    deps.live = LiveSpeech(LiveAnswers(), deps.voices, router.dispatch)
     wire(router, CAPABILITIES, deps, answers_the_rest="desk", follow_log=system.follow_log)
     if not settings.shard_count:  # a shard finishes its own channels' work once it knows its guilds
         system.finish()

@@ -228,7 +228,8 @@ class ControlVoice(FromPerson):
 
 @dataclass(frozen=True)
 class SpeakInVoice:
-    """Speak an answer in the guild's voice channel (its asker is listening there)."""
+    """Speak an answer in the guild's voice channel (its asker is listening there): ``text``, or, while it is
+    being written, ``live`` (an ``actors.voice.live.LiveAnswer``: its sentences as they are complete)."""
 
     source: str
     guild_id: str
@@ -236,6 +237,7 @@ class SpeakInVoice:
     channel_id: str
     message_id: str
     text: str
+    live: object = None
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ class Draft:
     channel_id: str
     message_id: str
     text: str
+    conversation_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ class ResponderActor(SupervisedActor):
         on_text = None
         if self.drafts is not None and self.wants_drafts(state.source):
             drafts, source, channel = self.drafts, state.source, state.channel_id
-            on_text = lambda text: drafts(Draft(source, channel, message_id, text))  # noqa: E731
+            on_text = lambda text: drafts(Draft(source, channel, message_id, text, conversation_id))  # noqa: E731
         try:
             answer = self.llm.complete(messages, model, on_text)
             outcome: object = CompleteResponse(conversation_id, message_id, answer.text, model, answer.cut)

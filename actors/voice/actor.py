@@ -10,8 +10,9 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
+from actors.voice.live import LiveAnswer
 from actors.voice import decider as voice_session
 from actors.commands import (ControlVoice, RecordSynthesis, RejoinVoice, ReportPlayback, ReportVoiceBack,
                              ReportVoiceLost, SpeakInVoice, Spoken)
@@ -106,11 +107,12 @@ class GuildSpeakerActor(SupervisedActor):
 
     def _speak(self, command: SpeakInVoice) -> None:
         state = self.sessions.load(f"{command.source}:{command.guild_id}")
-        text = spoken_text(command.text, self.max_spoken_chars)
+        live = command.live if isinstance(command.live, LiveAnswer) else None
+        text = "(being written)" if live is not None else spoken_text(command.text, self.max_spoken_chars)
         if not voice_session.speaks(state, command, text):
             return
         utterance_id = f"{command.message_id}"
-        speech = self._synthesized(command, utterance_id, text)
+        speech = self._synthesized(command, utterance_id, [command.text] if live is None else live.sentences())
         try:  # the first sentence here: a missing or damaged voice shows now, not on the playback thread
             first = next(speech)
         except StopIteration:
@@ -121,18 +123,29 @@ class GuildSpeakerActor(SupervisedActor):
         self.pending[utterance_id] = command
         self.voice.enqueue(command.guild_id, utterance_id, itertools.chain([first], speech))
 
-    def _synthesized(self, command: SpeakInVoice, utterance_id: str, text: str) -> Iterator[tuple[bytes, int]]:
-        """Speech as it is synthesized, kept for the content-addressed WAV; runs on the playback thread."""
+    def _synthesized(self, command: SpeakInVoice, utterance_id: str, pieces: Iterable[str]
+                     ) -> Iterator[tuple[bytes, int]]:
+        """Speech as it is synthesized, kept for the content-addressed WAV; runs on the playback thread. ``pieces``:
+        the answer whole, or its sentences as the model finishes them (an answer said while it is written)."""
         def chunks() -> Iterator[tuple[bytes, int]]:
             engine = self.engine()
             recording = SpeechRecording()
-            first, rest = first_part(text)  # the first audio leaves after a clause, not a whole sentence
-            parts = itertools.chain(engine.synthesize(first) if first else (), engine.synthesize(rest) if rest else ())
-            for chunk in recording.keep(parts):
-                yield chunk.pcm, chunk.sample_rate
+            said = 0
+            for piece in pieces:
+                text = spoken_text(piece, self.max_spoken_chars - said)
+                if not text:
+                    continue
+                # the first audio leaves after a clause, not a whole sentence
+                first, rest = first_part(text) if not said else ("", text)
+                said += len(text) + 1
+                parts = itertools.chain(engine.synthesize(first) if first else (), engine.synthesize(rest) if rest else ())
+                for chunk in recording.keep(parts):
+                    yield chunk.pcm, chunk.sample_rate
+                if said >= self.max_spoken_chars:
+                    break
             digest, _ = self.files.save(iter([recording.wav()]))
             self.dispatch(RecordSynthesis(command.source, command.guild_id, utterance_id, Spoken(
-                engine.voice_name, recording.sentences, round(recording.seconds, 3), digest, len(text), digest)))
+                engine.voice_name, recording.sentences, round(recording.seconds, 3), digest, max(0, said - 1), digest)))
         return chunks()
 
     def _lost(self, report: ReportVoiceLost) -> None:

@@ -1,0 +1,166 @@
+"""Answers spoken while they are written: the first sentence is said while the model writes the next.
+
+The Responder streams an answer as drafts (each the whole text so far). For a question asked in a voice channel,
+``LiveAnswers`` turns those drafts into sentences for the voice Speaker: once the first sentence is complete
+the Speaker starts saying it, and each later sentence is said as soon as it is complete; the final answer (or its
+failure) ends the stream. A sentence inside an unfinished code block waits for the block to close (it is said as
+"code block omitted"). Nothing here does I/O; the Speaker's playback thread waits on ``sentences()``.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping
+
+from actors.commands import SpeakInVoice
+from actors.policies import say_in_voice_channel
+from actors.ports import Draft, VoiceChannels
+from events.catalog.conversation import ResponseFailed, ResponseGenerated
+
+_SENTENCE_END = re.compile(r"[.!?。…](?=\s)|\n")
+FENCE = "```"
+KEEP = 1000  # live answers remembered at once (a question per voice asker at a time; bounded all the same)
+
+
+def complete_part(text: str) -> int:
+    """How much of ``text`` (a draft) is complete sentences: up to the last sentence end followed by more text,
+    never inside an unclosed code block."""
+    end = 0
+    for match in _SENTENCE_END.finditer(text):
+        end = match.end()
+    opened = text.count(FENCE, 0, end) % 2 == 1
+    return text.rfind(FENCE, 0, end) if opened else end
+
+
+class LiveAnswer:
+    """One answer's text as it grows (``grow``) until it is final (``end``); ``sentences()`` yields the text in
+    complete pieces, each once, waiting for the next until the end (or ``patience`` seconds without growth)."""
+
+    def __init__(self, patience: float = 60.0):
+        self._text, self._final, self._ended = "", False, False
+        self._changed = threading.Condition()
+        self.patience = patience
+        self.started = False  # the Speaker was asked to say it
+
+    def grow(self, text: str) -> None:
+        with self._changed:
+            if not self._ended and len(text) >= len(self._text):
+                self._text = text
+                self._changed.notify_all()
+
+    def end(self, text: str | None) -> None:
+        """The answer is final (``text``), or failed (None: what was said stays said, nothing more comes)."""
+        with self._changed:
+            if text is not None:
+                self._text, self._final = text, True
+            self._ended = True
+            self._changed.notify_all()
+
+    def ready(self) -> bool:
+        """The first sentence is complete (or the answer ended): time to start speaking."""
+        with self._changed:
+            return self._ended or complete_part(self._text) > 0
+
+    def sentences(self) -> Iterator[str]:
+        said = 0
+        while True:
+            with self._changed:
+                while True:
+                    upto = len(self._text) if self._final else complete_part(self._text)
+                    if upto > said or self._ended:
+                        break
+                    if not self._changed.wait(self.patience):
+                        return  # the model stopped writing: the Responder's own deadlines record why
+                piece, said = self._text[said:upto], max(said, upto)
+                done = self._ended and said >= (len(self._text) if self._final else complete_part(self._text))
+            if piece.strip():
+                yield piece
+            if done:
+                return
+
+
+class LiveAnswers:
+    """The answers being spoken while written, by the message they answer."""
+
+    def __init__(self) -> None:
+        self._answers: dict[str, LiveAnswer] = {}
+        self._not_spoken: dict[str, None] = {}  # drafts of these are not for a voice channel: never asked again
+        self._lock = threading.Lock()
+
+    def decided(self, message_id: str) -> bool:
+        with self._lock:
+            return message_id in self._answers or message_id in self._not_spoken
+
+    def follow(self, message_id: str, spoken: bool) -> LiveAnswer | None:
+        with self._lock:
+            if not spoken:
+                self._not_spoken[message_id] = None
+                while len(self._not_spoken) > KEEP:
+                    self._not_spoken.pop(next(iter(self._not_spoken)))
+                return None
+            answer = self._answers.setdefault(message_id, LiveAnswer())
+            while len(self._answers) > KEEP:  # the oldest, long finished or abandoned
+                self._answers.pop(next(iter(self._answers))).end(None)
+            return answer
+
+    def get(self, message_id: str) -> LiveAnswer | None:
+        with self._lock:
+            return self._answers.get(message_id)
+
+    def finish(self, message_id: str, text: str | None) -> LiveAnswer | None:
+        """The answer is final (or failed): end its stream and stop following it; the one it was, if any."""
+        with self._lock:
+            answer = self._answers.pop(message_id, None)
+            self._not_spoken.pop(message_id, None)
+        if answer is not None:
+            answer.end(text)
+        return answer
+
+
+class LiveSpeech:
+    """Where drafts meet the voice channel: the first complete sentence of an answer to someone listening in a
+    voice channel asks the guild's Speaker to start (``SpeakInVoice`` with the live answer); the final answer ends
+    it, and then needs no second ``SpeakInVoice``."""
+
+    def __init__(self, answers: LiveAnswers, voices: Mapping[str, VoiceChannels],
+                 dispatch: Callable[[object], None]) -> None:
+        self.answers = answers
+        self.voices = voices  # the transports' voice channels, by source
+        self.dispatch = dispatch
+        self._guilds: dict[str, str] = {}
+
+    def listening_guild(self, source: str, channel_id: str, message_id: str) -> str | None:
+        """The guild whose voice channel has both Parley and the person who asked (None: not said aloud)."""
+        channels = self.voices.get(source)
+        return channels.listening_guild(channel_id, message_id) if channels is not None else None
+
+    def draft(self, draft: Draft) -> None:
+        if not self.answers.decided(draft.message_id):
+            guild = self.listening_guild(draft.source, draft.channel_id, draft.message_id)
+            self.answers.follow(draft.message_id, guild is not None)
+            if guild is not None:
+                self._guilds[draft.message_id] = guild
+        answer = self.answers.get(draft.message_id)
+        if answer is None:
+            return
+        answer.grow(draft.text)
+        if not answer.started and answer.ready():
+            answer.started = True
+            self.dispatch(SpeakInVoice(draft.source, self._guilds.pop(draft.message_id, ""), draft.conversation_id,
+                                       draft.channel_id, draft.message_id, "", live=answer))
+
+    def finished(self, message_id: str, text: str | None) -> bool:
+        """The answer is final (``text``) or failed (None). True when it is being said already."""
+        self._guilds.pop(message_id, None)
+        answer = self.answers.finish(message_id, text)
+        return answer is not None and answer.started
+
+    def answered(self, answer: ResponseGenerated) -> SpeakInVoice | None:
+        """An answer is said in the voice channel when its asker is in Parley's: whole, unless it is being said
+        already, sentence by sentence as it was written."""
+        if self.finished(answer.message_id, answer.text):
+            return None
+        return say_in_voice_channel(answer, self.listening_guild(answer.source, answer.channel_id, answer.message_id))
+
+    def failed(self, failure: ResponseFailed) -> None:
+        self.finished(failure.message_id, None)

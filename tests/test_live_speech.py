@@ -1,0 +1,80 @@
+"""Answers said while they are written: the first sentence is spoken while the model writes the next. Pure
+tests of the sentence stream, and end to end on the emulator's voice channel with a slowly streaming server."""
+from __future__ import annotations
+
+import threading
+
+from actors.voice.live import LiveAnswer, LiveAnswers, complete_part
+from tests.conftest import replay_json
+from tests.fakes.openai_server import Scripted
+from tests.helpers import wait_for
+from tests.test_discord_e2e import Bot
+from tests.test_voice_channel import command, voice_emulator, voice_env, wait_event  # noqa: F401  (a fixture)
+
+
+def test_only_finished_sentences_are_ready_and_never_inside_a_code_block():
+    assert complete_part("Hello there") == 0
+    assert complete_part("Hello there. How") == len("Hello there.")
+    assert complete_part("One. Two! Three? Fou") == len("One. Two! Three?")
+    assert complete_part("Run this:\n```\nprint(1). x\n") == len("Run this:\n")  # the block is not closed yet
+    assert complete_part("Run:\n```\nx. y\n```\nDone. Next") == len("Run:\n```\nx. y\n```\nDone.")
+    assert complete_part("Version 2.5 is out") == 0  # a decimal point ends no sentence
+
+
+def test_sentences_come_as_they_are_finished_once_each_and_the_end_says_the_rest():
+    answer, got = LiveAnswer(patience=5), []
+    reader = threading.Thread(target=lambda: got.extend(answer.sentences()))
+    reader.start()
+    for draft in ("The sea", "The sea is wide. It is", "The sea is wide. It is deep. And", "The sea is wide. It is deep. And"):
+        answer.grow(draft)
+    wait_for(lambda: "".join(got) == "The sea is wide. It is deep.", 5, "the finished sentences")
+    assert reader.is_alive()  # "And" is not a sentence yet: it waits
+    answer.end("The sea is wide. It is deep. And blue")
+    reader.join(5)
+    assert got[-1] == " And blue" and "".join(got) == "The sea is wide. It is deep. And blue"
+
+
+def test_a_failed_answer_ends_after_what_was_finished():
+    answer = LiveAnswer(patience=5)
+    answer.grow("First part. Second")
+    answer.end(None)
+    assert list(answer.sentences()) == ["First part."]
+
+
+def test_answers_not_for_a_voice_channel_are_decided_once_and_forgotten_in_bounds():
+    answers = LiveAnswers()
+    assert answers.follow("m1", spoken=False) is None and answers.decided("m1")
+    live = answers.follow("m2", spoken=True)
+    assert answers.get("m2") is live and answers.finish("m2", "Done.") is live and answers.get("m2") is None
+    for n in range(5000):
+        answers.follow(f"x{n}", spoken=False)
+    assert not answers.decided("x0") and answers.decided("x4999")
+
+
+SENTENCES = ("The first sentence is said at once. The second one follows while the model is still writing. "
+             "A third sentence ends the answer.")
+
+
+def test_a_streaming_answer_starts_speaking_before_it_is_finished(tmp_path, llm_server, voice_emulator):  # noqa: F811
+    em = voice_emulator
+    env = voice_env(tmp_path, llm_server, em)
+    bot = Bot(env, em).start()
+    try:
+        alice = em.user("Alice")
+        em.user_joins_voice(alice, em.lounge)
+        assert "Joined" in command(em, alice, "!join")["content"]
+        llm_server.script.append(Scripted(text=SENTENCES, chunk_delay=0.15))  # ~2 s of writing, 8 characters a chunk
+        asked = em.user_says(em.general, alice, "say three sentences", mention_bot=True)
+        wait_event(env, "PlaybackFinished", utterance_id=asked["id"], timeout=60)
+        log = replay_json(env)
+        position = {e["type"]: e["position"] for e in log if e["data"].get("message_id", e["data"].get("utterance_id"))
+                    == asked["id"] and e["type"] in ("PlaybackStarted", "ResponseGenerated")}
+        assert position["PlaybackStarted"] < position["ResponseGenerated"]  # speaking while it was written
+        synthesized = [e["data"] for e in log if e["type"] == "SpeechSynthesized"]
+        assert len(synthesized) == 1 and synthesized[0]["sentences"] >= 3  # said once, whole
+        assert synthesized[0]["spoken_chars"] == len(SENTENCES)
+        assert sum(e["type"] == "PlaybackStarted" for e in log) == 1
+        assert em.replies_to(asked)[0]["content"] == SENTENCES
+    finally:
+        log_text = bot.stop()
+    assert "Traceback" not in log_text
