@@ -19,6 +19,10 @@ def test_only_finished_sentences_are_ready_and_never_inside_a_code_block():
     assert complete_part("Run this:\n```\nprint(1). x\n") == len("Run this:\n")  # the block is not closed yet
     assert complete_part("Run:\n```\nx. y\n```\nDone. Next") == len("Run:\n```\nx. y\n```\nDone.")
     assert complete_part("Version 2.5 is out") == 0  # a decimal point ends no sentence
+    rambling = "a model that never ends a sentence but goes on and on with words for a long while"
+    assert complete_part(rambling) == rambling.rfind(" ")  # after a long run, up to the last word
+    listing = "first the water, then the salt, then the fish and the boats that sail on it all day"
+    assert complete_part(listing) == listing.index("salt,") + len("salt,")  # or the last clause
 
 
 def test_sentences_come_as_they_are_finished_once_each_and_the_end_says_the_rest():

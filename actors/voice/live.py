@@ -8,6 +8,7 @@ failure) ends the stream. A sentence inside an unfinished code block waits for t
 """
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -18,16 +19,25 @@ from actors.ports import Draft, VoiceChannels
 from events.catalog.conversation import ResponseFailed, ResponseGenerated
 
 _SENTENCE_END = re.compile(r"[.!?。…](?=\s)|\n")
+_CLAUSE_END = re.compile(r"[,;:、，](?=\s)")
+LONG_RUN = 60  # characters without a sentence end after which a clause or a phrase is said anyway
+FIRST_RUN = 24  # the same for the first words of an answer: the first audio leaves after a phrase
 FENCE = "```"
+log = logging.getLogger("parley.voice")
 KEEP = 1000  # live answers remembered at once (a question per voice asker at a time; bounded all the same)
 
 
-def complete_part(text: str) -> int:
-    """How much of ``text`` (a draft) is complete sentences: up to the last sentence end followed by more text,
-    never inside an unclosed code block."""
+def complete_part(text: str, first: bool = False) -> int:
+    """How much of ``text`` (a draft) is ready to be said: up to the last sentence end followed by more text, or,
+    after ``LONG_RUN`` characters with none (``FIRST_RUN`` for the ``first`` words of an answer), up to the last
+    clause or word break; never inside an unclosed code block."""
     end = 0
     for match in _SENTENCE_END.finditer(text):
         end = match.end()
+    if len(text) - end > (FIRST_RUN if first and not end else LONG_RUN):
+        clauses = [m.end() for m in _CLAUSE_END.finditer(text, end)]
+        words = text.rfind(" ", end)
+        end = clauses[-1] if clauses else words if words > end else end
     opened = text.count(FENCE, 0, end) % 2 == 1
     return text.rfind(FENCE, 0, end) if opened else end
 
@@ -59,20 +69,20 @@ class LiveAnswer:
     def ready(self) -> bool:
         """The first sentence is complete (or the answer ended): time to start speaking."""
         with self._changed:
-            return self._ended or complete_part(self._text) > 0
+            return self._ended or complete_part(self._text, first=True) > 0
 
     def sentences(self) -> Iterator[str]:
         said = 0
         while True:
             with self._changed:
                 while True:
-                    upto = len(self._text) if self._final else complete_part(self._text)
+                    upto = len(self._text) if self._final else complete_part(self._text, first=not said)
                     if upto > said or self._ended:
                         break
                     if not self._changed.wait(self.patience):
                         return  # the model stopped writing: the Responder's own deadlines record why
                 piece, said = self._text[said:upto], max(said, upto)
-                done = self._ended and said >= (len(self._text) if self._final else complete_part(self._text))
+                done = self._ended and said >= (len(self._text) if self._final else complete_part(self._text, not said))
             if piece.strip():
                 yield piece
             if done:
@@ -137,6 +147,7 @@ class LiveSpeech:
     def draft(self, draft: Draft) -> None:
         if not self.answers.decided(draft.message_id):
             guild = self.listening_guild(draft.source, draft.channel_id, draft.message_id)
+            log.info("the answer to %s is %s", draft.message_id, f"said in guild {guild}" if guild else "not said aloud")
             self.answers.follow(draft.message_id, guild is not None)
             if guild is not None:
                 self._guilds[draft.message_id] = guild
