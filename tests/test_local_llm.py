@@ -235,3 +235,17 @@ def test_a_spoken_question_in_a_voice_channel_is_answered_aloud_offline(tmp_path
     finally:
         log = bot.stop()
     assert "Traceback" not in log, log[-3000:]
+
+
+def test_offline_on_postgresql_remembers_across_processes(tmp_path, model, store_spec):
+    """The local model with either store, SQLite or PostgreSQL: two processes one after the other carry on one
+    conversation (that its first turn reaches the prompt is checked in process, above)."""
+    env = offline_env(tmp_path / "data", PARLEY_EVENT_STORE=store_spec, PARLEY_MAX_ANSWER_TOKENS="24")
+    first = run_parley(["console"], env, stdin="My boat is called Wavecrest.\n", timeout=120)
+    second = run_parley(["console"], env, stdin=f"{QUESTION}\n", timeout=120)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout.strip() and "Paris" in second.stdout
+    received = [e["data"]["text"] for e in replay_json(env) if e["type"] == "MessageReceived"]
+    generated = [e["data"] for e in replay_json(env) if e["type"] == "ResponseGenerated"]
+    assert received == ["My boat is called Wavecrest.", QUESTION] and len(generated) == 2
+    assert {g["model"] for g in generated} == {model.stem}
