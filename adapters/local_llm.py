@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import threading
+import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -135,7 +136,17 @@ class LocalChat(OpenAIChat):
 
     def complete(self, messages: ChatMessages, model: str,
                  on_text: Callable[[str], None] | None = None) -> Completion:
-        return super().complete(self.fitted(messages), model, on_text)
+        began, first = time.perf_counter(), []
+
+        def timed(text: str) -> None:
+            if not first:
+                first.append(time.perf_counter() - began)
+            if on_text is not None:
+                on_text(text)
+        answer = super().complete(self.fitted(messages), model, timed)
+        log.debug("local answer: first words after %.3f s, %d characters in %.3f s", first[0] if first else -1,
+                  len(answer.text), time.perf_counter() - began)
+        return answer
 
     def fitted(self, messages: ChatMessages) -> ChatMessages:
         """``messages`` cut to fit a slot with room for the whole answer: the oldest turns between the system
