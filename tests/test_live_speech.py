@@ -38,6 +38,20 @@ def test_sentences_come_as_they_are_finished_once_each_and_the_end_says_the_rest
     assert got[-1] == " And blue" and "".join(got) == "The sea is wide. It is deep. And blue"
 
 
+def test_the_first_words_leave_after_a_dozen_pieces_at_a_word_break():
+    """A model spending many tokens a character (Korean for a small English model) is not waited on for 24."""
+    answer = LiveAnswer(patience=5)
+    for n in range(1, 12):
+        answer.grow("아염파 아워드"[:min(n, 7)])
+    assert not answer.ready()  # eleven pieces: still waiting
+    answer.grow("아염파 아워드")
+    assert answer.ready()
+    said = answer.sentences()
+    assert next(said) == "아염파"  # said now, up to the last word break
+    answer.end("아염파 아워드 어워드")
+    assert list(said) == [" 아워드 어워드"]
+
+
 def test_a_failed_answer_ends_after_what_was_finished():
     answer = LiveAnswer(patience=5)
     answer.grow("First part. Second")

@@ -21,20 +21,22 @@ from events.catalog.conversation import ResponseFailed, ResponseGenerated
 _SENTENCE_END = re.compile(r"[.!?。…](?=\s)|\n")
 _CLAUSE_END = re.compile(r"[,;:、，](?=\s)")
 LONG_RUN = 60  # characters without a sentence end after which a clause or a phrase is said anyway
-FIRST_RUN = 24  # the same for the first words of an answer: the first audio leaves after a phrase
+FIRST_RUN = 24  # the same for the first words of an answer: the first audio leaves after a phrase...
+FIRST_CHUNKS = 12  # ...or after this many streamed pieces (about tokens), at a word break: a script the model
+# spends many tokens a character on (Korean, for a small English model) must not wait for 24 characters
 FENCE = "```"
 log = logging.getLogger("parley.voice")
 KEEP = 1000  # live answers remembered at once (a question per voice asker at a time; bounded all the same)
 
 
-def complete_part(text: str, first: bool = False) -> int:
+def complete_part(text: str, first: bool = False, any_break: bool = False) -> int:
     """How much of ``text`` (a draft) is ready to be said: up to the last sentence end followed by more text, or,
     after ``LONG_RUN`` characters with none (``FIRST_RUN`` for the ``first`` words of an answer), up to the last
-    clause or word break; never inside an unclosed code block."""
+    clause or word break (with ``any_break``, at once); never inside an unclosed code block."""
     end = 0
     for match in _SENTENCE_END.finditer(text):
         end = match.end()
-    if len(text) - end > (FIRST_RUN if first and not end else LONG_RUN):
+    if len(text) - end > (0 if any_break and not end else FIRST_RUN if first and not end else LONG_RUN):
         clauses = [m.end() for m in _CLAUSE_END.finditer(text, end)]
         words = text.rfind(" ", end)
         end = clauses[-1] if clauses else words if words > end else end
@@ -47,7 +49,7 @@ class LiveAnswer:
     complete pieces, each once, waiting for the next until the end (or ``patience`` seconds without growth)."""
 
     def __init__(self, patience: float = 60.0):
-        self._text, self._final, self._ended = "", False, False
+        self._text, self._final, self._ended, self._chunks = "", False, False, 0
         self._changed = threading.Condition()
         self.patience = patience
         self.started = False  # the Speaker was asked to say it
@@ -55,8 +57,14 @@ class LiveAnswer:
     def grow(self, text: str) -> None:
         with self._changed:
             if not self._ended and len(text) >= len(self._text):
-                self._text = text
+                self._text, self._chunks = text, self._chunks + 1
                 self._changed.notify_all()
+
+    def _ready_upto(self, said: int) -> int:
+        """How far the text may be said now (called holding the lock)."""
+        if self._final:
+            return len(self._text)
+        return complete_part(self._text, first=not said, any_break=not said and self._chunks >= FIRST_CHUNKS)
 
     def end(self, text: str | None) -> None:
         """The answer is final (``text``), or failed (None: what was said stays said, nothing more comes)."""
@@ -69,20 +77,20 @@ class LiveAnswer:
     def ready(self) -> bool:
         """The first sentence is complete (or the answer ended): time to start speaking."""
         with self._changed:
-            return self._ended or complete_part(self._text, first=True) > 0
+            return self._ended or self._ready_upto(0) > 0
 
     def sentences(self) -> Iterator[str]:
         said = 0
         while True:
             with self._changed:
                 while True:
-                    upto = len(self._text) if self._final else complete_part(self._text, first=not said)
+                    upto = self._ready_upto(said)
                     if upto > said or self._ended:
                         break
                     if not self._changed.wait(self.patience):
                         return  # the model stopped writing: the Responder's own deadlines record why
                 piece, said = self._text[said:upto], max(said, upto)
-                done = self._ended and said >= (len(self._text) if self._final else complete_part(self._text, not said))
+                done = self._ended and said >= self._ready_upto(said)
             if piece.strip():
                 yield piece
             if done:
