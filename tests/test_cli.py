@@ -283,3 +283,32 @@ def test_the_fake_llm_runs_on_its_own_on_the_port_given(tmp_path):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_purge_audio_answers_bad_input_in_one_line_and_creates_no_store(tmp_path, llm_server):
+    env = parley_env(tmp_path / "data", llm_server)
+    fresh = run_parley(["purge-audio"], env)
+    assert fresh.returncode == 1 and "there is no event store" in fresh.stderr and "Traceback" not in fresh.stderr
+    assert not (tmp_path / "data" / "parley.sqlite3").exists()  # a command that only deletes creates nothing
+    assert run_parley(["console"], env, stdin="hello\n").returncode == 0
+    for days in ("1000000", "inf", "99999999999999999999"):  # longer ago than any date: nothing that old
+        out = run_parley(["purge-audio", "--older-than", days], env)
+        assert out.returncode == 0 and out.stdout.startswith("purged the audio of 0 clip(s)"), out.stderr
+    bad = run_parley(["purge-audio", "--older-than", "-1"], env)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "at least 0" in bad.stderr
+
+
+def test_transcribe_names_a_folder_and_reports_failures_in_json_too(tmp_path, llm_server):
+    from adapters.speech import default_model_path
+
+    env = parley_env(tmp_path / "data", llm_server, VOSK_MODEL_PATH=str(default_model_path()))
+    (tmp_path / "text.ogg").write_text("not audio at all")
+    out = run_parley(["transcribe", "--json", str(tmp_path), str(tmp_path / "missing.ogg"), str(tmp_path / "text.ogg")],
+                     env)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    reports = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(r["error"], r["message"]) for r in reports] == [
+        ("undecodable", "is a folder, not an audio file"), ("undecodable", "no such file"),
+        ("undecodable", "not an audio container I read (Ogg (Opus, Vorbis), WebM/Matroska, MP3, WAV, FLAC, MP4/M4A, "
+                        "AAC (ADTS), AIFF)")]
+    assert len(out.stderr.strip().splitlines()) == 3  # one line each on stderr as well

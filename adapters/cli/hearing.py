@@ -1,7 +1,8 @@
 """``transcribe FILE...`` and ``models``: the speech engine from the command line, on the bot's code path.
 
 ``transcribe`` reads the files it is given (they are the user's own, named on the command line); it
-writes nothing. A file that cannot be transcribed is one line on stderr, and the exit code is 1.
+writes nothing. A file that cannot be transcribed is one line on stderr (with ``--json``, one JSON object on
+stdout too, like the files that could), and the exit code is 1.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from actors.ports import TranscriptionError
+from actors.ports import LLMError, TranscriptionError
 from actors.hearing.decider import FAILURE_TEXT, MODEL_LIST_URL
 from adapters.config import Settings
 
@@ -31,6 +32,8 @@ def transcribe(settings: Settings, args: argparse.Namespace) -> int:
     for name in args.files:
         path = Path(name)
         try:
+            if path.is_dir():
+                raise TranscriptionError("undecodable", "is a folder, not an audio file")
             if not path.is_file():
                 raise TranscriptionError("undecodable", "no such file")
             t = engine.transcribe(str(path))
@@ -41,6 +44,8 @@ def transcribe(settings: Settings, args: argparse.Namespace) -> int:
                 return 2
             reason = FAILURE_TEXT["silent"] if e.reason == "silent" else e.detail or e.reason
             print(f"parley: {name}: {e.reason}: {reason}", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"file": name, "error": e.reason, "message": reason}, ensure_ascii=False), flush=True)
             continue
         if args.json:
             print(json.dumps({"file": name, "text": t.text, "words": list(t.words), "duration_s": t.duration_s,
@@ -75,10 +80,15 @@ def purge_audio(settings: Settings, args: argparse.Namespace, build: Callable[..
     days = settings.audio_retention_days if args.older_than is None else args.older_than
     if not days >= 0:
         raise ConfigError("--older-than must be a number of days, at least 0")
-    system = build(replace(settings, audio_retention_days=0, vosk_model_path=None), {})
+    try:
+        before = datetime.now(timezone.utc) - timedelta(days=days)
+    except OverflowError:  # longer ago than a date can be: nothing is that old
+        before = datetime.min.replace(tzinfo=timezone.utc)
+    open_store(settings.event_store, prepare_data_dir(settings.data_dir), create=False).close()  # no store: say so
+    system = build(replace(settings, audio_retention_days=0, vosk_model_path=None), {}, llm=NoAnswers())
     try:
         purged_before = sum(1 for _ in system.store.read_all(types=("AudioPurged",)))
-        system.router.dispatch(PurgeAudio((datetime.now(timezone.utc) - timedelta(days=days)).isoformat()))
+        system.router.dispatch(PurgeAudio(before.isoformat()))
     finally:
         system.stop()  # waits for the Transcriber to finish what it was told
     store = open_store(settings.event_store, prepare_data_dir(settings.data_dir))
@@ -88,6 +98,13 @@ def purge_audio(settings: Settings, args: argparse.Namespace, build: Callable[..
         store.close()
     print(f"purged the audio of {purged} clip(s) received more than {days:g} day(s) ago; transcripts stay")
     return 0
+
+
+class NoAnswers:
+    """The chat port of a process that answers nobody (``purge-audio``): no model is loaded for it."""
+
+    def complete(self, messages: object, model: str, on_text: object = None) -> object:
+        raise LLMError("unreachable", "purge-audio asks no language model")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
