@@ -78,7 +78,9 @@ def test_the_transcribe_command_gives_what_bare_vosk_gives(tmp_path, llm_server,
     out = run_parley(["transcribe", "--json", str(WAV), str(VOICE), str(tmp_path / "notes.txt")], env,
                      timeout=120)
     assert out.returncode == 1 and "Traceback" not in out.stderr
-    first, second = (json.loads(line) for line in out.stdout.splitlines())
+    first, second, failed = (json.loads(line) for line in out.stdout.splitlines())
+    assert failed == {"file": str(tmp_path / "notes.txt"), "error": "undecodable",
+                      "message": failed["message"]} and "not an audio container" in failed["message"]
     bare = subprocess.run([sys.executable, "-c", BARE_VOSK_SCRIPT, str(model_path), str(WAV)], capture_output=True,
                           text=True, timeout=120, check=True).stdout.strip()
     assert first["text"] == bare and bare  # both a fresh process's first decode
