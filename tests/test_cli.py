@@ -312,3 +312,14 @@ def test_transcribe_names_a_folder_and_reports_failures_in_json_too(tmp_path, ll
         ("undecodable", "not an audio container I read (Ogg (Opus, Vorbis), WebM/Matroska, MP3, WAV, FLAC, MP4/M4A, "
                         "AAC (ADTS), AIFF)")]
     assert len(out.stderr.strip().splitlines()) == 3  # one line each on stderr as well
+
+
+def test_a_read_that_finds_nothing_says_so_in_one_line_and_keeps_stdout_valid(tmp_path, llm_server):
+    env = parley_env(tmp_path / "data", llm_server)
+    assert run_parley(["console"], env, stdin="hello\n").returncode == 0
+    for args, said in ((["replay", "--json", "--stream", "nope"], "no events match in stream 'nope'"),
+                       (["corrections", "list", "--json"], "no corrections yet"),
+                       (["feedback", "list", "--json"], "no feedback yet")):
+        out = run_parley(args, env)
+        assert out.returncode == 0 and out.stdout == "", (args, out.stderr)
+        assert [line.removeprefix("parley: ") for line in out.stderr.strip().splitlines()] == [said], (args, out.stderr)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +25,7 @@ def replay(settings: Settings, args: argparse.Namespace) -> int:
     since = parse_since(args.since) if args.since else None
     store = open_store(settings.event_store, Path(settings.data_dir), create=False)
     stop = threading.Event()
+    shown = 0
     try:
         events = store.read_all(types=args.type or ())
         if args.follow:  # then keep printing new events as they are appended, until Ctrl-C
@@ -42,6 +44,11 @@ def replay(settings: Settings, args: argparse.Namespace) -> int:
                 summary = " ".join(f"{k}={_short(v)}" for k, v in data.items())
                 line = f"{r.position:>8} {at:%Y-%m-%d %H:%M:%S}Z {r.stream} {r.type_name} {summary}"
             print(line, flush=args.follow)
+            shown += 1
+        if not shown and not args.follow:  # stdout stays empty (valid JSON lines); the person is told why
+            print("parley: no events match" + (f" in stream {args.stream!r}" if args.stream else "")
+                  + (f" of type {', '.join(args.type)}" if args.type else "")
+                  + (f" since {args.since}" if args.since else ""), file=sys.stderr)
     except KeyboardInterrupt:
         pass
     finally:

@@ -74,7 +74,7 @@ def list_command(settings: Settings, args: argparse.Namespace) -> int:
                 what = {"up": "👍", "down": "👎"}.get(row["rating"], "") or _one_line(row["text"])
                 about = f" on the answer to {row['question_id']}" if row["question_id"] else ""
                 print(f"{row['recorded_at'][:19]}Z #{row['position']} {row['by_name'] or row['by']}{about}: {what}")
-        if not rows and not args.json:
+        if not rows:  # on stderr, so that --json output stays valid (no lines)
             print(f"no {args.command} yet", file=sys.stderr)
         return 0
     finally:
