@@ -96,3 +96,28 @@ def test_a_streaming_answer_starts_speaking_before_it_is_finished(tmp_path, llm_
     finally:
         log_text = bot.stop()
     assert "Traceback" not in log_text
+
+
+from hypothesis import given, settings as hypothesis_settings, strategies as st  # noqa: E402
+
+TEXT = st.lists(st.sampled_from(list("ab .!?,\n`가") + ["```", "...", ". ", "word "]), max_size=60).map("".join)
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(final=TEXT, cuts=st.lists(st.integers(0, 120), max_size=12), failed=st.booleans())
+def test_whatever_the_model_writes_is_said_once_in_order_and_nothing_is_invented(final, cuts, failed):
+    """Any text, streamed in any pieces: what is said is a prefix of the answer (all of it when it ends well),
+    each part once, and the reader never waits past the end."""
+    answer, said = LiveAnswer(patience=5), []
+    reader = threading.Thread(target=lambda: said.extend(answer.sentences()))
+    reader.start()
+    for cut in sorted(cuts):
+        answer.grow(final[:cut])
+    answer.end(None if failed else final)
+    reader.join(5)
+    assert not reader.is_alive()
+    bare = lambda text: "".join(text.split())  # noqa: E731  (pieces of only spaces are not said)
+    spoken = bare("".join(said))
+    assert bare(final).startswith(spoken) and all(piece.strip() for piece in said)
+    if not failed:
+        assert spoken == bare(final)

@@ -249,3 +249,23 @@ def test_offline_on_postgresql_remembers_across_processes(tmp_path, model, store
     generated = [e["data"] for e in replay_json(env) if e["type"] == "ResponseGenerated"]
     assert received == ["My boat is called Wavecrest.", QUESTION] and len(generated) == 2
     assert {g["model"] for g in generated} == {model.stem}
+
+
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st  # noqa: E402
+
+
+@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(head=st.sampled_from([None, b"", MAGIC, MAGIC + struct.pack("<IQQ", 3, 1, 2)]), body=st.binary(max_size=300),
+       cut=st.integers(0, 2_000_000))
+def test_any_file_named_as_the_model_is_read_or_refused_with_a_reason(tmp_path_factory, model, head, body, cut):
+    """A damaged download, a renamed file, a real model cut short: the header reader names what is wrong, never
+    crashes, and never reads (or allocates) more than the file has."""
+    from adapters.gguf_file import NotAModel, read
+
+    path = tmp_path_factory.mktemp("gguf") / "model.gguf"
+    with model.open("rb") as real:
+        path.write_bytes(real.read(cut) if head is None else head + body)  # None: the real model, cut short
+    try:
+        read(path)
+    except NotAModel as e:
+        assert e.reason in ("not_gguf", "truncated") and str(e)
