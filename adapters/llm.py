@@ -88,7 +88,8 @@ class _Watchdog:
 
 
 class OpenAIChat:
-    def __init__(self, base_url: str | None, api_key: str | None, limits: LLMLimits = LLMLimits()):
+    def __init__(self, base_url: str | None, api_key: str | None, limits: LLMLimits = LLMLimits(),
+                 keep_alive: bool = True):
         self.limits = limits
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="llm", daemon=True)
@@ -97,8 +98,13 @@ class OpenAIChat:
         timeout = httpx2.Timeout(connect=min(10.0, limits.first_token_timeout), read=None, write=30.0, pool=None)
 
         async def make_client() -> openai.AsyncOpenAI:
+            # Without keep-alive, each request has a connection of its own: a server that closes idle or
+            # used-up connections (llama.cpp's does) can never close one under a request just sent on it,
+            # which fails as "disconnected" and, the request perhaps seen, must not be sent again.
+            pooled = {} if keep_alive else {"http_client": openai.DefaultAsyncHttpxClient(
+                timeout=timeout, limits=httpx2.Limits(max_keepalive_connections=0))}
             return openai.AsyncOpenAI(base_url=base_url or None, api_key=api_key or PLACEHOLDER_KEY,
-                                      timeout=timeout, max_retries=0)
+                                      timeout=timeout, max_retries=0, **pooled)
 
         self.client = asyncio.run_coroutine_threadsafe(make_client(), self._loop).result()
         self._token_field = "max_tokens"  # what most servers know; newer OpenAI models want max_completion_tokens
@@ -115,6 +121,8 @@ class OpenAIChat:
 
         async def close() -> None:
             await self.client.close()
+            await asyncio.sleep(0.05)  # the connections' own clean-up tasks run before the loop stops
+            await self._loop.shutdown_asyncgens()
 
         try:
             asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)

@@ -81,7 +81,7 @@ def test_a_streaming_answer_starts_speaking_before_it_is_finished(tmp_path, llm_
         alice = em.user("Alice")
         em.user_joins_voice(alice, em.lounge)
         assert "Joined" in command(em, alice, "!join")["content"]
-        llm_server.script.append(Scripted(text=SENTENCES, chunk_delay=0.15))  # ~2 s of writing, 8 characters a chunk
+        llm_server.script.append(Scripted(text=SENTENCES, chunk_delay=0.3))  # ~5 s of writing, 8 characters a chunk
         asked = em.user_says(em.general, alice, "say three sentences", mention_bot=True)
         wait_event(env, "PlaybackFinished", utterance_id=asked["id"], timeout=60)
         log = replay_json(env)

@@ -269,3 +269,16 @@ def test_any_file_named_as_the_model_is_read_or_refused_with_a_reason(tmp_path_f
         read(path)
     except NotAModel as e:
         assert e.reason in ("not_gguf", "truncated") and str(e)
+
+
+def test_many_answers_in_a_row_never_meet_a_connection_the_runtime_closed(tmp_path, model):
+    """llama.cpp's server closes kept-alive connections on its own schedule; a request sent on one as it closes
+    failed as "disconnected" (1 in ~50 before each request got a connection of its own) and is never resent."""
+    chat = LocalChat(plan(local_settings(tmp_path, local_slots=1)), LLMLimits(max_tokens=4, retries=0))
+    try:
+        for n in range(120):
+            assert chat.complete([{"role": "user", "content": f"Say {n}."}], "local").text.strip(), n
+            if n % 20 == 19:
+                time.sleep(0.6)  # idle a moment now and then, as a bot between questions
+    finally:
+        chat.close()
