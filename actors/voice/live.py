@@ -53,6 +53,7 @@ class LiveAnswer:
         self._changed = threading.Condition()
         self.patience = patience
         self.started = False  # the Speaker was asked to say it
+        self.guild_id = ""  # where it is said
 
     def grow(self, text: str) -> None:
         with self._changed:
@@ -145,7 +146,6 @@ class LiveSpeech:
         self.answers = answers
         self.voices = voices  # the transports' voice channels, by source
         self.dispatch = dispatch
-        self._guilds: dict[str, str] = {}
 
     def listening_guild(self, source: str, channel_id: str, message_id: str) -> str | None:
         """The guild whose voice channel has both Parley and the person who asked (None: not said aloud)."""
@@ -155,22 +155,22 @@ class LiveSpeech:
     def draft(self, draft: Draft) -> None:
         if not self.answers.decided(draft.message_id):
             guild = self.listening_guild(draft.source, draft.channel_id, draft.message_id)
-            log.info("the answer to %s is %s", draft.message_id, f"said in guild {guild}" if guild else "not said aloud")
-            self.answers.follow(draft.message_id, guild is not None)
-            if guild is not None:
-                self._guilds[draft.message_id] = guild
+            if guild:
+                log.info("the answer to %s is said in guild %s while it is written", draft.message_id, guild)
+            followed = self.answers.follow(draft.message_id, guild is not None)
+            if followed is not None:
+                followed.guild_id = guild or ""
         answer = self.answers.get(draft.message_id)
         if answer is None:
             return
         answer.grow(draft.text)
         if not answer.started and answer.ready():
             answer.started = True
-            self.dispatch(SpeakInVoice(draft.source, self._guilds.pop(draft.message_id, ""), draft.conversation_id,
+            self.dispatch(SpeakInVoice(draft.source, answer.guild_id, draft.conversation_id,
                                        draft.channel_id, draft.message_id, "", live=answer))
 
     def finished(self, message_id: str, text: str | None) -> bool:
         """The answer is final (``text``) or failed (None). True when it is being said already."""
-        self._guilds.pop(message_id, None)
         answer = self.answers.finish(message_id, text)
         return answer is not None and answer.started
 
