@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from actors.speaking.spoken import sentence_count
 from actors.voice.live import LiveAnswer, LiveAnswers, complete_part
 from tests.conftest import replay_json
 from tests.fakes.openai_server import Scripted
@@ -50,6 +51,23 @@ def test_the_first_words_leave_after_a_dozen_pieces_at_a_word_break():
     assert next(said) == "아염파"  # said now, up to the last word break
     answer.end("아염파 아워드 어워드")
     assert list(said) == [" 아워드 어워드"]
+
+
+def test_sentences_said_in_pieces_are_counted_as_sentences_however_the_stream_was_cut():
+    """The log's count of sentences spoken does not depend on how fast the model wrote (a dozen pieces before the
+    first sentence end cut it at a word break: CI once recorded 5 sentences for a 4-sentence answer)."""
+    text = "Parley speaks in voice channels now. It synthesizes every sentence offline. That is all."
+    answer = LiveAnswer(patience=5)
+    for n in range(12):  # a slow model: a dozen pieces (tokens) and the first sentence is not finished
+        answer.grow("Parley speaks in voice channels"[:3 * n])
+    said = answer.sentences()
+    first = next(said)
+    assert first == "Parley speaks in voice"  # said at once, up to the last word break
+    answer.end(text)
+    pieces = [first, *said]
+    assert "".join(pieces) == text and len(pieces) == 2  # counted piece by piece: 1 + 3 sentences
+    assert sentence_count(*pieces) == sentence_count(text) == 3
+    assert sentence_count("Version 2.5 is out") == 1 and sentence_count("") == 0 and sentence_count("Hi! Bye") == 2
 
 
 def test_a_failed_answer_ends_after_what_was_finished():

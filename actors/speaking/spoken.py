@@ -33,6 +33,14 @@ def spoken_text(answer: str, max_chars: int = 1500) -> str:
     return window[:cut].strip()
 
 
+def sentence_count(*pieces: str) -> int:
+    """How many sentences ``pieces``, said one after another, hold: each sentence end, and words after the last
+    one. A piece may end mid-sentence (an answer said while it is written): the next one finishes that sentence."""
+    text = " ".join(piece.strip() for piece in pieces)
+    ends = list(_SENTENCE_END.finditer(text))
+    return len(ends) + (1 if text[ends[-1].end() if ends else 0:].strip() else 0)
+
+
 _CLAUSE_END = re.compile(r"[,;:—–](\s|$)")
 FIRST_PART_CHARS = 40  # a first sentence longer than this is spoken from its first clause on
 

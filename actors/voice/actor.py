@@ -18,7 +18,7 @@ from actors.commands import (ControlVoice, RecordSynthesis, RejoinVoice, ReportP
                              ReportVoiceLost, SpeakInVoice, Spoken)
 from actors.ports import TextToSpeech, VoiceChannels, VoiceUnavailable
 from actors.speaking.actor import SpeechRecording
-from actors.speaking.spoken import first_part, spoken_text
+from actors.speaking.spoken import first_part, sentence_count, spoken_text
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from events import EventStore, RecordedEvent
@@ -130,7 +130,7 @@ class GuildSpeakerActor(SupervisedActor):
         def chunks() -> Iterator[tuple[bytes, int]]:
             engine = self.engine()
             recording = SpeechRecording()
-            said = 0
+            said, texts = 0, []  # sentences are counted in the whole text said: a live piece may end mid-sentence
             for piece in pieces:
                 text = spoken_text(piece, self.max_spoken_chars - said)
                 if not text:
@@ -138,6 +138,7 @@ class GuildSpeakerActor(SupervisedActor):
                 # the first audio leaves after a clause, not a whole sentence
                 first, rest = first_part(text) if not said else ("", text)
                 said += len(text) + 1
+                texts.append(text)
                 parts = itertools.chain(engine.synthesize(first) if first else (), engine.synthesize(rest) if rest else ())
                 for chunk in recording.keep(parts):
                     yield chunk.pcm, chunk.sample_rate
@@ -145,7 +146,7 @@ class GuildSpeakerActor(SupervisedActor):
                     break
             digest, _ = self.files.save(iter([recording.wav()]))
             self.dispatch(RecordSynthesis(command.source, command.guild_id, utterance_id, Spoken(
-                engine.voice_name, recording.sentences, round(recording.seconds, 3), digest, max(0, said - 1), digest)))
+                engine.voice_name, sentence_count(*texts), round(recording.seconds, 3), digest, max(0, said - 1), digest)))
         return chunks()
 
     def _lost(self, report: ReportVoiceLost) -> None:
