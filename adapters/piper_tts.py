@@ -50,6 +50,12 @@ class PiperEngine:
                     raise VoiceUnavailable(f"the Piper voice {self.voice_path} cannot be loaded: {e}") from e
             return self._voice
 
+    def warm(self) -> None:
+        """Load the voice and run it once (onnxruntime's first run is slow too): called when Parley joins a voice
+        channel, where the first answer must not wait for a second of loading."""
+        for _ in self.synthesize("Hello."):
+            pass
+
     def synthesize(self, text: str) -> Iterator[SpeechChunk]:
         voice = self.voice()
         for chunk in voice.synthesize(text):

@@ -39,12 +39,12 @@ def test_sentences_come_as_they_are_finished_once_each_and_the_end_says_the_rest
     assert got[-1] == " And blue" and "".join(got) == "The sea is wide. It is deep. And blue"
 
 
-def test_the_first_words_leave_after_a_dozen_pieces_at_a_word_break():
+def test_the_first_words_leave_after_six_pieces_at_a_word_break():
     """A model spending many tokens a character (Korean for a small English model) is not waited on for 24."""
     answer = LiveAnswer(patience=5)
-    for n in range(1, 12):
-        answer.grow("아염파 아워드"[:min(n, 7)])
-    assert not answer.ready()  # eleven pieces: still waiting
+    for n in range(1, 6):
+        answer.grow("아염파 아워드"[:n])
+    assert not answer.ready()  # five pieces: still waiting
     answer.grow("아염파 아워드")
     assert answer.ready()
     said = answer.sentences()
@@ -54,12 +54,12 @@ def test_the_first_words_leave_after_a_dozen_pieces_at_a_word_break():
 
 
 def test_sentences_said_in_pieces_are_counted_as_sentences_however_the_stream_was_cut():
-    """The log's count of sentences spoken does not depend on how fast the model wrote (a dozen pieces before the
+    """The log's count of sentences spoken does not depend on how fast the model wrote (six pieces before the
     first sentence end cut it at a word break: CI once recorded 5 sentences for a 4-sentence answer)."""
     text = "Parley speaks in voice channels now. It synthesizes every sentence offline. That is all."
     answer = LiveAnswer(patience=5)
-    for n in range(12):  # a slow model: a dozen pieces (tokens) and the first sentence is not finished
-        answer.grow("Parley speaks in voice channels"[:3 * n])
+    for n in range(6):  # a slow model: six pieces (tokens) and the first sentence is not finished
+        answer.grow("Parley speaks in voice channels"[:6 * n])
     said = answer.sentences()
     first = next(said)
     assert first == "Parley speaks in voice"  # said at once, up to the last word break

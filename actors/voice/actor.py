@@ -93,12 +93,23 @@ class GuildSpeakerActor(SupervisedActor):
     def _connect(self, guild_id: str, channel_id: str) -> str | None:
         try:
             self.voice.connect(guild_id, channel_id)
+            threading.Thread(target=self._warm_voice, name="parley-voice-warm", daemon=True).start()
             return None
         except VoiceUnavailable as e:
             return str(e)
         except Exception as e:  # noqa: BLE001 - whatever Discord's voice stack raised, the person is told
             log.warning("could not join voice channel %s: %r", channel_id, e)
             return f"the voice connection failed ({type(e).__name__})"
+
+    def _warm_voice(self) -> None:
+        """Ready the synthesizer (off this actor's thread) once a voice channel is joined: the first answer said
+        there does not wait for the voice to load."""
+        try:
+            warm = getattr(self.engine(), "warm", None)
+            if warm is not None:
+                warm()
+        except Exception as e:  # noqa: BLE001 - the first answer meets the same failure and reports it
+            log.info("the voice could not be readied ahead: %s", e)
 
     def _forget_queue(self) -> None:
         # What was queued is recorded as interrupted by the decision that leaves; the port's own

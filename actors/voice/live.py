@@ -22,8 +22,10 @@ _SENTENCE_END = re.compile(r"[.!?。…](?=\s)|\n")
 _CLAUSE_END = re.compile(r"[,;:、，](?=\s)")
 LONG_RUN = 60  # characters without a sentence end after which a clause or a phrase is said anyway
 FIRST_RUN = 24  # the same for the first words of an answer: the first audio leaves after a phrase...
-FIRST_CHUNKS = 12  # ...or after this many streamed pieces (about tokens), at a word break: a script the model
-# spends many tokens a character on (Korean, for a small English model) must not wait for 24 characters
+FIRST_CHUNKS = 6  # ...or after this many streamed pieces, at a word break: a piece is a token, or a character the
+# model spent several tokens on (a Hangul syllable is ~3 for SmolLM2); such a script must not wait for 24 characters.
+# Six, not twelve: bench/listen.py --llm local went from p50 1.17 s to 0.94 s (on English text, 6 tokens are about
+# the 24 characters anyway)
 FENCE = "```"
 log = logging.getLogger("parley.voice")
 KEEP = 1000  # live answers remembered at once (a question per voice asker at a time; bounded all the same)
