@@ -35,8 +35,8 @@ def model() -> Path:
 def offline_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """What a new user has: no endpoint, no key, no configuration; a fixed seed and no randomness."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_", "DISCORD_", "OPENAI_"))}
-    env.update(PARLEY_DATA_DIR=str(data_dir), PARLEY_CONFIG=str(ROOT / "tests" / "parley-test.toml"),
-               PARLEY_LOCAL_TEMPERATURE="0", PARLEY_LOCAL_SEED="42", PARLEY_LOCAL_THREADS="2", **extra)
+    env.update({"PARLEY_DATA_DIR": str(data_dir), "PARLEY_CONFIG": str(ROOT / "tests" / "parley-test.toml"),
+                "PARLEY_LOCAL_TEMPERATURE": "0", "PARLEY_LOCAL_SEED": "42", "PARLEY_LOCAL_THREADS": "2", **extra})
     return env
 
 
@@ -282,3 +282,33 @@ def test_many_answers_in_a_row_never_meet_a_connection_the_runtime_closed(tmp_pa
                 time.sleep(0.6)  # idle a moment now and then, as a bot between questions
     finally:
         chat.close()
+
+
+def test_two_shards_each_answer_their_own_guild_with_the_local_model(tmp_path, model, discord_emulator, postgres_url):  # noqa: F811
+    """Shards with nothing configured: each shard process runs its own local model (memory: one model a shard)
+    on one PostgreSQL store, and each guild's question is answered once, by its shard, offline."""
+    from tests.fakes.discord_server import BOT_TOKEN
+    from tests.test_discord_e2e import Bot
+
+    em = discord_emulator
+    guilds = [em.text_channel("general", em.add_guild(f"Guild {n}", shard=n, shard_count=2)) for n in (0, 1)]
+    envs = [offline_env(tmp_path / f"shard{n}", DISCORD_TOKEN=BOT_TOKEN, DISCORD_API_BASE=em.api_base,
+                        DISCORD_GATEWAY_URL=em.gateway_url, PARLEY_EVENT_STORE=postgres_url, PARLEY_SHARD_COUNT="2",
+                        PARLEY_SHARD_IDS=str(n), PARLEY_MAX_ANSWER_TOKENS="24", PARLEY_LOCAL_THREADS="1")
+            for n in (0, 1)]
+    shards = [Bot(env, em).start() for env in envs]
+    try:
+        asked = [em.user_says(channel, em.user("Ann"), QUESTION, mention_bot=True) for channel in guilds]
+        generated = wait_for(lambda: (found := [e["data"] for e in replay_json(envs[0])
+                                                if e["type"] == "ResponseGenerated"]) and len(found) == 2 and found,
+                             120, "both guilds answered")
+        assert {g["message_id"] for g in generated} == {m["id"] for m in asked}
+        assert {g["model"] for g in generated} == {model.stem}
+        wait_for(lambda: all(em.replies_to(m) for m in asked), 60, "both replies sent")
+        time.sleep(1.0)  # a second answer from the other shard would be here by now
+        assert [len(em.replies_to(m)) for m in asked] == [1, 1] and all("Paris" in em.replies_to(m)[0]["content"]
+                                                                        for m in asked)
+    finally:
+        logs = [bot.stop() for bot in shards]
+    assert all(f"answering offline with the local model {model.name}" in log and "Traceback" not in log
+               for log in logs), logs
