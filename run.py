@@ -33,8 +33,10 @@ from actors.hearing.actor import TranscriberActor, TranscriberPool
 from actors.hearing.decider import AudioLimits
 from actors.learning.actor import (LEARNING_COMMANDS, AbandonCommand, LearnCorrection, RecordEvaluation,
                                    ReloadLearning, TrainerActor, TrainerConfig, give_up as give_up_command)
-from actors.learning.models import ModelChoice
 from actors.learning.teaching import lookup
+from actors.tuning.actor import TUNING_COMMANDS, AbandonTuning, FineTunerActor, ReloadTuning, TunerConfig
+from actors.tuning.actor import give_up as give_up_tuning
+from actors.tuning.models import ModelChoice
 from actors.listening.actor import ListenerActor
 from actors.outbox import Deliver, OutboxActor, reply_from
 from actors.policies import approved_correction, speak_answer, turn_heard, turn_said
@@ -120,18 +122,17 @@ def start_guild_speakers(w: Wiring) -> Handler:  # one per guild, started when i
 
 
 def start_trainer(w: Wiring) -> Handler:
-    s = w.settings
-
-    @functools.cache
-    def fine_tuning() -> object:  # on first use: PARLEY_TRAINING_BASE_URL / _API_KEY, else the chat endpoint's
-        from adapters.fine_tuning import OpenAIFineTuning
-
-        return OpenAIFineTuning(s.training_base_url or s.openai_base_url, s.training_api_key or s.openai_api_key)
-
-    config = TrainerConfig(s.command_prefix, s.system_prompt, s.few_shot, s.training_poll_s, s.chat_model,
-                           max_example_tokens=s.training_max_tokens)
+    s, config = w.settings, TrainerConfig(w.settings.command_prefix, w.settings.system_prompt, w.settings.few_shot)
     return w.actor("trainer", TrainerActor, LearningFiles(w.data_dir, s.max_import_mb * 1024 * 1024), w.llm,
-                   w.system.model, fine_tuning, config, w.system.later, give_up=give_up_command)
+                   w.system.model, config, w.system.later, give_up=give_up_command)
+
+
+def start_finetuner(w: Wiring) -> Handler:
+    from adapters.fine_tuning import on_first_use
+    s = w.settings
+    config = TunerConfig(s.system_prompt, s.training_poll_s, s.chat_model, max_example_tokens=s.training_max_tokens)
+    return w.actor("finetuner", FineTunerActor, LearningFiles(w.data_dir, s.max_import_mb * 1024 * 1024),
+                   on_first_use(s), config, w.system.later, give_up=give_up_tuning)
 
 
 def start_correction_log(w: Wiring) -> Handler:
@@ -171,12 +172,13 @@ CAPABILITIES: dict[str, Capability[Wiring]] = {
     "voice": Capability(start_guild_speakers, (ControlVoice, SpeakInVoice, ReportPlayback, RecordSynthesis,
                                                ReportVoiceLost, ReportVoiceBack, RejoinVoice), {
         ResponseGenerated: lambda w, r: w.live.answered(r.event), ResponseFailed: lambda w, r: w.live.failed(r.event)}),  # type: ignore
-    "learning": Capability(start_trainer, (PollFineTune, ResumeFineTunes, RecordEvaluation, AbandonCommand,
-                                           LearnCorrection, ReloadLearning), {
+    "learning": Capability(start_trainer, (RecordEvaluation, AbandonCommand, LearnCorrection, ReloadLearning), {
         CorrectionRecorded: lambda w, r: LearnCorrection(r.event),  # type: ignore[arg-type]
         CorrectionReviewed: lambda w, r: approved_correction(r.event, w.store.read_stream)},  # type: ignore[arg-type]
-        named=LEARNING_COMMANDS, everywhere={ModelActivated: use_activated_model,
-                                             PersonForgotten: lambda w, r: ReloadLearning()}),
+        named=LEARNING_COMMANDS, everywhere={PersonForgotten: lambda w, r: ReloadLearning()}),
+    "tuning": Capability(start_finetuner, (PollFineTune, ResumeFineTunes, AbandonTuning, ReloadTuning),
+                         named=TUNING_COMMANDS, everywhere={ModelActivated: use_activated_model,
+                                                            PersonForgotten: lambda w, r: ReloadTuning()}),
     "corrections": Capability(start_correction_log, (VoteAnswer, LookAgain), named=CORRECTION_COMMANDS),
     "privacy": Capability(start_privacy, (ForgetPerson,), named=PRIVACY_COMMANDS, everywhere={
         PersonForgotten: lambda w, r: w.store.forgotten(r.event.person)}),  # no copy of their key in memory

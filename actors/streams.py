@@ -29,8 +29,11 @@ SNAPSHOT_EVERY = 1000  # events folded since the last snapshot before a new one 
 class DecidedStreams(Generic[S]):
     def __init__(self, store: EventStore, publish: Publish, initial: S, evolve: Callable[[S, Event], S],
                  stream_name: Callable[[str], str], capacity: int = 10_000, snapshot_every: int = SNAPSHOT_EVERY,
-                 fold: Callable[[S, Iterable[Event]], S] | None = None):
+                 fold: Callable[[S, Iterable[Event]], S] | None = None, shared: bool = False):
         self._store = store
+        # Shared: another actor appends to these streams too (the Trainer and the FineTuner to ``learning``), so
+        # each load reads what it appended since; a decision never meets a dataset or a job it has not seen.
+        self._shared = shared
         self._publish = publish
         self._initial = initial
         self._evolve = evolve
@@ -54,6 +57,11 @@ class DecidedStreams(Generic[S]):
             self._maybe_snapshot(stream, state)
         else:
             self._cache.move_to_end(key)
+            if self._shared:
+                tail = list(self._store.read_stream(self._stream_name(key), after_version=state.version))  # type: ignore[attr-defined]
+                if tail:
+                    state = self._fold(state, (recorded.event for recorded in tail))
+                    self._remember(key, state)
         return state
 
     def _from_snapshot(self, stream: str) -> S:

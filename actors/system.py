@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from actors.commands import (AnswerPending, ApologizeFor, InvokeCommand, PurgeAudio, RejoinVoice, ResumeFineTunes,
                              TranscribePending)
 from actors.desk.decider import StatusReport
-from actors.learning.models import ModelChoice
+from actors.tuning.models import ModelChoice
 from actors.outbox import Deliver, reply_from
 from actors.policies import speak_answer
 from actors.ports import ChatModel, Draft, ReplyTransport

@@ -2,15 +2,31 @@
 (``PARLEY_TRAINING_BASE_URL``; by default the chat endpoint's)."""
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import openai
 
 from actors.ports import TrainingJob, TrainingRefused
 from adapters.config import without_credentials
 
+if TYPE_CHECKING:
+    from adapters.config import Settings
+
 log = logging.getLogger("parley.fine_tuning")
 TAG = "parley_command"  # the job's metadata key: which command started it (source:message id)
+
+
+def on_first_use(settings: Settings) -> Callable[[], OpenAIFineTuning]:
+    """The fine-tuning service, made when first needed: PARLEY_TRAINING_BASE_URL / _API_KEY, else the chat
+    endpoint's."""
+    @functools.cache
+    def made() -> OpenAIFineTuning:
+        return OpenAIFineTuning(settings.training_base_url or settings.openai_base_url,
+                                settings.training_api_key or settings.openai_api_key)
+    return made
 
 
 class OpenAIFineTuning:

@@ -58,7 +58,7 @@ def build_log(folder: Path, n: int) -> None:
 
 
 def phase_export(folder: Path) -> dict:
-    from actors.learning.finetune_rules import sft_records
+    from actors.tuning.records import sft_records
     from actors.learning.actor import examples_of
     from adapters.learning_files import LearningFiles
     from events import open_store

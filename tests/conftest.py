@@ -120,7 +120,7 @@ def parley_env(data_dir: Path, llm: FakeOpenAI, **extra: str) -> dict[str, str]:
     env.update({"PARLEY_DATA_DIR": str(data_dir), "OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "test-key",
                 "PARLEY_CHAT_MODEL": "test-model", "PARLEY_LLM_RETRIES": "1", "PARLEY_LLM_TIMEOUT": "10",
                 "PYTHONUNBUFFERED": "1", "PARLEY_CONFIG": str(TEST_CONFIG),
-                # 16 actors: 4 responders, 2 transcribers, a speaker (each + reception), desk, outbox, trainer,
+                # 17 actors: 4 responders, 2 transcribers, a speaker (each + reception), desk, outbox, trainer, finetuner,
                 # corrections, privacy, listener
                 "PARLEY_TRANSCRIBERS": "2"})
     env.update(extra)

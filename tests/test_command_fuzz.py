@@ -12,13 +12,14 @@ from hypothesis import strategies as st
 from actors.corrections.actor import CORRECTION_COMMANDS
 from actors.desk.decider import VOICE_COMMANDS
 from actors.learning.actor import LEARNING_COMMANDS
+from actors.tuning.actor import TUNING_COMMANDS
 from actors.privacy.actor import PRIVACY_COMMANDS
 from events.catalog.delivery import ReplySent
 from events.catalog.desk import ActorRestarted
 from run import build
 from tests.helpers import CapturedConsole, console_command, console_message, settings_for, wait_for
 
-NAMES = sorted(LEARNING_COMMANDS | CORRECTION_COMMANDS | PRIVACY_COMMANDS | set(VOICE_COMMANDS)
+NAMES = sorted(LEARNING_COMMANDS | TUNING_COMMANDS | CORRECTION_COMMANDS | PRIVACY_COMMANDS | set(VOICE_COMMANDS)
                | {"help", "hi", "status", "model", "clear"})
 WORDS = st.sampled_from(["show", "export", "start", "use", "list", "default", "me", "on", "off", "--skip-long",
                          "=>", "Q:", "A:", "A-:", "sft", "dpo", "gpt-4o-mini", "-1", "0", "99999999999999999999",

@@ -90,7 +90,7 @@ def test_status_command_reports_store_actors_and_model(tmp_path, llm_server):
     run_parley(["console"], env, stdin="one\n")  # MessageReceived, ResponseGenerated, ReplySent
     out = run_parley(["console"], env, stdin="!status\n")
     assert "parley.sqlite3, position 3" in out.stdout
-    assert "Actors alive: 16/16" in out.stdout and "Model: test-model" in out.stdout
+    assert "Actors alive: 17/17" in out.stdout and "Model: test-model" in out.stdout
 
 
 def test_a_refused_api_key_and_a_missing_model_get_replies_that_say_so(tmp_path, llm_server):

@@ -12,7 +12,7 @@ import pytest
 from events.scopes import OPERATORS
 
 from actors.commands import InvokeCommand, ReceiveMessage
-from actors.learning.finetune_rules import validate
+from actors.tuning.records import validate
 from actors.learning.teaching import terms
 from adapters.audio_files import AudioStore
 from events.catalog.learning import (EvaluationCompleted, ExamplesAdded, ExamplesRefused, FileRefused,
@@ -411,3 +411,16 @@ def test_a_file_name_with_a_nul_byte_or_past_the_length_gets_one_reply_and_crash
         assert reply.count("\n") == 0 and "I only send files from exports/ and archives/" in reply, name[:40]
     assert session.system.status().restarts == 0  # the Trainer never failed on them
     assert [r.reason for r in session.events(FileRefused)] == ["outside"] * 4
+
+
+def test_a_wrong_option_is_named_in_one_reply_and_recorded(session):
+    """Options are read as a shell would (argparse over shlex): an unknown option, one missing its value or an
+    unclosed quote is named, with the command's usage, never taken as a word (a model named `--methd`)."""
+    assert "--method needs a value. Usage: `finetune start" in session.command("finetune", "start --method")
+    assert "not an option here: --methd dpo" in session.command("finetune", "start --methd dpo")
+    assert "no closing quotation" in session.command("dataset", 'export "half')
+    assert "not an option here: --everywhre" in session.command("model", "use other --everywhre")
+    refused = [e for e in session.events(CommandRejected) if e.reason == "bad_arguments"]
+    assert [e.command for e in refused] == ["finetune", "finetune", "dataset", "model"]
+    assert "now answers" in session.command("model", "use 'other-model' --channel")  # quotes group words
+    assert "`other-model` (answering here)" in session.command("model", "list")

@@ -207,7 +207,7 @@ def test_fine_tuning_counts_tokens_and_refuses_or_leaves_out_an_example_over_the
 
 
 def test_token_counts_are_exact_with_the_tokenizer_and_the_limits_are_the_models():
-    from actors.learning.tokens import counter_for, example_limit, record_tokens
+    from actors.tuning.tokens import counter_for, example_limit, record_tokens
 
     counter = counter_for("gpt-4o-mini")
     assert counter.exact and counter.how == "o200k_base" and counter.text("Hello, world!") == 4

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from actors.access import NOT_ALLOWED, REFUSAL_TEXT
 from actors.commands import InvokeCommand
 from actors.learning.decider import COMMANDS as LEARNING
+from actors.tuning.decider import COMMANDS as TUNING
 from events.catalog.messages import CommandAnswered, CommandRejected
 from events.model import Event
 
@@ -77,7 +78,7 @@ def decide(state: CommandLog, c: InvokeCommand, status: StatusReport | None, pre
         text = f"Hi {c.author_name or 'there'}! I'm Parley. Mention me or reply to me and I'll answer."
     elif name == "help":
         lines = [f"`{prefix}{n}` ({'/' + n} too): {what}" for n, what in COMMANDS.items()]
-        lines += [f"`{prefix}{n}` (admins): {what}" for n, what in LEARNING.items()]
+        lines += [f"`{prefix}{n}` (admins): {what}" for n, what in {**LEARNING, **TUNING}.items()]
         text = "Talk to me by mentioning me, replying to my answers, or in a DM.\nCommands:\n" + "\n".join(lines)
     elif name == "status" and status is not None:
         healthy = status.actors_alive == status.actors_total

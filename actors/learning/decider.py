@@ -1,5 +1,6 @@
-"""The Trainer's domain: datasets of examples, evaluations, fine-tuning jobs and the model in use, as a
-pure decider over one stream (``learning``).
+"""The Trainer's domain: datasets of examples and evaluations, as a pure decider over the ``learning`` stream.
+The stream also holds fine-tuning jobs and the models in use, which ``actors.tuning`` decides; ``Learning`` is
+the whole stream's state, folded here.
 
 The shell (``actors.learning.actor``) gathers what needs I/O first (the examples parsed from an attached file,
 an export written, an evaluation run, a job created at the training endpoint) and hands it in as
@@ -16,7 +17,8 @@ from dataclasses import dataclass, field, replace
 from actors.access import NOT_ALLOWED, REFUSAL_TEXT, may_act_on
 from actors.commands import InvokeCommand
 from actors.learning.examples import Example, Parsed, normalise
-from actors.learning.tokens import TokenStats
+from actors.tuning.tokens import TokenStats
+from actors.tuning.jobs import TERMINAL, Job  # noqa: F401  (the state holds jobs; TERMINAL for its readers)
 from events.catalog.corrections import CorrectionRecorded
 from events.catalog.learning import (DEFAULT_DATASET, DatasetArchived, DatasetCreated, DatasetDeleted, DatasetExported,
                                      DatasetSelected, DatasetUsed, EvaluationCompleted, ExamplesAdded, ExamplesRefused,
@@ -28,7 +30,6 @@ from events.scopes import OPERATORS
 
 KEEP_SEEN = 500
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
-TERMINAL = ("succeeded", "failed", "cancelled")
 SHOWN_PROBLEMS = 10
 
 # What each command does, for ``help``; all of them are for admins.
@@ -38,8 +39,6 @@ COMMANDS = {
     "getfile": "`getfile NAME`: a file from exports/ or archives/",
     "instruction": "how to teach me",
     "test": "`test [DATASET] [--holdout 20%]`: score the model on held-out examples",
-    "finetune": "`finetune start [BASE_MODEL] [--method sft|dpo] [--channel]`, `finetune status|list|cancel [JOB]`",
-    "model": "`model use NAME [--channel]` (operators: `--everywhere`), `model list`",
 }
 
 
@@ -64,19 +63,6 @@ class Dataset:
     def summary(self) -> str:
         return (f"`{self.name}`: {self.positives} example(s), {self.negatives} answer(s) to avoid, "
                 f"{self.pairs} preference pair(s), {self.duplicates} duplicate(s) skipped")
-
-
-@dataclass(frozen=True)
-class Job:
-    job_id: str
-    status: str
-    base_model: str
-    method: str
-    dataset_id: str
-    channel: str  # "" the whole scope, else where the tuned model answers
-    where: tuple[str, str, str, str]  # conversation_id, message_id, channel_id, source of the start command
-    fine_tuned_model: str = ""
-    scope: str = OPERATORS
 
 
 @dataclass(frozen=True)
@@ -119,6 +105,14 @@ def channel_of(c: InvokeCommand) -> str:
     return f"{c.source}:{c.channel_id}"
 
 
+def own_dataset(state: Learning, c: InvokeCommand, name: str) -> Dataset | None:
+    """The dataset a command names, else the one teaching in its channel: its scope's own (an operators'
+    dataset lent to the channel teaches there, but is not the server's to test, train or export)."""
+    channel = channel_of(c)
+    target = state.named(name, c.scope) if name else state.teaching_in(channel, c.scope)
+    return target if target is None or target.scope == c.scope else state.selected_in(channel, c.scope)
+
+
 def evolve(state: Learning, event: Event) -> Learning:
     state = replace(state, version=state.version + 1)
     message_id = getattr(event, "message_id", "")
@@ -149,14 +143,10 @@ def evolve(state: Learning, event: Event) -> Learning:
                     positives=d.positives + positives,
                     negatives=d.negatives + len(examples) - positives, duplicates=d.duplicates + event.duplicates)
         return replace(state, datasets={**state.datasets, d.id: d})
-    if isinstance(event, FineTuneStarted):
-        job = Job(event.job_id, "validating_files", event.base_model, event.method, event.dataset_id, event.channel,
-                  (event.conversation_id, event.message_id, event.channel_id, event.source), scope=event.scope)
-        return replace(state, jobs={**state.jobs, job.job_id: job})
-    if isinstance(event, (FineTuneStatusChanged, FineTuneFinished)) and event.job_id in state.jobs:
-        job = replace(state.jobs[event.job_id], status=event.status,
-                      fine_tuned_model=getattr(event, "fine_tuned_model", "") or state.jobs[event.job_id].fine_tuned_model)
-        return replace(state, jobs={**state.jobs, job.job_id: job})
+    if isinstance(event, (FineTuneStarted, FineTuneStatusChanged, FineTuneFinished)):
+        # fine-tuning's own room says what a job becomes (imported here: that room reads this one's state)
+        from actors.tuning.decider import evolve_jobs
+        return replace(state, jobs=evolve_jobs(state.jobs, event))
     if isinstance(event, ModelActivated):
         return replace(state, models={**state.models, (event.scope, event.channel): event.model})
     return state

@@ -1,14 +1,39 @@
-"""The Trainer's fine-tuning jobs and model choices, as pure decisions over the ``learning`` stream's state
-(``actors.learning.decider``): a job started, polled to its end, and the model it (or ``model use``) makes
-answer, in its scope (``events.scopes``) only. No I/O: the shell hands in what the training endpoint said."""
+"""Fine-tuning jobs and model choices, as pure decisions over the ``learning`` stream's state
+(``actors.learning.decider.Learning``: the datasets a job trains on live there): a job started, polled to its end,
+and the model it (or ``model use``) makes answer, in its scope (``events.scopes``) only. No I/O: the shell
+(``actors.tuning.actor``) hands in what the training backend said."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
+
 from actors.commands import InvokeCommand
-from actors.learning.decider import TERMINAL, Dataset, Job, Learning, answered, channel_of, rejected
+from actors.learning.decider import Dataset, Learning, answered, channel_of, rejected
+from actors.tuning.jobs import TERMINAL, Job
 from events.catalog.learning import (FineTuneFinished, FineTuneRejected, FineTuneStarted, FineTuneStatusChanged,
                                      ModelActivated)
 from events.model import Event
 from events.scopes import OPERATORS, described
+
+# What each command does, for ``help``; all of them are for admins.
+COMMANDS = {
+    "finetune": "`finetune start [BASE_MODEL] [--method sft|dpo] [--dataset NAME] [--channel] [--skip-long]`, "
+                "`finetune status|list|cancel [JOB]`",
+    "model": "`model use NAME [--channel]` (operators: `--everywhere`), `model list`",
+}
+
+
+def evolve_jobs(jobs: Mapping[str, Job], event: Event) -> Mapping[str, Job]:
+    """The jobs after ``event`` (``actors.learning.decider.evolve`` folds the stream and asks this room)."""
+    if isinstance(event, FineTuneStarted):
+        job = Job(event.job_id, "validating_files", event.base_model, event.method, event.dataset_id, event.channel,
+                  (event.conversation_id, event.message_id, event.channel_id, event.source), scope=event.scope)
+        return {**jobs, job.job_id: job}
+    if isinstance(event, (FineTuneStatusChanged, FineTuneFinished)) and event.job_id in jobs:
+        job = jobs[event.job_id]
+        return {**jobs, job.job_id: replace(job, status=event.status,
+                                            fine_tuned_model=getattr(event, "fine_tuned_model", "") or job.fine_tuned_model)}
+    return jobs
 
 
 def decide_finetune_rejected(c: InvokeCommand, dataset_id: str, method: str, reason: str,

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 
 from actors.learning.examples import Example, preference_examples
-from actors.learning.tokens import TokenCounter, record_tokens
+from actors.tuning.tokens import TokenCounter, record_tokens
 
 MIN_RECORDS = 10  # OpenAI refuses a training file with fewer examples
 MAX_RECORD_TOKENS = 65_536

@@ -1,0 +1,225 @@
+"""The FineTuner shell: fine-tuning jobs and model choices (``actors.tuning.decider``) on the ``learning`` stream,
+which it shares with the Trainer (whose datasets it trains on). Its I/O: the dataset's training file, checked
+line by line before anything leaves, and the fine-tuning backend (a port: a service with OpenAI's fine-tuning
+API), whose jobs are polled on a timer and again after a restart."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from actors.commands import InvokeCommand, PollFineTune, ResumeFineTunes
+from actors.learning import decider as training
+from actors.learning import folding
+from actors.learning.actor import examples_of, write_export
+from actors.learning.command_line import CommandLineError, options
+from actors.learning.decider import Learning, channel_of
+from actors.tuning.tokens import counter_for, example_limit
+from actors.ports import FineTuning, TrainingFiles, TrainingRefused
+from actors.streams import DecidedStreams, Publish
+from actors.supervisor import Supervised, SupervisedActor
+from actors.tuning import decider as tuning
+from actors.tuning.jobs import TERMINAL
+from actors.tuning.records import validate, within_limit
+from events import EventStore
+from events.catalog.learning import LEARNING_STREAM
+from events.model import Event
+
+log = logging.getLogger("parley.finetuner")
+TUNING_COMMANDS = frozenset(tuning.COMMANDS)
+
+
+@dataclass(frozen=True)
+class TunerConfig:
+    system_prompt: str = ""
+    poll_s: float = 30.0
+    configured_model: str = ""
+    training_setting: str = "PARLEY_TRAINING_BASE_URL"
+    max_example_tokens: int = 0  # PARLEY_TRAINING_MAX_TOKENS; 0: the base model's limit
+
+
+@dataclass(frozen=True)
+class AbandonTuning:
+    """The FineTuner failed on this command repeatedly: tell its author, record it, move on."""
+
+    command: InvokeCommand
+    error: str
+
+
+@dataclass(frozen=True)
+class ReloadTuning:
+    """Someone was forgotten: drop the stream's state folded from the log (their examples' words are in it)."""
+
+
+def give_up(message: object, error: str) -> object | None:
+    return AbandonTuning(message, error) if isinstance(message, InvokeCommand) else None
+
+
+class FineTunerActor(SupervisedActor):
+    def __init__(self, supervisor: Supervised, store: EventStore, publish: Publish, files: TrainingFiles,
+                 fine_tuning: Callable[[], FineTuning], config: TunerConfig, later: Callable[[float, object], None]):
+        super().__init__(supervisor)
+        self.store = store
+        self.files = files
+        self.fine_tuning = fine_tuning
+        self.config = config
+        self.later = later
+        self.streams = DecidedStreams(store, publish, Learning(), training.evolve, lambda _: LEARNING_STREAM,
+                                      fold=folding.fold, shared=True)
+
+    def handle(self, message: object) -> None:
+        if isinstance(message, PollFineTune):
+            self._poll(message.job_id)
+        elif isinstance(message, ResumeFineTunes):
+            for job in self.state.running_jobs():
+                self._poll(job.job_id)
+        elif isinstance(message, InvokeCommand):
+            self._command(message)
+        elif isinstance(message, ReloadTuning):
+            self.streams.forget_all()
+        elif isinstance(message, AbandonTuning):
+            c = message.command
+            self._execute(c, lambda s: [training.rejected(c, "internal_error", "Sorry, something went wrong on my "
+                                                                               "side with that command. It has been logged.")])
+        else:
+            raise TypeError(f"the FineTuner cannot handle {type(message).__name__}")
+
+    @property
+    def state(self) -> Learning:
+        return self.streams.load(LEARNING_STREAM)
+
+    def _execute(self, c: InvokeCommand | None, decide: Callable[[Learning], list[Event]]) -> None:
+        """Append what ``decide`` says, unless (decided again on fresh state) the command is refused."""
+        def guarded(state: Learning) -> list[Event]:
+            if c is not None and (first := training.refusal(state, c)) is not None:
+                return first
+            return decide(state)
+
+        self.streams.execute(LEARNING_STREAM, guarded)
+
+    def _command(self, c: InvokeCommand) -> None:
+        if training.refusal(self.state, c) is not None:
+            self._execute(c, lambda s: [])
+            return
+        name = c.name.strip().lower()
+        try:
+            {"finetune": self._finetune, "model": self._model}[name](c)
+        except CommandLineError as e:
+            text = f"{e}. Usage: {tuning.COMMANDS[name]}"
+            self._execute(c, lambda s: [training.rejected(c, "bad_arguments", text)])
+
+    # -- jobs --------------------------------------------------------------------------------------
+    def _finetune(self, c: InvokeCommand) -> None:
+        words, opts = options(c.args, flags=("channel", "skip-long"), valued=("method", "dataset"))
+        action = words[0].lower() if words else "list"
+        if action in ("status", "list"):
+            job_id = words[1] if len(words) > 1 else ""
+            self._execute(c, lambda s: [training.answered(c, tuning.describe_jobs(s, c, job_id))])
+        elif action == "cancel":
+            self._cancel(c, words[1] if len(words) > 1 else "")
+        elif action == "start":
+            self._start(c, words[1] if len(words) > 1 else self.config.configured_model,
+                        opts.get("method", "sft").lower(), opts.get("dataset", ""), "channel" in opts,
+                        "skip-long" in opts)
+        else:
+            self._execute(c, lambda s: [training.rejected(c, "unknown_action", tuning.COMMANDS["finetune"])])
+
+    def _start(self, c: InvokeCommand, base_model: str, method: str, name: str, per_channel: bool,
+               skip_long: bool = False) -> None:
+        if method not in ("sft", "dpo"):
+            self._execute(c, lambda s: [training.rejected(c, "bad_method", "Use `--method sft` or `--method dpo`.")])
+            return
+        target = training.own_dataset(self.state, c, name)
+        if target is None:
+            self._execute(c, lambda s: [training.unknown_dataset(c, name)])
+            return
+        written = write_export(self.files, target, examples_of(self.store, target.id)[0], method,
+                               self.config.system_prompt)
+        data = self.files.path(written.file).read_bytes()
+        counter, limit = counter_for(base_model), example_limit(base_model, self.config.max_example_tokens)
+        left_out = 0
+        if skip_long:  # trim: leave out the examples over the limit, and say how many
+            kept, left_out = within_limit(data.splitlines(), counter, limit)
+            data = b"".join(line + b"\n" for line in kept)
+        records, problems = validate(data.splitlines(), method, counter, limit, base_model)
+        if problems:
+            shown = "\n".join(f"- {p}" for p in problems[:training.SHOWN_PROBLEMS])
+            more = f"\n…and {len(problems) - training.SHOWN_PROBLEMS} more" \
+                if len(problems) > training.SHOWN_PROBLEMS else ""
+            hint = "\n(`finetune start ... --skip-long` leaves out the examples over the limit; tokens counted " \
+                   f"with {counter.how})" if any("tokens (" in p for p in problems) else ""
+            text = f"`{target.name}` cannot be fine-tuned with {method.upper()} yet:\n{shown}{more}{hint}"
+            self._execute(c, lambda s: tuning.decide_finetune_rejected(c, target.id, method, "invalid",
+                                                                         tuple(problems), text))
+            return
+        try:
+            service = self.fine_tuning()
+            tag = f"{c.source}:{c.message_id}"
+            # A crash after the service started the job and before it was recorded: the command comes back
+            # (catch-up, redelivery) and must adopt that job, not pay for a second one.
+            job = service.find(tag)
+            if job is None:
+                file_id = service.upload(written.file.rsplit("/", 1)[-1], data)
+                job = service.create(base_model, file_id, method, f"parley-{target.name}", tag)
+            else:
+                log.warning("fine-tuning job %s was started by %s before a restart: adopting it", job.job_id, tag)
+                file_id = job.training_file
+        except TrainingRefused as e:
+            text = self.refused_text(e)
+            self._execute(c, lambda s: tuning.decide_finetune_rejected(c, target.id, method, e.reason,
+                                                                         (e.detail,), text))
+            return
+        channel = channel_of(c) if per_channel else ""
+        self._execute(c, lambda s: tuning.decide_finetune_started(c, target, job.job_id, file_id, base_model,
+                                                                    method, records, channel, job.status, left_out))
+        self.later(self.config.poll_s, PollFineTune(job.job_id))
+
+    def refused_text(self, e: TrainingRefused) -> str:
+        setting = self.config.training_setting
+        if e.reason == "refused":
+            return (f"The training endpoint refused fine-tuning (HTTP {e.status}: {e.detail}). OpenAI no longer lets "
+                    f"new accounts fine-tune, and stops for everyone on 2027-01-06: set {setting} (and "
+                    "PARLEY_TRAINING_API_KEY) to a service with OpenAI's fine-tuning API. Your examples still "
+                    "teach every answer as few-shot examples.")
+        if e.reason == "unauthorized":
+            return f"The training endpoint refused the API key (HTTP {e.status}): set PARLEY_TRAINING_API_KEY."
+        if e.reason == "unreachable":
+            return f"The training endpoint cannot be reached ({e.detail[:200]}); check {setting} and try again."
+        return f"The training endpoint rejected the job (HTTP {e.status}): {e.detail}"
+
+    def _poll(self, job_id: str) -> None:
+        job = self.state.jobs.get(job_id)
+        if job is None or job.status in TERMINAL:
+            return
+        try:
+            now = self.fine_tuning().retrieve(job_id)
+        except TrainingRefused as e:
+            log.warning("could not poll fine-tuning job %s (will retry): %s", job_id, e)
+        else:
+            self._execute(None, lambda s: tuning.decide_job_status(s, job_id, now.status, now.fine_tuned_model,
+                                                                     now.error))
+        if self.state.jobs[job_id].status not in TERMINAL:
+            self.later(self.config.poll_s, PollFineTune(job_id))
+
+    def _cancel(self, c: InvokeCommand, job_id: str) -> None:
+        job = next((j for j in tuning.visible_jobs(self.state, c) if j.job_id == job_id), None)
+        if job is None or job.status in TERMINAL:
+            text = f"There is no running job `{job_id[:60]}`; `finetune list` shows them."
+            self._execute(c, lambda s: [training.rejected(c, "unknown_job", text)])
+            return
+        try:
+            now = self.fine_tuning().cancel(job_id)
+        except TrainingRefused as e:
+            text = self.refused_text(e)
+            self._execute(c, lambda s: [training.rejected(c, "cancel_" + e.reason, text)])
+            return
+        self._execute(c, lambda s: tuning.decide_job_status(s, job_id, now.status, now.fine_tuned_model, now.error)
+                      + [training.answered(c, f"Asked to cancel `{job_id}`: it is {now.status}.")])
+
+    # -- models ------------------------------------------------------------------------------------
+    def _model(self, c: InvokeCommand) -> None:
+        words, opts = options(c.args, flags=("channel", "everywhere"))
+        action = words[0].lower() if words else "list"
+        name = words[1] if len(words) > 1 else ""
+        self._execute(c, lambda s: tuning.decide_model(s, c, action, name, "channel" in opts,
+                                                         self.config.configured_model, "everywhere" in opts))
