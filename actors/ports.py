@@ -198,6 +198,11 @@ class TrainingJob:
     fine_tuned_model: str = ""
     error: str = ""
     training_file: str = ""
+    step: int = 0  # progress, where the backend reports it (the local one does)
+    steps: int = 0
+    loss: float | None = None
+    eta_s: float | None = None
+    adapter_hash: str = ""  # the tuned model's weights, content-addressed (a local LoRA adapter)
 
 
 class TrainingRefused(Exception):

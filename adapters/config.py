@@ -84,6 +84,10 @@ class Settings:
     training_api_key: str | None = field(default=None, repr=False)
     training_poll_s: float = 30.0  # how often a running fine-tuning job is asked for its status
     training_max_tokens: int = 0  # tokens one training example may have; 0: the base model's documented limit
+    training_epochs: float = 3.0  # local fine-tuning (LoRA on the local model): passes over the dataset
+    training_learning_rate: float = 1e-3
+    training_rank: int = 16  # LoRA rank
+    training_threads: int = 1  # CPU threads the training worker uses: the bot keeps the rest to answer
     rate_limit: int = 20  # work a minute one person may cause (messages, audio, utterances, LLM commands; never
     # the console); 0: no limit. Twenty is more than anyone types or speaks to a bot in a minute.
     shard_count: int = 0  # Discord shards the bot is split into (0: one connection, no sharding)
@@ -267,6 +271,10 @@ OPTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
     "PARLEY_TRAINING_API_KEY": ("training_api_key", str),
     "PARLEY_TRAINING_POLL_S": ("training_poll_s", _seconds(0)),
     "PARLEY_TRAINING_MAX_TOKENS": ("training_max_tokens", _integer(0, 10_000_000)),
+    "PARLEY_TRAINING_EPOCHS": ("training_epochs", _seconds(0)),
+    "PARLEY_TRAINING_LEARNING_RATE": ("training_learning_rate", _seconds(0)),
+    "PARLEY_TRAINING_RANK": ("training_rank", _integer(1, 256)),
+    "PARLEY_TRAINING_THREADS": ("training_threads", _integer(1, 512)),
     "PARLEY_RATE_LIMIT": ("rate_limit", _integer(0, 100_000)),
     "PARLEY_SHARD_COUNT": ("shard_count", _integer(0, 100_000)),
     "PARLEY_SHARD_IDS": ("shard_ids", _shard_ids),

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import openai
 
-from actors.ports import TrainingJob, TrainingRefused
+from actors.ports import FineTuning, TrainingJob, TrainingRefused
 from adapters.config import without_credentials
 
 if TYPE_CHECKING:
@@ -19,14 +19,28 @@ log = logging.getLogger("parley.fine_tuning")
 TAG = "parley_command"  # the job's metadata key: which command started it (source:message id)
 
 
-def on_first_use(settings: Settings) -> Callable[[], OpenAIFineTuning]:
-    """The fine-tuning service, made when first needed: PARLEY_TRAINING_BASE_URL / _API_KEY, else the chat
-    endpoint's."""
+LOCAL = "local"  # the base model that means "the local model, trained on this machine"
+
+
+def on_first_use(settings: Settings) -> Callable[[str], FineTuning]:
+    """The fine-tuning backend for a base model, made when first needed: this machine for ``local`` (and for the
+    local model's own name when it answers), else the service at PARLEY_TRAINING_BASE_URL / _API_KEY (else the
+    chat endpoint's)."""
     @functools.cache
-    def made() -> OpenAIFineTuning:
+    def service() -> OpenAIFineTuning:
         return OpenAIFineTuning(settings.training_base_url or settings.openai_base_url,
                                 settings.training_api_key or settings.openai_api_key)
-    return made
+
+    @functools.cache
+    def here() -> FineTuning:
+        from adapters.local_fine_tuning import local_backend
+
+        return local_backend(settings)
+
+    def backend(base_model: str) -> FineTuning:
+        local = base_model == LOCAL or settings.llm_backend == "local" and base_model == settings.chat_model
+        return here() if local else service()
+    return backend
 
 
 class OpenAIFineTuning:

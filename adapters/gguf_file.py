@@ -37,6 +37,8 @@ class ModelFile:
     layers: int
     kv_width: int  # key/value values per token per layer, keys and values together
     chat_template: bool
+    heads: int = 0  # attention heads (0: not said)
+    kv_heads: int = 0  # ... of keys and values
 
     def kv_cache_bytes(self, context: int) -> int:
         """The key/value cache of ``context`` tokens in total (f16), the memory the runtime adds to the file's."""
@@ -89,7 +91,7 @@ def _header(f: BinaryIO, path: Path, size: int) -> ModelFile:
                      context_length=int(meta.get(f"{arch}.context_length", 0) or 0),  # type: ignore[call-overload]
                      layers=int(meta.get(f"{arch}.block_count", 0) or 0),  # type: ignore[call-overload]
                      kv_width=2 * (width // heads) * kv_heads if heads else 2 * width,
-                     chat_template=bool(meta.get("tokenizer.chat_template")))
+                     chat_template=bool(meta.get("tokenizer.chat_template")), heads=heads, kv_heads=kv_heads)
 
 
 def _unpack(f: BinaryIO, form: str) -> int:

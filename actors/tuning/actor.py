@@ -57,7 +57,7 @@ def give_up(message: object, error: str) -> object | None:
 
 class FineTunerActor(SupervisedActor):
     def __init__(self, supervisor: Supervised, store: EventStore, publish: Publish, files: TrainingFiles,
-                 fine_tuning: Callable[[], FineTuning], config: TunerConfig, later: Callable[[float, object], None]):
+                 fine_tuning: Callable[[str], FineTuning], config: TunerConfig, later: Callable[[float, object], None]):
         super().__init__(supervisor)
         self.store = store
         self.files = files
@@ -153,7 +153,7 @@ class FineTunerActor(SupervisedActor):
                                                                          tuple(problems), text))
             return
         try:
-            service = self.fine_tuning()
+            service = self.fine_tuning(base_model)
             tag = f"{c.source}:{c.message_id}"
             # A crash after the service started the job and before it was recorded: the command comes back
             # (catch-up, redelivery) and must adopt that job, not pay for a second one.
@@ -172,10 +172,19 @@ class FineTunerActor(SupervisedActor):
         channel = channel_of(c) if per_channel else ""
         self._execute(c, lambda s: tuning.decide_finetune_started(c, target, job.job_id, file_id, base_model,
                                                                     method, records, channel, job.status, left_out))
-        self.later(self.config.poll_s, PollFineTune(job.job_id))
+        self.later(self._every(base_model), PollFineTune(job.job_id))
+
+    def _every(self, base_model: str) -> float:
+        """How often to ask how a job does: a local job reports its steps, worth showing every few seconds."""
+        try:
+            return min(self.config.poll_s, getattr(self.fine_tuning(base_model), "poll_s", None) or self.config.poll_s)
+        except TrainingRefused:
+            return self.config.poll_s
 
     def refused_text(self, e: TrainingRefused) -> str:
         setting = self.config.training_setting
+        if e.reason in ("busy", "local"):  # this machine's own trainer: its words are for the person already
+            return f"I cannot fine-tune here now: {e.detail}"
         if e.reason == "refused":
             return (f"The training endpoint refused fine-tuning (HTTP {e.status}: {e.detail}). OpenAI no longer lets "
                     f"new accounts fine-tune, and stops for everyone on 2027-01-06: set {setting} (and "
@@ -192,14 +201,13 @@ class FineTunerActor(SupervisedActor):
         if job is None or job.status in TERMINAL:
             return
         try:
-            now = self.fine_tuning().retrieve(job_id)
+            now = self.fine_tuning(job.base_model).retrieve(job_id)
         except TrainingRefused as e:
             log.warning("could not poll fine-tuning job %s (will retry): %s", job_id, e)
         else:
-            self._execute(None, lambda s: tuning.decide_job_status(s, job_id, now.status, now.fine_tuned_model,
-                                                                     now.error))
+            self._execute(None, lambda s: tuning.decide_job_status(s, now))
         if self.state.jobs[job_id].status not in TERMINAL:
-            self.later(self.config.poll_s, PollFineTune(job_id))
+            self.later(self._every(job.base_model), PollFineTune(job_id))
 
     def _cancel(self, c: InvokeCommand, job_id: str) -> None:
         job = next((j for j in tuning.visible_jobs(self.state, c) if j.job_id == job_id), None)
@@ -208,13 +216,13 @@ class FineTunerActor(SupervisedActor):
             self._execute(c, lambda s: [training.rejected(c, "unknown_job", text)])
             return
         try:
-            now = self.fine_tuning().cancel(job_id)
+            now = self.fine_tuning(job.base_model).cancel(job_id)
         except TrainingRefused as e:
             text = self.refused_text(e)
             self._execute(c, lambda s: [training.rejected(c, "cancel_" + e.reason, text)])
             return
-        self._execute(c, lambda s: tuning.decide_job_status(s, job_id, now.status, now.fine_tuned_model, now.error)
-                      + [training.answered(c, f"Asked to cancel `{job_id}`: it is {now.status}.")])
+        told = training.answered(c, f"Asked to cancel `{job_id}`: it is {now.status}.")
+        self._execute(c, lambda s: tuning.decide_job_status(s, now) + [told])
 
     # -- models ------------------------------------------------------------------------------------
     def _model(self, c: InvokeCommand) -> None:

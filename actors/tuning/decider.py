@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from actors.commands import InvokeCommand
+from actors.ports import TrainingJob
 from actors.learning.decider import Dataset, Learning, answered, channel_of, rejected
 from actors.tuning.jobs import TERMINAL, Job
-from events.catalog.learning import (FineTuneFinished, FineTuneRejected, FineTuneStarted, FineTuneStatusChanged,
-                                     ModelActivated)
+from events.catalog.learning import (FineTuneFinished, FineTuneProgressed, FineTuneRejected, FineTuneStarted,
+                                     FineTuneStatusChanged, ModelActivated)
 from events.model import Event
 from events.scopes import OPERATORS, described
 
@@ -29,6 +30,9 @@ def evolve_jobs(jobs: Mapping[str, Job], event: Event) -> Mapping[str, Job]:
         job = Job(event.job_id, "validating_files", event.base_model, event.method, event.dataset_id, event.channel,
                   (event.conversation_id, event.message_id, event.channel_id, event.source), scope=event.scope)
         return {**jobs, job.job_id: job}
+    if isinstance(event, FineTuneProgressed) and event.job_id in jobs:
+        return {**jobs, event.job_id: replace(jobs[event.job_id], step=event.step, steps=event.steps, loss=event.loss,
+                                              eta_s=event.eta_s)}
     if isinstance(event, (FineTuneStatusChanged, FineTuneFinished)) and event.job_id in jobs:
         job = jobs[event.job_id]
         return {**jobs, job.job_id: replace(job, status=event.status,
@@ -58,13 +62,20 @@ def decide_finetune_started(c: InvokeCommand, target: Dataset, job_id: str, file
                                  f"the tuned model answers {where}.")]
 
 
-def decide_job_status(state: Learning, job_id: str, status: str, fine_tuned_model: str, error: str) -> list[Event]:
-    """A poll's answer: record a change; at the end, tell the channel and activate a tuned model."""
+def decide_job_status(state: Learning, now: TrainingJob) -> list[Event]:
+    """A poll's answer: record a change (of status, or of progress); at the end, tell the channel and activate a
+    tuned model."""
+    job_id, status, fine_tuned_model, error = now.job_id, now.status, now.fine_tuned_model, now.error
     job = state.jobs.get(job_id)
-    if job is None or job.status in TERMINAL or status == job.status:
+    if job is None or job.status in TERMINAL:
         return []
+    progressed: list[Event] = [FineTuneProgressed(job_id=job_id, step=now.step, steps=now.steps, loss=now.loss,
+                                                  eta_s=now.eta_s)] \
+        if now.steps and (now.step, now.steps) != (job.step, job.steps) and status not in TERMINAL else []
+    if status == job.status:
+        return progressed
     if status not in TERMINAL:
-        return [FineTuneStatusChanged(job_id=job_id, status=status)]
+        return [FineTuneStatusChanged(job_id=job_id, status=status), *progressed]
     conversation_id, message_id, channel_id, source = job.where
     if status == "succeeded" and fine_tuned_model:
         where = where_model_answers(job.scope, job.channel)
@@ -77,7 +88,8 @@ def decide_job_status(state: Learning, job_id: str, status: str, fine_tuned_mode
         text = f"Fine-tuning job `{job_id}` failed: {error or 'the service gave no reason'}. The model in use did not change."
     events: list[Event] = [FineTuneFinished(conversation_id=conversation_id, message_id=message_id,
                                             channel_id=channel_id, source=source, job_id=job_id, status=status,
-                                            fine_tuned_model=fine_tuned_model, error=error[:500], reply_text=text)]
+                                            fine_tuned_model=fine_tuned_model, error=error[:500], reply_text=text,
+                                            adapter_hash=now.adapter_hash)]
     if status == "succeeded" and fine_tuned_model:
         events.append(ModelActivated(model=fine_tuned_model, channel=job.channel, by="fine-tune", job_id=job_id,
                                      scope=job.scope))
@@ -101,8 +113,9 @@ def describe_jobs(state: Learning, c: InvokeCommand, job_id: str = "") -> str:
     if not jobs:
         return "No fine-tuning jobs yet: `finetune start`."
     names = {d.id: d.name for d in state.datasets.values()}
-    return "\n".join(f"- `{j.job_id}`: {j.status}, {j.method.upper()} of `{j.base_model}` on "
-                     f"`{names.get(j.dataset_id, '(deleted)')}`"
+    return "\n".join(f"- `{j.job_id}`: {j.status}"
+                     + (f" ({j.progress()})" if j.status not in TERMINAL and j.progress() else "")
+                     + f", {j.method.upper()} of `{j.base_model}` on `{names.get(j.dataset_id, '(deleted)')}`"
                      + (f" → `{j.fine_tuned_model}`" if j.fine_tuned_model else "") for j in jobs)
 
 

@@ -190,11 +190,25 @@ class FineTuneFinished(AboutMessage):
     """The job ended (succeeded, failed or cancelled): told in the channel that started it."""
 
     type_name = "FineTuneFinished"
+    version = 2  # v2: ``adapter_hash``
     job_id: str
     status: str
     fine_tuned_model: str
     error: str
     reply_text: str
+    adapter_hash: str = ""  # a local job's LoRA adapter, content-addressed (``models/<hash>.gguf``)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FineTuneProgressed(Event):
+    """A running job's progress, as its backend reports it (a local job does, at most every poll)."""
+
+    type_name = "FineTuneProgressed"
+    job_id: str
+    step: int
+    steps: int
+    loss: float | None
+    eta_s: float | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -242,6 +256,12 @@ read_before_scopes("ModelActivated", 1)
 def _finetune_started_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     data["channel"] = data.pop("scope", "")
     data["scope"] = OPERATORS
+    return data
+
+
+@upcaster("FineTuneFinished", 1)
+def _finetune_finished_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    data.setdefault("adapter_hash", "")  # jobs at a service: the weights are the service's
     return data
 
 

