@@ -74,7 +74,8 @@ def model() -> Path:
     return path
 
 
-def test_a_local_fine_tune_teaches_the_local_model_what_it_never_saw(tmp_path, model):
+@pytest.mark.timeout(400)  # the base model loaded by transformers (~20 s), 12 steps (~25 s), a restart
+def test_a_local_fine_tune_teaches_the_local_model_what_it_never_saw_and_outlives_a_restart(tmp_path, model):
     parley = Local(tmp_path, training_epochs=4, training_learning_rate=3e-3)
     try:
         parley.teach()
@@ -83,6 +84,11 @@ def test_a_local_fine_tune_teaches_the_local_model_what_it_never_saw(tmp_path, m
         started = parley.command("finetune", "start local")
         assert started.startswith("Started fine-tuning job `local-ftjob-") and "SFT of `local` on 12 record(s)" \
             in started, started
+        wait_for(lambda: parley.events(FineTuneProgressed), 120, "the first steps")
+        assert "running (step " in parley.command("finetune", "status")
+        parley.stop()  # Parley restarts while its job trains: the job goes on and is found again
+        said, parley = parley.n, Local(tmp_path, training_epochs=4, training_learning_rate=3e-3)
+        parley.n = said  # new messages, new ids
         [done] = wait_for(lambda: parley.events(FineTuneFinished), 300, "the local job to finish")
         assert done.status == "succeeded", done
         assert (tmp_path / "models" / f"{done.adapter_hash}.gguf").is_file()  # content-addressed

@@ -22,7 +22,7 @@ from actors.tuning.jobs import TERMINAL, Job  # noqa: F401  (the state holds job
 from events.catalog.corrections import CorrectionRecorded
 from events.catalog.learning import (DEFAULT_DATASET, DatasetArchived, DatasetCreated, DatasetDeleted, DatasetExported,
                                      DatasetSelected, DatasetUsed, EvaluationCompleted, ExamplesAdded, ExamplesRefused,
-                                     FileRefused, FineTuneFinished, FineTuneStarted,
+                                     FileRefused, FineTuneFinished, FineTuneProgressed, FineTuneStarted,
                                      FineTuneStatusChanged, ModelActivated)
 from events.catalog.messages import CommandAnswered, CommandRejected
 from events.model import Event
@@ -143,7 +143,7 @@ def evolve(state: Learning, event: Event) -> Learning:
                     positives=d.positives + positives,
                     negatives=d.negatives + len(examples) - positives, duplicates=d.duplicates + event.duplicates)
         return replace(state, datasets={**state.datasets, d.id: d})
-    if isinstance(event, (FineTuneStarted, FineTuneStatusChanged, FineTuneFinished)):
+    if isinstance(event, (FineTuneStarted, FineTuneStatusChanged, FineTuneProgressed, FineTuneFinished)):
         # fine-tuning's own room says what a job becomes (imported here: that room reads this one's state)
         from actors.tuning.decider import evolve_jobs
         return replace(state, jobs=evolve_jobs(state.jobs, event))
