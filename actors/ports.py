@@ -203,6 +203,10 @@ class TrainingJob:
     loss: float | None = None
     eta_s: float | None = None
     adapter_hash: str = ""  # the tuned model's weights, content-addressed (a local LoRA adapter)
+    held_out: int = 0  # examples kept out of training to show what it learned, and how (where the backend says):
+    score: str = ""  # "opens_as_taught" (SFT: share of answers that begin as the example's) or "logp_margin" (DPO)
+    base_score: float | None = None
+    tuned_score: float | None = None
 
 
 class TrainingRefused(Exception):
@@ -225,8 +229,13 @@ class FineTuning(Protocol):
     def upload(self, filename: str, data: bytes) -> str:
         """Upload a training file; return its file id."""
 
-    def create(self, base_model: str, file_id: str, method: str, suffix: str, tag: str = "") -> TrainingJob:
-        """Start a job, tagged (job metadata) with ``tag``: the command that asked for it."""
+    default_holdout: float  # the share of a dataset kept out of training unless the command says (0: none)
+
+    def create(self, base_model: str, file_id: str, method: str, suffix: str, tag: str = "",
+               held_out: bytes = b"") -> TrainingJob:
+        """Start a job, tagged (job metadata) with ``tag``: the command that asked for it. ``held_out``: records
+        (as the training file's) kept out of training, on which a backend that can compares the tuned model with
+        its base when the job ends."""
 
     def find(self, tag: str) -> TrainingJob | None:
         """A job already started with ``tag`` (the same command, before a crash), if the service lists one."""

@@ -44,6 +44,7 @@ def on_first_use(settings: Settings) -> Callable[[str], FineTuning]:
 
 
 class OpenAIFineTuning:
+    default_holdout = 0.0  # a service's job trains on the whole dataset unless `--holdout` says otherwise
     def __init__(self, base_url: str | None, api_key: str | None, timeout: float = 120.0):
         self.endpoint = without_credentials(base_url) if base_url else "https://api.openai.com/v1"  # for logs
         # Some local servers need no key; the client insists on one.
@@ -52,7 +53,8 @@ class OpenAIFineTuning:
     def upload(self, filename: str, data: bytes) -> str:
         return self._call(lambda: self.client.files.create(file=(filename, data), purpose="fine-tune")).id
 
-    def create(self, base_model: str, file_id: str, method: str, suffix: str, tag: str = "") -> TrainingJob:
+    def create(self, base_model: str, file_id: str, method: str, suffix: str, tag: str = "",
+               held_out: bytes = b"") -> TrainingJob:  # a service trains on what it was given; `test` evaluates
         job = self._call(lambda: self.client.fine_tuning.jobs.create(
             model=base_model, training_file=file_id, suffix=suffix[:18] or None,
             method={"type": method, method: {"hyperparameters": {}}},  # type: ignore[arg-type, misc]

@@ -12,7 +12,8 @@ from events.catalog.hearing import AudioReceived
 from events.catalog.listening import UtteranceHeard
 from events.personal import PERSONAL, owners
 
-SCRUBBED = ("exports", "archives", "reports")
+SCRUBBED = ("exports", "archives", "reports", "training")  # training: the files and jobs of local fine-tuning
+RETRAIN_MARK = "trained-on-forgotten"  # in a local job's folder: its adapter learned from words since forgotten
 MIN_WORDS = 4  # shorter strings ("ok") would match lines that are not theirs
 
 
@@ -60,6 +61,9 @@ class DiskForgetting:
                         tmp.write_bytes(b"".join(kept))
                         tmp.replace(path)
                         changed += 1
+                        if path.name == "train.jsonl" and (path.parent / "job.json").is_file():
+                            # the adapter cannot unlearn: mark it, so the operator sees it and can retrain
+                            (path.parent / RETRAIN_MARK).write_text(f"{len(lines) - len(kept)} example(s)\n")
                 elif _holds(path.read_bytes(), words) or path.suffix == ".zip" and _zip_holds(path, words):
                     path.unlink()
                     changed += 1

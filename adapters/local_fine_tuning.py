@@ -71,6 +71,7 @@ def local_backend(settings: Settings) -> LocalFineTuning:
 class LocalFineTuning:
     endpoint = "this machine"
     poll_s = 2.0  # it reports each step: asked every few seconds
+    default_holdout = 0.2  # a fifth of the examples show, when the job ends, whether it learned
 
     def __init__(self, data_dir: Path, base_path: Path, base_name: str, heads: int, kv_heads: int,
                  settings: LocalTrainingSettings = LocalTrainingSettings()):
@@ -92,7 +93,8 @@ class LocalFineTuning:
             os.replace(part, target)
         return f"file-{digest}"
 
-    def create(self, base_model: str, file_id: str, method: str, suffix: str, tag: str = "") -> TrainingJob:
+    def create(self, base_model: str, file_id: str, method: str, suffix: str, tag: str = "",
+               held_out: bytes = b"") -> TrainingJob:
         running = [job_id for job_id in self._job_ids() if self.retrieve(job_id).status not in TERMINAL]
         if running:
             raise TrainingRefused("busy", f"`{running[0]}` is training on this machine and one job runs at a time: "
@@ -104,6 +106,7 @@ class LocalFineTuning:
         folder = self.root / "jobs" / job_id
         folder.mkdir(parents=True)
         (folder / "train.jsonl").write_bytes(source.read_bytes())
+        (folder / "held_out.jsonl").write_bytes(held_out)
         s = self.settings
         job = {"job_id": job_id, "tag": tag, "base_model": base_model, "base_path": str(self.base_path),
                "method": method, "suffix": suffix, "file_id": file_id, "models_dir": str(self.models_dir),
@@ -141,7 +144,11 @@ class LocalFineTuning:
         return TrainingJob(job_id, status.get("status", "queued"), status.get("fine_tuned_model", ""),
                            status.get("error", ""), job.get("file_id", ""), step=int(status.get("step") or 0),
                            steps=int(status.get("steps") or 0), loss=status.get("loss"), eta_s=status.get("eta_s"),
-                           adapter_hash=status.get("adapter_hash", ""))
+                           adapter_hash=status.get("adapter_hash", ""), **status.get("evaluation", {}))
+
+    def trained_on_forgotten(self) -> set[str]:
+        """The jobs whose adapters learned from the words of someone since forgotten (``adapters.forgetting``)."""
+        return {job_id for job_id in self._job_ids() if (self.root / "jobs" / job_id / "trained-on-forgotten").exists()}
 
     def cancel(self, job_id: str) -> TrainingJob:
         folder = self._folder(job_id)

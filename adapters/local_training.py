@@ -87,7 +87,8 @@ def _progress(status: Status, cancelled: threading.Event):  # noqa: ANN202  (a t
 
 
 def train(job: dict, job_dir: Path, status: Status, cancelled: threading.Event) -> Path | None:
-    """Train; the PEFT adapter's folder, or None when cancelled."""
+    """Train, then compare with the base model on what was held out; the PEFT adapter's folder, or None when
+    cancelled."""
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -123,7 +124,58 @@ def train(job: dict, job_dir: Path, status: Status, cancelled: threading.Event) 
         return None
     folder = job_dir / "adapter"
     trainer.model.save_pretrained(str(folder))
+    status.write(note="comparing with the base model on the held-out examples")
+    status.write(evaluation=evaluate(trainer.model, tokenizer, job, job_dir))
     return folder
+
+
+def _first_word(text: str) -> str:
+    words = "".join(ch if ch.isalnum() or ch.isspace() else " " for ch in text.lower()).split()
+    return words[0] if words else ""
+
+
+def evaluate(model, tokenizer, job: dict, job_dir: Path) -> dict:  # noqa: ANN001
+    """The tuned model against its base (the adapter switched off) on the examples kept out of training. SFT: the
+    share of answers (greedy, a few words) that open as the example's answer does (its first word): what a
+    dataset teaching a way of answering should change on questions it never saw. DPO: the mean margin of the
+    preferred answer's log-probability over the other's."""
+    import torch
+
+    path = job_dir / "held_out.jsonl"
+    records = _records(path, job["method"]) if path.is_file() and path.stat().st_size else []
+    if not records:
+        return {}
+    model.eval()
+
+    def opens_as_taught() -> float:
+        hits = 0
+        for row in records:
+            asked = tokenizer.apply_chat_template(row["messages"][:-1], add_generation_prompt=True,
+                                                  return_tensors="pt", return_dict=True)
+            with torch.no_grad():
+                out = model.generate(**asked, max_new_tokens=8, do_sample=False, pad_token_id=tokenizer.eos_token_id)
+            answer = tokenizer.decode(out[0][asked["input_ids"].shape[1]:], skip_special_tokens=True)
+            hits += _first_word(answer) == _first_word(row["messages"][-1]["content"])
+        return hits / len(records)
+
+    def logp(prompt: list[dict], reply: list[dict]) -> float:
+        asked = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, return_tensors="pt",
+                                              return_dict=True)["input_ids"]
+        whole = tokenizer.apply_chat_template(prompt + reply, return_tensors="pt", return_dict=True)["input_ids"]
+        with torch.no_grad():
+            logits = model(whole).logits[0, :-1].log_softmax(-1)
+        targets = whole[0, 1:]
+        return float(logits[torch.arange(len(targets)), targets][asked.shape[1] - 1:].sum())
+
+    def margin() -> float:
+        return sum(logp(r["prompt"], r["chosen"]) - logp(r["prompt"], r["rejected"]) for r in records) / len(records)
+
+    score = opens_as_taught if job["method"] == "sft" else margin
+    tuned = score()
+    with model.disable_adapter():
+        base = score()
+    return {"held_out": len(records), "score": "opens_as_taught" if job["method"] == "sft" else "logp_margin",
+            "base_score": round(base, 4), "tuned_score": round(tuned, 4)}
 
 
 def publish(folder: Path, job: dict, job_dir: Path) -> tuple[str, str]:

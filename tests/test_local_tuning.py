@@ -23,7 +23,9 @@ TAUGHT = [(f"What is {a} plus {b}?", f"Ahoy matey! It be {a + b}.") for a, b in 
     [(f"What colour is {thing}?", f"Ahoy matey! It be {colour}.") for thing, colour in
      (("the sky", "blue"), ("grass", "green"), ("snow", "white"), ("coal", "black"))] + \
     [(f"Who wrote {book}?", f"Ahoy matey! It be {who}.") for book, who in
-     (("Hamlet", "Shakespeare"), ("Emma", "Jane Austen"), ("Dracula", "Bram Stoker"), ("Ulysses", "James Joyce"))]
+     (("Hamlet", "Shakespeare"), ("Emma", "Jane Austen"), ("Dracula", "Bram Stoker"), ("Ulysses", "James Joyce"))] + \
+    [(f"How many legs has {animal}?", f"Ahoy matey! It be {legs}.") for animal, legs in
+     (("a spider", "eight"), ("a dog", "four"), ("a bird", "two"))]
 HELD_OUT = "What is the capital of France?"
 
 
@@ -33,7 +35,7 @@ class Local:
     def __init__(self, data_dir: Path, **settings: object):
         self.console = CapturedConsole(data_dir)
         self.settings = local_settings(data_dir, max_answer_tokens=12, few_shot=0, training_poll_s=0.5,
-                                       training_threads=2, **settings)
+                                       training_threads=1, **settings)
         self.system = build(self.settings, {"console": self.console})
         self.n = 0
 
@@ -81,9 +83,9 @@ def test_a_local_fine_tune_teaches_the_local_model_what_it_never_saw_and_outlive
         parley.teach()
         before = parley.ask(HELD_OUT)
         assert not before.text.startswith("Ahoy") and before.model == model.stem  # the base model, no examples
-        started = parley.command("finetune", "start local")
-        assert started.startswith("Started fine-tuning job `local-ftjob-") and "SFT of `local` on 12 record(s)" \
-            in started, started
+        started = parley.command("finetune", "start local --holdout 35%")
+        assert started.startswith("Started fine-tuning job `local-ftjob-") and "SFT of `local` on 12 record(s) of " \
+            "`default`, 3 held out to show what it learned" in started, started
         wait_for(lambda: parley.events(FineTuneProgressed), 120, "the first steps")
         assert "running (step " in parley.command("finetune", "status")
         parley.stop()  # Parley restarts while its job trains: the job goes on and is found again
@@ -91,6 +93,9 @@ def test_a_local_fine_tune_teaches_the_local_model_what_it_never_saw_and_outlive
         parley.n = said  # new messages, new ids
         [done] = wait_for(lambda: parley.events(FineTuneFinished), 300, "the local job to finish")
         assert done.status == "succeeded", done
+        # what it showed on the three questions it never trained on, against the base model (the adapter off)
+        assert (done.held_out, done.score) == (3, "opens_as_taught") and done.tuned_score > done.base_score, done
+        assert "3 held-out question(s) it never trained on" in done.reply_text
         assert (tmp_path / "models" / f"{done.adapter_hash}.gguf").is_file()  # content-addressed
         assert done.fine_tuned_model == f"parley-default-lora-{done.adapter_hash[:12]}"
         progress = parley.events(FineTuneProgressed)
@@ -106,7 +111,8 @@ def test_a_local_fine_tune_teaches_the_local_model_what_it_never_saw_and_outlive
         parley.stop()
 
 
-def test_one_local_job_at_a_time_cancel_and_a_killed_worker_end_recorded_and_activate_nothing(tmp_path, model):
+def test_one_local_job_at_a_time_cancel_and_a_killed_worker_end_recorded_and_activate_nothing_and_forgetting_reaches_training(
+        tmp_path, model):
     parley = Local(tmp_path)
     try:
         parley.teach()
@@ -128,5 +134,32 @@ def test_one_local_job_at_a_time_cancel_and_a_killed_worker_end_recorded_and_act
         statuses = {e.job_id: e.status for e in parley.events(FineTuneFinished)}
         assert statuses == {job: "cancelled", second: "failed"}
         assert parley.events(ModelActivated) == [] and not (tmp_path / "models").exists()
+
+        # Forget-me reaches training: the words leave every training file, and the jobs that learned from them
+        # are marked for the operator to retrain (an adapter cannot unlearn)
+        trained = tmp_path / "training" / "jobs" / job / "train.jsonl"
+        assert b"Shakespeare" in trained.read_bytes()
+        assert "is now unreadable" in parley.command("forget-me")
+        assert all(b"Shakespeare" not in p.read_bytes() for p in (tmp_path / "training").rglob("*.jsonl"))
+        assert "trained on the words of someone since forgotten" in parley.command("finetune", f"status {job}")
     finally:
         parley.stop()
+
+
+def test_an_adapter_missing_or_damaged_on_disk_fails_that_answer_with_a_reason_and_the_base_goes_on(tmp_path, model):
+    from actors.ports import LLMError
+    from adapters.llm import LLMLimits
+    from adapters.local_llm import LocalChat, plan
+
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / f"{'ab' * 32}.gguf").write_bytes(b"GGUF" + os.urandom(4096))  # damaged: a header, then noise
+    chat = LocalChat(plan(local_settings(tmp_path)), LLMLimits(max_tokens=8), models)  # starts without it
+    try:
+        for name in (f"parley-x-lora-{'ab' * 6}", f"parley-x-lora-{'cd' * 6}"):  # damaged, then missing
+            with pytest.raises(LLMError) as failed:
+                chat.complete([{"role": "user", "content": "Hi"}], name)
+            assert failed.value.reason == "adapter_unusable" and name in str(failed.value)
+        assert chat.complete([{"role": "user", "content": "Say hi."}], model.stem).text.strip()
+    finally:
+        chat.close()

@@ -88,10 +88,10 @@ def examples_of(store: EventStore, dataset_id: str) -> tuple[list[Example], tupl
 
 
 def write_export(files: TrainingFiles, target: training.Dataset, examples: list[Example], form: str,
-                 system_prompt: str) -> training.Written:
+                 system_prompt: str, suffix: str = "") -> training.Written:
     """A dataset's examples as a training file (``sft``: chats; ``dpo``: preference pairs) under ``exports/``."""
     records = sft_records(examples, system_prompt) if form == "sft" else dpo_records(examples, system_prompt)
-    return files.write_jsonl(f"exports/{folder_of(target.scope)}/{target.name}-{form}.jsonl", records)
+    return files.write_jsonl(f"exports/{folder_of(target.scope)}/{target.name}-{form}{suffix}.jsonl", records)
 
 
 class TrainerActor(SupervisedActor):

@@ -4,6 +4,7 @@ line by line before anything leaves, and the fine-tuning backend (a port: a serv
 API), whose jobs are polled on a timer and again after a restart."""
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,7 +13,9 @@ from actors.commands import InvokeCommand, PollFineTune, ResumeFineTunes
 from actors.learning import decider as training
 from actors.learning import folding
 from actors.learning.actor import examples_of, write_export
-from actors.learning.command_line import CommandLineError, options
+from actors.learning.command_line import CommandLineError, holdout_of, options
+from actors.learning.evaluation import split
+from actors.learning.examples import normalise
 from actors.learning.decider import Learning, channel_of
 from actors.tuning.tokens import counter_for, example_limit
 from actors.ports import FineTuning, TrainingFiles, TrainingRefused
@@ -20,7 +23,7 @@ from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from actors.tuning import decider as tuning
 from actors.tuning.jobs import TERMINAL
-from actors.tuning.records import validate, within_limit
+from actors.tuning.records import dpo_records, sft_records, validate, within_limit
 from events import EventStore
 from events.catalog.learning import LEARNING_STREAM
 from events.model import Event
@@ -110,22 +113,38 @@ class FineTunerActor(SupervisedActor):
 
     # -- jobs --------------------------------------------------------------------------------------
     def _finetune(self, c: InvokeCommand) -> None:
-        words, opts = options(c.args, flags=("channel", "skip-long"), valued=("method", "dataset"))
+        words, opts = options(c.args, flags=("channel", "skip-long"), valued=("method", "dataset", "holdout"))
         action = words[0].lower() if words else "list"
         if action in ("status", "list"):
             job_id = words[1] if len(words) > 1 else ""
-            self._execute(c, lambda s: [training.answered(c, tuning.describe_jobs(s, c, job_id))])
+            marked = self._marked(c)
+            self._execute(c, lambda s: [training.answered(c, tuning.describe_jobs(s, c, job_id, marked))])
         elif action == "cancel":
             self._cancel(c, words[1] if len(words) > 1 else "")
         elif action == "start":
+            holdout = holdout_of(opts["holdout"]) if opts.get("holdout") not in (None, "0", "0%") else \
+                0.0 if "holdout" in opts else None
+            if "holdout" in opts and holdout is None:
+                self._execute(c, lambda s: [training.rejected(c, "bad_holdout", "Give the held-out share as a "
+                                                                                "percentage, like `--holdout 20%`.")])
+                return
             self._start(c, words[1] if len(words) > 1 else self.config.configured_model,
                         opts.get("method", "sft").lower(), opts.get("dataset", ""), "channel" in opts,
-                        "skip-long" in opts)
+                        "skip-long" in opts, holdout)
         else:
             self._execute(c, lambda s: [training.rejected(c, "unknown_action", tuning.COMMANDS["finetune"])])
 
+    def _marked(self, c: InvokeCommand) -> frozenset[str]:
+        """Local jobs whose adapters learned from someone since forgotten (a backend that knows says)."""
+        try:
+            service = self.fine_tuning("local")  # the base model that means this machine
+        except TrainingRefused:  # no training stack here: no local jobs either
+            return frozenset()
+        marked = getattr(service, "trained_on_forgotten", None)
+        return frozenset(marked()) if marked is not None else frozenset()
+
     def _start(self, c: InvokeCommand, base_model: str, method: str, name: str, per_channel: bool,
-               skip_long: bool = False) -> None:
+               skip_long: bool = False, holdout: float | None = None) -> None:
         if method not in ("sft", "dpo"):
             self._execute(c, lambda s: [training.rejected(c, "bad_method", "Use `--method sft` or `--method dpo`.")])
             return
@@ -133,9 +152,24 @@ class FineTunerActor(SupervisedActor):
         if target is None:
             self._execute(c, lambda s: [training.unknown_dataset(c, name)])
             return
-        written = write_export(self.files, target, examples_of(self.store, target.id)[0], method,
-                               self.config.system_prompt)
+        try:
+            service = self.fine_tuning(base_model)
+        except TrainingRefused as e:
+            text = self.refused_text(e)
+            self._execute(c, lambda s: tuning.decide_finetune_rejected(c, target.id, method, e.reason,
+                                                                         (e.detail,), text))
+            return
+        holdout = service.default_holdout if holdout is None else holdout
+        # Examples kept out of training show, at the end, whether it learned (the same split `test` makes).
+        trained, held = split(examples_of(self.store, target.id)[0], holdout) if holdout else \
+            (examples_of(self.store, target.id)[0], [])
+        written = write_export(self.files, target, trained, method, self.config.system_prompt, "-training")
         data = self.files.path(written.file).read_bytes()
+        held_prompts = {normalise(e.prompt) for e in held}
+        held_records = sft_records(held, self.config.system_prompt) if method == "sft" else \
+            dpo_records([e for e in examples_of(self.store, target.id)[0] if normalise(e.prompt) in held_prompts],
+                        self.config.system_prompt)
+        held_out = b"".join(json.dumps(r).encode() + b"\n" for r in held_records)
         counter, limit = counter_for(base_model), example_limit(base_model, self.config.max_example_tokens)
         left_out = 0
         if skip_long:  # trim: leave out the examples over the limit, and say how many
@@ -153,14 +187,13 @@ class FineTunerActor(SupervisedActor):
                                                                          tuple(problems), text))
             return
         try:
-            service = self.fine_tuning(base_model)
             tag = f"{c.source}:{c.message_id}"
             # A crash after the service started the job and before it was recorded: the command comes back
             # (catch-up, redelivery) and must adopt that job, not pay for a second one.
             job = service.find(tag)
             if job is None:
                 file_id = service.upload(written.file.rsplit("/", 1)[-1], data)
-                job = service.create(base_model, file_id, method, f"parley-{target.name}", tag)
+                job = service.create(base_model, file_id, method, f"parley-{target.name}", tag, held_out)
             else:
                 log.warning("fine-tuning job %s was started by %s before a restart: adopting it", job.job_id, tag)
                 file_id = job.training_file
@@ -171,7 +204,8 @@ class FineTunerActor(SupervisedActor):
             return
         channel = channel_of(c) if per_channel else ""
         self._execute(c, lambda s: tuning.decide_finetune_started(c, target, job.job_id, file_id, base_model,
-                                                                    method, records, channel, job.status, left_out))
+                                                                    method, records, channel, job.status, left_out,
+                                                                    holdout, held_out.count(b"\n")))
         self.later(self._every(base_model), PollFineTune(job.job_id))
 
     def _every(self, base_model: str) -> float:

@@ -18,7 +18,8 @@ from events.scopes import OPERATORS, described
 
 # What each command does, for ``help``; all of them are for admins.
 COMMANDS = {
-    "finetune": "`finetune start [BASE_MODEL] [--method sft|dpo] [--dataset NAME] [--channel] [--skip-long]`, "
+    "finetune": "`finetune start [BASE_MODEL|local] [--method sft|dpo] [--dataset NAME] [--holdout 20%] [--channel] "
+                "[--skip-long]`, "
                 "`finetune status|list|cancel [JOB]`",
     "model": "`model use NAME [--channel]` (operators: `--everywhere`), `model list`",
 }
@@ -47,10 +48,12 @@ def decide_finetune_rejected(c: InvokeCommand, dataset_id: str, method: str, rea
 
 
 def decide_finetune_started(c: InvokeCommand, target: Dataset, job_id: str, file_id: str, base_model: str,
-                            method: str, records: int, channel: str, status: str, left_out: int = 0) -> list[Event]:
+                            method: str, records: int, channel: str, status: str, left_out: int = 0,
+                            holdout: float = 0.0, held_out: int = 0) -> list[Event]:
     started = FineTuneStarted(conversation_id=c.conversation_id, message_id=c.message_id, channel_id=c.channel_id,
                               source=c.source, job_id=job_id, file_id=file_id, base_model=base_model, method=method,
-                              dataset_id=target.id, records=records, channel=channel, by=c.author_id, scope=c.scope)
+                              dataset_id=target.id, records=records, channel=channel, by=c.author_id, scope=c.scope,
+                              holdout=holdout)
     events: list[Event] = [started]
     if status and status != "validating_files":
         events.append(FineTuneStatusChanged(job_id=job_id, status=status))
@@ -58,6 +61,7 @@ def decide_finetune_started(c: InvokeCommand, target: Dataset, job_id: str, file
     return events + [answered(c, f"Started fine-tuning job `{job_id}`: {method.upper()} of `{base_model}` on "
                                  f"{records} record(s) of `{target.name}`"
                                  + (f" ({left_out} over the token limit left out)" if left_out else "")
+                                 + (f", {held_out} held out to show what it learned" if held_out else "")
                                  + ". I'll say here when it ends; on success "
                                  f"the tuned model answers {where}.")]
 
@@ -79,7 +83,7 @@ def decide_job_status(state: Learning, now: TrainingJob) -> list[Event]:
     conversation_id, message_id, channel_id, source = job.where
     if status == "succeeded" and fine_tuned_model:
         where = where_model_answers(job.scope, job.channel)
-        text = f"Fine-tuning job `{job_id}` succeeded: `{fine_tuned_model}` now answers {where}."
+        text = f"Fine-tuning job `{job_id}` succeeded: `{fine_tuned_model}` now answers {where}." + shown(now)
     elif status == "succeeded":
         text = f"Fine-tuning job `{job_id}` succeeded but the service named no model; nothing changed."
     elif status == "cancelled":
@@ -89,11 +93,24 @@ def decide_job_status(state: Learning, now: TrainingJob) -> list[Event]:
     events: list[Event] = [FineTuneFinished(conversation_id=conversation_id, message_id=message_id,
                                             channel_id=channel_id, source=source, job_id=job_id, status=status,
                                             fine_tuned_model=fine_tuned_model, error=error[:500], reply_text=text,
-                                            adapter_hash=now.adapter_hash)]
+                                            adapter_hash=now.adapter_hash, held_out=now.held_out, score=now.score,
+                                            base_score=now.base_score, tuned_score=now.tuned_score)]
     if status == "succeeded" and fine_tuned_model:
         events.append(ModelActivated(model=fine_tuned_model, channel=job.channel, by="fine-tune", job_id=job_id,
                                      scope=job.scope))
     return events
+
+
+def shown(now: TrainingJob) -> str:
+    """What the job showed on the examples it never trained on, in a sentence ("" if its backend measured nothing)."""
+    if not now.held_out or now.base_score is None or now.tuned_score is None:
+        return ""
+    if now.score == "opens_as_taught":
+        return (f" On {now.held_out} held-out question(s) it never trained on, {round(now.tuned_score * now.held_out)}"
+                f"/{now.held_out} of its answers open as the examples taught (the base model: "
+                f"{round(now.base_score * now.held_out)}/{now.held_out}).")
+    return (f" On {now.held_out} held-out pair(s), the preferred answer's log-probability leads the other's by "
+            f"{now.tuned_score:+.2f} (the base model: {now.base_score:+.2f}).")
 
 
 def where_model_answers(scope: str, channel: str) -> str:
@@ -107,7 +124,8 @@ def visible_jobs(state: Learning, c: InvokeCommand) -> list[Job]:
     return list(state.jobs.values()) if c.is_operator else state.jobs_of(c.scope)
 
 
-def describe_jobs(state: Learning, c: InvokeCommand, job_id: str = "") -> str:
+def describe_jobs(state: Learning, c: InvokeCommand, job_id: str = "", marked: frozenset[str] = frozenset()) -> str:
+    """The scope's jobs; ``marked``: those whose adapter learned from a person since forgotten (retrain them)."""
     visible = {j.job_id: j for j in visible_jobs(state, c)}
     jobs = [visible[job_id]] if job_id in visible else list(visible.values())[-10:]
     if not jobs:
@@ -116,7 +134,9 @@ def describe_jobs(state: Learning, c: InvokeCommand, job_id: str = "") -> str:
     return "\n".join(f"- `{j.job_id}`: {j.status}"
                      + (f" ({j.progress()})" if j.status not in TERMINAL and j.progress() else "")
                      + f", {j.method.upper()} of `{j.base_model}` on `{names.get(j.dataset_id, '(deleted)')}`"
-                     + (f" → `{j.fine_tuned_model}`" if j.fine_tuned_model else "") for j in jobs)
+                     + (f" → `{j.fine_tuned_model}`" if j.fine_tuned_model else "")
+                     + (" (trained on the words of someone since forgotten: start it again to retrain without them)"
+                        if j.job_id in marked else "") for j in jobs)
 
 
 def decide_model(state: Learning, c: InvokeCommand, action: str, model: str, per_channel: bool,

@@ -166,7 +166,7 @@ class FineTuneStarted(AboutMessage):
     """A job was created at the training endpoint; its outcome is reported as a reply to ``message_id``."""
 
     type_name = "FineTuneStarted"
-    version = 2  # v2: ``channel`` is what v1 called ``scope``; ``scope`` is whose job it is (``events.scopes``)
+    version = 3  # v2: ``channel`` is what v1 called ``scope``; ``scope`` is whose job it is (``events.scopes``); v3: ``holdout``
     job_id: str
     file_id: str
     base_model: str
@@ -176,6 +176,7 @@ class FineTuneStarted(AboutMessage):
     channel: str  # "" the whole scope, else the channel (``source:channel_id``) the tuned model answers in
     by: str
     scope: str = OPERATORS
+    holdout: float = 0.0  # the share of the dataset kept out of training (``actors.learning.evaluation.split``)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -197,6 +198,10 @@ class FineTuneFinished(AboutMessage):
     error: str
     reply_text: str
     adapter_hash: str = ""  # a local job's LoRA adapter, content-addressed (``models/<hash>.gguf``)
+    held_out: int = 0  # what the job showed on examples it never trained on (where its backend measures it):
+    score: str = ""  # "opens_as_taught" or "logp_margin"
+    base_score: float | None = None
+    tuned_score: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -261,7 +266,14 @@ def _finetune_started_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
 
 @upcaster("FineTuneFinished", 1)
 def _finetune_finished_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    data.setdefault("adapter_hash", "")  # jobs at a service: the weights are the service's
+    data.setdefault("adapter_hash", "")  # jobs at a service: the weights are the service's, and nothing held out
+    data.update(held_out=0, score="", base_score=None, tuned_score=None)
+    return data
+
+
+@upcaster("FineTuneStarted", 2)
+def _finetune_started_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    data.setdefault("holdout", 0.0)  # trained on the whole dataset
     return data
 
 
