@@ -58,9 +58,8 @@ class RecordEvaluation:
 
     command: InvokeCommand
     dataset: training.Dataset
-    model: str
+    results: tuple[tuple[str, training.Scores], ...]  # (model, its scores): the model in use, then its base if tuned
     holdout: float
-    scores: training.Scores
 
 
 @dataclass(frozen=True)
@@ -116,8 +115,7 @@ class TrainerActor(SupervisedActor):
             self._execute(None, lambda s: training.decide_learn_correction(s, message.correction))
         elif isinstance(message, RecordEvaluation):
             m = message
-            self._execute(m.command, lambda s: training.decide_evaluation(m.command, m.dataset, m.model, m.holdout,
-                                                                          m.scores))
+            self._execute(m.command, lambda s: training.decide_evaluation(m.command, m.dataset, m.results, m.holdout))
         elif isinstance(message, ReloadLearning):
             self.streams.forget_all()
         elif isinstance(message, AbandonCommand):
@@ -234,8 +232,8 @@ class TrainerActor(SupervisedActor):
     # -- evaluation --------------------------------------------------------------------------------
     def _test(self, c: InvokeCommand) -> None:
         words, opts = options(c.args, valued=("holdout",))
-        holdout = holdout_of(opts["holdout"]) if "holdout" in opts else DEFAULT_HOLDOUT
-        if holdout is None:
+        holdout = holdout_of(opts["holdout"]) if "holdout" in opts else None
+        if "holdout" in opts and holdout is None:
             self._execute(c, lambda s: [training.rejected(c, "bad_holdout", "Give the held-out share as a "
                                                                             "percentage, like `--holdout 20%`.")])
             return
@@ -246,16 +244,22 @@ class TrainerActor(SupervisedActor):
             return
         model = self.model(channel_of(c), c.scope)
         examples = self.examples(target.id)[0]
+        # A tuned model is compared with its base, on the questions its job held out (the same split)
+        job = next((j for j in self.state.jobs.values() if j.fine_tuned_model == model and j.dataset_id == target.id),
+                   None)
+        holdout = holdout if holdout is not None else job.holdout if job is not None and job.holdout else \
+            DEFAULT_HOLDOUT
+        models = [model] + ([job.base_model] if job is not None else [])
 
         def run() -> None:  # minutes of questions: off the Trainer, which keeps polling jobs meanwhile
             try:
-                scores, _ = evaluate(examples, holdout, lambda messages: self.ask(messages, model),
-                                     self.config.system_prompt, self.config.few_shot)
+                results = tuple((m, evaluate(examples, holdout, lambda messages: self.ask(messages, m),
+                                             self.config.system_prompt, self.config.few_shot)[0]) for m in models)
             except Exception:  # a bug: the person still gets an answer
                 log.exception("evaluation of %s failed", target.name)
                 self.later(0.0, AbandonCommand(c, "evaluation failed"))
                 return
-            self.later(0.0, RecordEvaluation(c, target, model, holdout, scores))
+            self.later(0.0, RecordEvaluation(c, target, results, holdout))
 
         threading.Thread(target=run, name=f"evaluate-{target.name}", daemon=True).start()
 

@@ -364,17 +364,24 @@ class Scores:
     failures: int
 
 
-def decide_evaluation(c: InvokeCommand, target: Dataset, model: str, holdout: float, scores: Scores) -> list[Event]:
-    if scores.questions == 0:
+def decide_evaluation(c: InvokeCommand, target: Dataset, results: tuple[tuple[str, Scores], ...],
+                      holdout: float) -> list[Event]:
+    """``results``: (model, scores) for the model in use and, when it is a tuned one, its base on the same
+    held-out questions: one event each, one reply."""
+    if not results or results[0][1].questions == 0:
         return [rejected(c, "nothing_to_test", f"`{target.name}` has no examples to hold out: add some with `train`.")]
-    event = EvaluationCompleted(dataset_id=target.id, name=target.name, model=model, questions=scores.questions,
-                                holdout=holdout, exact_match=scores.exact_match, token_f1=scores.token_f1,
-                                exact_match_few_shot=scores.exact_match_few_shot,
-                                token_f1_few_shot=scores.token_f1_few_shot, failures=scores.failures,
-                                by=c.author_id, scope=c.scope)
-    text = (f"Tested `{model}` on {scores.questions} held-out question(s) of `{target.name}`:\n"
-            f"- without examples: exact match {scores.exact_match:.0%}, token F1 {scores.token_f1:.2f}\n"
-            f"- with few-shot examples: exact match {scores.exact_match_few_shot:.0%}, token F1 "
-            f"{scores.token_f1_few_shot:.2f}"
-            + (f"\n({scores.failures} question(s) got no answer from the model)" if scores.failures else ""))
-    return [event, answered(c, text)]
+    events: list[Event] = [
+        EvaluationCompleted(dataset_id=target.id, name=target.name, model=model, questions=scores.questions,
+                            holdout=holdout, exact_match=scores.exact_match, token_f1=scores.token_f1,
+                            exact_match_few_shot=scores.exact_match_few_shot, token_f1_few_shot=scores.token_f1_few_shot,
+                            failures=scores.failures, by=c.author_id, scope=c.scope) for model, scores in results]
+    lines = []
+    for n, (model, scores) in enumerate(results):
+        lines += [(f"Tested `{model}` on {scores.questions} held-out question(s) of `{target.name}`:" if not n else
+                   f"Its base model `{model}`, on the same questions (never trained on):"),
+                  f"- without examples: exact match {scores.exact_match:.0%}, token F1 {scores.token_f1:.2f}",
+                  f"- with few-shot examples: exact match {scores.exact_match_few_shot:.0%}, token F1 "
+                  f"{scores.token_f1_few_shot:.2f}"]
+        if scores.failures:
+            lines.append(f"({scores.failures} question(s) got no answer from the model)")
+    return [*events, answered(c, "\n".join(lines))]

@@ -29,7 +29,8 @@ def evolve_jobs(jobs: Mapping[str, Job], event: Event) -> Mapping[str, Job]:
     """The jobs after ``event`` (``actors.learning.decider.evolve`` folds the stream and asks this room)."""
     if isinstance(event, FineTuneStarted):
         job = Job(event.job_id, "validating_files", event.base_model, event.method, event.dataset_id, event.channel,
-                  (event.conversation_id, event.message_id, event.channel_id, event.source), scope=event.scope)
+                  (event.conversation_id, event.message_id, event.channel_id, event.source), scope=event.scope,
+                  holdout=event.holdout)
         return {**jobs, job.job_id: job}
     if isinstance(event, FineTuneProgressed) and event.job_id in jobs:
         return {**jobs, event.job_id: replace(jobs[event.job_id], step=event.step, steps=event.steps, loss=event.loss,

@@ -20,6 +20,7 @@ class Job:
     where: tuple[str, str, str, str]  # conversation_id, message_id, channel_id, source of the start command
     fine_tuned_model: str = ""
     scope: str = OPERATORS
+    holdout: float = 0.0  # the share of the dataset kept out of training (``actors.learning.evaluation.split``)
     step: int = 0  # progress as the backend last reported it (0 of 0: not reported)
     steps: int = 0
     loss: float | None = None

@@ -25,8 +25,8 @@ from events.scopes import OPERATORS, is_scope
 def evaluate_command(settings: Settings, args: argparse.Namespace) -> int:
     from adapters.llm import chat_for
 
-    holdout = holdout_of(args.holdout) if args.holdout else DEFAULT_HOLDOUT
-    if holdout is None:
+    holdout = holdout_of(args.holdout) if args.holdout else None
+    if args.holdout and holdout is None:
         raise ConfigError(f"--holdout must be a share between 0 and 100%, like 20%, not {args.holdout!r}")
     data_dir = prepare_data_dir(settings.data_dir)
     store = open_store(settings.event_store, data_dir, create=False)
@@ -43,36 +43,47 @@ def evaluate_command(settings: Settings, args: argparse.Namespace) -> int:
                   file=sys.stderr)
             return 2
         model = args.model or settings.chat_model
+        # a tuned model is compared with its base on the questions its job held out (the same split)
+        job = next((j for j in state.jobs.values() if j.fine_tuned_model == model and j.dataset_id == target.id), None)
+        holdout = holdout if holdout is not None else job.holdout if job is not None and job.holdout else \
+            DEFAULT_HOLDOUT
         llm = chat_for(settings)
 
-        def ask(messages: list[dict]) -> str | None:
+        def ask(messages: list[dict], asked: str) -> str | None:
             try:
-                return llm.complete(messages, model).text
+                return llm.complete(messages, asked).text
             except LLMError as e:
                 print(f"\nparley: the model gave no answer: {e}", file=sys.stderr)
                 return None
 
         examples = examples_of(store, target.id)[0]
-        scores, graded = evaluate(examples, holdout, ask, settings.system_prompt, settings.few_shot,
-                                  lambda done, total: bar(done, total, "questions"))
+        scores, graded = evaluate(examples, holdout, lambda m: ask(m, model), settings.system_prompt,
+                                  settings.few_shot, lambda done, total: bar(done, total, "questions"))
+        base = evaluate(examples, holdout, lambda m: ask(m, job.base_model), settings.system_prompt,  # type: ignore[union-attr]
+                        settings.few_shot, lambda done, total: bar(done, total, "base model"))[0] if job else None
         llm.close()
         if scores.questions == 0:
             print(f"parley: {target.name!r} has no examples to hold out", file=sys.stderr)
             return 2
         report = {"dataset": target.name, "model": model, "holdout": holdout, "few_shot": settings.few_shot,
                   "at": datetime.now(timezone.utc).isoformat(), **scores.__dict__,
-                  "questions_detail": [g.__dict__ for g in graded]}
+                  "questions_detail": [g.__dict__ for g in graded],
+                  **({"base_model": job.base_model, "base": base.__dict__} if job and base else {})}
         out = args.out or data_dir / "reports" / f"eval-{target.name}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+        results = [(model, scores)] + ([(job.base_model, base)] if job and base else [])
         streams.execute(LEARNING_STREAM, lambda s: [EvaluationCompleted(
-            dataset_id=target.id, name=target.name, model=model, questions=scores.questions, holdout=holdout,
-            exact_match=scores.exact_match, token_f1=scores.token_f1, exact_match_few_shot=scores.exact_match_few_shot,
-            token_f1_few_shot=scores.token_f1_few_shot, failures=scores.failures, by="cli", scope=target.scope)])
-        print(f"{target.name}: {scores.questions} held-out question(s), model {model}\n"
-              f"  without examples: exact match {scores.exact_match:.1%}, token F1 {scores.token_f1:.3f}\n"
-              f"  with {settings.few_shot} few-shot examples: exact match {scores.exact_match_few_shot:.1%}, "
-              f"token F1 {scores.token_f1_few_shot:.3f}\nreport: {out}")
+            dataset_id=target.id, name=target.name, model=m, questions=r.questions, holdout=holdout,
+            exact_match=r.exact_match, token_f1=r.token_f1, exact_match_few_shot=r.exact_match_few_shot,
+            token_f1_few_shot=r.token_f1_few_shot, failures=r.failures, by="cli", scope=target.scope)
+            for m, r in results])
+        for n, (m, r) in enumerate(results):
+            print(f"{target.name}: {r.questions} held-out question(s), model {m}" + (" (the base)" if n else "") +
+                  f"\n  without examples: exact match {r.exact_match:.1%}, token F1 {r.token_f1:.3f}\n"
+                  f"  with {settings.few_shot} few-shot examples: exact match {r.exact_match_few_shot:.1%}, "
+                  f"token F1 {r.token_f1_few_shot:.3f}")
+        print(f"report: {out}")
         return 1 if scores.failures else 0
     finally:
         store.close()
