@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from actors.ports import TrainingJob, TrainingRefused
+from adapters.cpu_share import YIELDING
 
 if TYPE_CHECKING:
     from adapters.config import Settings
@@ -81,6 +82,22 @@ class LocalFineTuning:
         self.heads, self.kv_heads = heads, kv_heads
         self.settings = settings
         self._workers: dict[str, subprocess.Popen] = {}  # started by this process: reaped when they end
+        for pid in self.running_pids():  # paused by a process that died mid-answer: going on again
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except (ProcessLookupError, PermissionError):
+                pass
+        YIELDING.add(self.running_pids)  # paused while the local model writes an answer
+
+    def running_pids(self) -> list[int]:
+        """The workers of the jobs not ended yet (from their folders: also those a previous run started)."""
+        found = []
+        for job_id in self._job_ids():
+            folder = self.root / "jobs" / job_id
+            pid = self._pid(folder)
+            if pid is not None and self._status(folder).get("status") not in TERMINAL and self._alive(folder):
+                found.append(pid)
+        return found
 
     # -- the port ------------------------------------------------------------------------------------
     def upload(self, filename: str, data: bytes) -> str:
@@ -157,6 +174,7 @@ class LocalFineTuning:
             return self.retrieve(job_id)
         try:
             os.kill(pid, signal.SIGTERM)  # it stops at the next step and writes "cancelled"
+            os.kill(pid, signal.SIGCONT)  # (paused while an answer is written: it hears it now)
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + 15

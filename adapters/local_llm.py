@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from actors.ports import ChatMessages, Completion, LLMError
+from adapters.cpu_share import YIELDING
 from adapters.gguf_file import ModelFile, NotAModel, read
 from adapters.llm import LLMLimits, OpenAIChat
 
@@ -190,6 +191,10 @@ class LocalChat(OpenAIChat):
     def complete(self, messages: ChatMessages, model: str,
                  on_text: Callable[[str], None] | None = None) -> Completion:
         self._with_adapter(model)
+        with YIELDING.foreground():  # a local training job pauses while an answer is written
+            return self._timed(messages, model, on_text)
+
+    def _timed(self, messages: ChatMessages, model: str, on_text: Callable[[str], None] | None) -> Completion:
         began, first = time.perf_counter(), []
 
         def timed(text: str) -> None:

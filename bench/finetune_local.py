@@ -9,8 +9,10 @@ it trains.
   adapter), and the worker's peak memory.
 - ``bare_trl_s_per_step``: the baseline, in the same run: TRL's SFTTrainer called directly in this process on the
   same model, data, LoRA and threads, for a few steps (no worker, no progress file, no GGUF).
-- ``answer_latency_s``: the local model answering a short question in this process, as the bot does, while the
-  SFT job trains beside it, against the same questions with nothing training (p50 and p95 of a whole answer).
+- ``answer_latency_s``: the local model answering a short question in this process, as the bot does, every 2 s
+  while the SFT job trains beside it, against the same questions with nothing training (p50 and p95 of a whole
+  answer). The trainer runs at idle priority and pauses while an answer is written (``adapters/cpu_share.py``),
+  so its seconds a step are measured under that load too.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from adapters.local_fine_tuning import LocalTrainingSettings, local_backend
 from adapters.local_llm import LocalChat, plan
 
 QUESTION = [{"role": "user", "content": "Name a colour of the rainbow."}]
+ASKED_EVERY_S = 2.0  # while the SFT job trains: a question every 2 s after the last answer (a busy chat)
 
 
 def sft_lines(n: int) -> bytes:
@@ -97,12 +100,15 @@ def bare_trl(settings: Settings, threads: int, steps: int) -> float:
     return (stamps[-1] - stamps[0]) / (len(stamps) - 1)
 
 
-def latencies(chat: LocalChat, until: threading.Event | None, count: int) -> list[float]:
+def latencies(chat: LocalChat, until: threading.Event | None, count: int, gap: float = 0.0) -> list[float]:
+    """Answers asked one after the other (``gap`` seconds apart: a busy chat), until ``until`` or ``count``."""
     taken = []
     while (until is None and len(taken) < count) or (until is not None and not until.is_set()):
         began = time.perf_counter()
         chat.complete(QUESTION, "local")
         taken.append(time.perf_counter() - began)
+        if until is not None:
+            until.wait(gap)
     return taken
 
 
@@ -125,7 +131,8 @@ def main() -> None:
             data = sft_lines(args.examples) if method == "sft" else dpo_lines(args.examples)
             training = threading.Event()
             busy: list[float] = []
-            asker = threading.Thread(target=lambda: busy.extend(latencies(chat, training, 0)), daemon=True)
+            asker = threading.Thread(target=lambda: busy.extend(latencies(chat, training, 0, ASKED_EVERY_S)),
+                                     daemon=True)
             if method == "sft":
                 asker.start()
             results[method] = run_job(backend, method, data)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from actors.commands import InvokeCommand, ReceiveMessage
-from adapters.local_llm import shipped_model
+from adapters.llm import LLMLimits
+from adapters.local_llm import LocalChat, plan, shipped_model
 from events.catalog.conversation import ResponseGenerated
 from events.catalog.learning import FineTuneFinished, FineTuneProgressed, FineTuneRejected, ModelActivated
 from run import build
@@ -123,6 +124,16 @@ def test_one_local_job_at_a_time_cancel_and_a_killed_worker_end_recorded_and_act
         job = first.split("`")[1]
         refused = parley.command("finetune", "start local")
         assert f"`{job}` is training on this machine and one job runs at a time" in refused
+
+        # The trainer gives the CPU back while the local model writes an answer (paused, then going on)
+        pid = int((tmp_path / "training" / "jobs" / job / "worker.pid").read_text())
+        state = lambda: Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]  # noqa: E731
+        chat, seen = LocalChat(plan(local_settings(tmp_path)), LLMLimits(max_tokens=12)), []
+        try:
+            chat.complete([{"role": "user", "content": "Say hello."}], "local", lambda text: seen.append(state()))
+        finally:
+            chat.close()
+        assert seen and set(seen) == {"T"} and state() != "T", (seen, state())  # T: stopped
         assert [e.reason for e in parley.events(FineTuneRejected)] == ["busy"]
         assert f"Asked to cancel `{job}`: it is cancelled" in parley.command("finetune", f"cancel {job}")
         pid = int((tmp_path / "training" / "jobs" / job / "worker.pid").read_text())
@@ -151,8 +162,6 @@ def test_one_local_job_at_a_time_cancel_and_a_killed_worker_end_recorded_and_act
 
 def test_an_adapter_missing_or_damaged_on_disk_fails_that_answer_with_a_reason_and_the_base_goes_on(tmp_path, model):
     from actors.ports import LLMError
-    from adapters.llm import LLMLimits
-    from adapters.local_llm import LocalChat, plan
 
     models = tmp_path / "models"
     models.mkdir()
