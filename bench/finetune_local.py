@@ -90,7 +90,7 @@ def bare_trl(settings: Settings, threads: int, steps: int) -> float:
                 stamps.append(time.monotonic())
 
         trainer = SFTTrainer(model=model, args=SFTConfig(output_dir=folder, max_steps=steps, per_device_train_batch_size=4,
-                                                         learning_rate=1e-3, report_to=[], save_strategy="no",
+                                                         learning_rate=1e-3, report_to=[], save_strategy="no", logging_strategy="no",
                                                          use_cpu=True, disable_tqdm=True, max_length=512),
                              train_dataset=data, processing_class=tokenizer,
                              peft_config=LoraConfig(r=16, lora_alpha=32, target_modules=TARGET_MODULES,
