@@ -86,7 +86,8 @@ def _progress(status: Status, cancelled: threading.Event):  # noqa: ANN202  (a t
     return Progress()
 
 
-def train(job: dict, job_dir: Path, status: Status, cancelled: threading.Event) -> Path | None:
+def train(job: dict, job_dir: Path, status: Status, cancelled: threading.Event,
+          training: threading.Event | None = None) -> Path | None:
     """Train, then compare with the base model on what was held out; the PEFT adapter's folder, or None when
     cancelled."""
     import torch
@@ -119,6 +120,8 @@ def train(job: dict, job_dir: Path, status: Status, cancelled: threading.Event) 
         trainer = SFTTrainer(model=model, args=SFTConfig(**common, max_length=job["max_length"]), train_dataset=data,
                              processing_class=tokenizer, peft_config=lora)
     trainer.add_callback(_progress(status, cancelled))
+    if training is not None:
+        training.set()
     trainer.train()
     if cancelled.is_set():
         return None
@@ -203,12 +206,18 @@ def main(argv: list[str]) -> int:
     os.nice(job.get("nice", 19))
     os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     status = Status(job_dir)
-    cancelled = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: cancelled.set())
+    cancelled, training = threading.Event(), threading.Event()
+
+    def cancel(*_: object) -> None:
+        if not training.is_set():  # still loading (seconds no step interrupts): nothing to keep, stop now
+            status.write(status="cancelled", eta_s=None)
+            os._exit(0)
+        cancelled.set()  # stopped at the end of the step under way
+    signal.signal(signal.SIGTERM, cancel)
     for noisy in ("transformers", "trl", "peft", "datasets"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
-        folder = train(job, job_dir, status, cancelled)
+        folder = train(job, job_dir, status, cancelled, training)
         if folder is None:
             status.write(status="cancelled", eta_s=None)
             return 0
