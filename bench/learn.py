@@ -59,7 +59,7 @@ def build_log(folder: Path, n: int) -> None:
 
 def phase_export(folder: Path) -> dict:
     from actors.tuning.records import sft_records
-    from actors.learning.actor import examples_of
+    from actors.learning.shell import examples_of
     from adapters.learning_files import LearningFiles
     from events import open_store
 

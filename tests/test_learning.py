@@ -424,3 +424,23 @@ def test_a_wrong_option_is_named_in_one_reply_and_recorded(session):
     assert [e.command for e in refused] == ["finetune", "finetune", "dataset", "model"]
     assert "now answers" in session.command("model", "use 'other-model' --channel")  # quotes group words
     assert "`other-model` (answering here)" in session.command("model", "list")
+
+
+from hypothesis import given, settings as hypothesis_settings, strategies as st  # noqa: E402
+
+from actors.learning.command_line import CommandLineError, options  # noqa: E402
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(list("ab -='\"\\\n\t%") + ["--method", "--channel", "--x", "dpo"]), max_size=20)
+       .map("".join) | st.text(max_size=60))
+def test_whatever_is_typed_as_arguments_is_read_or_named_as_wrong(text):
+    """A command's arguments (what people type) are words and known options, or a CommandLineError with a
+    message for them: never another exception, never an option the command does not take."""
+    try:
+        words, found = options(text, flags=("channel",), valued=("method",))
+    except CommandLineError as e:
+        assert str(e).strip()
+    else:
+        assert all(isinstance(w, str) for w in words) and set(found) <= {"channel", "method"}
+        assert "channel" not in found or found["channel"] == "yes"

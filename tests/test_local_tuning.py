@@ -40,13 +40,14 @@ class Local:
         self.system = build(self.settings, {"console": self.console})
         self.n = 0
 
-    def command(self, name: str, args: str = "") -> str:
+    def command(self, name: str, args: str = "", **who: object) -> str:
         self.n += 1
         before = len(self.console.lines())
         self.console.expect(f"c{self.n}")
-        self.system.router.dispatch(InvokeCommand(
-            source="console", conversation_id="console:tester", channel_id="console", message_id=f"c{self.n}",
-            author_id="tester", author_name="Tester", name=name, args=args, is_admin=True, is_operator=True))
+        self.system.router.dispatch(InvokeCommand(**{
+            "source": "console", "conversation_id": "console:tester", "channel_id": "console", "message_id": f"c{self.n}",
+            "author_id": "tester", "author_name": "Tester", "name": name, "args": args, "is_admin": True,
+            "is_operator": True, **who}))
         wait_for(lambda: self.console.outstanding() == 0, 60, f"the reply to {name} {args}")
         return "\n".join(self.console.lines()[before:])
 
@@ -135,6 +136,13 @@ def test_one_local_job_at_a_time_cancel_and_a_killed_worker_end_recorded_and_act
             chat.close()
         assert seen and set(seen) == {"T"} and state() != "T", (seen, state())  # T: stopped
         assert [e.reason for e in parley.events(FineTuneRejected)] == ["busy"]
+        # a guild's admin is refused too, without being shown another scope's job
+        guild = dict(scope="guild:77", is_operator=False, author_id="gadmin")
+        for question, answer in TAUGHT:
+            parley.command("train", f"{question} => {answer}", **guild)
+        elsewhere = parley.command("finetune", "start local --holdout 0", **guild)
+        assert "another server's job is training on this machine" in elsewhere and job not in elsewhere, elsewhere
+        assert job not in parley.command("finetune", "list", **guild)
         assert f"Asked to cancel `{job}`: it is cancelled" in parley.command("finetune", f"cancel {job}")
         pid = int((tmp_path / "training" / "jobs" / job / "worker.pid").read_text())
         assert not Path(f"/proc/{pid}").exists() or b"zombie" in Path(f"/proc/{pid}/status").read_bytes().lower()

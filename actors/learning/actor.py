@@ -9,21 +9,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from actors.learning import decider as training
-from actors.learning import folding
 from actors.commands import InvokeCommand
-from actors.learning.command_line import CommandLineError, holdout_of, options
+from actors.learning.command_line import holdout_of, options
 from actors.learning.evaluation import evaluate
 from actors.learning.examples import Example, Parsed, parse_file, parse_train_command
 from actors.tuning.tokens import token_stats
 from actors.ports import DISK_FULL, ChatModel, LLMError, TrainingFiles, disk_full
-from actors.tuning.records import dpo_records, sft_records
-from actors.streams import DecidedStreams, Publish
-from actors.supervisor import Supervised, SupervisedActor
-from actors.learning.decider import Learning, channel_of
+from actors.learning.shell import LearningStreamActor, examples_of, write_export
+from actors.streams import Publish
+from actors.supervisor import Supervised
+from actors.learning.decider import channel_of
 from events import EventStore
 from events.catalog.corrections import CorrectionRecorded
-from events.catalog.learning import LEARNING_STREAM, ExamplesAdded
-from events.model import Event
+
 from events.scopes import folder_of
 
 log = logging.getLogger("parley.trainer")
@@ -73,39 +71,18 @@ def give_up(message: object, error: str) -> object | None:
     return AbandonCommand(message, error) if isinstance(message, InvokeCommand) else None
 
 
-def examples_of(store: EventStore, dataset_id: str) -> tuple[list[Example], tuple[int, int]]:
-    """A dataset's examples as the log has them (not the read model, which may lag), and the first and
-    last log positions they came from."""
-    examples: list[Example] = []
-    first = last = 0
-    for recorded in store.read_all(types=[ExamplesAdded.type_name]):  # global positions, for manifests
-        e = recorded.event
-        if isinstance(e, ExamplesAdded) and e.dataset_id == dataset_id:
-            examples += [Example.from_record(x) for x in e.examples]
-            first, last = first or recorded.position or 0, recorded.position or 0
-    return examples, (first, last)
+class TrainerActor(LearningStreamActor):
+    usage = training.COMMANDS
 
-
-def write_export(files: TrainingFiles, target: training.Dataset, examples: list[Example], form: str,
-                 system_prompt: str, suffix: str = "") -> training.Written:
-    """A dataset's examples as a training file (``sft``: chats; ``dpo``: preference pairs) under ``exports/``."""
-    records = sft_records(examples, system_prompt) if form == "sft" else dpo_records(examples, system_prompt)
-    return files.write_jsonl(f"exports/{folder_of(target.scope)}/{target.name}-{form}{suffix}.jsonl", records)
-
-
-class TrainerActor(SupervisedActor):
     def __init__(self, supervisor: Supervised, store: EventStore, publish: Publish, files: TrainingFiles,
                  llm: ChatModel, model: Callable[[str, str], str], config: TrainerConfig,
                  later: Callable[[float, object], None]):
-        super().__init__(supervisor)
-        self.store = store
+        super().__init__(supervisor, store, publish)
         self.files = files
         self.llm = llm
         self.model = model
         self.config = config
         self.later = later
-        self.streams = DecidedStreams(store, publish, Learning(), training.evolve, lambda _: LEARNING_STREAM,
-                                      fold=folding.fold, shared=True)
 
     # -- the loop ----------------------------------------------------------------------------------
     def handle(self, message: object) -> None:
@@ -119,37 +96,13 @@ class TrainerActor(SupervisedActor):
         elif isinstance(message, ReloadLearning):
             self.streams.forget_all()
         elif isinstance(message, AbandonCommand):
-            c = message.command
-            self._execute(c, lambda s: [training.rejected(c, "internal_error", "Sorry, something went wrong on my "
-                                                                               "side with that command. It has been logged.")])
+            self._abandoned(message.command)
         else:
             raise TypeError(f"the Trainer cannot handle {type(message).__name__}")
 
-    @property
-    def state(self) -> Learning:
-        return self.streams.load(LEARNING_STREAM)
-
-    def _execute(self, c: InvokeCommand | None, decide: Callable[[Learning], list[Event]]) -> None:
-        """Append what ``decide`` says, unless (decided again on fresh state) the command is refused."""
-        def guarded(state: Learning) -> list[Event]:
-            if c is not None and (first := training.refusal(state, c)) is not None:
-                return first
-            return decide(state)
-
-        self.streams.execute(LEARNING_STREAM, guarded)
-
-    def _command(self, c: InvokeCommand) -> None:
-        if training.refusal(self.state, c) is not None:
-            self._execute(c, lambda s: [])
-            return
-        name = c.name.strip().lower()
-        handler = {"train": self._train, "dataset": self._dataset, "getfile": self._getfile,
-                   "instruction": self._instruction, "test": self._test}[name]
-        try:
-            handler(c)
-        except CommandLineError as e:
-            text = f"{e}. Usage: {training.COMMANDS[name]}"
-            self._execute(c, lambda s: [training.rejected(c, "bad_arguments", text)])
+    def handlers(self) -> dict[str, Callable[[InvokeCommand], None]]:
+        return {"train": self._train, "dataset": self._dataset, "getfile": self._getfile,
+                "instruction": self._instruction, "test": self._test}
 
     # -- examples and datasets ---------------------------------------------------------------------
     def _train(self, c: InvokeCommand) -> None:

@@ -11,22 +11,19 @@ from dataclasses import dataclass
 
 from actors.commands import InvokeCommand, PollFineTune, ResumeFineTunes
 from actors.learning import decider as training
-from actors.learning import folding
-from actors.learning.actor import examples_of, write_export
-from actors.learning.command_line import CommandLineError, holdout_of, options
+from actors.learning.command_line import holdout_of, options
 from actors.learning.evaluation import split
 from actors.learning.examples import normalise
-from actors.learning.decider import Learning, channel_of
+from actors.learning.decider import channel_of
 from actors.tuning.tokens import counter_for, example_limit
 from actors.ports import FineTuning, TrainingFiles, TrainingRefused
-from actors.streams import DecidedStreams, Publish
-from actors.supervisor import Supervised, SupervisedActor
+from actors.learning.shell import LearningStreamActor, examples_of, write_export
+from actors.streams import Publish
+from actors.supervisor import Supervised
 from actors.tuning import decider as tuning
 from actors.tuning.jobs import TERMINAL
 from actors.tuning.records import dpo_records, sft_records, validate, within_limit
 from events import EventStore
-from events.catalog.learning import LEARNING_STREAM
-from events.model import Event
 
 log = logging.getLogger("parley.finetuner")
 TUNING_COMMANDS = frozenset(tuning.COMMANDS)
@@ -58,17 +55,16 @@ def give_up(message: object, error: str) -> object | None:
     return AbandonTuning(message, error) if isinstance(message, InvokeCommand) else None
 
 
-class FineTunerActor(SupervisedActor):
+class FineTunerActor(LearningStreamActor):
+    usage = tuning.COMMANDS
+
     def __init__(self, supervisor: Supervised, store: EventStore, publish: Publish, files: TrainingFiles,
                  fine_tuning: Callable[[str], FineTuning], config: TunerConfig, later: Callable[[float, object], None]):
-        super().__init__(supervisor)
-        self.store = store
+        super().__init__(supervisor, store, publish)
         self.files = files
         self.fine_tuning = fine_tuning
         self.config = config
         self.later = later
-        self.streams = DecidedStreams(store, publish, Learning(), training.evolve, lambda _: LEARNING_STREAM,
-                                      fold=folding.fold, shared=True)
 
     def handle(self, message: object) -> None:
         if isinstance(message, PollFineTune):
@@ -81,35 +77,12 @@ class FineTunerActor(SupervisedActor):
         elif isinstance(message, ReloadTuning):
             self.streams.forget_all()
         elif isinstance(message, AbandonTuning):
-            c = message.command
-            self._execute(c, lambda s: [training.rejected(c, "internal_error", "Sorry, something went wrong on my "
-                                                                               "side with that command. It has been logged.")])
+            self._abandoned(message.command)
         else:
             raise TypeError(f"the FineTuner cannot handle {type(message).__name__}")
 
-    @property
-    def state(self) -> Learning:
-        return self.streams.load(LEARNING_STREAM)
-
-    def _execute(self, c: InvokeCommand | None, decide: Callable[[Learning], list[Event]]) -> None:
-        """Append what ``decide`` says, unless (decided again on fresh state) the command is refused."""
-        def guarded(state: Learning) -> list[Event]:
-            if c is not None and (first := training.refusal(state, c)) is not None:
-                return first
-            return decide(state)
-
-        self.streams.execute(LEARNING_STREAM, guarded)
-
-    def _command(self, c: InvokeCommand) -> None:
-        if training.refusal(self.state, c) is not None:
-            self._execute(c, lambda s: [])
-            return
-        name = c.name.strip().lower()
-        try:
-            {"finetune": self._finetune, "model": self._model}[name](c)
-        except CommandLineError as e:
-            text = f"{e}. Usage: {tuning.COMMANDS[name]}"
-            self._execute(c, lambda s: [training.rejected(c, "bad_arguments", text)])
+    def handlers(self) -> dict[str, Callable[[InvokeCommand], None]]:
+        return {"finetune": self._finetune, "model": self._model}
 
     # -- jobs --------------------------------------------------------------------------------------
     def _finetune(self, c: InvokeCommand) -> None:
@@ -198,6 +171,9 @@ class FineTunerActor(SupervisedActor):
                 log.warning("fine-tuning job %s was started by %s before a restart: adopting it", job.job_id, tag)
                 file_id = job.training_file
         except TrainingRefused as e:
+            if e.reason == "busy" and not any(j.job_id in e.detail for j in tuning.visible_jobs(self.state, c)):
+                e = TrainingRefused("busy", "another server's job is training on this machine and one job runs at "
+                                            "a time: try again when it ends")  # its id is not this server's to see
             text = self.refused_text(e)
             self._execute(c, lambda s: tuning.decide_finetune_rejected(c, target.id, method, e.reason,
                                                                          (e.detail,), text))

@@ -13,7 +13,8 @@ from actors.learning import decider as training
 from actors.learning.evaluation import evaluate
 from actors.ports import LLMError
 from actors.streams import DecidedStreams
-from actors.learning.actor import DEFAULT_HOLDOUT, examples_of
+from actors.learning.actor import DEFAULT_HOLDOUT
+from actors.learning.shell import examples_of
 from actors.learning.command_line import holdout_of
 from adapters.config import ConfigError, Settings, prepare_data_dir
 from adapters.cli.progress import bar
