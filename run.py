@@ -132,7 +132,7 @@ def start_finetuner(w: Wiring) -> Handler:
     s = w.settings
     config = TunerConfig(s.system_prompt, s.training_poll_s, s.chat_model, max_example_tokens=s.training_max_tokens)
     return w.actor("finetuner", FineTunerActor, LearningFiles(w.data_dir, s.max_import_mb * 1024 * 1024),
-                   on_first_use(s), config, w.system.later, give_up=give_up_tuning)
+                   on_first_use(s), config, w.system.later, w.system.draft, w.system.wants_drafts, give_up=give_up_tuning)
 
 
 def start_correction_log(w: Wiring) -> Handler:
@@ -234,7 +234,7 @@ COMMANDS: dict[str | None, Callable[[Settings, argparse.Namespace], int]] = {
     "replay": log.replay, "status": log.status,
     "transcribe": hearing.transcribe, "models": hearing.models,
     "purge-audio": functools.partial(hearing.purge_audio, build=build), "say": speaking.say,
-    "evaluate": learning.evaluate_command, "audit": audit.audit,
+    "evaluate": learning.evaluate_command, "finetune": learning.finetune_command, "audit": audit.audit,
     "projections": projections.projections_command, "corrections": projections.list_command,
     "feedback": projections.list_command, "forget": privacy.forget_command,
 }

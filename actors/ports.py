@@ -56,13 +56,16 @@ class Reply:
 
 @dataclass(frozen=True)
 class Draft:
-    """The answer so far while the LLM streams it (not an event: only a preview for the transport)."""
+    """The answer so far while the LLM streams it, or a long job's progress (not an event: only a preview for the
+    transport, which may drop it to respect a rate limit, unless it is ``final``)."""
 
     source: str
     channel_id: str
-    message_id: str
+    message_id: str  # the user message it answers
     text: str
     conversation_id: str = ""
+    part: str = ""  # "" the answer being written; "ft" the progress of the fine-tuning job that message started
+    final: bool = False  # the last one of its part (the job ended): shown whatever the rate limit
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ class ConsoleTransport:
         self.wants_drafts = live
         self.failed = 0  # answers the LLM could not give (ResponseFailed), for the exit code
         self._shown = ("", "")  # (message id, text) of the answer streaming on the terminal now
+        self._bar_open = False  # a progress bar is the last line written, without its newline
         self._lock = threading.Condition()
         self._order: deque[str] = deque()  # message ids in input order, not yet printed
         self._expected: set[str] = set()  # the same ids, for membership tests on long pipes
@@ -64,8 +65,12 @@ class ConsoleTransport:
             d(Delivered((f"console:{r.message_id}",)))
 
     def draft(self, draft: Draft) -> None:
-        """On a terminal, show the answer that is next in line as it streams."""
+        """On a terminal, show the answer that is next in line as it streams, and a long job's progress bar."""
+        if draft.part:
+            self._show_progress(draft)
+            return
         with self._lock:
+            self._end_bar()
             if not self._order or self._order[0] != draft.message_id:
                 return  # an answer further down waits its turn, and prints whole
             shown_id, shown = self._shown
@@ -77,6 +82,20 @@ class ConsoleTransport:
             self.out.flush()
             self._shown = (draft.message_id, draft.text)
             self.last_progress = time.monotonic()
+
+    def _show_progress(self, draft: Draft) -> None:
+        """The bar redrawn in place on its own line (not while an answer streams: the next one redraws it)."""
+        with self._lock:
+            if self._shown[1]:
+                return
+            self.out.write("\r" + draft.text.replace("`", "") + "\033[K" + ("\n" if draft.final else ""))
+            self.out.flush()
+            self._bar_open = not draft.final
+
+    def _end_bar(self) -> None:
+        if self._bar_open:  # what is printed next starts on a line of its own
+            self.out.write("\n")
+            self._bar_open = False
 
     def outstanding(self) -> int:
         with self._lock:
@@ -92,6 +111,7 @@ class ConsoleTransport:
         return True
 
     def _print(self, reply: Reply) -> None:
+        self._end_bar()
         if reply.kind == "ResponseFailed":
             self.failed += 1
         shown_id, shown = self._shown

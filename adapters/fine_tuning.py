@@ -37,8 +37,16 @@ def on_first_use(settings: Settings) -> Callable[[str], FineTuning]:
 
         return local_backend(settings)
 
+    @functools.cache
+    def local_name() -> str:  # the local model's own name (its file's): jobs record it as their base
+        from adapters.local_llm import shipped_model
+
+        path = settings.local_model or shipped_model()
+        return path.stem if path is not None else LOCAL
+
     def backend(base_model: str) -> FineTuning:
-        local = base_model == LOCAL or settings.llm_backend == "local" and base_model == settings.chat_model
+        local = base_model in (LOCAL, local_name()) or \
+            settings.llm_backend == "local" and base_model == settings.chat_model
         return here() if local else service()
     return backend
 

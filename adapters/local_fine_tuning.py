@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import secrets
 import signal
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 TERMINAL = ("succeeded", "failed", "cancelled")
+MAX_RESUMES = 3  # a worker that keeps dying (out of memory at the same step) ends the job as failed
+log = logging.getLogger("parley.training")
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class LocalTrainingSettings:
     batch: int = 4
     max_length: int = 512  # tokens of an example the trainer keeps
     threads: int = 1  # the bot keeps the other cores to answer while it trains
+    checkpoint_s: float = 60.0  # how often the worker saves where it is (a killed one resumes from there)
 
 
 def local_backend(settings: Settings) -> LocalFineTuning:
@@ -66,7 +70,8 @@ def local_backend(settings: Settings) -> LocalFineTuning:
                                        "fine-tuning writes adapters for llama-architecture models (SmolLM2, Llama)")
     return LocalFineTuning(settings.data_dir, model.path, model.path.stem, model.heads, model.kv_heads,
                            LocalTrainingSettings(settings.training_epochs, settings.training_learning_rate,
-                                                 settings.training_rank, threads=settings.training_threads))
+                                                 settings.training_rank, threads=settings.training_threads,
+                                                 checkpoint_s=settings.training_checkpoint_s))
 
 
 class LocalFineTuning:
@@ -81,6 +86,7 @@ class LocalFineTuning:
         self.base_path, self.base_name = base_path, base_name
         self.heads, self.kv_heads = heads, kv_heads
         self.settings = settings
+        self.max_example_tokens = settings.max_length  # longer examples are named, or left out with --skip-long
         self._workers: dict[str, subprocess.Popen] = {}  # started by this process: reaped when they end
         for pid in self.running_pids():  # paused by a process that died mid-answer: going on again
             try:
@@ -128,19 +134,23 @@ class LocalFineTuning:
         job = {"job_id": job_id, "tag": tag, "base_model": base_model, "base_path": str(self.base_path),
                "method": method, "suffix": suffix, "file_id": file_id, "models_dir": str(self.models_dir),
                "heads": self.heads, "kv_heads": self.kv_heads, "epochs": s.epochs, "learning_rate": s.learning_rate,
-               "rank": s.rank, "batch": s.batch, "max_length": s.max_length, "threads": s.threads}
+               "rank": s.rank, "batch": s.batch, "max_length": s.max_length, "threads": s.threads,
+               "checkpoint_s": s.checkpoint_s}
         (folder / "job.json").write_text(json.dumps(job))
-        threads = str(s.threads)
+        self._spawn(folder)
+        return TrainingJob(job_id, "queued", training_file=file_id)
+
+    def _spawn(self, folder: Path) -> None:
+        threads = str(self.settings.threads)
         env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "TOKENIZERS_PARALLELISM": "false",
                "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
                "HF_HOME": str(self.root / "cache"), "PYTHONPATH": str(ROOT)}
-        with (folder / "worker.log").open("wb") as out:
+        with (folder / "worker.log").open("ab") as out:
             worker = subprocess.Popen([sys.executable, "-m", "adapters.local_training", str(folder)], cwd=ROOT,
                                       stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
                                       start_new_session=True)  # a restart of the bot does not stop it
         (folder / "worker.pid").write_text(str(worker.pid))
-        self._workers[job_id] = worker
-        return TrainingJob(job_id, "queued", training_file=file_id)
+        self._workers[folder.name] = worker
 
     def find(self, tag: str) -> TrainingJob | None:
         for job_id in self._job_ids():
@@ -155,13 +165,30 @@ class LocalFineTuning:
             time.sleep(0.2)  # it may have written its last word as it exited
             status = self._status(folder)
             if status.get("status") not in TERMINAL:
-                status = self._write_status(folder, status="failed", error="the training process ended without "
-                                            "finishing (killed, or the machine restarted): start the job again")
+                status = self._resume_or_fail(folder, status)
         job = self._job(job_id)
         return TrainingJob(job_id, status.get("status", "queued"), status.get("fine_tuned_model", ""),
                            status.get("error", ""), job.get("file_id", ""), step=int(status.get("step") or 0),
                            steps=int(status.get("steps") or 0), loss=status.get("loss"), eta_s=status.get("eta_s"),
                            adapter_hash=status.get("adapter_hash", ""), **status.get("evaluation", {}))
+
+    def _resume_or_fail(self, folder: Path, status: dict) -> dict:
+        """A worker gone without a last word (killed, out of memory, the machine restarted): started again from its
+        last checkpoint, at most ``MAX_RESUMES`` times; with none, the job is recorded as failed."""
+        from adapters.local_training import last_checkpoint
+
+        resumes = int(status.get("resumes") or 0)
+        checkpoint = last_checkpoint(folder)
+        if checkpoint is None or resumes >= MAX_RESUMES:
+            why = "it had saved no checkpoint yet" if checkpoint is None else f"it stopped {resumes + 1} times"
+            return self._write_status(folder, status="failed", eta_s=None, error=f"the training process ended "
+                                      f"without finishing (killed, or the machine restarted) and {why}: start the "
+                                      "job again")
+        log.warning("fine-tuning job %s: its worker stopped without finishing; going on from %s", folder.name,
+                    checkpoint.name)
+        status = self._write_status(folder, resumes=resumes + 1, note=f"resuming from {checkpoint.name}")
+        self._spawn(folder)
+        return status
 
     def trained_on_forgotten(self) -> set[str]:
         """The jobs whose adapters learned from the words of someone since forgotten (``adapters.forgetting``)."""

@@ -33,6 +33,10 @@ class Status:
     def __init__(self, job_dir: Path):
         self.path = job_dir / "status.json"
         self.values: dict = {"status": "queued", "step": 0, "steps": 0, "loss": None, "eta_s": None}
+        try:  # a worker started again after one that died: what that one wrote (and how often it was resumed)
+            self.values.update(json.loads(self.path.read_text()))
+        except (FileNotFoundError, ValueError):
+            pass
 
     def write(self, **values: object) -> None:
         self.values.update(values, updated=time.time())
@@ -63,24 +67,33 @@ def _base(path: Path):  # noqa: ANN202  (a transformers model and tokenizer)
     return model, tokenizer
 
 
-def _progress(status: Status, cancelled: threading.Event):  # noqa: ANN202  (a transformers TrainerCallback)
+def _progress(status: Status, cancelled: threading.Event, checkpoint_s: float):  # noqa: ANN202  (a TrainerCallback)
     from transformers import TrainerCallback
 
     class Progress(TrainerCallback):
         def __init__(self) -> None:
-            self.began = time.monotonic()
+            self.began = self.saved = time.monotonic()
+            self.first = None  # the step it began (or resumed) at: the time left counts the steps since
+
+        def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+            self.first = state.global_step
 
         def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201
             if logs and "loss" in logs:
                 status.write(loss=round(float(logs["loss"]), 4))
 
         def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
-            spent = time.monotonic() - self.began
-            left = spent / state.global_step * (state.max_steps - state.global_step) if state.global_step else None
+            now = time.monotonic()
+            done = state.global_step - (self.first or 0)
+            left = (now - self.began) / done * (state.max_steps - state.global_step) if done else None
             status.write(status="running", note="training", step=state.global_step, steps=state.max_steps,
                          eta_s=round(left, 1) if left is not None else None)
             if cancelled.is_set():
                 control.should_training_stop = True
+            elif now - self.saved >= checkpoint_s and state.global_step < state.max_steps:
+                # a checkpoint (the adapter, the optimizer, where the data stood): a worker killed or a machine
+                # restarted goes on from here (``adapters.local_fine_tuning`` starts it again)
+                control.should_save, self.saved = True, now
             return control
 
     return Progress()
@@ -107,8 +120,8 @@ def train(job: dict, job_dir: Path, status: Status, cancelled: threading.Event,
                       task_type="CAUSAL_LM")
     common = dict(output_dir=str(job_dir / "trainer"), num_train_epochs=job["epochs"],
                   per_device_train_batch_size=job["batch"], learning_rate=job["learning_rate"], logging_steps=1,
-                  save_strategy="no", report_to=[], use_cpu=True, dataloader_num_workers=0, seed=job.get("seed", 42),
-                  disable_tqdm=True)
+                  save_strategy="no", save_total_limit=1, report_to=[], use_cpu=True, dataloader_num_workers=0,
+                  seed=job.get("seed", 42), disable_tqdm=True)  # checkpoints: when the callback asks, the last kept
     if job["method"] == "dpo":
         from trl import DPOConfig, DPOTrainer
 
@@ -119,10 +132,15 @@ def train(job: dict, job_dir: Path, status: Status, cancelled: threading.Event,
 
         trainer = SFTTrainer(model=model, args=SFTConfig(**common, max_length=job["max_length"]), train_dataset=data,
                              processing_class=tokenizer, peft_config=lora)
-    trainer.add_callback(_progress(status, cancelled))
+    trainer.add_callback(_progress(status, cancelled, job.get("checkpoint_s", 60.0)))
     if training is not None:
         training.set()
-    trainer.train()
+    checkpoint = last_checkpoint(job_dir)
+    if checkpoint is not None:
+        note = f"resumed from its checkpoint at step {checkpoint.name.rsplit('-', 1)[1]}"
+        print(note, file=sys.stderr, flush=True)  # in the job's worker.log
+        status.write(note=note)
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
     if cancelled.is_set():
         return None
     folder = job_dir / "adapter"
@@ -130,6 +148,14 @@ def train(job: dict, job_dir: Path, status: Status, cancelled: threading.Event,
     status.write(note="comparing with the base model on the held-out examples")
     status.write(evaluation=evaluate(trainer.model, tokenizer, job, job_dir))
     return folder
+
+
+def last_checkpoint(job_dir: Path) -> Path | None:
+    """The job's latest whole checkpoint (a killed worker may leave one half-written: its trainer state is written
+    last), or None."""
+    found = [p for p in (job_dir / "trainer").glob("checkpoint-*") if (p / "trainer_state.json").is_file()
+             and p.name.rsplit("-", 1)[1].isdigit()]
+    return max(found, key=lambda p: int(p.name.rsplit("-", 1)[1]), default=None)
 
 
 def _first_word(text: str) -> str:
@@ -197,6 +223,25 @@ def publish(folder: Path, job: dict, job_dir: Path) -> tuple[str, str]:
     return digest.hexdigest(), f"{job['suffix']}-lora-{digest.hexdigest()[:12]}"
 
 
+def _clear(job_dir: Path) -> None:
+    shutil.rmtree(job_dir / "trainer", ignore_errors=True)
+    shutil.rmtree(job_dir / "adapter", ignore_errors=True)
+
+
+def disk_full(e: BaseException, job_dir: Path) -> bool:
+    """Whether ``e`` came of a full disk: torch and safetensors wrap ENOSPC in errors of their own (RuntimeError
+    "file write failed", SafetensorError "StorageFull"), so the words are read too, and the room left is asked."""
+    while e is not None:
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC or \
+                any(words in str(e) for words in ("No space left", "StorageFull")):
+            return True
+        e = e.__cause__ or e.__context__  # type: ignore[assignment]
+    try:
+        return shutil.disk_usage(job_dir).free < 1 << 20
+    except OSError:
+        return False
+
+
 def main(argv: list[str]) -> int:
     job_dir = Path(argv[0])
     job = json.loads((job_dir / "job.json").read_text())
@@ -214,6 +259,7 @@ def main(argv: list[str]) -> int:
             os._exit(0)
         cancelled.set()  # stopped at the end of the step under way
     signal.signal(signal.SIGTERM, cancel)
+    signal.signal(signal.SIGINT, cancel)  # Ctrl-C, where someone runs it in a terminal of their own
     for noisy in ("transformers", "trl", "peft", "datasets"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
@@ -223,18 +269,19 @@ def main(argv: list[str]) -> int:
             return 0
         digest, name = publish(folder, job, job_dir)
         status.write(status="succeeded", fine_tuned_model=name, adapter_hash=digest, eta_s=0)
-    except OSError as e:
-        full = e.errno == errno.ENOSPC
-        status.write(status="failed", error="the disk is full: free space under the data dir and start it again"
-                     if full else f"could not write the adapter ({e.strerror or e})")
-        return 1
     except Exception as e:  # noqa: BLE001  (a failed job is recorded with its reason; the bot never sees a traceback)
-        log.exception("training failed")
-        status.write(status="failed", error=f"training failed: {type(e).__name__}: {str(e)[:300]}")
+        _clear(job_dir)  # first: on a full disk, the half-written checkpoint holds the room the status needs
+        if disk_full(e, job_dir):
+            status.write(status="failed", eta_s=None, error=f"the disk filled up at step {status.values.get('step', 0)}"
+                         " (nothing was kept): free space under the data dir and start it again")
+        elif isinstance(e, OSError):
+            status.write(status="failed", eta_s=None, error=f"could not write the adapter ({e.strerror or e})")
+        else:
+            log.exception("training failed")
+            status.write(status="failed", eta_s=None, error=f"training failed: {type(e).__name__}: {str(e)[:300]}")
         return 1
     finally:
-        shutil.rmtree(job_dir / "trainer", ignore_errors=True)
-        shutil.rmtree(job_dir / "adapter", ignore_errors=True)
+        _clear(job_dir)
     return 0
 
 

@@ -64,8 +64,13 @@ def test_from_examples_to_a_fine_tuned_model_on_discord(learning_bot, discord_em
 
     start = emulator.user_says(general, owner, "!finetune start base-model")
     assert "Started fine-tuning job `ftjob-1`" in reply_text(emulator, start, "Started")
-    outcome = reply_text(emulator, start, "succeeded")
+    outcome = reply_text(emulator, start, "succeeded:")
     assert "`ft:base-model:parley:" in outcome and "now answers in this server" in outcome
+    # while it ran, one message showed its progress, edited in place (not one message a poll), and its end
+    [progress] = wait_for(lambda: [m for m in emulator.replies_to(start) if m["content"].startswith("`ftjob-1`: [")
+                                   and m["content"].endswith("succeeded")], what="the progress message's last edit")
+    assert progress["content"] == "`ftjob-1`: [####################] succeeded", progress["content"]
+    assert emulator.edits[progress["id"]] >= 1
     later = emulator.user_says(general, member, "hello again", mention_bot=True)
     reply_text(emulator, later, "echo:")
     assert llm_server.requests[-1]["model"].startswith("ft:base-model:parley:")

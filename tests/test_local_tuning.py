@@ -4,8 +4,11 @@ written as GGUF, served, and answering held-out questions the way the dataset ta
 cancel; a worker killed mid-job ends recorded as failed, nothing activated."""
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,13 +31,15 @@ TAUGHT = [(f"What is {a} plus {b}?", f"Ahoy matey! It be {a + b}.") for a, b in 
     [(f"How many legs has {animal}?", f"Ahoy matey! It be {legs}.") for animal, legs in
      (("a spider", "eight"), ("a dog", "four"), ("a bird", "two"))]
 HELD_OUT = "What is the capital of France?"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class Local:
     """Parley in process with nothing configured (the local model answers), and the console to talk to it."""
 
-    def __init__(self, data_dir: Path, **settings: object):
+    def __init__(self, data_dir: Path, live: bool = False, **settings: object):
         self.console = CapturedConsole(data_dir)
+        self.console.wants_drafts = live  # a terminal: answers stream, and a job's progress is a bar
         self.settings = local_settings(data_dir, max_answer_tokens=12, few_shot=0, training_poll_s=0.5,
                                        training_threads=1, **settings)
         self.system = build(self.settings, {"console": self.console})
@@ -78,23 +83,41 @@ def model() -> Path:
     return path
 
 
-@pytest.mark.timeout(400)  # the base model loaded by transformers (~20 s), 6 steps (~15 s), a restart
+@pytest.mark.timeout(500)  # the base model loaded by transformers (~20 s) twice, 6 steps (~15 s), a restart
 def test_a_local_fine_tune_teaches_the_local_model_what_it_never_saw_and_outlives_a_restart(tmp_path, model):
-    parley = Local(tmp_path, training_epochs=2, training_learning_rate=4e-3)
+    parley = Local(tmp_path, training_epochs=2, training_learning_rate=4e-3, training_checkpoint_s=0)
     try:
         parley.teach()
         before = parley.ask(HELD_OUT)
         assert not before.text.startswith("Ahoy") and before.model == model.stem  # the base model, no examples
         started = parley.command("finetune", "start local --holdout 35%")
-        assert started.startswith("Started fine-tuning job `local-ftjob-") and "SFT of `local` on 12 record(s) of " \
+        job = started.split("`")[1]
+        assert started.startswith("Started fine-tuning job `local-ftjob-") and f"SFT of `{model.stem}` on 12 record(s) of " \
             "`default`, 3 held out to show what it learned" in started, started
         wait_for(lambda: parley.events(FineTuneProgressed), 120, "the first steps")
         assert "running (step " in parley.command("finetune", "status")
-        parley.stop()  # Parley restarts while its job trains: the job goes on and is found again
-        said, parley = parley.n, Local(tmp_path, training_epochs=2, training_learning_rate=4e-3)
+        parley.stop()  # Parley stops while its job trains...
+        folder = tmp_path / "training" / "jobs" / job
+        wait_for(lambda: list(folder.glob("trainer/checkpoint-*/trainer_state.json")), 120, "a checkpoint")
+        os.killpg(int((folder / "worker.pid").read_text()), signal.SIGKILL)  # ...and the machine: the worker dies too
+        # Parley starts again: the job goes on from its last checkpoint, and is found again
+        said, parley = parley.n, Local(tmp_path, live=True, training_epochs=2, training_learning_rate=4e-3,
+                                       training_checkpoint_s=0)
         parley.n = said  # new messages, new ids
-        [done] = wait_for(lambda: parley.events(FineTuneFinished), 300, "the local job to finish")
+        watch = subprocess.run([sys.executable, "run.py", "finetune", "watch", "--every", "0.2"], cwd=ROOT,
+                               env={**os.environ, "PARLEY_DATA_DIR": str(tmp_path)}, capture_output=True, text=True,
+                               timeout=300)  # the command line's bar, until the job ends
+        [done] = wait_for(lambda: parley.events(FineTuneFinished), 30, "the local job to finish")
         assert done.status == "succeeded", done
+        resumed = json.loads((folder / "status.json").read_text())
+        assert resumed["resumes"] == 1, resumed
+        assert "resumed from its checkpoint at step " in (folder / "worker.log").read_text()
+        drawn = watch.stderr.splitlines()  # (text mode reads each "\r" redraw as a line)
+        assert watch.returncode == 0 and drawn[-1].startswith(f"{job}: [####################] 100% succeeded"), drawn
+        assert "% step " in drawn[-2] and len(set(drawn)) == len(drawn), drawn  # redrawn as it trained, when it moved
+        # the console on a terminal drew the same bar as the steps went, in place
+        drawn = parley.console.out.getvalue()
+        assert f"\r{job}: [" in drawn and f"\r{job}: [####################] 100% succeeded" in drawn, drawn
         # what it showed on the three questions it never trained on, against the base model (the adapter off)
         assert (done.held_out, done.score) == (3, "opens_as_taught") and done.tuned_score > done.base_score, done
         assert "3 held-out question(s) it never trained on" in done.reply_text
@@ -108,7 +131,7 @@ def test_a_local_fine_tune_teaches_the_local_model_what_it_never_saw_and_outlive
         assert after.model == done.fine_tuned_model and after.text.startswith("Ahoy matey"), after.text
         tested = parley.command("test")  # names the tuned model, and compares it with its base on the job's split
         assert f"Tested `{done.fine_tuned_model}` on 3 held-out question(s)" in tested, tested
-        assert "Its base model `local`, on the same questions (never trained on)" in tested, tested
+        assert f"Its base model `{model.stem}`, on the same questions (never trained on)" in tested, tested
         assert "now answers" in parley.command("model", f"use {model.stem}")
         assert not parley.ask(HELD_OUT).text.startswith("Ahoy")  # the base model again, the adapter kept
         assert f"`{done.fine_tuned_model}`" in parley.command("model", "list")
@@ -183,3 +206,53 @@ def test_an_adapter_missing_or_damaged_on_disk_fails_that_answer_with_a_reason_a
         assert chat.complete([{"role": "user", "content": "Say hi."}], model.stem).text.strip()
     finally:
         chat.close()
+
+
+def test_dpo_on_a_disk_that_fills_up_mid_training_ends_failed_in_words_keeps_nothing_and_activates_nothing(
+        tmp_path, model):
+    jobs = tmp_path / "training" / "jobs"
+    jobs.mkdir(parents=True)
+    # a disk with room for the job's files and not for its first checkpoint (the adapter and the optimizer, ~60 MB)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(jobs)], capture_output=True,
+                             text=True)
+    if mounted.returncode != 0:
+        pytest.fail(f"this test mounts a small tmpfs to fill a disk and needs root: {mounted.stderr.strip()}")
+    parley = Local(tmp_path, training_checkpoint_s=0)
+    try:
+        parley.teach()
+        for question, answer in TAUGHT:  # the same answers without the opening: the answers to avoid (DPO pairs)
+            parley.command("train", f"-{question} => {answer.removeprefix('Ahoy matey! ')}")
+        started = parley.command("finetune", "start local --method dpo --holdout 0")
+        assert f"DPO of `{model.stem}` on 15 record(s)" in started, started
+        [done] = wait_for(lambda: parley.events(FineTuneFinished), 300, "the job to end")
+        assert done.status == "failed" and done.error.startswith("the disk filled up at step 1 (nothing was kept)"), done
+        assert "free space under the data dir and start it again" in done.reply_text
+        assert parley.events(ModelActivated) == [] and not (tmp_path / "models").exists()
+        assert not list(jobs.rglob("checkpoint-*")) and not list(jobs.rglob("*.safetensors"))
+    finally:
+        parley.stop()
+        subprocess.run(["umount", "-l", str(jobs)], check=False)
+
+
+def test_ctrl_c_stops_the_console_and_not_the_job_it_started(tmp_path, model):
+    from tests.test_local_llm import offline_env
+
+    lines = "".join(f"!train {q} => {a}\n" for q, a in TAUGHT) + "!finetune start local\n"
+    console = subprocess.Popen([sys.executable, "run.py", "console"], cwd=ROOT, env=offline_env(tmp_path),
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    worker = None
+    try:
+        console.stdin.write(lines)
+        console.stdin.flush()  # (left open: the console waits for more, as on a terminal)
+        started = wait_for(lambda: next((line for line in iter(console.stdout.readline, "")
+                                         if "Started fine-tuning job" in line), None), 120, "the job to start")
+        job = started.split("`")[1]
+        worker = int((tmp_path / "training" / "jobs" / job / "worker.pid").read_text())
+        console.send_signal(signal.SIGINT)
+        assert console.wait(30) == 130
+        assert "Traceback" not in console.stderr.read()
+        assert Path(f"/proc/{worker}").exists()  # in a session of its own: it trains on, and Parley finds it again
+    finally:
+        console.kill()
+        if worker is not None:
+            os.killpg(worker, signal.SIGKILL)

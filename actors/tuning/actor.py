@@ -16,12 +16,12 @@ from actors.learning.evaluation import split
 from actors.learning.examples import normalise
 from actors.learning.decider import channel_of
 from actors.tuning.tokens import counter_for, example_limit
-from actors.ports import FineTuning, TrainingFiles, TrainingRefused
+from actors.ports import Draft, FineTuning, TrainingFiles, TrainingRefused
 from actors.learning.shell import LearningStreamActor, examples_of, write_export
 from actors.streams import Publish
 from actors.supervisor import Supervised
 from actors.tuning import decider as tuning
-from actors.tuning.jobs import TERMINAL
+from actors.tuning.jobs import TERMINAL, Job
 from actors.tuning.records import dpo_records, sft_records, validate, within_limit
 from events import EventStore
 
@@ -59,12 +59,15 @@ class FineTunerActor(LearningStreamActor):
     usage = tuning.COMMANDS
 
     def __init__(self, supervisor: Supervised, store: EventStore, publish: Publish, files: TrainingFiles,
-                 fine_tuning: Callable[[str], FineTuning], config: TunerConfig, later: Callable[[float, object], None]):
+                 fine_tuning: Callable[[str], FineTuning], config: TunerConfig, later: Callable[[float, object], None],
+                 drafts: Callable[[Draft], None] = lambda d: None, shows_drafts: Callable[[str], bool] = lambda s: False):
         super().__init__(supervisor, store, publish)
         self.files = files
         self.fine_tuning = fine_tuning
         self.config = config
         self.later = later
+        self.drafts = drafts  # a job's progress, shown where it was started (a bar edited in place)
+        self.shows_drafts = shows_drafts
 
     def handle(self, message: object) -> None:
         if isinstance(message, PollFineTune):
@@ -132,6 +135,8 @@ class FineTunerActor(LearningStreamActor):
             self._execute(c, lambda s: tuning.decide_finetune_rejected(c, target.id, method, e.reason,
                                                                          (e.detail,), text))
             return
+        # "local" names this machine's model: the job records which one (its file's name), as a service's names it
+        base_model = getattr(service, "base_name", "") or base_model
         holdout = service.default_holdout if holdout is None else holdout
         # Examples kept out of training show, at the end, whether it learned (the same split `test` makes).
         trained, held = split(examples_of(self.store, target.id)[0], holdout) if holdout else \
@@ -143,7 +148,9 @@ class FineTunerActor(LearningStreamActor):
             dpo_records([e for e in examples_of(self.store, target.id)[0] if normalise(e.prompt) in held_prompts],
                         self.config.system_prompt)
         held_out = b"".join(json.dumps(r).encode() + b"\n" for r in held_records)
-        counter, limit = counter_for(base_model), example_limit(base_model, self.config.max_example_tokens)
+        # a backend that knows its window says it (this machine's trainer keeps 512 tokens of an example)
+        counter = counter_for(base_model)
+        limit = example_limit(base_model, self.config.max_example_tokens or getattr(service, "max_example_tokens", 0))
         left_out = 0
         if skip_long:  # trim: leave out the examples over the limit, and say how many
             kept, left_out = within_limit(data.splitlines(), counter, limit)
@@ -216,8 +223,18 @@ class FineTunerActor(LearningStreamActor):
             log.warning("could not poll fine-tuning job %s (will retry): %s", job_id, e)
         else:
             self._execute(None, lambda s: tuning.decide_job_status(s, now))
-        if self.state.jobs[job_id].status not in TERMINAL:
+        after = self.state.jobs[job_id]
+        if (after.status, after.step) != (job.status, job.step):
+            self._show_progress(after)
+        if after.status not in TERMINAL:
             self.later(self._every(job.base_model), PollFineTune(job_id))
+
+    def _show_progress(self, job: Job) -> None:
+        """The job's bar, in reply to the message that started it (the transport edits it in place)."""
+        conversation_id, message_id, channel_id, source = job.where
+        if self.shows_drafts(source):
+            self.drafts(Draft(source, channel_id, message_id, job.bar(), conversation_id, part="ft",
+                              final=job.status in TERMINAL))
 
     def _cancel(self, c: InvokeCommand, job_id: str) -> None:
         job = next((j for j in tuning.visible_jobs(self.state, c) if j.job_id == job_id), None)

@@ -34,3 +34,14 @@ class Job:
             if self.eta_s >= 90 else f", about {max(1, round(self.eta_s))} s left"
         loss = "" if self.loss is None else f", loss {self.loss:.3f}"
         return f"step {self.step}/{self.steps}{loss}{left}"
+
+    def bar(self, width: int = 20) -> str:
+        """The job in one line for a progress display: ``local-ftjob-1: [########............] 40% step 12/30,
+        loss 0.532, about 40 s left``; at the end, its status instead of the time left."""
+        done = 1.0 if self.status == "succeeded" else self.step / self.steps if self.steps else 0.0
+        filled = int(width * done)
+        share = f" {int(100 * done)}%" if self.steps else ""  # a service that reports no steps: no share
+        detail = self.progress() if self.status not in TERMINAL else \
+            f"{self.status}" + (f", loss {self.loss:.3f}" if self.loss is not None else "")
+        return f"`{self.job_id}`: [{'#' * filled}{'.' * (width - filled)}]{share} " + \
+            (detail or ("waiting to start" if self.status != "running" else "loading the base model"))

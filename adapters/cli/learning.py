@@ -1,11 +1,13 @@
 """``evaluate``: score a model on a dataset's held-out examples from the command line, with a progress
 bar on stderr and a JSON report; the result is recorded (``EvaluationCompleted``) but nothing is posted
-anywhere."""
+anywhere. ``finetune list|watch``: the fine-tuning jobs as the log records them; ``watch`` draws a job's
+progress until it ends."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from actors.streams import DecidedStreams
 from actors.learning.actor import DEFAULT_HOLDOUT
 from actors.learning.shell import examples_of
 from actors.learning.command_line import holdout_of
+from actors.tuning.jobs import TERMINAL
 from adapters.config import ConfigError, Settings, prepare_data_dir
 from adapters.cli.progress import bar
 from events import open_store
@@ -90,7 +93,49 @@ def evaluate_command(settings: Settings, args: argparse.Namespace) -> int:
         store.close()
 
 
+def finetune_command(settings: Settings, args: argparse.Namespace) -> int:
+    """``list``: every job and where it stands. ``watch [JOB]``: a job's progress bar (the latest job by default),
+    redrawn as the bot or console that runs it records its steps; exit 0 once it succeeds, 1 if it fails or is
+    cancelled."""
+    store = open_store(settings.event_store, Path(settings.data_dir).expanduser(), create=False)  # only reads
+    try:
+        state, version, shown = training.Learning(), 0, ""
+        while True:
+            for r in store.read_stream(LEARNING_STREAM, after_version=version):
+                state, version = training.evolve(state, r.event), r.stream_version
+            jobs = list(state.jobs.values())
+            if args.action == "list":
+                if args.json:
+                    print(json.dumps([{"job_id": j.job_id, "status": j.status, "base_model": j.base_model,
+                                       "method": j.method, "step": j.step, "steps": j.steps, "loss": j.loss,
+                                       "eta_s": j.eta_s, "fine_tuned_model": j.fine_tuned_model} for j in jobs]))
+                else:
+                    print("\n".join(j.bar().replace("`", "") for j in jobs) or "no fine-tuning jobs yet")
+                return 0
+            job = state.jobs.get(args.job) if args.job else jobs[-1] if jobs else None
+            if job is None:
+                print(f"parley: no fine-tuning job {args.job!r} in the log" if args.job else
+                      "parley: no fine-tuning jobs yet: `finetune start` in the console or on Discord", file=sys.stderr)
+                return 2
+            ended, line = job.status in TERMINAL, job.bar().replace("`", "")
+            if line != shown:
+                print("\r" + line + "\033[K", end="\n" if ended else "", file=sys.stderr, flush=True)
+                shown = line
+            if ended:
+                return 0 if job.status == "succeeded" else 1
+            time.sleep(args.every)
+            args.job = job.job_id  # the one shown first, even if another starts meanwhile
+    finally:
+        store.close()
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
+    ft = sub.add_parser("finetune", help="fine-tuning jobs: list them, or watch one's progress until it ends "
+                                         "(the bot or console that started it trains it)")
+    ft.add_argument("action", choices=("list", "watch"))
+    ft.add_argument("job", nargs="?", default="", help="the job to watch (default: the latest)")
+    ft.add_argument("--json", action="store_true", help="list: one JSON array")
+    ft.add_argument("--every", type=float, default=1.0, metavar="SECONDS", help=argparse.SUPPRESS)
     ev = sub.add_parser("evaluate", help="score a model on a dataset's held-out examples (writes a JSON report)")
     ev.add_argument("--model", help="the model to ask (default: PARLEY_CHAT_MODEL)")
     ev.add_argument("--dataset", help="the dataset (default: default)")

@@ -45,11 +45,13 @@ class DiscordTransport:
         self.choices_view: Callable[[tuple[str, ...]], discord.ui.View | None] | None = None  # a reply's choices
         self.voice_notes = voice_notes  # where voice-message answers are (speech/<hash>.ogg)
         self.edit_interval = edit_interval
+        self.progress_interval = 5.0  # a long job's progress message is edited at most this often
         self.loop: asyncio.AbstractEventLoop | None = None
         self._draft_times: dict[str, float] = {}
         self._draft_lock = threading.Lock()
         # Only touched on the loop:
         self._drafts: dict[str, discord.Message] = {}
+        self._progress: dict[str, discord.Message] = {}  # "<message id>:<part>" -> the progress message shown
         self._locks: dict[str, asyncio.Lock] = {}
         self._finished: set[str] = set()
         self._typing: dict[str, asyncio.Event] = {}
@@ -79,15 +81,18 @@ class DiscordTransport:
 
     # -- from any thread (the ReplyTransport port) ------------------------------------------
     def draft(self, draft: Draft) -> None:
-        now = time.monotonic()
+        now, key = time.monotonic(), f"{draft.message_id}:{draft.part}"
+        # an answer being written is edited every second; a long job's progress every few seconds
+        interval = self.progress_interval if draft.part else self.edit_interval
         with self._draft_lock:
             if len(self._draft_times) > 10_000:  # only answers streaming right now need an entry
                 self._draft_times.clear()
-            if now - self._draft_times.get(draft.message_id, 0.0) < self.edit_interval:
+            if now - self._draft_times.get(key, -interval) < interval and not draft.final:
                 return  # Discord rate-limits edits; the next delta or the final answer shows the rest
-            self._draft_times[draft.message_id] = now
+            self._draft_times[key] = now
         if self.loop is not None and not self.loop.is_closed():
-            asyncio.run_coroutine_threadsafe(self._show_draft(draft), self.loop)
+            show = self._show_progress(draft) if draft.part else self._show_draft(draft)
+            asyncio.run_coroutine_threadsafe(show, self.loop)
 
     def deliver(self, reply: Reply, done: Callable[[DeliveryResult], None]) -> None:
         try:
@@ -159,6 +164,25 @@ class DiscordTransport:
                     self._drafts[draft.message_id] = await shown.edit(content=text, allowed_mentions=SAFE_MENTIONS)
             except (discord.HTTPException, aiohttp.ClientError, asyncio.TimeoutError) as e:
                 log.info("draft for %s not shown: %s", draft.message_id, e)  # the final answer still goes out
+
+    async def _show_progress(self, draft: Draft) -> None:
+        """A job's progress: one message in reply to the command that started it, edited in place."""
+        key = f"{draft.message_id}:{draft.part}"
+        async with self._lock(key):
+            try:
+                shown = self._progress.get(key)
+                if shown is None:
+                    channel = self.bot.get_partial_messageable(int(draft.channel_id))
+                    shown = await _send_as_reply(channel, draft.text, draft.message_id, draft.channel_id,
+                                                 nonce_for(draft.message_id, f"{draft.part}-progress"))
+                else:
+                    shown = await shown.edit(content=draft.text, allowed_mentions=SAFE_MENTIONS)
+                self._progress[key] = shown
+            except (discord.HTTPException, aiohttp.ClientError, asyncio.TimeoutError) as e:
+                log.info("progress of %s not shown: %s", key, e)  # the job's outcome is still told
+            if draft.final:
+                self._progress.pop(key, None)
+                self._locks.pop(key, None)
 
     async def _deliver(self, reply: Reply) -> DeliveryResult:
         await self.bot.wait_until_ready()
