@@ -55,6 +55,8 @@ class Settings:
     discord_api_base: str | None = None
     discord_gateway_url: str | None = None
     stream_edit_interval: float = 1.0
+    reconnect_max_s: float = 60.0  # the longest wait before reconnecting to Discord (jittered below it)
+    connect_give_up_s: float = 300.0  # how long the first connection waits for the network before exiting 75
     catch_up_limit: int = 500
     log_level: str = "WARNING"
     admin_ids: frozenset[str] = frozenset()
@@ -89,6 +91,7 @@ class Settings:
     training_rank: int = 16  # LoRA rank
     training_threads: int = 1  # CPU threads the training worker uses: the bot keeps the rest to answer
     training_checkpoint_s: float = 60.0  # how often a local job saves a checkpoint it resumes from
+    training_min_share: float = 0.05  # of the CPU a local job gets while answers never pause (0: none)
     rate_limit: int = 20  # work a minute one person may cause (messages, audio, utterances, LLM commands; never
     # the console); 0: no limit. Twenty is more than anyone types or speaks to a bot in a minute.
     shard_count: int = 0  # Discord shards the bot is split into (0: one connection, no sharding)
@@ -126,6 +129,18 @@ def _seconds(low: float, inclusive: bool = False) -> Callable[[object], float]:
             raise _Invalid(f"a number of seconds {'at least' if inclusive else 'greater than'} {low:g}")
         return number
     return parse
+
+
+def _share(value: object) -> float:
+    """A share from 0 to 0.5: ``0.05`` or ``5%``."""
+    text = str(value).strip()
+    try:
+        number = float(text.removesuffix("%")) / (100 if text.endswith("%") else 1)
+    except ValueError:
+        raise _Invalid("a share from 0 to 0.5, like 0.05 or 5%") from None
+    if not 0 <= number <= 0.5:
+        raise _Invalid("a share from 0 to 0.5, like 0.05 or 5%")
+    return number
 
 
 def _ids(value: object) -> frozenset[str]:
@@ -243,6 +258,8 @@ OPTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
     "DISCORD_API_BASE": ("discord_api_base", _url("http", "https")),
     "DISCORD_GATEWAY_URL": ("discord_gateway_url", _url("ws", "wss")),
     "PARLEY_STREAM_EDIT_INTERVAL": ("stream_edit_interval", _seconds(0, inclusive=True)),
+    "PARLEY_RECONNECT_MAX_S": ("reconnect_max_s", _seconds(0)),
+    "PARLEY_CONNECT_GIVE_UP_S": ("connect_give_up_s", _seconds(0, inclusive=True)),
     "PARLEY_CATCH_UP_LIMIT": ("catch_up_limit", _integer(0, 100_000)),
     "PARLEY_LOG_LEVEL": ("log_level", _log_level),
     "PARLEY_ADMIN_IDS": ("admin_ids", _ids),
@@ -277,6 +294,7 @@ OPTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
     "PARLEY_TRAINING_RANK": ("training_rank", _integer(1, 256)),
     "PARLEY_TRAINING_THREADS": ("training_threads", _integer(1, 512)),
     "PARLEY_TRAINING_CHECKPOINT_S": ("training_checkpoint_s", _seconds(0, inclusive=True)),
+    "PARLEY_TRAINING_MIN_SHARE": ("training_min_share", _share),
     "PARLEY_RATE_LIMIT": ("rate_limit", _integer(0, 100_000)),
     "PARLEY_SHARD_COUNT": ("shard_count", _integer(0, 100_000)),
     "PARLEY_SHARD_IDS": ("shard_ids", _shard_ids),

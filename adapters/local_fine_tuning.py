@@ -45,6 +45,7 @@ class LocalTrainingSettings:
     max_length: int = 512  # tokens of an example the trainer keeps
     threads: int = 1  # the bot keeps the other cores to answer while it trains
     checkpoint_s: float = 60.0  # how often the worker saves where it is (a killed one resumes from there)
+    min_share: float = 0.05  # of the CPU the worker gets while the local model's answers never pause
 
 
 def local_backend(settings: Settings) -> LocalFineTuning:
@@ -71,7 +72,8 @@ def local_backend(settings: Settings) -> LocalFineTuning:
     return LocalFineTuning(settings.data_dir, model.path, model.path.stem, model.heads, model.kv_heads,
                            LocalTrainingSettings(settings.training_epochs, settings.training_learning_rate,
                                                  settings.training_rank, threads=settings.training_threads,
-                                                 checkpoint_s=settings.training_checkpoint_s))
+                                                 checkpoint_s=settings.training_checkpoint_s,
+                                                 min_share=settings.training_min_share))
 
 
 class LocalFineTuning:
@@ -93,6 +95,7 @@ class LocalFineTuning:
                 os.kill(pid, signal.SIGCONT)
             except (ProcessLookupError, PermissionError):
                 pass
+        YIELDING.min_share = settings.min_share
         YIELDING.add(self.running_pids)  # paused while the local model writes an answer
 
     def running_pids(self) -> list[int]:

@@ -13,6 +13,9 @@ it trains.
   while the SFT job trains beside it, against the same questions with nothing training (p50 and p95 of a whole
   answer). The trainer runs at idle priority and pauses while an answer is written (``adapters/cpu_share.py``),
   so its seconds a step are measured under that load too.
+- ``--back-to-back SHARE``: instead, answers asked with no pause at all while a small SFT job (``--examples`` for
+  ``--epochs``) trains with ``PARLEY_TRAINING_MIN_SHARE`` = SHARE: whether the job still ends, in how many
+  minutes, and what the answers pay for its share (against idle answers measured in the same run).
 """
 from __future__ import annotations
 
@@ -112,13 +115,42 @@ def latencies(chat: LocalChat, until: threading.Event | None, count: int, gap: f
     return taken
 
 
+def back_to_back(args: argparse.Namespace) -> None:
+    from adapters.cpu_share import YIELDING
+
+    with tempfile.TemporaryDirectory() as folder:
+        settings = with_llm_backend(Settings(data_dir=Path(folder), local_temperature=0.0, local_seed=42,
+                                             training_threads=args.threads, training_epochs=args.epochs,
+                                             training_min_share=args.back_to_back))
+        backend = local_backend(settings)
+        chat = LocalChat(plan(settings), LLMLimits(max_tokens=24))
+        idle = latencies(chat, None, 20)
+        training, busy = threading.Event(), []
+        asker = threading.Thread(target=lambda: busy.extend(latencies(chat, training, 0, 0.0)), daemon=True)
+        asker.start()
+        job = run_job(backend, "sft", sft_lines(args.examples))
+        training.set()
+        asker.join()
+        chat.close()
+    report("finetune_local_back_to_back", {
+        "model": plan(settings).model.path.name, "min_share": YIELDING.min_share, "period_s": YIELDING.period_s,
+        "examples": args.examples, "epochs": args.epochs, "sft": job,
+        "answer_latency_s": {"idle_p50": round(statistics.median(idle), 3), "idle_p95": round(percentile(idle, 95), 3),
+                             "training_p50": round(statistics.median(busy), 3),
+                             "training_p95": round(percentile(busy, 95), 3), "answers_while_training": len(busy)}})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--examples", type=int, default=100)
     parser.add_argument("--epochs", type=float, default=3.0)
     parser.add_argument("--threads", type=int, default=1, help="the training worker's threads (Parley's default: 1)")
     parser.add_argument("--methods", default="sft,dpo")
+    parser.add_argument("--back-to-back", type=float, metavar="SHARE", help="answers without a pause while a job "
+                        "trains with this minimum share (e.g. 0.05)")
     args = parser.parse_args()
+    if args.back_to_back is not None:
+        return back_to_back(args)
     with tempfile.TemporaryDirectory() as folder:
         settings = with_llm_backend(Settings(data_dir=Path(folder), local_temperature=0.0, local_seed=42,
                                              training_threads=args.threads, training_epochs=args.epochs))

@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -22,6 +23,7 @@ from adapters.discord.audio_intake import AudioFetcher
 from adapters.discord.cogs import SOURCE, CommandsCog, ConversationCog
 from adapters.discord.feedback import FeedbackCog, choices_view, feedback_view
 from adapters.discord.learning_cog import LearningCog
+from adapters.discord.reconnect import EXIT_TEMPFAIL, CappedBackoff, cap_reconnect_waits
 from adapters.discord.shards import Shards
 from adapters.discord.transport import DiscordTransport
 from adapters.discord.voice import DiscordVoice
@@ -51,7 +53,8 @@ def access_policy(settings: Settings) -> AccessPolicy:
 
 
 def configure_endpoints(settings: Settings) -> None:
-    """Point discord.py at a Discord-compatible server (self-hosted, or a test emulator)."""
+    """Point discord.py at a Discord-compatible server (self-hosted, or a test emulator), and cap its waits."""
+    cap_reconnect_waits(settings.reconnect_max_s)
     if settings.discord_api_base:
         discord.http.Route.BASE = settings.discord_api_base.rstrip("/")
     if settings.discord_gateway_url:
@@ -90,19 +93,51 @@ def guard_parsers(bot: discord.Client) -> None:
         parsers[name] = guarded(name, parse)
 
 
-RECONNECT_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
-
-
 class CannotConnect(Exception):
-    """The first connection failed inside discord.py (not a refused token)."""
+    """The first connection failed inside discord.py (not a refused token, not the network)."""
 
 
-async def connect_with_backoff(bot: commands.Bot, token: str) -> None:
-    """Log in, then stay connected. discord.py reconnects by itself after the errors it expects; any
-    other error is logged in one line and the bot reconnects with backoff. Only a refused token (or a
-    missing privileged intent) ends it, and a first connection that never succeeded."""
-    await bot.login(token)
-    failures = 0
+class Unreachable(Exception):
+    """Discord could not be reached for ``PARLEY_CONNECT_GIVE_UP_S``: the network (or Discord) is not there yet."""
+
+
+def _network_error(e: BaseException) -> bool:
+    """An error a wait can fix: no network or DNS yet, a refused port, a timeout, Discord answering 5xx."""
+    if isinstance(e, discord.HTTPException):
+        return e.status >= 500 or e.status == 429
+    return isinstance(e, (aiohttp.ClientError, OSError, asyncio.TimeoutError, discord.GatewayNotFound))
+
+
+async def first_login(bot: commands.Bot, token: str, give_up_s: float) -> None:
+    """Log in, waiting for the network as long as ``give_up_s``: a line per attempt, waits capped and jittered."""
+    backoff, began, attempt = CappedBackoff(), time.monotonic(), 0
+    while True:
+        try:
+            await bot.login(token)
+            return
+        except discord.LoginFailure:
+            raise
+        except Exception as e:  # noqa: BLE001  (the network ones are waited out; any other is raised)
+            if not _network_error(e):
+                raise
+            attempt += 1
+            wait = backoff.delay()
+            reason = f"{type(e).__name__}: {str(e)[:200]}"
+            if time.monotonic() - began + wait > give_up_s:
+                raise Unreachable(f"{reason}; gave up after {attempt} attempt(s) in {time.monotonic() - began:.0f}s "
+                                  f"(PARLEY_CONNECT_GIVE_UP_S)") from e
+            log.warning("cannot reach Discord at %s (%s); attempt %d, trying again in %.1fs",
+                        discord.http.Route.BASE, reason, attempt, wait)
+            await asyncio.sleep(wait)
+
+
+async def connect_with_backoff(bot: commands.Bot, token: str, give_up_s: float = 300.0) -> None:
+    """Log in (waiting for the network), then stay connected. discord.py reconnects by itself after the errors it
+    expects (waits capped: ``adapters.discord.reconnect``); any other error is logged in one line and the bot
+    reconnects with the same waits. Only a refused token (or a missing privileged intent) ends it, and a first
+    connection that never succeeded."""
+    await first_login(bot, token, give_up_s)
+    backoff = CappedBackoff()
     while not bot.is_closed():
         try:
             await bot.connect(reconnect=True)
@@ -112,11 +147,9 @@ async def connect_with_backoff(bot: commands.Bot, token: str) -> None:
         except Exception as e:  # noqa: BLE001
             if bot.user is None or not getattr(bot, "_parley_connected", False):
                 raise CannotConnect(repr(e)) from e
-            delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
-            failures += 1
-            log.warning("Discord connection failed (%r); reconnecting in %.0fs", e, delay)
-            print(f"parley: the Discord connection failed ({type(e).__name__}); reconnecting in {delay:.0f}s",
-                  file=sys.stderr, flush=True)
+            delay = backoff.delay()
+            log.warning("Discord connection failed (%s: %s); reconnecting in %.1fs", type(e).__name__,
+                        str(e)[:200], delay)
             await asyncio.sleep(delay)
 
 
@@ -171,7 +204,7 @@ def run_bot(settings: Settings, build: Callable[..., System]) -> int:
                     bot._parley_rejoined = True  # type: ignore[attr-defined]
                     system.rejoin_voice(SOURCE, shards.owns_guild if shards.split else None)
 
-            await connect_with_backoff(bot, settings.discord_token or "")
+            await connect_with_backoff(bot, settings.discord_token or "", settings.connect_give_up_s)
 
     try:
         asyncio.run(main())
@@ -179,9 +212,13 @@ def run_bot(settings: Settings, build: Callable[..., System]) -> int:
     except discord.LoginFailure:
         print("parley: Discord refused DISCORD_TOKEN (login failed): check the bot token", file=sys.stderr)
         return 2
-    except (aiohttp.ClientError, OSError, CannotConnect, discord.GatewayNotFound, discord.ConnectionClosed,
-            discord.HTTPException) as e:
+    except Unreachable as e:  # the network is not there yet: exit with a code an init system restarts
         print(f"parley: cannot reach Discord at {discord.http.Route.BASE}: {e}", file=sys.stderr)
+        return EXIT_TEMPFAIL
+    except (aiohttp.ClientError, OSError, CannotConnect, discord.GatewayNotFound, discord.ConnectionClosed,
+            discord.HTTPException) as e:  # Discord answered, wrongly: DISCORD_API_BASE / _GATEWAY_URL, or a 4xx
+        print(f"parley: cannot reach Discord at {discord.http.Route.BASE}: it answered what a bot cannot use "
+              f"({e}): check DISCORD_API_BASE and DISCORD_GATEWAY_URL", file=sys.stderr)
         return 2
     except discord.PrivilegedIntentsRequired:
         print("parley: enable the Message Content intent for the bot in the Discord developer portal",

@@ -60,6 +60,8 @@ class DiscordEmulator:
         self.strict_references = False  # like Spacebar: a reply to a deleted message is refused (400)
         self.broken_command_sync = False  # answer the slash-command sync with a body discord.py cannot read
         self.malformed_hello = False  # open the gateway with a HELLO discord.py cannot read
+        self.unavailable_logins = 0  # the next logins (GET /users/@me) answer 503, as a server still starting
+        self.refused_gateways = 0  # the next gateway connections are refused (503 at the handshake)
         self.commands: list[dict] = []
         self.files: dict[str, bytes] = {}
         self.downloads = 0
@@ -386,6 +388,9 @@ class DiscordEmulator:
         return web.Response(body=data, content_type="application/octet-stream")
 
     async def _me(self, request: web.Request) -> web.Response:
+        if self.unavailable_logins > 0:
+            self.unavailable_logins -= 1
+            return _error(503, 0, "503: Service Unavailable")
         if not self._authorized(request):
             return _error(401, 0, "401: Unauthorized")
         return _json(self.bot)
@@ -554,7 +559,10 @@ class DiscordEmulator:
         return _json(message)
 
     # -- gateway ---------------------------------------------------------------------------
-    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        if self.refused_gateways > 0:
+            self.refused_gateways -= 1
+            return _error(503, 0, "503: Service Unavailable")
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         hello = None if self.malformed_hello else {"heartbeat_interval": 41250}
