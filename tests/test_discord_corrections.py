@@ -112,3 +112,27 @@ def test_corrections_and_votes_through_every_door(env, discord_emulator, llm_ser
     ann_said = [e["data"]["text"] for e in events if e["type"] == "MessageReceived" and e["data"]["author_id"] == ann["id"]]
     assert ann_said and set(ann_said) == {"(forgotten)"}
     assert not any("What is the capital" in c["question"] for c in corrections)  # her question, in every correction
+
+
+def test_a_vote_is_recorded_when_its_acknowledgement_fails_and_clicks_without_a_channel_object_work(
+        env, discord_emulator):  # noqa: F811
+    emulator, general = discord_emulator, discord_emulator.general
+    eve, fay = emulator.user("Eve"), emulator.user("Fay")
+    bot = Bot(env, emulator).start()
+    try:
+        answer = answer_to(emulator, emulator.user_says(general, eve, "What is 2+2?", mention_bot=True))
+        emulator.interactions_without_channel = True  # as Discord sends them today: `channel_id` only
+        emulator.failing_callbacks = 1  # and the first acknowledgement fails
+        emulator.user_clicks(answer, eve, "parley:vote:up")
+        voted = lambda: [e for e in replay_json(env) if e["type"] == "FeedbackRecorded"]  # noqa: E731
+        wait_for(lambda: len(voted()) == 1, 30, "Eve's vote recorded though its acknowledgement failed")
+        emulator.user_clicks(answer, fay, "parley:vote:up")
+        assert followup(emulator, "Thanks for the 👍")
+        wait_for(lambda: len(voted()) == 2, 30, "Fay's vote")
+        assert {v["data"]["by"] for v in voted()} == {eve["id"], fay["id"]}, voted()
+        emulator.user_slash(general, eve, "hi")  # a slash command without its channel object too
+        followup(emulator, "Hi Eve")
+    finally:
+        log = bot.stop()
+    assert "Traceback" not in log and "AttributeError" not in log, log
+    assert "could not acknowledge the up vote" in log

@@ -22,6 +22,7 @@ from adapters.config import Settings, prepare_data_dir
 from adapters.discord.audio_intake import AudioFetcher
 from adapters.discord.cogs import SOURCE, CommandsCog, ConversationCog
 from adapters.discord.feedback import FeedbackCog, choices_view, feedback_view
+from adapters.discord.interactions import fill_interaction_channels
 from adapters.discord.learning_cog import LearningCog
 from adapters.discord.reconnect import EXIT_TEMPFAIL, CappedBackoff, cap_reconnect_waits
 from adapters.discord.shards import Shards
@@ -71,6 +72,7 @@ def make_bot(settings: Settings) -> commands.Bot:
                                                     shard_ids=list(settings.shard_ids) or None, **options)
     else:
         bot = commands.Bot(**options)
+    fill_interaction_channels(bot)  # before the guard: a payload without its channel is mended, then parsed
     guard_parsers(bot)
     return bot
 

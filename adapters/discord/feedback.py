@@ -7,9 +7,12 @@ Buttons, not reactions: a reaction the bot adds to its own answer looks like a v
 """
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from collections.abc import Callable
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -18,6 +21,8 @@ from actors.access import QUIET, AccessPolicy
 from actors.commands import InvokeCommand, VoteAnswer
 from adapters.discord.cogs import SOURCE, CommandsCog, command_conversation, person_of, scope_of
 from adapters.discord.transport import DiscordTransport
+
+log = logging.getLogger("parley.discord")
 
 MESSAGE_LINK = re.compile(r"(?:https?://)?(?:\w+\.)?discord(?:app)?\.com/channels/[\w@]+/\d+/(\d+)")
 VOTE = {"up": "👍", "down": "👎"}
@@ -201,13 +206,19 @@ class FeedbackCog(commands.Cog, name="Feedback"):
             return
         target = str(interaction.message.id)
         silent = rating == "down"
-        if silent:  # the answer to a 👎 is the form for a better answer
-            await interaction.response.send_modal(CorrectionForm(self, target, "button"))
-        else:
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            self.transport.remember_interaction(str(interaction.id), interaction)
+        if not silent:
+            self.transport.remember_interaction(str(interaction.id), interaction)  # its thanks go to this click
+        # The vote is handed over before the click is acknowledged: an acknowledgement that fails (the network,
+        # Discord's 3 s passed) loses only the acknowledgement, never the vote.
         self.dispatch(VoteAnswer(**self._who(interaction), target_message_id=target, rating=rating, silent=silent,
                                  refusal=self._verdict(interaction)))
+        try:
+            if silent:  # the answer to a 👎 is the form for a better answer
+                await interaction.response.send_modal(CorrectionForm(self, target, "button"))
+            else:
+                await interaction.response.defer(ephemeral=True, thinking=True)
+        except (discord.HTTPException, aiohttp.ClientError, asyncio.TimeoutError) as e:
+            log.warning("could not acknowledge the %s vote %s (it is recorded): %s", rating, interaction.id, e)
 
     async def submit_correction(self, interaction: discord.Interaction, target: str, text: str, via: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -227,7 +238,7 @@ class FeedbackCog(commands.Cog, name="Feedback"):
 
     @staticmethod
     def _who(interaction: discord.Interaction) -> dict[str, str]:
-        channel = interaction.channel
+        channel = interaction.channel  # (``adapters.discord.interactions`` fills it when Discord sent only its id)
         return dict(source=SOURCE, conversation_id=command_conversation(channel), channel_id=str(channel.id),  # type: ignore[union-attr]
                     message_id=str(interaction.id), author_id=str(interaction.user.id),
                     author_name=interaction.user.display_name, scope=scope_of(channel, interaction.user))

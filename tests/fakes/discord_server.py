@@ -62,6 +62,8 @@ class DiscordEmulator:
         self.malformed_hello = False  # open the gateway with a HELLO discord.py cannot read
         self.unavailable_logins = 0  # the next logins (GET /users/@me) answer 503, as a server still starting
         self.refused_gateways = 0  # the next gateway connections are refused (503 at the handshake)
+        self.interactions_without_channel = False  # send interactions with ``channel_id`` only, as Discord may
+        self.failing_callbacks = 0  # the next interaction acknowledgements fail (404 Unknown interaction)
         self.commands: list[dict] = []
         self.files: dict[str, bytes] = {}
         self.downloads = 0
@@ -177,7 +179,7 @@ class DiscordEmulator:
             files = {v["id"]: v for v in options.values() if isinstance(v, dict)}
             if files:
                 data["resolved"] = {"attachments": files}
-        self._call(self._dispatch("INTERACTION_CREATE", {
+        self._call(self._dispatch("INTERACTION_CREATE", self._without_channel_maybe({
             "id": interaction_id, "application_id": self.app_id, "type": 2, "token": f"token-{interaction_id}",
             "version": 1, "guild_id": self.channels[channel_id].get("guild_id", self.guild_id), "channel_id": channel_id, "channel": self.channels[channel_id],
             "member": {"user": author, "roles": [], "joined_at": _now(), "deaf": False, "mute": False, "flags": 0,
@@ -185,21 +187,24 @@ class DiscordEmulator:
             "data": data, "locale": "en-US", "guild_locale": "en-US",
             "app_permissions": "1071698660929", "entitlements": [], "authorizing_integration_owners": {},
             "context": 0, "attachment_size_limit": 26214400,
-        }))
+        })))
         return interaction_id
 
     def _interaction(self, channel_id: str, author: dict, kind: int, data: dict, **extra: object) -> str:
         interaction_id = self.snowflake()
         self._interaction_channel = channel_id
-        self._call(self._dispatch("INTERACTION_CREATE", {
+        self._call(self._dispatch("INTERACTION_CREATE", self._without_channel_maybe({
             "id": interaction_id, "application_id": self.app_id, "type": kind, "token": f"token-{interaction_id}",
             "version": 1, "guild_id": self.channels[channel_id].get("guild_id", self.guild_id), "channel_id": channel_id, "channel": self.channels[channel_id],
             "member": {"user": author, "roles": [], "joined_at": _now(), "deaf": False, "mute": False, "flags": 0,
                        "permissions": "1071698660929"},
             "data": data, "locale": "en-US", "guild_locale": "en-US", "app_permissions": "1071698660929",
             "entitlements": [], "authorizing_integration_owners": {}, "context": 0,
-            "attachment_size_limit": 26214400, **extra}))
+            "attachment_size_limit": 26214400, **extra})))
         return interaction_id
+
+    def _without_channel_maybe(self, payload: dict) -> dict:
+        return {k: v for k, v in payload.items() if k != "channel"} if self.interactions_without_channel else payload
 
     def user_clicks(self, message: dict, author: dict, custom_id: str) -> str:
         """A person presses the button ``custom_id`` under ``message``; returns the interaction id."""
@@ -538,6 +543,9 @@ class DiscordEmulator:
     async def _interaction_callback(self, request: web.Request) -> web.Response:
         body = await request.json()
         iid = request.match_info["iid"]
+        if self.failing_callbacks > 0:
+            self.failing_callbacks -= 1
+            return _error(404, 10062, "Unknown interaction")
         self.interaction_callbacks.append((iid, body))
         if request.query.get("with_response") in ("true", "True", "1"):
             return _json({"interaction": {"id": iid, "type": 2, "response_message_loading": body.get("type") == 5,
