@@ -44,6 +44,11 @@ def ffmpeg_binary() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+def is_vosk_model(path: Path) -> bool:
+    """Whether ``path`` is an unpacked Vosk (Kaldi) model: its acoustic model and its features' configuration."""
+    return (path / "am" / "final.mdl").is_file() and (path / "conf").is_dir()
+
+
 def model_description(path: Path) -> str:
     """A model's language or description, from the README its authors put in the folder."""
     for name in ("README", "README.md", "README.txt"):

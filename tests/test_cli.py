@@ -323,3 +323,23 @@ def test_a_read_that_finds_nothing_says_so_in_one_line_and_keeps_stdout_valid(tm
         out = run_parley(args, env)
         assert out.returncode == 0 and out.stdout == "", (args, out.stderr)
         assert [line.removeprefix("parley: ") for line in out.stderr.strip().splitlines()] == [said], (args, out.stderr)
+
+
+def test_models_names_both_models_and_refuses_a_folder_that_is_not_one(tmp_path, llm_server):
+    from adapters.speech import default_model_path
+
+    env = parley_env(tmp_path / "data", llm_server, VOSK_MODEL_PATH=str(default_model_path()))
+    shown = run_parley(["models"], env)
+    assert shown.returncode == 0 and "speech to text: Vosk" in shown.stdout and \
+        "text to speech: Piper, voice" in shown.stdout, shown.stdout
+    (tmp_path / "not-a-model").mkdir()
+    refused = run_parley(["models"], {**env, "VOSK_MODEL_PATH": str(tmp_path / "not-a-model")})
+    assert refused.returncode == 2 and "is not a Vosk model folder" in refused.stderr
+    assert "ERROR" not in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_say_tells_where_it_cut_a_long_text(tmp_path, llm_server):
+    env = parley_env(tmp_path / "data", llm_server, PARLEY_MAX_SPOKEN_CHARS="60")
+    out = run_parley(["say", "One short sentence here. " * 10, "--out", str(tmp_path / "said.wav")], env)
+    assert out.returncode == 0 and (tmp_path / "said.wav").stat().st_size > 1000
+    assert "saying the first 49 of 249 characters (PARLEY_MAX_SPOKEN_CHARS is 60)" in out.stderr, out.stderr

