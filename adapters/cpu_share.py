@@ -6,9 +6,10 @@ time slice holds all of them up (measured on 2 cores: an answer took 0.2 s idle,
 trainer, 14-32 s beside a normal one). So the trainer's process is paused (SIGSTOP) while the local model
 generates and resumed (SIGCONT) when no answer is being written: training goes on between answers.
 
-Answers that never stop (a busy bot) would starve it for good: it is let run for ``min_share`` of every
-``period_s`` while they go on (5% of 10 s by default: 0.5 s; answers written in that half second are slower),
-so a job always ends.
+Answers that never stop (a busy bot) would starve it for good, and a turn while an answer runs is no turn at all
+(at idle priority the trainer gets nothing while the answer's threads take both cores). So the background is owed
+``min_share`` of each ``period_s`` (5% of 10 s by default): when it ran less, it gets a turn of its own: the answers
+under way finish, the next ones wait for the turn to end (half a second at most by default).
 """
 from __future__ import annotations
 
@@ -31,7 +32,10 @@ class Yielding:
         self._busy = 0
         self._sources: list[Callable[[], Iterable[int]]] = []
         self.min_share, self.period_s = min_share, period_s
-        self._foreground = threading.Condition(self._lock)  # told when foreground work begins or ends
+        self._changed = threading.Condition(self._lock)  # told when foreground work begins or ends, or a turn ends
+        self._stopped_at = 0.0  # when the background was last paused
+        self._stopped_s = 0.0  # how long it was paused in the period under way (the last pause not counted yet)
+        self._turn = False  # the background's turn: no foreground work starts until it ends
         self._sharing: threading.Thread | None = None
 
     def add(self, pids: Callable[[], Iterable[int]]) -> None:
@@ -44,10 +48,13 @@ class Yielding:
     @contextmanager
     def foreground(self) -> Iterator[None]:
         with self._lock:
+            while self._turn:  # the background's turn (at most ``min_share`` of a period): start after it
+                self._changed.wait()
             self._busy += 1
             if self._busy == 1:
                 self._all(signal.SIGSTOP)
-                self._foreground.notify_all()
+                self._stopped_at = time.monotonic()
+                self._changed.notify_all()
                 if self._sharing is None and self.min_share > 0:
                     self._sharing = threading.Thread(target=self._share, name="cpu-share", daemon=True)
                     self._sharing.start()
@@ -58,24 +65,39 @@ class Yielding:
                 self._busy -= 1
                 if self._busy == 0:
                     self._all(signal.SIGCONT)
-                    self._foreground.notify_all()
+                    self._stopped_s += time.monotonic() - self._stopped_at
+                    self._changed.notify_all()
 
     def _share(self) -> None:
-        """While foreground work goes on without a pause, the background runs ``min_share`` of each period."""
+        """Each period, the background gets what it did not run of ``min_share`` as a turn of its own: answers
+        under way finish, the next ones wait for the turn to end."""
         with self._lock:
             while True:
-                while not self._busy:
-                    self._foreground.wait()
-                began = time.monotonic()  # paused from here: a whole stopped stretch before its turn
-                stopped_s = self.period_s * (1 - self.min_share)
-                while self._busy and time.monotonic() - began < stopped_s:
-                    self._foreground.wait(stopped_s - (time.monotonic() - began))
-                if not self._busy:
-                    continue  # the answers paused by themselves: the background ran meanwhile
-                self._all(signal.SIGCONT)
-                self._foreground.wait(self.period_s * self.min_share)  # its turn (cut short if answers end)
-                if self._busy:
-                    self._all(signal.SIGSTOP)
+                began, self._stopped_s = time.monotonic(), 0.0
+                while time.monotonic() - began < self.period_s:
+                    self._changed.wait(self.period_s - (time.monotonic() - began))
+                stopped = self._stopped_s + (time.monotonic() - self._stopped_at if self._busy else 0.0)
+                owed = self.min_share * self.period_s - (self.period_s - stopped)
+                if owed <= 0 or not self._background():
+                    continue
+                self._turn = True  # answers under way finish (its turn waits for them), the next ones wait
+                while self._busy:
+                    self._changed.wait()
+                ends = time.monotonic() + owed  # it runs now (the last answer resumed it)
+                while time.monotonic() < ends:
+                    self._changed.wait(ends - time.monotonic())
+                self._turn = False
+                self._changed.notify_all()
+
+    def _background(self) -> bool:
+        """Whether any background process is there to take a turn (else no answer ever waits)."""
+        for source in self._sources:
+            try:
+                if list(source()):
+                    return True
+            except Exception:  # noqa: BLE001  (its bookkeeping failing: no turn)
+                continue
+        return False
 
     def _all(self, sig: signal.Signals) -> None:
         for source in self._sources:
