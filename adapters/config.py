@@ -79,6 +79,7 @@ class Settings:
     voice_idle_s: float = 300.0  # leave a voice channel after this long without speech
     voice_reconnect_s: float = 25.0  # a dropped voice connection not back after this long: Parley has left
     listen_silence_ms: int = 800  # a person silent this long in a voice channel has finished their utterance
+    listen_jitter_ms: int = 60  # packets behind a gap wait this long for the missing one (in order: no wait)
     barge_in: bool = True  # a person who starts speaking while Parley talks stops it
     few_shot: int = 4  # examples of the channel's dataset given to the LLM with each question (0: none)
     max_import_mb: int = 10  # largest attached file of training examples
@@ -282,6 +283,7 @@ OPTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
     "PARLEY_VOICE_IDLE_S": ("voice_idle_s", _seconds(0)),
     "PARLEY_VOICE_RECONNECT_S": ("voice_reconnect_s", _seconds(0)),
     "PARLEY_LISTEN_SILENCE_MS": ("listen_silence_ms", _integer(100, 10_000)),
+    "PARLEY_JITTER_MS": ("listen_jitter_ms", _integer(0, 1_000)),
     "PARLEY_BARGE_IN": ("barge_in", _boolean),
     "PARLEY_FEW_SHOT": ("few_shot", _integer(0, 50)),
     "PARLEY_MAX_IMPORT_MB": ("max_import_mb", _integer(1, 1024)),

@@ -160,7 +160,8 @@ def run_bot(settings: Settings, build: Callable[..., System]) -> int:
     bot = make_bot(settings)
     transport = DiscordTransport(bot, settings.stream_edit_interval, files_root=prepare_data_dir(settings.data_dir))
     voice = DiscordVoice(bot, lambda command: system.router.dispatch(command), settings.voice_idle_s,
-                         settings.listen_silence_ms / 1000, settings.barge_in, settings.voice_reconnect_s)
+                         settings.listen_silence_ms / 1000, settings.barge_in, settings.voice_reconnect_s,
+                         settings.listen_jitter_ms / 1000)
     system = build(settings, {SOURCE: transport}, voices={SOURCE: voice})
     transport.voice_notes = getattr(system, "voice_notes", None)
     access = access_policy(settings)

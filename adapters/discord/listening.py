@@ -32,6 +32,7 @@ import discord
 from discord.voice_state import VoiceConnectionState
 
 from actors.commands import HearSpeech, SpeechEnded
+from adapters.discord.jitter import JitterBuffer
 from adapters.discord.rtp import BadPacket, RtpPacket, open_packet
 from adapters.discord.voice_socket import voice_socket
 from adapters.opus_audio import SILENCE_FRAME, OpusDecoder
@@ -39,6 +40,10 @@ from adapters.opus_audio import SILENCE_FRAME, OpusDecoder
 log = logging.getLogger("parley.listening")
 SOURCE = "discord"
 HOLD_S = 2.0  # how long a frame that cannot be read yet is kept for another try
+# Whose SSRC it is comes in a SPEAKING message, which may come seconds after the audio: kept longer, within a bound.
+UNKNOWN_SSRC_HOLD_S = 10.0
+HELD_BYTES = 1 << 20  # at most this much audio waits to be readable (beyond it, the oldest is dropped)
+JITTER_S = 0.06  # PARLEY_JITTER_MS: how long packets behind a gap wait for the missing one
 CHUNK_FRAMES = 5  # 100 ms of speech per HearSpeech
 CONCEAL_FRAMES = 50  # a gap of up to a second inside an utterance is kept as silence (longer: a pause)
 # The client said it stopped (silence frames: its own voice detection has already waited out a pause), so the
@@ -51,7 +56,8 @@ REINIT_EVERY_S = 10.0  # and at most one re-initialisation this often
 REPORT_EVERY_S = 60.0  # frames lost since the last report are logged at most this often (and when hearing stops)
 # A frame's fate that is not a loss: heard, the client's silence, Parley's own or an opted-out person's (dropped on
 # purpose), RTCP and video (not audio), held (counted again when it opens or is dropped), a re-initialisation.
-NOT_LOST = ("heard", "silence", "own", "not_listening", "rtcp", "not_audio", "held:", "e2ee:", "recovered", "reinit")
+NOT_LOST = ("heard", "silence", "own", "not_listening", "rtcp", "not_audio", "held:", "e2ee:", "recovered", "reinit",
+            "reordered", "duplicate", "concealed")
 HELD_WHY = ("held:unknown_ssrc", "e2ee:")  # why frames could not be read at once (then recovered, or dropped)
 _ids = itertools.count()
 
@@ -107,6 +113,7 @@ class Speaker:
 class Held:
     at: float
     packet: RtpPacket
+    why: str = "e2ee"  # "unknown_ssrc": kept UNKNOWN_SSRC_HOLD_S, else HOLD_S
 
 
 class VoiceReceiver:
@@ -115,7 +122,8 @@ class VoiceReceiver:
     def __init__(self, guild_id: int, state: Callable[[], VoiceConnectionState], policy: ListeningPolicy,
                  report: Callable[[object], None], names: Callable[[int], str], silence_s: float,
                  self_id: int, on_speech_started: Callable[[int], None] | None = None,
-                 on_stuck: Callable[[], None] | None = None):
+                 on_stuck: Callable[[], None] | None = None, jitter_s: float = JITTER_S,
+                 unknown_ssrc_hold_s: float = UNKNOWN_SSRC_HOLD_S):
         self.guild_id = guild_id
         self.state = state
         self.policy = policy
@@ -132,6 +140,9 @@ class VoiceReceiver:
         self.ssrc_users: dict[int, int] = {}
         self.speakers: dict[int, Speaker] = {}
         self.held: deque[Held] = deque()
+        self.held_bytes = 0
+        self.unknown_ssrc_hold_s = unknown_ssrc_hold_s
+        self.jitter: JitterBuffer[RtpPacket] = JitterBuffer(jitter_s)  # per SSRC: in order, no repeats
         self.counts: Counter[str] = Counter()  # every frame's fate: heard, silence, and each reason dropped
         self._reported: Counter[str] = Counter()  # the counts as of the last report of losses
         self._report_at = time.monotonic() + REPORT_EVERY_S
@@ -143,6 +154,12 @@ class VoiceReceiver:
 
     def close(self) -> None:
         self._closed.set()
+        with self._lock:  # what still waits behind a gap is heard first
+            waiting = self.jitter.tick(float("inf"))
+            if waiting:
+                state = self.state()
+                for ready in waiting:
+                    self._take(state, ready, time.monotonic(), hold=False)
         self.report_losses()
         log.info("stopped hearing guild %s; frames: %s", self.guild_id, dict(self.counts))
         with self._lock:
@@ -161,6 +178,7 @@ class VoiceReceiver:
             with self._lock:
                 for ssrc in [s for s, u in self.ssrc_users.items() if u == user]:
                     del self.ssrc_users[ssrc]
+                    self.jitter.forget(ssrc)
                 if (speaker := self.speakers.pop(user, None)) is not None:
                     self._end(speaker)
 
@@ -176,7 +194,15 @@ class VoiceReceiver:
         with self._lock:
             if self.held and self._changed(state):  # new keys or a newly named SSRC: what waits may open now
                 self._retry_held(state, now)
-            self._take(state, packet, now, hold=True)
+            for ready in self.jitter.push(packet, now):  # back in order; repeats and late ones gone
+                self._take(state, ready, now, hold=True)
+            self._count_jitter()
+
+    def _count_jitter(self) -> None:
+        for reason, n in self.jitter.counts.items():
+            if n:
+                self.counts[reason] += n
+        self.jitter.counts.clear()
 
     def _changed(self, state: VoiceConnectionState) -> bool:
         session = state.dave_session
@@ -213,6 +239,8 @@ class VoiceReceiver:
             return True  # (a jump forward, or far back, is a lost stretch or a restarted stream: heard)
         lost = (packet.sequence - speaker.last_sequence) % 65536 - 1 if speaker.last_sequence is not None else 0
         speaker.last_sequence = packet.sequence
+        if 0 < lost <= 1000:
+            self.counts["lost"] += lost  # never came (or never readable): a gap in the sequence
         if not speaker.utterance and speaker.decoder.frames:
             speaker.decoder = OpusDecoder()  # each utterance decoded from a clean state, as its own recording
         elif speaker.utterance and 0 < lost <= CONCEAL_FRAMES:
@@ -267,17 +295,23 @@ class VoiceReceiver:
 
     def _hold(self, packet: RtpPacket, now: float, hold: bool, why: str) -> bool:
         if hold:
-            self.held.append(Held(now, packet))
+            self.held.append(Held(now, packet, why))
+            self.held_bytes += len(packet.payload)
             self.counts[f"held:{why}"] += 1
+            while self.held_bytes > HELD_BYTES:  # bounded: the oldest goes first
+                self.held_bytes -= len(self.held.popleft().packet.payload)
+                self.counts["dropped"] += 1
         return False
 
     def _retry_held(self, state: VoiceConnectionState, now: float) -> None:
         for _ in range(len(self.held)):
             held = self.held.popleft()
+            self.held_bytes -= len(held.packet.payload)
             if self._take(state, held.packet, now, hold=False):
                 self.counts["recovered"] += 1
-            elif now - held.at < HOLD_S:
+            elif now - held.at < (self.unknown_ssrc_hold_s if held.why == "unknown_ssrc" else HOLD_S):
                 self.held.append(held)
+                self.held_bytes += len(held.packet.payload)
             else:
                 self.counts["dropped"] += 1  # held too long: concealed as silence by the gap
 
@@ -319,6 +353,12 @@ class VoiceReceiver:
                 self._report_at = now + REPORT_EVERY_S
                 self.report_losses()
             with self._lock:
+                late = self.jitter.tick(now)  # gaps waited out: what waited behind them goes on
+                if late:
+                    state = self.state()
+                    for ready in late:
+                        self._take(state, ready, now, hold=True)
+                self._count_jitter()
                 for speaker in self.speakers.values():
                     quiet = speaker.quiet_since and \
                         now - speaker.quiet_since >= min(self.silence_s, AFTER_SILENCE_FRAMES_S)

@@ -46,13 +46,13 @@ def is_rtcp(datagram: bytes) -> bool:
 def open_packet(datagram: bytes, mode: str, key: bytes) -> RtpPacket:
     """The audio frame in ``datagram``, transport-decrypted with ``key`` in ``mode``. Raises ``BadPacket``
     ("short", "not_rtp", "rtcp", "not_audio", "mode", "decrypt", "padding") for anything else."""
+    if len(datagram) >= 2 and datagram[0] >> 6 == 2 and is_rtcp(datagram):
+        raise BadPacket("rtcp")  # any length: a receiver report with no blocks is 8 bytes
     if len(datagram) < 12 + 4:
         raise BadPacket("short")
     first = datagram[0]
     if first >> 6 != 2:
         raise BadPacket("not_rtp")
-    if is_rtcp(datagram):
-        raise BadPacket("rtcp")
     if datagram[1] & 0x7F != OPUS_PAYLOAD_TYPE:
         raise BadPacket("not_audio")
     padded, extended, csrcs = bool(first & 0x20), bool(first & 0x10), first & 0x0F

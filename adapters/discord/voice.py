@@ -64,8 +64,10 @@ class DiscordVoice(commands.Cog, name="Voice"):
     """The ``VoiceChannels`` port on discord.py, and the listener for what happens to Parley in voice."""
 
     def __init__(self, bot: commands.Bot, report: Callable[[object], None], idle_s: float,
-                 silence_s: float = 0.8, barge_in: bool = True, reconnect_s: float = CONNECT_TIMEOUT_S + 5):
+                 silence_s: float = 0.8, barge_in: bool = True, reconnect_s: float = CONNECT_TIMEOUT_S + 5,
+                 jitter_s: float = 0.06):
         self.bot = bot
+        self.jitter_s = jitter_s  # how long packets behind a gap wait for the missing one
         self.report = report
         self.idle_s = idle_s
         self.silence_s = silence_s
@@ -195,7 +197,7 @@ class DiscordVoice(commands.Cog, name="Voice"):
             asyncio.run_coroutine_threadsafe(client._connection.reinit_dave_session(), loop)
         assert self.bot.user is not None
         receiver = VoiceReceiver(guild.id, lambda: client._connection, self.policy, self.report, name,
-                                 self.silence_s, self.bot.user.id, started, stuck)
+                                 self.silence_s, self.bot.user.id, started, stuck, self.jitter_s)
         client.start_receiving(receiver)
         loop.create_task(self._keep_route(guild.id, client, receiver))
 
