@@ -96,6 +96,8 @@ def test_an_answer_is_spoken_in_the_voice_channel_end_to_end_encrypted(tmp_path,
         # What reached the listener: sealed for the transport, then DAVE-encrypted; decoded, it is the speech.
         received = emulator.voice.audio(int(emulator.bot["id"]))  # type: ignore[union-attr]
         assert received.rejected == 0 and received.e2ee > 100 and received.e2ee >= 10 * received.plain
+        # only audio: discord.py's Ogg reader would send the Ogg Opus header packets as the first two frames
+        assert not [p for p in received.packets.values() if p.startswith((b"OpusHead", b"OpusTags"))]
         heard = np.frombuffer(decode_opus(received.opus(), ffmpeg_binary()), dtype="<i2").astype(np.float64)
         with wave.open(str(tmp_path / "data" / "speech" / f"{synthesized['audio_hash']}.wav")) as w:
             rate, said = w.getframerate(), np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)

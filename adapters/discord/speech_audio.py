@@ -4,11 +4,30 @@ as Piper synthesizes, through ``FFmpegOpusAudio`` reading a pipe (the Opus encod
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import discord
 
 from adapters.speech import ffmpeg_binary
+
+
+OGG_OPUS_HEADERS = (b"OpusHead", b"OpusTags")  # RFC 7845: the identification and comment header packets
+FRAME_S = 0.02
+
+
+def paced_silence(player: discord.player.AudioPlayer, count: int = 5) -> None:
+    """discord.py's ``AudioPlayer.send_silence`` (the silence frames that close each answer), one every 20 ms as
+    audio is sent, not back to back: a listener's jitter buffer reads a burst as late packets."""
+    try:
+        for _ in range(count):
+            player.client.send_audio_packet(discord.player.OPUS_SILENCE, encode=False)
+            time.sleep(FRAME_S)  # on the player's own thread, which has nothing else to do now
+    except Exception:  # noqa: BLE001  (as discord.py: a socket error here is of no consequence)
+        pass
+
+
+discord.player.AudioPlayer.send_silence = paced_silence  # type: ignore[method-assign]
 
 
 class FramePipe:
@@ -50,6 +69,15 @@ class SpeechAudio(discord.FFmpegOpusAudio):
         self._frame_pipe = pipe
         super().__init__(pipe, pipe=True, executable=ffmpeg_binary(), before_options="-f s16le -ar 48000 -ac 2",
                          options="-page_duration 20000 -flush_packets 1")  # a page per packet, written at once
+
+    def read(self) -> bytes:
+        """The next Opus packet. discord.py's Ogg reader hands on every packet of the stream, the Ogg Opus
+        header's two (``OpusHead``, ``OpusTags``) too, which are not audio: a listener would decode them as
+        noise at the start of every answer. They are skipped."""
+        packet = super().read()
+        while packet.startswith(OGG_OPUS_HEADERS):
+            packet = super().read()
+        return packet
 
     def cleanup(self) -> None:
         self._frame_pipe.close()
