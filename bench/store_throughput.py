@@ -2,6 +2,8 @@
 
     python bench/store_throughput.py [--events 5000] [--store sqlite|postgresql://...]
 
+On PostgreSQL the baseline is psycopg on a table of the same shape on the same server.
+
 Measures appends with one event per commit, appends of 100-event batches, and reading the whole log,
 for Parley's store (on the eventsourcing library) and for a raw sqlite3 table shaped the same way
 (WAL, one row per event, primary key on stream and version). Ratios are project / raw throughput.
@@ -88,6 +90,52 @@ def raw_sqlite(folder: Path, events: list[MessageReceived]) -> dict[str, float]:
             "read_stdlib_json_events_per_s": stdlib_rate}
 
 
+def raw_postgres(url: str, events: list[MessageReceived]) -> dict[str, float]:
+    """The same work with psycopg on a table of the same shape, in a schema of its own on the same server."""
+    import os
+
+    import psycopg
+
+    now = datetime.now(timezone.utc)
+    payloads = [encode(e, now) for e in events]
+    schema = f"raw_bench_{os.getpid()}"
+    with psycopg.connect(url.split("?")[0], autocommit=True) as db:
+        db.execute(f"CREATE SCHEMA {schema}")
+        try:
+            db.execute(f"CREATE TABLE {schema}.events (id BIGSERIAL, stream TEXT, version INTEGER, topic TEXT, "
+                       "state BYTEA, PRIMARY KEY (stream, version))")
+            insert = f"INSERT INTO {schema}.events (stream, version, topic, state) VALUES (%s, %s, %s, %s)"
+            start = time.perf_counter()
+            for i, p in enumerate(payloads):
+                with db.transaction():
+                    db.execute(insert, (f"single:{i % 50}", i // 50 + 1, "MessageReceived", p))
+            single = len(payloads) / (time.perf_counter() - start)
+            start = time.perf_counter()
+            with db.cursor() as cursor:
+                for b in range(0, len(payloads), 100):
+                    with db.transaction():
+                        cursor.executemany(insert, [(f"batch:{b}", v + 1, "MessageReceived", p)
+                                                    for v, p in enumerate(payloads[b:b + 100])])
+            batch = len(payloads) / (time.perf_counter() - start)
+            start, read = time.perf_counter(), 0
+            with db.cursor() as cursor:
+                cursor.execute(f"SELECT id, stream, version, topic, state FROM {schema}.events ORDER BY id")
+                for row in cursor:
+                    orjson.loads(row[4])
+                    read += 1
+            read_rate = read / (time.perf_counter() - start)
+            start = time.perf_counter()
+            with db.cursor() as cursor:
+                cursor.execute(f"SELECT id, stream, version, topic, state FROM {schema}.events ORDER BY id")
+                for row in cursor:
+                    json.loads(row[4])
+            stdlib_rate = read / (time.perf_counter() - start)
+        finally:
+            db.execute(f"DROP SCHEMA {schema} CASCADE")
+    return {"single_events_per_s": single, "batch100_events_per_s": batch, "read_events_per_s": read_rate,
+            "read_stdlib_json_events_per_s": stdlib_rate}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=5000)
@@ -96,12 +144,13 @@ def main() -> None:
     events = sample_events(args.events)
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
         ours = project(args.store, Path(a), events)
-        raw = raw_sqlite(Path(b), events)
+        raw = raw_postgres(args.store, events) if args.store.startswith("postgres") else raw_sqlite(Path(b), events)
     ratios = {k.replace("_per_s", "_ratio"): round(ours[k] / raw[k], 3) for k in ours}
     context = {"read_vs_raw_stdlib_json_ratio": round(ours["read_events_per_s"] / raw.pop("read_stdlib_json_events_per_s"), 3)}
     report("store_throughput", {
         "events": args.events, "store": args.store.split("?")[0],
-        "parley": {k: round(v) for k, v in ours.items()}, "raw_sqlite3": {k: round(v) for k, v in raw.items()},
+        "parley": {k: round(v) for k, v in ours.items()},
+        "raw_psycopg" if args.store.startswith("postgres") else "raw_sqlite3": {k: round(v) for k, v in raw.items()},
         "ratios": ratios, "target_ratio": 0.5, "meets_target": all(r >= 0.5 for r in ratios.values()),
         "context": context,
     })

@@ -86,6 +86,9 @@ def seal(type_name: str, data: dict[str, Any], keys: Keys) -> dict[str, Any]:
     return sealed
 
 
+_AAD: dict[tuple[str, str], bytes] = {}  # the additional data a person's field is sealed with, by (person, type)
+
+
 def unseal(type_name: str, data: dict[str, Any], keys: Keys | None) -> dict[str, Any]:
     """``data`` (changed in place) with the sealed fields back, or ``(forgotten)`` (an empty list for
     list fields) where a key they were sealed with is gone. Reading the log runs this once per event."""
@@ -100,8 +103,13 @@ def unseal(type_name: str, data: dict[str, Any], keys: Keys | None) -> dict[str,
             if cipher is None:
                 blob = None
                 break
+            aad = _AAD.get((person, type_name))
+            if aad is None:  # (reading the log asks this once per event: made once per person and type)
+                if len(_AAD) > 100_000:
+                    _AAD.clear()
+                aad = _AAD[person, type_name] = f"{person}|{type_name}".encode()
             try:
-                blob = cipher.decrypt(blob[:12], blob[12:], f"{person}|{type_name}".encode())  # type: ignore[index]
+                blob = cipher.decrypt(blob[:12], blob[12:], aad)  # type: ignore[index]
             except _invalid_tag():
                 blob = None
                 break

@@ -30,7 +30,7 @@ from eventsourcing.persistence import (
 import events.catalog  # noqa: F401  (the registry: every event type and upcaster, before anything is decoded)
 from orjson import loads as orjson_loads
 from events.codec import damaged, decode, decode_parsed, decode_time, encode
-from events.personal import PERSONAL
+from events.personal import PERSONAL, unseal
 from events.model import _TYPES as event_types
 from events.model import _shape as event_shape
 from events.model import DamagedEvent, DamagedRecord, Event, RecordedEvent
@@ -66,6 +66,20 @@ def _plain_type(type_name: str) -> tuple:
         if not tuples:
             info = (cls, cls.version, names)
     _plain_types[type_name] = info
+    return info
+
+
+_personal_types: dict[str, tuple] = {}  # the same, for types with people's words (decrypted first)
+
+
+def _personal_type(type_name: str) -> tuple:
+    cls = event_types.get(type_name)
+    info: tuple = (None, 0, None)
+    if cls is not None:
+        names, _, _, tuples = cls.__dict__.get("_shape") or event_shape(cls)
+        if not tuples:
+            info = (cls, cls.version, names)
+    _personal_types[type_name] = info
     return info
 
 
@@ -181,8 +195,21 @@ class EventStore:
                     doc = orjson_loads(state)
                     cls, current, names = _plain_types.get(topic) or _plain_type(topic)
                     data = doc["data"]
-                    if cls is None and topic in PERSONAL:  # people's words: decrypted, then the usual way
-                        event, at = decode_parsed(topic, doc, self.keys)
+                    if cls is None and topic in PERSONAL:  # people's words: decrypted, then as plain ones
+                        pcls, pcurrent, pnames = _personal_types.get(topic) or _personal_type(topic)
+                        if pcls is not None and doc.get("v") == pcurrent and type(data) is dict:
+                            unseal(topic, data, self.keys)
+                            if data.keys() == pnames:
+                                event = new_object(pcls)
+                                set_attribute(event, "__dict__", data)
+                                text = doc["at"]
+                                if text != last_text:
+                                    last_text, last_at = text, decode_time(text)
+                                at = last_at
+                            else:
+                                event, at = decode_parsed(topic, doc, self.keys)
+                        else:
+                            event, at = decode_parsed(topic, doc, self.keys)
                     elif cls is not None and doc.get("v") == current and type(data) is dict and data.keys() == names:
                         event = new_object(cls)
                         set_attribute(event, "__dict__", data)
