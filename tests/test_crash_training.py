@@ -38,14 +38,14 @@ def test_a_crash_during_a_fine_tuning_poll_finishes_the_job_once_after_the_resta
         llm_server.hold_polls.clear()
 
         bot = Bot(env, em).start()
-        outcome = reply_text(em, start, "succeeded")
+        outcome = reply_text(em, start, "succeeded:")
         assert "`ft:base-model:parley:" in outcome and "now answers in this server" in outcome
         reply_text(em, while_down, "echo: are you there?")
         later = em.user_says(general, member, "hello again", mention_bot=True)
         reply_text(em, later, "echo: hello again")
         assert llm_server.requests[-1]["model"].startswith("ft:base-model:parley:")
         time.sleep(1.0)  # a second outcome would be here by now
-        assert len([m for m in em.replies_to(start) if "succeeded" in m["content"]]) == 1
+        assert len([m for m in em.replies_to(start) if "succeeded:" in m["content"]]) == 1
         assert list(llm_server.jobs) == ["ftjob-1"]  # the restart did not start another job
         types = [e["type"] for e in replay_json(env)]
         assert (types.count("FineTuneStarted"), types.count("FineTuneFinished"), types.count("ModelActivated"),
@@ -83,7 +83,7 @@ def test_a_crash_after_the_service_started_a_job_and_before_it_was_recorded_adop
 
         bot = Bot(env, em).start()
         assert "Started fine-tuning job `ftjob-1`" in reply_text(em, start, "Started")
-        assert "`ft:base-model:parley:" in reply_text(em, start, "succeeded")
+        assert "`ft:base-model:parley:" in reply_text(em, start, "succeeded:")
         time.sleep(1.0)
         assert list(llm_server.jobs) == ["ftjob-1"]  # adopted, not started again
         assert llm_server.jobs["ftjob-1"]["metadata"] == {"parley_command": f"discord:{start['id']}"}

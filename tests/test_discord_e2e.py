@@ -298,10 +298,12 @@ def test_rate_limited_sends_per_route_and_global_are_waited_out_and_sent_once(bo
 
 
 def test_an_unreachable_discord_is_a_clear_error(bot_env):
-    bot_env["DISCORD_API_BASE"] = "http://127.0.0.1:9/api/v10"
+    # waited for (a line an attempt: tests/test_discord_network.py), then exit 75, which an init system restarts
+    bot_env.update(DISCORD_API_BASE="http://127.0.0.1:9/api/v10", PARLEY_CONNECT_GIVE_UP_S="1",
+                   PARLEY_RECONNECT_MAX_S="0.3")
     out = subprocess.run([sys.executable, str(ROOT / "run.py")], env=bot_env, cwd=ROOT, capture_output=True,
                          text=True, timeout=60)
-    assert out.returncode == 2 and "cannot reach Discord" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 75 and "cannot reach Discord" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_a_reply_to_an_answer_still_streaming_continues_its_conversation(bot, discord_emulator, llm_server):
