@@ -1,0 +1,43 @@
+"""Barge-in through the voice emulator (issue 31): a short sound Parley hears no words in, then a real interruption:
+Parley stops for the interruption, every time."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.helpers import wait_for
+from tests.test_hearing import model_path  # noqa: F401  (fixture)
+from tests.test_listening import QUESTION
+from tests.test_voice_channel import command, events, voice_emulator, voice_env, wait_event  # noqa: F401
+
+
+@pytest.mark.timeout(240)
+def test_a_real_interruption_stops_parley_also_right_after_a_short_sound_with_no_words(
+        tmp_path, llm_server, voice_emulator, model_path):  # noqa: F811
+    from tests.fakes.openai_server import Scripted
+    from tests.test_discord_e2e import Bot
+    from tests.test_voice_channel import LONG_ANSWER
+
+    em = voice_emulator
+    env = voice_env(tmp_path, llm_server, em, VOSK_MODEL_PATH=str(model_path), PARLEY_LISTEN_SILENCE_MS="800")
+    em.user_joins_voice(em.owner, em.lounge)
+    em.user_joins_voice(em.listener, em.lounge)
+    bot = Bot(env, em).start()
+    try:
+        command(em, em.owner, "!join")
+        command(em, em.owner, "!listen on")
+        wait_for(lambda: em.voice.listener is not None and em.voice.listener.ready, what="the DAVE group formed")
+        for round_ in range(2):
+            llm_server.script.append(Scripted(text=LONG_ANSWER))
+            asked = em.user_says(em.general, em.owner, f"tell me a lot {round_}", mention_bot=True)
+            wait_event(env, "PlaybackStarted", utterance_id=asked["id"])
+            em.voice.speak_soon(QUESTION[:4]).result(30)  # "mm": 80 ms, no words in it
+            time.sleep(2.0)
+            em.voice.speak_soon(QUESTION[:60]).result(30)  # then a whole interruption
+            interrupted = wait_event(env, "PlaybackInterrupted", utterance_id=asked["id"])
+            assert interrupted["data"]["reason"] == "barge_in", interrupted
+            command(em, em.owner, "!stop")
+    finally:
+        stderr = bot.stop()
+    assert "Traceback" not in stderr, stderr[-3000:]
