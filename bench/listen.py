@@ -14,6 +14,8 @@ question gets a spoken answer.
   a voice message to the voice-message answer being posted, and ``barge_in_stop_s``: from the first frame of
   someone speaking while Parley talks to its ``PlaybackInterrupted(barge_in)``, recorded once the player has
   stopped (target <= 0.3 s).
+- ``jitter_buffer_added_delay``: what the receiver's jitter buffer adds, on a simulated clock: nothing in order;
+  for packets behind a late one, until it comes; for packets behind a lost one, the window.
 - ``--llm local``: the same with no endpoint at all, the bot answering with the local model the install ships
   (issue 25; target: utterance to first audio p50 <= 1.0 s); the barge-in rounds need a scripted long answer
   and are left out.
@@ -63,6 +65,43 @@ def decoding(speakers: int, seconds: float) -> dict:
     return {"decode_speakers_per_core": round(audio_s / cpu, 1), "cpu_ms_per_speaker_second": round(1000 * cpu / audio_s, 2),
             "baseline_pyav_decode_speakers_per_core": round(audio_s / bare, 1),
             "speakers": speakers, "seconds_each": seconds}
+
+
+def jitter_delay(packets: int = 3000, window_s: float = 0.06) -> dict:
+    """The jitter buffer's added delay (``adapters.discord.jitter``), on a simulated clock: packets sent every 20 ms
+    arriving with up to 10 ms of jitter, in order; then the same with one packet in ten late by 1-3 packets (as
+    measured on the internet), and with one in fifty never arriving. Delay = when the receiver got it - when it
+    arrived, with the receiver's 50 ms tick."""
+    import random
+
+    from adapters.discord.jitter import JitterBuffer
+    from adapters.discord.rtp import RtpPacket
+
+    def run(late_every: int, lost_every: int) -> dict:
+        rng = random.Random(5)
+        arrivals = []
+        for n in range(packets):
+            if lost_every and n % lost_every == lost_every - 1:
+                continue
+            delay = rng.uniform(0, 0.01) + (0.02 * rng.randint(1, 3) if late_every and n % late_every == 3 else 0)
+            arrivals.append((n * 0.02 + delay, RtpPacket(n % 65536, 960 * n, 1, b"")))
+        arrivals.sort(key=lambda a: a[0])
+        buffer: JitterBuffer[RtpPacket] = JitterBuffer(window_s)
+        arrived_at = {id(p): t for t, p in arrivals}
+        waits, tick = [], 0.0
+        for t, packet in arrivals:
+            while tick + 0.05 <= t:
+                tick += 0.05
+                waits += [tick - arrived_at[id(p)] for p in buffer.tick(tick)]
+            waits += [t - arrived_at[id(p)] for p in buffer.push(packet, t)]
+        waits += [0.0 for _ in buffer.tick(float("inf"))]
+        waits.sort()
+        return {"p50_ms": round(1000 * waits[len(waits) // 2], 1), "p99_ms": round(1000 * percentile(waits, 99), 1),
+                "max_ms": round(1000 * waits[-1], 1), "late_dropped": buffer.counts["late"],
+                "reordered_in_time": buffer.counts["reordered"]}
+
+    return {"jitter_buffer_added_delay": {"window_ms": round(window_s * 1000), "in_order": run(0, 0),
+                                          "one_in_ten_late_1_3": run(10, 0), "one_in_fifty_lost": run(0, 50)}}
 
 
 def answering(rounds: int, llm_kind: str = "fake") -> dict:
@@ -149,7 +188,7 @@ def main() -> None:
     parser.add_argument("--llm", choices=("fake", "local"), default="fake",
                         help="fake: an instant OpenAI-compatible server; local: the model the install ships, offline")
     args = parser.parse_args()
-    report("listen", decoding(args.speakers, args.seconds) | answering(args.rounds, args.llm))
+    report("listen", decoding(args.speakers, args.seconds) | jitter_delay() | answering(args.rounds, args.llm))
 
 
 if __name__ == "__main__":

@@ -43,6 +43,10 @@ class JitterBuffer(Generic[P]):
         stream = self.streams.get(packet.ssrc)
         if stream is None:
             stream = self.streams[packet.ssrc] = _Stream(packet.sequence)
+        if packet.sequence == stream.next and not stream.waiting:  # in order, nothing waiting: on at once
+            stream.passed.append(packet.sequence)
+            stream.next = (packet.sequence + 1) % SEQUENCES
+            return [packet]
         ahead = (packet.sequence - stream.next) % SEQUENCES
         behind = (stream.next - packet.sequence) % SEQUENCES
         if packet.sequence in stream.waiting or (0 < behind <= RESTART and packet.sequence in stream.passed):
