@@ -27,6 +27,7 @@ REFUSAL_TEXT = {
     NOT_ALLOWED: "Sorry, I only answer people on this bot's allow list. Ask the bot's operator if you need access.",
     DMS_OFF: "Sorry, I don't answer direct messages here. Mention me in a server channel instead.",
     "outside_data_dir": "I only read files inside my data dir: copy the file there, then name it (relative to it).",
+    "no_such_file": "There is no such file in my data dir: name a file inside it (relative to it).",
     RATE_LIMITED: "You're writing faster than I answer here: please wait a minute, then I'll answer again.",
     BUSY: "Sorry, I'm busy with many questions right now and could not take yours: please ask again in a minute.",
 }

@@ -42,7 +42,7 @@ class InvokeCommand(FromPerson):
     is_operator: bool = False  # acts on every scope (``PARLEY_ADMIN_IDS``, the console)
     attachment_hash: str = ""  # a file sent with the command, stored in the data dir's imports/
     attachment_name: str = ""
-    attachment_refused: str = ""  # "too_large" | "unreadable" | "outside_data_dir": not stored
+    attachment_refused: str = ""  # "too_large" | "unreadable" | "outside_data_dir" | "no_such_file": not stored
     target_message_id: str = ""  # the message the command is about (a reply's reference, a message link)
     via: str = ""  # how it came: "reply", "slash", "menu", "button", "console"
 

@@ -105,6 +105,14 @@ def _is_hash(text: str) -> bool:
     return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
+def why_not_read(data_dir: Path, relative: str) -> str:
+    """Why ``inside_data_dir`` gave no file: "no_such_file" (inside the data dir, but no file there: missing, or a
+    folder) or "outside_data_dir" (outside it, or a link out of it)."""
+    root = Path(data_dir).resolve()
+    candidate = (root / relative).resolve() if not os.path.isabs(relative) else Path(relative).resolve()
+    return "no_such_file" if candidate.is_relative_to(root) and not candidate.is_file() else "outside_data_dir"
+
+
 def inside_data_dir(data_dir: Path, relative: str) -> Path | None:
     """The file ``relative`` names, if it lies inside ``data_dir`` once every link is resolved."""
     root = Path(data_dir).resolve()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from actors.commands import InvokeCommand, ReceiveAudio, ReceiveMessage, Say
-from adapters.audio_files import AudioStore, TooLarge, inside_data_dir
+from adapters.audio_files import AudioStore, TooLarge, inside_data_dir, why_not_read
 from actors.ports import Delivered, DeliveryResult, Draft, Reply
 
 SOURCE = "console"
@@ -186,8 +186,8 @@ def _audio_command(common: dict, relative: str, audio: AudioStore, data_dir: Pat
     """``!transcribe PATH``: a file inside the data dir becomes a clip, as an attachment would."""
     path = inside_data_dir(data_dir, relative) if relative else None
     if path is None:  # never read: outside the data dir, a link out of it, or not a file
-        return InvokeCommand(**common, name="transcribe", args=relative[:200], refusal="outside_data_dir",
-                             is_admin=True, is_operator=True)
+        return InvokeCommand(**common, name="transcribe", args=relative[:200], is_admin=True, is_operator=True,
+                             refusal=why_not_read(data_dir, relative) if relative else "no_such_file")
     content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     try:
         digest, size = audio.save_file(path)
@@ -211,7 +211,7 @@ def _import_command(common: dict, name: str, relative: str, imports: AudioStore,
     path = inside_data_dir(data_dir, relative)
     if path is None:
         return InvokeCommand(**common, name=name, is_admin=True, is_operator=True, attachment_name=relative[:200],
-                             attachment_refused="outside_data_dir")
+                             attachment_refused=why_not_read(data_dir, relative))
     try:
         digest, _ = imports.save_file(path)
     except TooLarge:

@@ -28,7 +28,7 @@ def test_a_real_interruption_stops_parley_also_right_after_a_short_sound_with_no
         command(em, em.owner, "!join")
         command(em, em.owner, "!listen on")
         wait_for(lambda: em.voice.listener is not None and em.voice.listener.ready, what="the DAVE group formed")
-        for round_ in range(2):
+        for round_ in range(1):
             llm_server.script.append(Scripted(text=LONG_ANSWER))
             asked = em.user_says(em.general, em.owner, f"tell me a lot {round_}", mention_bot=True)
             wait_event(env, "PlaybackStarted", utterance_id=asked["id"])

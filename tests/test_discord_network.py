@@ -63,16 +63,16 @@ def test_a_gateway_that_keeps_dropping_is_reconnected_to_with_capped_waits_in_on
     try:
         olga = em.user("Olga")
         final_reply(em, em.user_says(em.general, olga, "first", mention_bot=True), "echo: first [turns=1]")
-        for round_ in range(3):  # the gateway restarts, and refuses the first connections while it does
+        for round_ in range(2):  # the gateway restarts, and refuses the first connections while it does
             em.refused_gateways = 4
             em.disconnect_all(1001, "Going away")
             wait_for(lambda: em.refused_gateways == 0, 30, "the refused connections")
             asked = em.user_says(em.general, olga, f"after drop {round_}", mention_bot=True)
             final_reply(em, asked, f"echo: after drop {round_} [turns=1]")
         lost = [line for line in bot.log().splitlines() if "Discord connection lost" in line]
-        assert len(lost) >= 12, bot.log()  # one line a wait, naming what failed
+        assert len(lost) >= 8, bot.log()  # one line a wait, naming what failed
         assert all(float(w) <= 0.5 for w in WAITS.findall("\n".join(lost))), lost
         answers = [e for e in replay_json(bot.env) if e["type"] == "ResponseGenerated"]
-        assert len(answers) == 4  # each message answered once
+        assert len(answers) == 3  # each message answered once
     finally:
         assert "Traceback" not in bot.stop()

@@ -163,7 +163,7 @@ def test_bad_files_each_end_in_a_clear_failure_and_no_worker_dies(tmp_path, llm_
         for n, (name, (_, reason)) in enumerate(cases.items(), start=1):
             assert failed[f"m{n}"].reason == reason, name
         assert "could not hear anything" in failed[f"m{len(cases)}"].reply_text
-        assert "could not play that file" in failed["m1"].reply_text
+        assert "could not read that file as audio" in failed["m1"].reply_text
         assert llm_server.requests == []  # nothing misheard reached the LLM
         assert system.status().restarts == 0
         leftovers = [p.name for p in system.audio.folder.iterdir() if p.name.startswith(".")]
@@ -254,10 +254,11 @@ def test_the_console_reads_audio_only_inside_the_data_dir_and_says_how_to_get_a_
     (data / "link.wav").symlink_to(WAV)  # a link out of the data dir
     env = parley_env(data, llm_server)  # no VOSK_MODEL_PATH
     out = run_parley(["console"], env, stdin=f"!transcribe {WAV}\n!transcribe link.wav\n!transcribe ../x.wav\n"
-                                             "!transcribe inside.wav\n")
+                                             "!transcribe inside.wav\n!transcribe missing.ogg\n")
     lines = out.stdout.splitlines()
     assert all("only read files inside my data dir" in line for line in lines[:3])
     assert "no speech model is installed" in lines[3] and "https://alphacephei.com/vosk/models" in lines[3]
+    assert "There is no such file in my data dir" in lines[4]  # inside it, but missing: not "outside"
     failed = [e["data"]["reason"] for e in replay_json(env) if e["type"] == "TranscriptionFailed"]
     assert failed == ["no_model"]
 

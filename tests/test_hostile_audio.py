@@ -143,7 +143,7 @@ def test_a_member_cannot_make_parley_read_a_file_of_the_host(bot_env, discord_em
         said = discord_emulator.user_says(channel, mallory, "what does this say?", mention_bot=True,
                                           attachments=[upload])
         reply = wait_for(lambda: discord_emulator.replies_to(said), timeout=60, what="the reply")[0]["content"]
-        assert "could not play that file" in reply
+        assert "could not read that file as audio" in reply
         failed = [e["data"] for e in replay_json(bot_env) if e["type"] == "TranscriptionFailed"]
         assert [f["reason"] for f in failed] == ["undecodable"]
         assert not [e for e in replay_json(bot_env) if e["type"] == "TranscriptionCompleted"]

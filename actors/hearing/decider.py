@@ -15,7 +15,7 @@ FAILURE_TEXT = {
                  f"one for your language from {MODEL_LIST_URL} and set VOSK_MODEL_PATH to its folder."),
     "too_large": "That audio file is too large for me (at most {max_mb} MB). Please send a shorter clip.",
     "too_long": "That recording is too long for me (at most {max_seconds} seconds). Please send a shorter one.",
-    "undecodable": "I could not play that file: it is not audio I can read (or it is damaged).",
+    "undecodable": "I could not read that file as audio: it is not audio I can read (or it is damaged).",
     "silent": "I could not hear anything in that.",
     "busy": ("Sorry, I'm busy listening to many recordings right now and could not take yours: please send it "
              "again in a minute."),

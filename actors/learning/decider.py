@@ -232,6 +232,7 @@ def refused_text(reason: str) -> str:
     return {"too_large": "the file is larger than PARLEY_MAX_IMPORT_MB",
             "unreadable": "the file could not be read (try attaching it again)",
             "outside_data_dir": "name a file inside the data dir (relative to it)",
+            "no_such_file": "there is no such file in the data dir (name one relative to it)",
             "no_space": "my disk is full, so the file could not be stored (the bot's operator has been told)",
             }.get(reason, reason)
 
