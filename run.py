@@ -21,9 +21,9 @@ from pathlib import Path
 from actors.access import RateLimit
 from actors.commands import (AnswerPending, ApologizeFor, ClearMemory, ControlListening, ControlVoice, ForgetPerson,
                              HearSpeech, PollFineTune, PurgeAudio, ReceiveAudio, ReceiveMessage, RecordCatchUp,
-                             RecordConnection, RecordSynthesis, RejoinVoice, ReportPlayback, ReportVoiceBack,
-                             ReportVoiceLost, ResumeFineTunes, Say, SpeakAnswer, SpeakInVoice, SpeechEnded,
-                             TranscribePending, VoteAnswer)
+                             RecordConnection, RecordCutOff, RecordSynthesis, RejoinVoice, ReportPlayback,
+                             ReportVoiceBack, ReportVoiceLost, ResumeFineTunes, Say, SpeakAnswer, SpeakInVoice,
+                             SpeechEnded, TranscribePending, VoteAnswer)
 from actors.conversation import decider as conversation
 from actors.conversation.actor import ResponderActor, ResponderConfig, ResponderPool, give_up as give_up_answer
 from actors.corrections.actor import CORRECTION_COMMANDS, CorrectionLogActor, LookAgain
@@ -132,7 +132,8 @@ def start_finetuner(w: Wiring) -> Handler:
     s = w.settings
     config = TunerConfig(s.system_prompt, s.training_poll_s, s.chat_model, max_example_tokens=s.training_max_tokens)
     return w.actor("finetuner", FineTunerActor, LearningFiles(w.data_dir, s.max_import_mb * 1024 * 1024),
-                   on_first_use(s), config, w.system.later, w.system.draft, w.system.wants_drafts, give_up=give_up_tuning)
+                   on_first_use(s), config, w.system.later, w.system.draft, w.system.wants_drafts,
+                   give_up=give_up_tuning)
 
 
 def start_correction_log(w: Wiring) -> Handler:
@@ -163,7 +164,7 @@ def use_activated_model(w: Wiring, r: RecordedEvent) -> None:
 # Each room: its actors, the commands they own, {event type(s): reaction}, the bot commands it answers by name,
 # and the reactions to events that any process (several on one PostgreSQL store) appends.
 CAPABILITIES: dict[str, Capability[Wiring]] = {
-    "conversation": Capability(start_responders, (ReceiveMessage, AnswerPending, ClearMemory), {
+    "conversation": Capability(start_responders, (ReceiveMessage, AnswerPending, ClearMemory, RecordCutOff), {
         TranscriptionCompleted: turn_of_transcript, UtteranceHeard: lambda w, r: turn_said(r.event)},  # type: ignore[arg-type]
         everywhere={PersonForgotten: lambda w, r: ClearMemory()}),
     "hearing": Capability(start_transcribers, (ReceiveAudio, TranscribePending, PurgeAudio)),

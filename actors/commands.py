@@ -301,6 +301,16 @@ class ForgetPerson:
 
 
 @dataclass(frozen=True)
+class RecordCutOff:
+    """The voice room: an answer said aloud was cut off after ``said`` (someone spoke over it)."""
+
+    conversation_id: str
+    message_id: str
+    said: str
+    reason: str = "barge_in"
+
+
+@dataclass(frozen=True)
 class ClearMemory:
     """Forget what is cached from the log (someone was forgotten): reload it when next needed."""
 

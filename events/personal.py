@@ -23,6 +23,7 @@ JSON_FIELDS = frozenset({"words", "examples"})  # lists of dicts: forgotten, the
 PERSONAL: dict[str, dict[str, str | tuple[str, ...]]] = {
     "MessageReceived": {"text": "author_id", "author_name": "author_id", "heard": "author_id"},
     "ResponseGenerated": {"text": "asker_id", "heard": "asker_id"},  # an answer may repeat the question
+    "AnswerCutOff": {"said": "asker_id"},  # the part of an answer that was said aloud
     "AudioReceived": {"author_name": "author_id", "text": "author_id", "filename": "author_id"},
     "TranscriptionCompleted": {"text": "speaker_id", "words": "speaker_id"},
     "UtteranceHeard": {"transcript": "speaker_id", "speaker_name": "speaker_id"},

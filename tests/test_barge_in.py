@@ -1,5 +1,6 @@
 """Barge-in through the voice emulator (issue 31): a short sound Parley hears no words in, then a real interruption:
-Parley stops for the interruption, every time."""
+Parley stops for the interruption, every time; and the conversation remembers only what was said of the answer it
+cut off (issue 27)."""
 from __future__ import annotations
 
 import time
@@ -38,6 +39,17 @@ def test_a_real_interruption_stops_parley_also_right_after_a_short_sound_with_no
             interrupted = wait_event(env, "PlaybackInterrupted", utterance_id=asked["id"])
             assert interrupted["data"]["reason"] == "barge_in", interrupted
             command(em, em.owner, "!stop")
+        # What the conversation remembers of the answer cut off: what was said of it, and that it was cut off
+        wait_event(env, "AnswerCutOff", message_id=asked["id"])
+        answer = wait_for(lambda: next((m for m in em.replies_to(asked) if "sentence number 14" in m["content"]),
+                                       None), what="the written answer, whole")
+        llm_server.script.append(Scripted(text="Sorry, go on."))
+        em.user_says(em.general, em.owner, "wait, what?", reply_to=answer)  # the same conversation
+        asked_again = wait_for(lambda: next((r for r in llm_server.requests
+                                             if r["messages"][-1]["content"] == "wait, what?"), None), what="asked")
+        remembered = [m["content"] for m in asked_again["messages"] if m["role"] == "assistant"][-1]
+        assert remembered.startswith("This is sentence number 1 of a long answer") and \
+            "the rest of it was never said" in remembered and "sentence number 14" not in remembered, remembered
     finally:
         stderr = bot.stop()
     assert "Traceback" not in stderr, stderr[-3000:]

@@ -181,3 +181,23 @@ def test_a_prompt_bound_leaves_out_the_oldest_turns_first_and_always_keeps_the_q
     assert bounded[0] == {"role": "system", "content": "sys"} and len(bounded) == 4
     tiny = conversation.prompt(state, "4", "sys", context_turns=20, max_chars=5)
     assert [m["content"] for m in tiny] == ["sys", "the question"]
+
+
+def test_an_answer_cut_off_aloud_is_remembered_as_what_was_said_whether_it_was_recorded_before_or_after():
+    from actors.commands import RecordCutOff
+    from events.catalog.conversation import AnswerCutOff
+
+    said, whole = "Paris is the capital.", "Paris is the capital. It has 2 million people. Its river is the Seine."
+    for cut_first in (False, True):  # said aloud while written: the cut-off may come before the answer is recorded
+        state, _ = run(conversation.Conversation(), receive("1", "tell me about Paris"))
+        steps = [RecordCutOff("c", "1", said), CompleteResponse("c", "1", whole, "m")]
+        for step in steps if cut_first else steps[::-1]:
+            state, events = run(state, step)
+            if isinstance(step, RecordCutOff):
+                assert [type(e) for e in events] == [AnswerCutOff] and events[0].asker_id == "u"
+        assert run(state, RecordCutOff("c", "1", said))[1] == []  # once
+        assert run(state, RecordCutOff("c", "9", said))[1] == []  # not this conversation's answer
+        state, _ = run(state, receive("2", "and?"))
+        remembered = conversation.prompt(state, "2", "", context_turns=10)[1]
+        assert remembered["role"] == "assistant" and remembered["content"].startswith(said), remembered
+        assert "the rest of it was never said" in remembered["content"] and "Seine" not in remembered["content"]

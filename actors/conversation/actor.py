@@ -15,7 +15,7 @@ from actors.fair_share import FairShare
 from actors.conversation import decider as conversation
 from actors.access import BUSY, QUIET, RateLimit
 from actors.commands import (AbandonMessage, AnswerPending, ClearMemory, CompleteResponse, FailResponse,
-                             ReceiveMessage)
+                             ReceiveMessage, RecordCutOff)
 from actors.ports import ChatModel, Draft, LLMError
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
@@ -64,7 +64,7 @@ class ResponderActor(SupervisedActor):
                 self._answer(message.conversation_id, message_id)
         elif isinstance(message, ClearMemory):
             self.conversations.forget_all()
-        elif isinstance(message, (CompleteResponse, FailResponse, AbandonMessage)):
+        elif isinstance(message, (CompleteResponse, FailResponse, AbandonMessage, RecordCutOff)):
             self.conversations.execute(message.conversation_id, lambda s: conversation.decide(s, message))
         else:
             raise TypeError(f"Responder cannot handle {type(message).__name__}")

@@ -5,11 +5,13 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from actors.access import NOT_ALLOWED, REFUSAL_TEXT
-from actors.commands import AbandonMessage, CompleteResponse, FailResponse, ReceiveMessage
-from events.catalog.conversation import MessageReceived, MessageRejected, ResponseFailed, ResponseGenerated
+from actors.commands import AbandonMessage, CompleteResponse, FailResponse, ReceiveMessage, RecordCutOff
+from events.catalog.conversation import (AnswerCutOff, MessageReceived, MessageRejected, ResponseFailed,
+                                         ResponseGenerated)
 from events.model import Event
 from events.scopes import OPERATORS
 
@@ -50,12 +52,21 @@ class Conversation:
     turns: tuple[Turn, ...] = ()
     rejected: tuple[str, ...] = ()  # recently rejected message ids
     pending: tuple[str, ...] = ()  # received, not yet answered or failed, oldest first
+    cut_off: Mapping[str, str] = field(default_factory=dict)  # answers cut off aloud before they were recorded
 
     def has_seen(self, message_id: str) -> bool:
         """Recorded already (received or rejected)? Redeliveries and catch-up overlaps are recent, so
         bounded tuples are enough, and copying them per event stays cheap when folding long streams."""
         return (message_id in self.pending or message_id in self.rejected
                 or any(t.message_id == message_id for t in self.turns if t.role == "user"))
+
+
+CUT_OFF_NOTE = "[cut off here: the person spoke over this answer, and the rest of it was never said]"
+
+
+def cut_off_text(said: str) -> str:
+    """What the conversation remembers of an answer cut off aloud: what was said, and that it was cut off."""
+    return f"{said.rstrip()} … {CUT_OFF_NOTE}" if said.strip() else CUT_OFF_NOTE
 
 
 @dataclass(frozen=True)
@@ -72,9 +83,18 @@ def evolve(state: Conversation, event: Event) -> Conversation:
     if isinstance(event, MessageRejected):
         return replace(state, rejected=(state.rejected + (event.message_id,))[-KEEP_REJECTED:])
     if isinstance(event, ResponseGenerated):
-        turn = Turn("assistant", event.text, event.message_id)
+        said = state.cut_off.get(event.message_id)  # cut off aloud before it was all written
+        turn = Turn("assistant", cut_off_text(said) if said is not None else event.text, event.message_id)
         return replace(state, turns=(state.turns + (turn,))[-KEEP_TURNS:],
-                       pending=tuple(m for m in state.pending if m != event.message_id))
+                       pending=tuple(m for m in state.pending if m != event.message_id),
+                       cut_off={k: v for k, v in state.cut_off.items() if k != event.message_id})
+    if isinstance(event, AnswerCutOff):
+        if any(t.role == "assistant" and t.message_id == event.message_id for t in state.turns):
+            return replace(state, turns=tuple(replace(t, text=cut_off_text(event.said))
+                                              if t.role == "assistant" and t.message_id == event.message_id else t
+                                              for t in state.turns))
+        return replace(state, cut_off={**dict(list(state.cut_off.items())[-KEEP_REJECTED:]),
+                                       event.message_id: event.said})
     if isinstance(event, ResponseFailed):
         return replace(state, pending=tuple(m for m in state.pending if m != event.message_id))
     return state
@@ -94,6 +114,15 @@ def decide(state: Conversation, command: object, limits: Limits = Limits()) -> l
                                   channel_id=state.channel_id, source=state.source, text=command.text,
                                   model=command.model, cut=command.cut, heard=asked.heard if asked else "",
                                   asker_id=asked.author_id if asked else "")]
+    if isinstance(command, RecordCutOff):
+        turn = next((t for t in state.turns if t.message_id == command.message_id and t.role == "user"), None)
+        if turn is None or command.message_id in state.cut_off or any(
+                t.role == "assistant" and t.message_id == command.message_id and t.text.endswith(CUT_OFF_NOTE)
+                for t in state.turns):
+            return []  # not this conversation's, or recorded already
+        return [AnswerCutOff(conversation_id=command.conversation_id, message_id=command.message_id,
+                             channel_id=state.channel_id, source=state.source, said=command.said,
+                             reason=command.reason, asker_id=turn.author_id)]
     if isinstance(command, FailResponse):
         if command.message_id not in state.pending:
             return []

@@ -45,6 +45,16 @@ _CLAUSE_END = re.compile(r"[,;:—–](\s|$)")
 FIRST_PART_CHARS = 40  # a first sentence longer than this is spoken from its first clause on
 
 
+def sentences(text: str) -> list[str]:
+    """``text`` in its sentences (what follows the last sentence end is one more)."""
+    out, start = [], 0
+    for end in _SENTENCE_END.finditer(text):
+        out.append(text[start:end.end()].strip())
+        start = end.end()
+    rest = text[start:].strip()
+    return [s for s in out if s] + ([rest] if rest else [])
+
+
 def first_part(text: str) -> tuple[str, str]:
     """(what to synthesize first, the rest): the first clause of a long first sentence, so that the first audio
     of an answer leaves after a few words are synthesized rather than a whole sentence. ("", text) when the

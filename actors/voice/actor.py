@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterable, Iterator
 
 from actors.voice.live import LiveAnswer
 from actors.voice import decider as voice_session
-from actors.commands import (ControlVoice, RecordSynthesis, RejoinVoice, ReportPlayback, ReportVoiceBack,
-                             ReportVoiceLost, SpeakInVoice, Spoken)
+from actors.commands import (ControlVoice, RecordCutOff, RecordSynthesis, RejoinVoice, ReportPlayback,
+                             ReportVoiceBack, ReportVoiceLost, SpeakInVoice, Spoken)
 from actors.ports import TextToSpeech, VoiceChannels, VoiceUnavailable
 from actors.speaking.actor import SpeechRecording
-from actors.speaking.spoken import first_part, sentence_count, spoken_text
+from actors.speaking.spoken import first_part, sentence_count, sentences, spoken_text
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
 from events import EventStore, RecordedEvent
@@ -38,6 +38,7 @@ class GuildSpeakerActor(SupervisedActor):
         self.max_spoken_chars = max_spoken_chars
         self.dispatch = dispatch
         self.pending: dict[str, SpeakInVoice] = {}  # utterances queued or playing, by id
+        self.said: dict[str, list[str]] = {}  # by utterance: the sentences begun aloud (the playback thread adds)
         self.joined_here = False  # this process joined a channel on someone's word: a rejoin from the log is moot
         self.sessions = DecidedStreams(store, publish, voice_session.VoiceSession(), voice_session.evolve,
                                        lambda key: voice_stream(*key.split(":", 1)), capacity=100)
@@ -49,7 +50,13 @@ class GuildSpeakerActor(SupervisedActor):
             self._speak(message)
         elif isinstance(message, ReportPlayback):
             about = self.pending.get(message.utterance_id)
-            self._record(message.source, message.guild_id, lambda s: voice_session.decide_report(s, message, about))
+            recorded = self._record(message.source, message.guild_id,
+                                    lambda s: voice_session.decide_report(s, message, about))
+            said = self.said.pop(message.utterance_id, None) if message.what != "started" else None
+            if about is not None and said is not None and any(
+                    isinstance(r.event, PlaybackInterrupted) and r.event.reason == "barge_in" for r in recorded):
+                # the conversation remembers what was said of it, not what was written
+                self.dispatch(RecordCutOff(about.conversation_id, about.message_id, " ".join(said)))
         elif isinstance(message, RecordSynthesis):
             about = self.pending.get(message.utterance_id)
             self._record(message.source, message.guild_id, lambda s: voice_session.decide_synthesis(s, message, about))
@@ -142,6 +149,7 @@ class GuildSpeakerActor(SupervisedActor):
             engine = self.engine()
             recording = SpeechRecording()
             said, texts = 0, []  # sentences are counted in the whole text said: a live piece may end mid-sentence
+            begun = self.said.setdefault(utterance_id, [])  # what the player has begun to say, piece by piece
             for piece in pieces:
                 text = spoken_text(piece, self.max_spoken_chars - said)
                 if not text:
@@ -150,9 +158,16 @@ class GuildSpeakerActor(SupervisedActor):
                 first, rest = first_part(text) if not said else ("", text)
                 said += len(text) + 1
                 texts.append(text)
-                parts = itertools.chain(engine.synthesize(first) if first else (), engine.synthesize(rest) if rest else ())
-                for chunk in recording.keep(parts):
-                    yield chunk.pcm, chunk.sample_rate
+                # sentence by sentence, so that what was begun aloud is known by the sentence (an answer cut off)
+                units = ([first] if first else []) + sentences(rest)
+                begins: list[str | None] = list(units)
+                if first and len(units) > 1:  # a first clause and the rest of its sentence: one sentence begun
+                    begins[:2] = [f"{first} {units[1]}", None]
+                for unit, begins_sentence in zip(units, begins):
+                    for n, chunk in enumerate(recording.keep(engine.synthesize(unit))):
+                        if not n and begins_sentence:  # (the actor reads it once playback ended: appends are atomic)
+                            begun.append(begins_sentence)
+                        yield chunk.pcm, chunk.sample_rate
                 if said >= self.max_spoken_chars:
                     break
             digest, _ = self.files.save(iter([recording.wav()]))

@@ -57,6 +57,18 @@ class ResponseFailed(AboutMessage):
     reply_text: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class AnswerCutOff(AboutMessage):
+    """An answer said aloud was cut off: someone spoke over it (``reason`` "barge_in"). ``said`` is what had been
+    said of it (by sentence: those begun); the conversation remembers that, not the whole answer, so the next answer
+    neither repeats nor contradicts what was never heard."""
+
+    type_name = "AnswerCutOff"
+    said: str
+    reason: str
+    asker_id: str = ""  # whose answer it was (``said`` may repeat their words): sealed with their key
+
+
 def conversation_stream(conversation_id: str) -> str:
     return f"conversation:{conversation_id}"
 
