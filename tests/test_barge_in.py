@@ -43,6 +43,11 @@ def test_a_real_interruption_stops_parley_also_right_after_a_short_sound_with_no
         wait_event(env, "AnswerCutOff", message_id=asked["id"])
         answer = wait_for(lambda: next((m for m in em.replies_to(asked) if "sentence number 14" in m["content"]),
                                        None), what="the written answer, whole")
+        # and its written answer says so, in the same message
+        noted = wait_for(lambda: next((m for m in em.replies_to(asked) if "then cut off: someone spoke" in m["content"]),
+                                      None), what="the note on the written answer")
+        assert noted["id"] == answer["id"] and noted["content"].startswith("This is sentence number 1")
+        assert "“This is sentence number" in noted["content"] and "the rest was only written" in noted["content"]
         llm_server.script.append(Scripted(text="Sorry, go on."))
         em.user_says(em.general, em.owner, "wait, what?", reply_to=answer)  # the same conversation
         asked_again = wait_for(lambda: next((r for r in llm_server.requests

@@ -188,6 +188,8 @@ class DiscordTransport:
         await self.bot.wait_until_ready()
         if reply.part == "voice":
             return await self._deliver_voice(reply)
+        if reply.part == "cut":
+            return await self._note_on_answer(reply)
         if reply.part:
             return await self._deliver_later(reply)
         async with self._lock(reply.message_id):
@@ -243,6 +245,21 @@ class DiscordTransport:
             log.warning("not attaching %s (missing, or larger than Discord accepts)", reply.attachment)
             return None
         return discord.File(path, filename=path.name)
+
+    async def _note_on_answer(self, reply: Reply) -> DeliveryResult:
+        """A note about the written answer (it was cut off aloud), added to that answer's last message; a reply of
+        its own when that message is not known here (sent before a restart) or has no room left."""
+        ours = [sent for sent, question in self._answering.items() if question == reply.message_id]
+        if ours:
+            channel = self.bot.get_partial_messageable(int(reply.channel_id))
+            try:
+                message = await channel.fetch_message(int(ours[-1]))
+                if len(message.content) + 2 + len(reply.text) <= DISCORD_LIMIT:
+                    await message.edit(content=f"{message.content}\n\n{reply.text}", allowed_mentions=SAFE_MENTIONS)
+                    return Delivered((str(message.id),))
+            except SEND_ERRORS as e:
+                log.info("could not add the note to %s (%s): sending it as a reply", ours[-1], e)
+        return await self._deliver_later(reply)
 
     async def _deliver_later(self, reply: Reply) -> DeliveryResult:
         """A second reply to a message, told later (a fine-tuning job's outcome): a message of its own

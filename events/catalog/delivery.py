@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from events.catalog.conversation import MessageRejected, ResponseFailed, ResponseGenerated
+from events.catalog.conversation import AnswerCutOff, MessageRejected, ResponseFailed, ResponseGenerated
 from events.catalog.hearing import TranscriptionFailed
 from events.catalog.learning import FineTuneFinished
 from events.catalog.messages import AboutMessage, CommandAnswered, CommandRejected
@@ -37,14 +37,17 @@ class ReplyDeliveryFailed(AboutMessage):
 
 # Events that carry a reply the outbox must deliver, and the text each one delivers.
 REPLY_EVENTS = (ResponseGenerated, ResponseFailed, CommandAnswered, CommandRejected, MessageRejected,
-                TranscriptionFailed, VoiceReplyPrepared, FineTuneFinished)
+                TranscriptionFailed, VoiceReplyPrepared, FineTuneFinished, AnswerCutOff)
 
 
 def reply_part(event: Event) -> str:
     """Which of a message's replies an event carries: "" the written one, "voice" the voice message,
-    "ft" the outcome of the fine-tuning job the message started (told later)."""
+    "ft" the outcome of the fine-tuning job the message started (told later), "cut" the note that the answer
+    was cut off aloud."""
     if isinstance(event, VoiceReplyPrepared):
         return "voice"
+    if isinstance(event, AnswerCutOff):
+        return "cut"  # a note on the written answer: the transport adds it to that message
     return "ft" if isinstance(event, FineTuneFinished) else ""
 
 
@@ -67,6 +70,10 @@ def reply_text(event: Event) -> str:
         return event.text
     if isinstance(event, VoiceReplyPrepared):
         return ""  # a voice message has no text
+    if isinstance(event, AnswerCutOff):
+        last = event.said.strip().rsplit("\n", 1)[-1][-120:]
+        return (f"*(said aloud up to “{last}”, then cut off: someone spoke; the rest was only written)*" if last
+                else "*(cut off aloud before a sentence was said: someone spoke; the answer was only written)*")
     return getattr(event, "reply_text")
 
 

@@ -349,6 +349,7 @@ class DiscordEmulator:
         r.add_post("/api/v10/channels/{cid}/messages", self._create_message)
         r.add_get("/api/v10/channels/{cid}/messages", self._history)
         r.add_patch("/api/v10/channels/{cid}/messages/{mid}", self._edit_message)
+        r.add_get("/api/v10/channels/{cid}/messages/{mid}", self._get_message)
         r.add_post("/api/v10/channels/{cid}/typing", self._typing)
         r.add_get("/api/v10/channels/{cid}", self._channel)
         r.add_put("/api/v10/applications/{app}/commands", self._put_commands)
@@ -408,6 +409,12 @@ class DiscordEmulator:
     async def _gateway(self, request: web.Request) -> web.Response:
         return _json({"url": self.gateway_url, "shards": 1,
                       "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}})
+
+    async def _get_message(self, request: web.Request) -> web.Response:
+        with self.lock:
+            found = next((m for m in self.messages.get(request.match_info["cid"], [])
+                          if m["id"] == request.match_info["mid"]), None)
+        return _json(found) if found else _error(404, 10008, "Unknown Message")
 
     async def _channel(self, request: web.Request) -> web.Response:
         channel = self.channels.get(request.match_info["cid"])
