@@ -2,6 +2,7 @@
 which events carry a reply and what text each one delivers."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,7 +72,8 @@ def reply_text(event: Event) -> str:
     if isinstance(event, VoiceReplyPrepared):
         return ""  # a voice message has no text
     if isinstance(event, AnswerCutOff):
-        last = event.said.strip().rsplit("\n", 1)[-1][-120:]
+        last = re.split(r"(?<=[.!?。])\s+", event.said.strip())[-1]  # the last sentence said
+        last = last if len(last) <= 120 else last[:119] + "…"
         return (f"*(said aloud up to “{last}”, then cut off: someone spoke; the rest was only written)*" if last
                 else "*(cut off aloud before a sentence was said: someone spoke; the answer was only written)*")
     return getattr(event, "reply_text")
