@@ -135,3 +135,36 @@ def test_audio_seconds_before_the_speaking_that_names_its_ssrc_is_heard_whole():
     r.close()
     assert heard.pcm(a.user_id) == reference_pcm(QUESTION)  # its beginning too
     assert r.counts["recovered"] == 120 and r.counts["dropped"] == 0
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+@settings(max_examples=300, deadline=None)
+@given(arrivals=st.lists(st.tuples(st.integers(0, 65535), st.floats(0, 0.2)), max_size=80),
+       start=st.integers(0, 65535))
+def test_whatever_the_network_delivers_the_buffer_passes_each_packet_once_in_order_within_its_window(arrivals, start):
+    """Sequence numbers as the network may deliver them (any order, repeats, wraps, jumps), at any times: nothing
+    goes on twice, what goes on between two restarts goes in sequence order, and nothing waits past the window."""
+    from collections import Counter
+
+    from adapters.discord.jitter import RESTART, JitterBuffer
+    from adapters.discord.rtp import RtpPacket
+
+    counts: Counter[str] = Counter()
+    buffer: JitterBuffer[RtpPacket] = JitterBuffer(0.06, counts=counts)
+    now, passed, arrived_at = 0.0, [], {}
+    for offset, gap in arrivals:
+        now += gap
+        packet = RtpPacket((start + offset) % 65536, 0, 7, b"")
+        arrived_at[id(packet)] = (now, packet)  # (the packet kept: its id stays its own)
+        for ready in buffer.tick(now) + buffer.push(packet, now):
+            passed.append(ready.sequence)
+            assert now - arrived_at[id(ready)][0] <= 0.06 + 0.2  # at most the window (and one gap of arrivals)
+    passed += [p.sequence for p in buffer.tick(float("inf"))]
+    assert len(passed) == len(set(passed))  # never twice
+    for a, b in zip(passed, passed[1:]):  # in order, unless the stream started over (a jump past RESTART)
+        ahead = (b - a) % 65536
+        assert 0 < ahead or ahead > RESTART, (a, b)
+    assert len(passed) + counts["duplicate"] + counts["late"] == len(arrivals)  # each arrival accounted for

@@ -8,12 +8,13 @@ are dropped here, before any decryption, so neither reaches DAVE (where a repeat
 Pure bookkeeping: no socket, no clock of its own (``now`` is given)."""
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 SEQUENCES = 65536
 RESTART = 1000  # a jump further than this (forward or back) is a stream that started over, not a gap
+PASSED = 256  # numbers remembered as gone on, to know a repeat (5 s of audio)
 
 
 class Sequenced(Protocol):
@@ -28,28 +29,36 @@ P = TypeVar("P", bound=Sequenced)
 class _Stream(Generic[P]):
     next: int  # the sequence number that goes on next
     waiting: dict[int, tuple[float, P]] = field(default_factory=dict)  # sequence -> (arrived, packet)
-    passed: deque[int] = field(default_factory=lambda: deque(maxlen=256))  # what went on lately (duplicates)
+    passed: dict[int, None] = field(default_factory=dict)  # the last PASSED numbers that went on (repeats), in order
+
+    def went_on(self, sequence: int) -> None:
+        self.passed[sequence] = None
+        if len(self.passed) > PASSED:
+            del self.passed[next(iter(self.passed))]
 
 
 class JitterBuffer(Generic[P]):
-    def __init__(self, window_s: float = 0.06, max_waiting: int = 50):
+    def __init__(self, window_s: float = 0.06, max_waiting: int = 50, counts: Counter[str] | None = None):
         self.window_s = window_s
         self.max_waiting = max_waiting  # a second of audio at most waits behind one gap
         self.streams: dict[int, _Stream[P]] = {}
-        self.counts: Counter[str] = Counter()  # "reordered" (in time), "duplicate", "late" (after its gap went on)
+        # "reordered" (in time), "duplicate", "late" (after its gap went on): counted where the caller counts
+        self.counts: Counter[str] = Counter() if counts is None else counts
 
     def push(self, packet: P, now: float) -> list[P]:
         """``packet`` arrived: what can go on now, in order (often just it)."""
         stream = self.streams.get(packet.ssrc)
         if stream is None:
             stream = self.streams[packet.ssrc] = _Stream(packet.sequence)
-        if packet.sequence == stream.next and not stream.waiting:  # in order, nothing waiting: on at once
-            stream.passed.append(packet.sequence)
+        if packet.sequence == stream.next and not stream.waiting and packet.sequence not in stream.passed:
+            stream.went_on(packet.sequence)  # in order, nothing waiting: on at once
             stream.next = (packet.sequence + 1) % SEQUENCES
             return [packet]
         ahead = (packet.sequence - stream.next) % SEQUENCES
         behind = (stream.next - packet.sequence) % SEQUENCES
-        if packet.sequence in stream.waiting or (0 < behind <= RESTART and packet.sequence in stream.passed):
+        # out of order: a number that went on lately is a repeat, whichever side of ``next`` it falls (after a
+        # restart, a repeat of a packet from before it falls ahead)
+        if packet.sequence in stream.waiting or packet.sequence in stream.passed:
             self.counts["duplicate"] += 1
             return []
         if 0 < behind <= RESTART:
@@ -83,7 +92,7 @@ class JitterBuffer(Generic[P]):
         while stream.waiting:
             if stream.next in stream.waiting:
                 out.append(stream.waiting.pop(stream.next)[1])
-                stream.passed.append(stream.next)
+                stream.went_on(stream.next)
                 stream.next = (stream.next + 1) % SEQUENCES
                 continue
             oldest = min(arrived for arrived, _ in stream.waiting.values())
@@ -96,5 +105,7 @@ class JitterBuffer(Generic[P]):
     def _drain(self, stream: _Stream[P]) -> list[P]:
         out = [packet for _, (_, packet) in sorted(stream.waiting.items(),
                                                    key=lambda kv: (kv[0] - stream.next) % SEQUENCES)]
+        for packet in out:
+            stream.went_on(packet.sequence)
         stream.waiting.clear()
         return out

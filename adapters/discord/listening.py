@@ -142,8 +142,8 @@ class VoiceReceiver:
         self.held: deque[Held] = deque()
         self.held_bytes = 0
         self.unknown_ssrc_hold_s = unknown_ssrc_hold_s
-        self.jitter: JitterBuffer[RtpPacket] = JitterBuffer(jitter_s)  # per SSRC: in order, no repeats
         self.counts: Counter[str] = Counter()  # every frame's fate: heard, silence, and each reason dropped
+        self.jitter: JitterBuffer[RtpPacket] = JitterBuffer(jitter_s, counts=self.counts)  # in order, no repeats
         self._reported: Counter[str] = Counter()  # the counts as of the last report of losses
         self._report_at = time.monotonic() + REPORT_EVERY_S
         self._lock = threading.Lock()
@@ -196,13 +196,6 @@ class VoiceReceiver:
                 self._retry_held(state, now)
             for ready in self.jitter.push(packet, now):  # back in order; repeats and late ones gone
                 self._take(state, ready, now, hold=True)
-            self._count_jitter()
-
-    def _count_jitter(self) -> None:
-        for reason, n in self.jitter.counts.items():
-            if n:
-                self.counts[reason] += n
-        self.jitter.counts.clear()
 
     def _changed(self, state: VoiceConnectionState) -> bool:
         session = state.dave_session
@@ -358,7 +351,6 @@ class VoiceReceiver:
                     state = self.state()
                     for ready in late:
                         self._take(state, ready, now, hold=True)
-                self._count_jitter()
                 for speaker in self.speakers.values():
                     quiet = speaker.quiet_since and \
                         now - speaker.quiet_since >= min(self.silence_s, AFTER_SILENCE_FRAMES_S)
