@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from actors.access import RateLimit
-from actors.commands import (AnswerPending, ApologizeFor, ClearMemory, ControlListening, ControlVoice, ForgetPerson,
-                             HearSpeech, PollFineTune, PurgeAudio, ReceiveAudio, ReceiveMessage, RecordCatchUp,
-                             RecordConnection, RecordCutOff, RecordSynthesis, RejoinVoice, ReportPlayback,
-                             ReportVoiceBack, ReportVoiceLost, ResumeFineTunes, Say, SpeakAnswer, SpeakInVoice,
-                             SpeechEnded, TranscribePending, VoteAnswer)
+from actors.commands import (AnswerPending, ApologizeFor, ClearMemory, ControlVoice, ForgetPerson, PollFineTune,
+                             PurgeAudio, ReceiveAudio, ReceiveMessage, RecordCatchUp, RecordConnection, RecordCutOff,
+                             RecordSynthesis, RejoinVoice, ReportPlayback, ReportVoiceBack, ReportVoiceLost,
+                             ResumeFineTunes, Say, SpeakAnswer, SpeakInVoice, TranscribePending, VoteAnswer)
 from actors.conversation import decider as conversation
 from actors.conversation.actor import ResponderActor, ResponderConfig, ResponderPool, give_up as give_up_answer
 from actors.corrections.actor import CORRECTION_COMMANDS, CorrectionLogActor, LookAgain
@@ -37,7 +36,7 @@ from actors.learning.teaching import lookup
 from actors.tuning.actor import TUNING_COMMANDS, AbandonTuning, FineTunerActor, ReloadTuning, TunerConfig
 from actors.tuning.actor import give_up as give_up_tuning
 from actors.tuning.models import ModelChoice
-from actors.listening.actor import ListenerActor
+from actors.listening.actor import LISTENING_COMMANDS, ListenerActor
 from actors.outbox import Deliver, OutboxActor, reply_from
 from actors.policies import approved_correction, speak_answer, turn_heard, turn_said
 from actors.ports import ChatModel, ReplyTransport, SpeechToText, TextToSpeech, VoiceChannels
@@ -55,6 +54,7 @@ from adapters.config import Settings, prepare_data_dir, with_llm_backend
 from adapters.forgetting import DiskForgetting
 from adapters.learning_files import LearningFiles
 from adapters.piper_tts import VoiceChoice
+from adapters.turn_model import turn_taking
 from events import EventStore, RecordedEvent, open_store
 from events.catalog.conversation import ResponseFailed, ResponseGenerated
 from events.catalog.corrections import CorrectionRecorded, CorrectionReviewed
@@ -183,8 +183,8 @@ CAPABILITIES: dict[str, Capability[Wiring]] = {
     "corrections": Capability(start_correction_log, (VoteAnswer, LookAgain), named=CORRECTION_COMMANDS),
     "privacy": Capability(start_privacy, (ForgetPerson,), named=PRIVACY_COMMANDS, everywhere={
         PersonForgotten: lambda w, r: w.store.forgotten(r.event.person)}),  # no copy of their key in memory
-    "listening": Capability(lambda w: w.actor("listener", ListenerActor, w.speech, w.system.audio, w.voices),
-                            (ControlListening, HearSpeech, SpeechEnded)),
+    "listening": Capability(lambda w: w.actor("listener", ListenerActor, w.speech, w.system.audio, w.voices,
+                                              *turn_taking(w.settings, w.speech)), LISTENING_COMMANDS),
     "desk": Capability(lambda w: w.actor("desk", DeskActor, w.system.status, w.settings.command_prefix),
                        (RecordConnection, RecordCatchUp, ApologizeFor)),  # and every bot command not named above
     "outbox": Capability(lambda w: w.actor("outbox", OutboxActor, w.system.transports), (Deliver,),

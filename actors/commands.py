@@ -346,9 +346,30 @@ class HearSpeech:
 
 @dataclass(frozen=True)
 class SpeechEnded:
-    """The person has been silent long enough: their utterance is over."""
+    """The person paused (their client's silence frames, or no sound for a while): the listening room judges
+    whether their turn is over."""
 
     source: str
     guild_id: str
     user_id: str
     utterance_id: str
+
+
+@dataclass(frozen=True)
+class SpokeOver:
+    """The voice transport paused Parley's speech: this person began to speak over it (and it is not Parley's own
+    voice coming back). The listening room says whether it was an interruption or a backchannel."""
+
+    source: str
+    guild_id: str
+    user_id: str
+    utterance_id: str
+
+
+@dataclass(frozen=True)
+class TurnWaitOver:
+    """The listening room's own timer: the longest wait after a pause judged mid-turn is over."""
+
+    who: tuple[str, str, str]
+    utterance_id: str
+    wait: int

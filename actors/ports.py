@@ -135,6 +135,9 @@ class SpeechStream(Protocol):
     def accept(self, pcm: bytes) -> bool:
         """Feed 16 kHz mono 16-bit PCM; True where the recognizer's endpointing says the utterance ended."""
 
+    def heard(self) -> str:
+        """The words recognized so far, without ending the utterance."""
+
     def finish(self) -> str:
         """The text heard (may be empty), and start over."""
 

@@ -80,7 +80,10 @@ class Settings:
     voice_reconnect_s: float = 25.0  # a dropped voice connection not back after this long: Parley has left
     listen_silence_ms: int = 800  # a person silent this long in a voice channel has finished their utterance
     listen_jitter_ms: int = 60  # packets behind a gap wait this long for the missing one (in order: no wait)
-    barge_in: bool = True  # a person who starts speaking while Parley talks stops it
+    barge_in: bool = True  # a person who starts speaking while Parley talks stops it (a backchannel does not)
+    turn_detection: bool = True  # a pause mid-sentence waits for more (the end-of-turn model and the last word)
+    turn_wait_ms: int = 2000  # the longest wait after a pause judged mid-turn
+    backchannel_ms: int = 1000  # speech over Parley this short may be "mhm" (it goes on), longer stops it
     few_shot: int = 4  # examples of the channel's dataset given to the LLM with each question (0: none)
     max_import_mb: int = 10  # largest attached file of training examples
     training_base_url: str | None = None  # the fine-tuning API; None: the chat endpoint's
@@ -285,6 +288,9 @@ OPTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
     "PARLEY_LISTEN_SILENCE_MS": ("listen_silence_ms", _integer(100, 10_000)),
     "PARLEY_JITTER_MS": ("listen_jitter_ms", _integer(0, 1_000)),
     "PARLEY_BARGE_IN": ("barge_in", _boolean),
+    "PARLEY_TURN_DETECTION": ("turn_detection", _boolean),
+    "PARLEY_TURN_WAIT_MS": ("turn_wait_ms", _integer(0, 30_000)),
+    "PARLEY_BACKCHANNEL_MS": ("backchannel_ms", _integer(0, 10_000)),
     "PARLEY_FEW_SHOT": ("few_shot", _integer(0, 50)),
     "PARLEY_MAX_IMPORT_MB": ("max_import_mb", _integer(1, 1024)),
     "PARLEY_TRAINING_BASE_URL": ("training_base_url", _url("http", "https")),

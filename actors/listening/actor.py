@@ -3,8 +3,10 @@
 
 The voice transport hands in each person's speech in ~100 ms chunks (``HearSpeech``) and says when they went
 quiet (``SpeechEnded``). Each utterance has its own recognizer, fed as the chunks arrive, so the transcript is
-ready when the person stops: Vosk's endpointing ends an utterance at a pause, the transport's silence timeout
-at the latest. Consent is the log's (``listening:<source>:<guild>``): speech of a person who may not be heard
+ready when the person stops. A pause (Vosk's endpointing, or the transport's ``SpeechEnded``) is judged by the rules
+of ``actors.listening.turns``: a finished turn is answered at once, a pause mid-sentence waits for more speech (the
+end-of-turn model and the last word say which), ``max_wait_s`` at most. Speech that began over Parley's own
+(``SpokeOver``: the transport paused it) is a backchannel (Parley goes on) or an interruption (it stops). Consent is the log's (``listening:<source>:<guild>``): speech of a person who may not be heard
 is dropped here too, unrecognized and unsaved. The audio of what was heard is kept as a content-addressed WAV
 (like a voice message's), never in the log.
 """
@@ -12,12 +14,15 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
+import time
 import wave
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from actors.commands import ControlListening, HearSpeech, SpeechEnded
+from actors.commands import ControlListening, HearSpeech, SpeechEnded, SpokeOver, TurnWaitOver
 from actors.listening import decider as listening
+from actors.listening.turns import TurnRules, is_backchannel, judge_pause, language_of
 from actors.ports import SpeechStream, StreamingSpeechToText, VoiceChannels
 from actors.streams import DecidedStreams, Publish
 from actors.supervisor import Supervised, SupervisedActor
@@ -26,6 +31,7 @@ from events.catalog.listening import CONSENT_EVENTS, listening_stream
 
 log = logging.getLogger("parley.listening")
 RATE = 16000
+LISTENING_COMMANDS = (ControlListening, HearSpeech, SpeechEnded, SpokeOver)
 MAX_UTTERANCE_S = 60.0  # one person talking longer than this is cut into several utterances
 
 
@@ -37,6 +43,9 @@ class Utterance:
     stream: SpeechStream
     utterance_id: str
     pcm: bytearray = field(default_factory=bytearray)
+    parts: set[str] = field(default_factory=set)  # the transport's utterance ids that make up this turn
+    waiting: int = 0  # paused mid-turn: the number of this wait (a timer of an earlier one is stale); 0: talking
+    over_playback: bool = False  # began over Parley's speech, which is paused: backchannel or interruption?
 
 
 def wav_of(pcm: bytes) -> bytes:
@@ -49,8 +58,13 @@ def wav_of(pcm: bytes) -> bytes:
 
 class ListenerActor(SupervisedActor):
     def __init__(self, supervisor: Supervised, store: EventStore, publish: Publish,
-                 speech: StreamingSpeechToText | None, audio, voices: Mapping[str, VoiceChannels]):  # noqa: ANN001
+                 speech: StreamingSpeechToText | None, audio, voices: Mapping[str, VoiceChannels],  # noqa: ANN001
+                 rules: TurnRules = TurnRules(), turn_model=None):  # noqa: ANN001
         super().__init__(supervisor)
+        self.rules = rules
+        self.turn_model = turn_model  # adapters.turn_model.SmartTurn, or None: the words alone judge a pause
+        self.language = language_of(getattr(speech, "model_name", ""))
+        self.spoken_over: dict[tuple[str, str, str], str] = {}  # SpokeOver before the speech it names
         self.store = store
         self.speech = speech
         self.audio = audio
@@ -65,6 +79,8 @@ class ListenerActor(SupervisedActor):
         for (source, guild_id), consent in listening.consents(
                 r.event for r in self.store.read_all(types=list(CONSENT_EVENTS))).items():
             self._tell_transport(source, guild_id, consent)
+        if self.turn_model is not None:  # loaded aside: the first pause need not wait for it
+            threading.Thread(target=self.turn_model.load, daemon=True, name="turn-model-load").start()
 
     def _tell_transport(self, source: str, guild_id: str, consent: listening.Consent) -> None:
         if (voice := self.voices.get(source)) is not None:
@@ -79,8 +95,19 @@ class ListenerActor(SupervisedActor):
             self._hear(message)
         elif isinstance(message, SpeechEnded):
             who = (message.source, message.guild_id, message.user_id)
-            if (open_ := self.open.get(who)) is not None and open_.command.utterance_id == message.utterance_id:
-                self._finish(self.open.pop(who))
+            if (open_ := self.open.get(who)) is not None and message.utterance_id in open_.parts:
+                self._paused(who, open_)
+        elif isinstance(message, SpokeOver):
+            who = (message.source, message.guild_id, message.user_id)
+            if (open_ := self.open.get(who)) is not None and message.utterance_id in open_.parts:
+                open_.over_playback = True
+            else:
+                self.spoken_over[who] = message.utterance_id
+        elif isinstance(message, TurnWaitOver):
+            if (open_ := self.open.get(message.who)) is not None and open_.waiting == message.wait and \
+                    open_.utterance_id == message.utterance_id:
+                log.info("utterance %s: no more speech after a pause mid-turn, answered", open_.utterance_id)
+                self._finish(self.open.pop(message.who))
         else:
             raise TypeError(f"Listener cannot handle {type(message).__name__}")
 
@@ -93,21 +120,72 @@ class ListenerActor(SupervisedActor):
             self.open.pop(who, None)
             return  # never recognized, never saved
         current = self.open.get(who)
-        if current is not None and current.command.utterance_id != c.utterance_id:
-            self._finish(self.open.pop(who))  # the transport began a new one: the old one is over
-            current = None
+        if current is not None and c.utterance_id not in current.parts:
+            if current.waiting and not self.spoken_over.get(who) == c.utterance_id:
+                current.parts.add(c.utterance_id)  # they go on after a pause mid-turn: the same turn
+            else:
+                self._finish(self.open.pop(who))  # the transport began a new one: the old one is over
+                current = None
         if current is None:
             part = self.parts.get(c.utterance_id, 0)
             current = self.open[who] = Utterance(c, self.speech.stream(),
-                                                 c.utterance_id if not part else f"{c.utterance_id}-{part}")
+                                                 c.utterance_id if not part else f"{c.utterance_id}-{part}",
+                                                 parts={c.utterance_id})
+        if self.spoken_over.get(who) in current.parts:
+            current.over_playback = bool(self.spoken_over.pop(who))
         current.pcm += c.pcm
-        if current.stream.accept(c.pcm) or len(current.pcm) >= MAX_UTTERANCE_S * RATE * 2:
-            self._finish(self.open.pop(who))  # Vosk heard the end of a sentence: answer it now
-            self.parts[c.utterance_id] = self.parts.get(c.utterance_id, 0) + 1
-            while len(self.parts) > 1000:
-                self.parts.pop(next(iter(self.parts)))
+        current.waiting = 0
+        if current.over_playback and len(current.pcm) > self.rules.backchannel_s * RATE * 2:
+            self._interrupt(current)  # longer than any backchannel: they are taking the turn
+        if len(current.pcm) >= MAX_UTTERANCE_S * RATE * 2:
+            current.stream.accept(c.pcm)
+            self._finish(self.open.pop(who))
+        elif current.stream.accept(c.pcm):
+            self._paused(who, current)  # Vosk heard a pause: is the turn over?
+        self.parts[c.utterance_id] = self.parts.get(c.utterance_id, 0) + (who not in self.open)
+        while len(self.parts) > 1000:
+            self.parts.pop(next(iter(self.parts)))
+
+    def _paused(self, who: tuple[str, str, str], u: Utterance) -> None:
+        """They paused: answer now if their turn is over, else wait for more (``rules.max_wait_s`` at most)."""
+        words = u.stream.heard()
+        if u.over_playback:
+            spoken_s = len(u.pcm) / 2 / RATE
+            if is_backchannel(self.rules, words, spoken_s, self.language):
+                log.info("%r over Parley's speech (%.1f s): a backchannel, Parley goes on", words, spoken_s)
+                self._voice(u, "resume")
+                self.open.pop(who)
+                u.stream.finish()  # not a turn: never answered
+                return
+            self._interrupt(u)
+        judged = judge_pause(self.rules, words, None, self.language)
+        if judged.over and judged.why == "complete" and self.turn_model is not None:
+            started = time.monotonic()
+            probability = self.turn_model.complete(bytes(u.pcm))
+            judged = judge_pause(self.rules, words, probability, self.language)
+            log.debug("end of turn %.2f in %.0f ms: %s", probability, 1000 * (time.monotonic() - started), judged)
+        if judged.over:
+            self._finish(self.open.pop(who))
+            return
+        u.waiting += 1
+        log.info("utterance %s: a pause mid-turn (%s), waiting %.1f s for more", u.utterance_id, judged.why,
+                 judged.wait_s)
+        timer = threading.Timer(judged.wait_s, self.supervisor.tell,
+                                args=(TurnWaitOver(who, u.utterance_id, u.waiting),))
+        timer.daemon = True
+        timer.start()
+
+    def _interrupt(self, u: Utterance) -> None:
+        if u.over_playback:
+            u.over_playback = False
+            self._voice(u, "interrupt")
+
+    def _voice(self, u: Utterance, what: str) -> None:
+        if (voice := self.voices.get(u.command.source)) is not None and hasattr(voice, what):
+            getattr(voice, what)(u.command.guild_id)
 
     def _finish(self, u: Utterance) -> None:
+        self._interrupt(u)  # a turn taken over Parley's speech: what was paused is not resumed
         text = u.stream.finish()
         c = u.command
         key = f"{c.source}:{c.guild_id}"
