@@ -242,13 +242,14 @@ class SpeakInVoice:
 
 @dataclass(frozen=True)
 class ReportPlayback:
-    """From the voice transport: an utterance "started", "finished", or ended early ("stop", "skip",
-    "disconnect")."""
+    """From the voice transport: an utterance "started", "finished", ended early ("stop", "skip", "disconnect",
+    "barge_in"), or "paused" (someone spoke over it) and "resumed"."""
 
     source: str
     guild_id: str
     utterance_id: str
     what: str
+    reason: str = ""  # "resumed": why ("backchannel", "undecided")
 
 
 @dataclass(frozen=True)

@@ -135,9 +135,6 @@ class SpeechStream(Protocol):
     def accept(self, pcm: bytes) -> bool:
         """Feed 16 kHz mono 16-bit PCM; True where the recognizer's endpointing says the utterance ended."""
 
-    def heard(self) -> str:
-        """The words recognized so far, without ending the utterance."""
-
     def finish(self) -> str:
         """The text heard (may be empty), and start over."""
 
@@ -188,6 +185,12 @@ class VoiceChannels(Protocol):
 
     def skip(self, guild_id: str) -> None:
         """Stop what plays; the queue goes on."""
+
+    def resume(self, guild_id: str) -> None:
+        """What was paused because someone spoke over it goes on (they did not take the turn)."""
+
+    def interrupt(self, guild_id: str) -> None:
+        """What was paused because someone spoke over it stops (they took the turn); the queue goes on."""
 
     def listening_guild(self, channel_id: str, message_id: str) -> str | None:
         """The guild whose voice channel has both Parley and the author of ``message_id`` in it."""

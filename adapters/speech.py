@@ -153,10 +153,6 @@ class VoskStream:
             return True
         return False
 
-    def heard(self) -> str:
-        """The words so far (Vosk's partial result after what its endpointing already closed); starts nothing over."""
-        return (self._final + " " + json.loads(self.recognizer.PartialResult()).get("partial", "")).strip()
-
     def finish(self) -> str:
         text = (self._final + " " + json.loads(self.recognizer.FinalResult()).get("text", "")).strip()
         self._final = ""

@@ -1,6 +1,6 @@
-"""Barge-in through the voice emulator (issue 31): a short sound Parley hears no words in, then a real interruption:
-Parley stops for the interruption, every time; and the conversation remembers only what was said of the answer it
-cut off (issue 27)."""
+"""Barge-in through the voice emulator (issues 31 and 27): Parley's own voice coming back through someone's
+microphone is not heard at all; a short sound with no words pauses Parley, which goes on (a backchannel); a real
+interruption stops it; and the conversation remembers only what was said of the answer it cut off."""
 from __future__ import annotations
 
 import time
@@ -13,8 +13,17 @@ from tests.test_listening import QUESTION
 from tests.test_voice_channel import command, events, voice_emulator, voice_env, wait_event  # noqa: F401
 
 
+def echo_of(frames: list[bytes]) -> list[bytes]:
+    """Parley's Opus frames as someone's microphone sends them back: decoded, and encoded again by their client."""
+    from adapters.opus_audio import OpusDecoder
+    from tests.speech_clips import opus_frames
+
+    decoder = OpusDecoder()
+    return opus_frames(b"".join(decoder.decode(f) for f in frames))
+
+
 @pytest.mark.timeout(240)
-def test_a_real_interruption_stops_parley_also_right_after_a_short_sound_with_no_words(
+def test_its_own_voice_is_not_heard_mhm_is_not_an_interruption_and_a_real_interruption_stops_it(
         tmp_path, llm_server, voice_emulator, model_path):  # noqa: F811
     from tests.fakes.openai_server import Scripted
     from tests.test_discord_e2e import Bot
@@ -33,12 +42,22 @@ def test_a_real_interruption_stops_parley_also_right_after_a_short_sound_with_no
             llm_server.script.append(Scripted(text=LONG_ANSWER))
             asked = em.user_says(em.general, em.owner, f"tell me a lot {round_}", mention_bot=True)
             wait_event(env, "PlaybackStarted", utterance_id=asked["id"])
-            em.voice.speak_soon(QUESTION[:4]).result(30)  # "mm": 80 ms, no words in it
+            # Parley's voice comes back through the other member's microphone, a moment later: not heard at all
+            wait_for(lambda: len(em.voice.audio(int(em.bot["id"])).opus()) >= 100, what="two seconds said")
+            em.voice.speak_soon(echo_of(em.voice.audio(int(em.bot["id"])).opus()[-60:])).result(30)
             time.sleep(2.0)
+            assert not events(env, "PlaybackPaused", "PlaybackInterrupted", "UtteranceHeard")
+            em.voice.speak_soon(QUESTION[:4]).result(30)  # "mm": 80 ms, no words in it: Parley pauses, goes on
+            resumed = wait_event(env, "PlaybackResumed", utterance_id=asked["id"])
+            assert resumed["data"]["reason"] == "backchannel"
+            assert [e["type"] for e in events(env, "PlaybackPaused", "PlaybackResumed", "PlaybackInterrupted")] == \
+                ["PlaybackPaused", "PlaybackResumed"]
+            time.sleep(1.0)
             em.voice.speak_soon(QUESTION[:60]).result(30)  # then a whole interruption
             interrupted = wait_event(env, "PlaybackInterrupted", utterance_id=asked["id"])
             assert interrupted["data"]["reason"] == "barge_in", interrupted
             command(em, em.owner, "!stop")
+        assert not any(e["data"]["speaker_id"] == str(em.bot["id"]) for e in events(env, "UtteranceHeard"))
         # What the conversation remembers of the answer cut off: what was said of it, and that it was cut off
         wait_event(env, "AnswerCutOff", message_id=asked["id"])
         answer = wait_for(lambda: next((m for m in em.replies_to(asked) if "sentence number 14" in m["content"]),

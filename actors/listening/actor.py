@@ -43,6 +43,7 @@ class Utterance:
     stream: SpeechStream
     utterance_id: str
     pcm: bytearray = field(default_factory=bytearray)
+    words: str = ""  # recognized up to the last pause (its stream then starts over: Vosk's final words are exact)
     parts: set[str] = field(default_factory=set)  # the transport's utterance ids that make up this turn
     waiting: int = 0  # paused mid-turn: the number of this wait (a timer of an earlier one is stale); 0: talking
     over_playback: bool = False  # began over Parley's speech, which is paused: backchannel or interruption?
@@ -148,14 +149,14 @@ class ListenerActor(SupervisedActor):
 
     def _paused(self, who: tuple[str, str, str], u: Utterance) -> None:
         """They paused: answer now if their turn is over, else wait for more (``rules.max_wait_s`` at most)."""
-        words = u.stream.heard()
+        u.words = f"{u.words} {u.stream.finish()}".strip()
+        words = u.words
         if u.over_playback:
             spoken_s = len(u.pcm) / 2 / RATE
             if is_backchannel(self.rules, words, spoken_s, self.language):
                 log.info("%r over Parley's speech (%.1f s): a backchannel, Parley goes on", words, spoken_s)
                 self._voice(u, "resume")
-                self.open.pop(who)
-                u.stream.finish()  # not a turn: never answered
+                self.open.pop(who)  # not a turn: never answered
                 return
             self._interrupt(u)
         judged = judge_pause(self.rules, words, None, self.language)
@@ -186,7 +187,7 @@ class ListenerActor(SupervisedActor):
 
     def _finish(self, u: Utterance) -> None:
         self._interrupt(u)  # a turn taken over Parley's speech: what was paused is not resumed
-        text = u.stream.finish()
+        text = f"{u.words} {u.stream.finish()}".strip()
         c = u.command
         key = f"{c.source}:{c.guild_id}"
         if not text or not listening.hears(self.consent(c.source, c.guild_id), c.user_id):

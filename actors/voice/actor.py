@@ -52,7 +52,8 @@ class GuildSpeakerActor(SupervisedActor):
             about = self.pending.get(message.utterance_id)
             recorded = self._record(message.source, message.guild_id,
                                     lambda s: voice_session.decide_report(s, message, about))
-            said = self.said.pop(message.utterance_id, None) if message.what != "started" else None
+            ended = message.what not in ("started", "paused", "resumed")
+            said = self.said.pop(message.utterance_id, None) if ended else None
             if about is not None and said is not None and any(
                     isinstance(r.event, PlaybackInterrupted) and r.event.reason == "barge_in" for r in recorded):
                 # the conversation remembers what was said of it, not what was written

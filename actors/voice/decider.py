@@ -9,8 +9,8 @@ from actors.commands import (ControlVoice, RecordSynthesis, ReportPlayback, Repo
                              SpeakInVoice)
 from events.catalog.messages import CommandAnswered, CommandRejected
 from events.catalog.speaking import SpeechSynthesized
-from events.catalog.voice import (PlaybackFinished, PlaybackInterrupted, PlaybackStarted, VoiceChannelJoined,
-                                  VoiceChannelLeft, VoiceRepliesSwitched)
+from events.catalog.voice import (PlaybackFinished, PlaybackInterrupted, PlaybackPaused, PlaybackResumed,
+                                  PlaybackStarted, VoiceChannelJoined, VoiceChannelLeft, VoiceRepliesSwitched)
 from events.model import Event
 
 INTERRUPTIONS = ("stop", "skip", "disconnect", "barge_in")
@@ -136,6 +136,10 @@ def decide_report(state: VoiceSession, report: ReportPlayback, about: SpeakInVoi
                                 voice_channel_id=state.channel_id or "", utterance_id=report.utterance_id)]
     if report.what == "finished":
         return [PlaybackFinished(**common)] if report.utterance_id in state.playing else []
+    if report.what == "paused":
+        return [PlaybackPaused(**common)] if report.utterance_id in state.playing else []
+    if report.what == "resumed":
+        return [PlaybackResumed(**common, reason=report.reason)] if report.utterance_id in state.playing else []
     if report.what in INTERRUPTIONS and (report.utterance_id in state.playing or about is not None):
         return [PlaybackInterrupted(**common, reason=report.what)]
     return []

@@ -1,8 +1,8 @@
 """Hearing a Discord voice channel under DAVE, on discord.py 2.7's own voice connection (no fork).
 
-``ListeningVoiceClient`` is discord.py's ``VoiceClient`` with two taps: a hook on the voice websocket (who
-speaks on which SSRC: SPEAKING op 5; who left: CLIENT_DISCONNECT op 13) and a listener on the UDP socket
-(discord.py's socket-reader thread, never the event loop). ``VoiceReceiver`` turns each datagram into
+``ListeningVoiceClient`` (``adapters.discord.voice_client``) is discord.py's ``VoiceClient`` with two taps: a hook on
+the voice websocket (who speaks on which SSRC: SPEAKING op 5; who left: CLIENT_DISCONNECT op 13) and a listener on
+the UDP socket (discord.py's socket-reader thread, never the event loop). ``VoiceReceiver`` turns each datagram into
 speech: RTP opened with the connection's transport key (``adapters.discord.rtp``), the frame DAVE-decrypted
 for its sender, decoded with that person's own Opus decoder to 16 kHz mono, and handed on in 100 ms chunks
 (``HearSpeech``); a person's utterance ends (``SpeechEnded``) ``AFTER_SILENCE_FRAMES_S`` after their client
@@ -17,7 +17,6 @@ Nothing here decides anything: whether a person may be heard is ``ListeningPolic
 """
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
 import re
@@ -28,13 +27,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import davey
-import discord
 from discord.voice_state import VoiceConnectionState
 
-from actors.commands import HearSpeech, SpeechEnded
+from actors.commands import HearSpeech, SpeechEnded, SpokeOver
 from adapters.discord.jitter import JitterBuffer
 from adapters.discord.rtp import BadPacket, RtpPacket, open_packet
-from adapters.discord.voice_socket import voice_socket
+from adapters.echo import EchoReference
 from adapters.opus_audio import SILENCE_FRAME, OpusDecoder
 
 log = logging.getLogger("parley.listening")
@@ -49,6 +47,11 @@ CONCEAL_FRAMES = 50  # a gap of up to a second inside an utterance is kept as si
 # The client said it stopped (silence frames: its own voice detection has already waited out a pause), so the
 # utterance ends this soon after them.
 AFTER_SILENCE_FRAMES_S = 0.1
+# Speech that begins while Parley speaks (or just after) is first compared with what it said: its own voice coming
+# back through someone's microphone is dropped, never heard, never a barge-in. Checked on 300 ms, and again on
+# every 300 ms of what was found to be echo (someone may start talking over it).
+ECHO_CHECK_FRAMES = 15
+ECHO_SIMILARITY = 0.7  # measured: a replay 0.97 and above, other speech of the same voice 0.5 at most
 DAVE_MARKER = b"\xfa\xfa"  # the last two bytes of every DAVE-encrypted frame
 SESSION_DESCRIPTION, SPEAKING, CLIENT_DISCONNECT = 4, 5, 13
 REINIT_AFTER = 50  # one second of one person's frames that will not decrypt: the group's keys are lost to us
@@ -57,7 +60,7 @@ REPORT_EVERY_S = 60.0  # frames lost since the last report are logged at most th
 # A frame's fate that is not a loss: heard, the client's silence, Parley's own or an opted-out person's (dropped on
 # purpose), RTCP and video (not audio), held (counted again when it opens or is dropped), a re-initialisation.
 NOT_LOST = ("heard", "silence", "own", "not_listening", "rtcp", "not_audio", "held:", "e2ee:", "recovered", "reinit",
-            "reordered", "duplicate", "concealed")
+            "reordered", "duplicate", "concealed", "echo")
 HELD_WHY = ("held:unknown_ssrc", "e2ee:")  # why frames could not be read at once (then recovered, or dropped)
 _ids = itertools.count()
 
@@ -107,6 +110,8 @@ class Speaker:
     last_sound: float = 0.0
     last_sequence: int | None = None
     quiet_since: float = 0.0  # when the client's silence frames came (0: still talking)
+    checked: bool = True  # this utterance is known not to be Parley's own voice coming back (or need not be)
+    echo: bool = False  # it is: dropped
 
 
 @dataclass
@@ -121,9 +126,9 @@ class VoiceReceiver:
 
     def __init__(self, guild_id: int, state: Callable[[], VoiceConnectionState], policy: ListeningPolicy,
                  report: Callable[[object], None], names: Callable[[int], str], silence_s: float,
-                 self_id: int, on_speech_started: Callable[[int], None] | None = None,
+                 self_id: int, on_speech_started: Callable[[], bool] | None = None,
                  on_stuck: Callable[[], None] | None = None, jitter_s: float = JITTER_S,
-                 unknown_ssrc_hold_s: float = UNKNOWN_SSRC_HOLD_S):
+                 unknown_ssrc_hold_s: float = UNKNOWN_SSRC_HOLD_S, echo: EchoReference | None = None):
         self.guild_id = guild_id
         self.state = state
         self.policy = policy
@@ -131,7 +136,8 @@ class VoiceReceiver:
         self.names = names
         self.silence_s = silence_s
         self.self_id = self_id
-        self.on_speech_started = on_speech_started
+        self.on_speech_started = on_speech_started  # a real utterance began: True if over Parley's speech
+        self.echo = echo  # what Parley played here lately
         self.on_stuck = on_stuck  # a run of frames that will not decrypt: the DAVE session is re-initialised
         self.failures: Counter[int] = Counter()  # DAVE frames in a row that would not decrypt, per person
         self._last_reinit = -REINIT_EVERY_S
@@ -246,14 +252,41 @@ class VoiceReceiver:
         self.counts["heard"] += 1
         if not speaker.utterance:
             speaker.utterance = utterance_id(time.time())
-            if self.on_speech_started is not None:
-                self.on_speech_started(user)
+            speaker.checked = self.echo is None or not self.echo.recent()
+            if speaker.checked:
+                self._started(speaker)
         speaker.pcm += pcm
         speaker.frames += 1
         speaker.last_sound, speaker.quiet_since = now, 0.0
-        if speaker.frames % CHUNK_FRAMES == 0:
+        if not speaker.checked and speaker.frames % ECHO_CHECK_FRAMES == 0:
+            self._check_echo(speaker)
+        if speaker.checked and speaker.frames % CHUNK_FRAMES == 0:
             self._flush(speaker)
         return True
+
+    def _started(self, speaker: Speaker) -> None:
+        """A person began to speak: if that was over Parley (which pauses), the listening room is told first."""
+        if self.on_speech_started is not None and self.on_speech_started():
+            self.report(SpokeOver(SOURCE, str(self.guild_id), str(speaker.user_id), speaker.utterance))
+
+    def _check_echo(self, speaker: Speaker) -> None:
+        """Parley's own voice coming back, or a person? Echo is dropped (and checked again on its next 300 ms)."""
+        assert self.echo is not None
+        similarity = self.echo.similarity(bytes(speaker.pcm[-ECHO_CHECK_FRAMES * 640:]))
+        if similarity >= ECHO_SIMILARITY:
+            if not speaker.echo:
+                log.info("speech of %s in guild %s is Parley's own voice coming back (similarity %.2f): not heard",
+                         speaker.user_id, self.guild_id, similarity)
+            speaker.echo = True
+            self.counts["echo"] += ECHO_CHECK_FRAMES
+            self.counts["heard"] -= ECHO_CHECK_FRAMES
+            speaker.pcm.clear()
+            return
+        if speaker.echo:  # a person speaks now, where the echo was: an utterance of its own
+            speaker.echo, speaker.utterance = False, utterance_id(time.time())
+            speaker.pcm[:] = speaker.pcm[-ECHO_CHECK_FRAMES * 640:]
+        speaker.checked = True
+        self._started(speaker)
 
     def _dave_open(self, state: VoiceConnectionState, user: int, payload: bytes,
                    first_try: bool = True) -> bytes | None:
@@ -319,10 +352,13 @@ class VoiceReceiver:
             speaker.pcm.clear()
 
     def _end(self, speaker: Speaker) -> None:
-        if speaker.utterance:
+        if speaker.utterance and not speaker.checked and not speaker.echo and self.echo is not None:
+            self._check_echo(speaker)  # shorter than a check: checked on what there is
+        if speaker.utterance and speaker.checked:
             self._flush(speaker)
             self.report(SpeechEnded(SOURCE, str(self.guild_id), str(speaker.user_id), speaker.utterance))
-        speaker.utterance, speaker.frames, speaker.quiet_since = "", 0, 0.0
+        speaker.utterance, speaker.frames, speaker.quiet_since, speaker.echo = "", 0, 0.0, False
+        speaker.pcm.clear()
 
     def report_losses(self) -> None:
         """One warning line for the frames lost since the last one (none: no line), so a connection that loses
@@ -358,70 +394,3 @@ class VoiceReceiver:
                         self._end(speaker)
                 if self.held:
                     self._retry_held(self.state(), now)
-
-
-class _ListeningConnectionState(VoiceConnectionState):
-    # When one reconnect timed out (the voice server away for longer than the connect timeout), monotonic time;
-    # 0: none. discord.py 2.7 then leaves the channel by itself, as if disconnected for good, or, if the server
-    # answered only after the timeout, stays connected to it without ever counting as connected; either way
-    # Parley gets back in.
-    reconnect_timed_out_at = 0.0
-
-    async def _connect(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        try:
-            await super()._connect(*args, **kwargs)
-        except asyncio.TimeoutError:
-            if self._runner is not None and asyncio.current_task() is self._runner:  # a reconnect, not a join
-                self.reconnect_timed_out_at = time.monotonic()
-            raise
-        self.reconnect_timed_out_at = 0.0
-
-    def _create_socket(self) -> None:
-        # A new connection: stop hearing until its handshake is done (see adapters/discord/voice_socket.py).
-        client = self.voice_client
-        if isinstance(client, ListeningVoiceClient):
-            client.pause_receiving()
-        self.socket = voice_socket(self._socket_reader)
-        self._socket_reader.resume()
-
-
-class ListeningVoiceClient(discord.VoiceClient):
-    """discord.py's voice client, tapped for listening: ``receiver`` is set by ``DiscordVoice`` once the
-    connection is up (and stays across reconnects: everything it reads is read per packet)."""
-
-    receiver: VoiceReceiver | None = None
-    _hearing = False  # the receiver's listener is on the socket reader
-
-    def create_connection_state(self) -> VoiceConnectionState:
-        return _ListeningConnectionState(self, hook=self._voice_message)
-
-    async def _voice_message(self, ws: object, message: dict) -> None:
-        if self.receiver is not None:
-            self.receiver.on_voice_message(message)
-            if message.get("op") == SESSION_DESCRIPTION:  # the handshake is done: hear again
-                self._hear()
-
-    def _hear(self) -> None:
-        if self.receiver is not None and not self._hearing:
-            self._hearing = True
-            self._connection.add_socket_listener(self.receiver.on_datagram)
-
-    def pause_receiving(self) -> None:
-        if self.receiver is not None and self._hearing:
-            self._hearing = False
-            self._connection.remove_socket_listener(self.receiver.on_datagram)
-
-    def start_receiving(self, receiver: VoiceReceiver) -> None:
-        self.stop_receiving()
-        self.receiver = receiver
-        self._hear()
-
-    def stop_receiving(self) -> None:
-        if self.receiver is not None:
-            self.pause_receiving()
-            self.receiver.close()
-            self.receiver = None
-
-    def cleanup(self) -> None:
-        self.stop_receiving()
-        super().cleanup()

@@ -58,3 +58,23 @@ def cap_reconnect_waits(cap_s: float) -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, OneLineReconnects) for f in logger.filters):
             logger.addFilter(OneLineReconnects())
+
+
+# Voice: discord.py's voice connection reconnects by itself, and logs each try with a traceback.
+RECOVERED_FROM = ("Disconnected from voice...", "Failed to connect to voice...")  # discord.py's log messages
+
+
+class _ReconnectsWithoutTraceback(logging.Filter):
+    """discord.py logs a voice reconnect (the voice server closed the websocket) and each failed try to get back
+    in with the exception's traceback; they are expected events it recovers from: one line each for the operator,
+    not a stack."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and str(record.msg).startswith(RECOVERED_FROM):
+            error = record.exc_info[1]
+            record.msg, record.args = f"{record.getMessage()} ({error!r})", ()
+            record.exc_info, record.exc_text, record.levelno, record.levelname = None, None, logging.WARNING, "WARNING"
+        return True
+
+
+logging.getLogger("discord.voice_state").addFilter(_ReconnectsWithoutTraceback())

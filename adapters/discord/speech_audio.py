@@ -34,8 +34,10 @@ class FramePipe:
     """A file-like object over 20 ms frames, read by discord.py's ffmpeg pipe writer thread (which is
     where the speech is synthesized, sentence by sentence, as it is read)."""
 
-    def __init__(self, frames: Iterator[bytes], on_error: Callable[[BaseException], None]):
+    def __init__(self, frames: Iterator[bytes], on_error: Callable[[BaseException], None],
+                 played: Callable[[bytes], None] | None = None):
         self._frames = frames
+        self._played = played  # told every frame handed on (the echo reference)
         self._pending = b""
         self._on_error = on_error
         self.closed = False
@@ -46,7 +48,10 @@ class FramePipe:
     def read(self, size: int = -1) -> bytes:
         while not self.closed and (size < 0 or len(self._pending) < size):
             try:
-                self._pending += next(self._frames)
+                frame = next(self._frames)
+                if self._played is not None:
+                    self._played(frame)
+                self._pending += frame
             except StopIteration:
                 break
             except Exception as e:  # noqa: BLE001 - synthesis failed mid-answer: end the audio here

@@ -19,35 +19,21 @@ from discord.ext import commands
 from actors.commands import ReportPlayback, ReportVoiceBack, ReportVoiceLost
 from actors.ports import VoiceUnavailable
 from adapters.audio_out import discord_frames
-from adapters.discord.listening import ListeningPolicy, ListeningVoiceClient, VoiceReceiver
+from adapters.discord.listening import ListeningPolicy, VoiceReceiver
+from adapters.discord.voice_client import ListeningVoiceClient
 from adapters.discord.speech_audio import FramePipe, SpeechAudio
+from adapters.echo import EchoReference
 from adapters.opus_audio import SILENCE_FRAME
 
 log = logging.getLogger("parley.voice")
 
 
-RECOVERED_FROM = ("Disconnected from voice...", "Failed to connect to voice...")  # discord.py's log messages
-
-
-class _ReconnectsWithoutTraceback(logging.Filter):
-    """discord.py logs a voice reconnect (the voice server closed the websocket) and each failed try to get back
-    in with the exception's traceback; they are expected events it recovers from: one line each for the operator,
-    not a stack."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and str(record.msg).startswith(RECOVERED_FROM):
-            error = record.exc_info[1]
-            record.msg, record.args = f"{record.getMessage()} ({error!r})", ()
-            record.exc_info, record.exc_text, record.levelno, record.levelname = None, None, logging.WARNING, "WARNING"
-        return True
-
-
-logging.getLogger("discord.voice_state").addFilter(_ReconnectsWithoutTraceback())
 SOURCE = "discord"
 CONNECT_TIMEOUT_S = 20.0
 KEEPALIVE_S = 5.0  # how often a silence frame goes out while Parley listens and says nothing
 E2EE_WAIT_S = 5.0  # how long a new connection may take to agree DAVE keys before speech goes out
 STUCK_AFTER_TIMEOUT_S = 5.0  # discord.py gives up within a second of a reconnect's timeout, or is stuck
+UNDECIDED_S = 4.0  # speech paused for someone talking over it resumes by itself if nobody said what it was
 
 
 def _reconnect_timed_out_at(client: object) -> float:
@@ -83,6 +69,9 @@ class DiscordVoice(commands.Cog, name="Voice"):
         self.last_sound: dict[int, float] = {}
         self.idle_reported: set[int] = set()
         self.askers: OrderedDict[str, str] = OrderedDict()  # message id -> author id, recent ones
+        self.echo: dict[int, EchoReference] = {}  # what Parley played in each guild lately
+        self.paused: dict[int, tuple[Queued, int]] = {}  # what was paused because someone spoke over it, which pause
+        self.pauses = 0
         self._idle_task: asyncio.Task | None = None
 
     # -- the port, called from actor threads --------------------------------------------------
@@ -122,6 +111,14 @@ class DiscordVoice(commands.Cog, name="Voice"):
 
     def skip(self, guild_id: str) -> None:
         self._soon(self._stop, int(guild_id), "skip", False)
+
+    def resume(self, guild_id: str) -> None:
+        """Who spoke over Parley did not take the turn (a backchannel): what was paused goes on."""
+        self._soon(self._resume, int(guild_id), "backchannel")
+
+    def interrupt(self, guild_id: str) -> None:
+        """Who spoke over Parley took the turn: what was paused stops (what waits is still said)."""
+        self._soon(self._interrupt, int(guild_id))
 
     def listening_guild(self, channel_id: str, message_id: str) -> str | None:
         """The guild whose voice channel has both Parley and the person who wrote ``message_id`` in it (an
@@ -190,14 +187,18 @@ class DiscordVoice(commands.Cog, name="Voice"):
             member = guild.get_member(user_id)
             return member.display_name if member is not None else str(user_id)
 
-        def started(user_id: int) -> None:
-            if self.barge_in:
-                loop.call_soon_threadsafe(self._barge_in, guild.id)
+        def spoken_over() -> bool:  # on the socket reader's thread: whether Parley speaks there now
+            if self.barge_in and guild.id in self.current:
+                loop.call_soon_threadsafe(self._spoken_over, guild.id)
+                return True
+            return False
+
         def stuck() -> None:  # on the socket reader's thread: the session is the loop's
             asyncio.run_coroutine_threadsafe(client._connection.reinit_dave_session(), loop)
         assert self.bot.user is not None
         receiver = VoiceReceiver(guild.id, lambda: client._connection, self.policy, self.report, name,
-                                 self.silence_s, self.bot.user.id, started, stuck, self.jitter_s)
+                                 self.silence_s, self.bot.user.id, spoken_over, stuck, self.jitter_s,
+                                 echo=self.echo.setdefault(guild.id, EchoReference()))
         client.start_receiving(receiver)
         loop.create_task(self._keep_route(guild.id, client, receiver))
 
@@ -279,9 +280,34 @@ class DiscordVoice(commands.Cog, name="Voice"):
         self._ending(guild_id, "disconnect")
         self.report(ReportVoiceLost(SOURCE, str(guild_id), "disconnected"))
 
-    def _barge_in(self, guild_id: int) -> None:
-        """Someone began to speak while Parley talks: it stops what it says (what waits is still said)."""
-        if guild_id in self.current:
+    def _spoken_over(self, guild_id: int) -> None:
+        """Someone began to speak while Parley talks (not its own voice coming back): it pauses at once, and the
+        listening room (told by the receiver, in order with the speech) says whether they took the turn
+        (``interrupt``) or not (``resume``)."""
+        guild = self.bot.get_guild(guild_id)
+        client = guild.voice_client if guild is not None else None
+        item = self.current.get(guild_id)
+        if item is None or not isinstance(client, discord.VoiceClient) or not client.is_playing():
+            return
+        client.pause()
+        self.pauses += 1
+        self.paused[guild_id] = (item, self.pauses)
+        self.report(ReportPlayback(SOURCE, str(guild_id), item.utterance_id, "paused"))
+        self.bot.loop.call_later(UNDECIDED_S, self._resume, guild_id, "undecided", self.pauses)
+
+    def _resume(self, guild_id: int, why: str, pause: int | None = None) -> None:
+        paused, number = self.paused.get(guild_id, (None, 0))
+        if paused is None or (pause is not None and number != pause) or self.current.get(guild_id) is not paused:
+            return
+        del self.paused[guild_id]
+        guild = self.bot.get_guild(guild_id)
+        client = guild.voice_client if guild is not None else None
+        if isinstance(client, discord.VoiceClient) and client.is_paused():
+            client.resume()
+            self.report(ReportPlayback(SOURCE, str(guild_id), paused.utterance_id, "resumed", why))
+
+    def _interrupt(self, guild_id: int) -> None:
+        if self.paused.pop(guild_id, None) is not None and guild_id in self.current:
             self._stop(guild_id, "barge_in", False)
 
     async def _disconnect(self, guild_id: int) -> None:
@@ -318,7 +344,8 @@ class DiscordVoice(commands.Cog, name="Voice"):
         # Reported before ffmpeg starts reading (and synthesizing): the start is recorded before the synthesis.
         self.report(ReportPlayback(SOURCE, str(guild_id), item.utterance_id, "started"))
         source = SpeechAudio(FramePipe(discord_frames(item.chunks),
-                                       lambda e: log.warning("speech stopped early: %s", e)))
+                                       lambda e: log.warning("speech stopped early: %s", e),
+                                       self.echo.setdefault(guild_id, EchoReference()).played))
         loop = self.bot.loop
 
         def after(error: Exception | None) -> None:
@@ -348,6 +375,8 @@ class DiscordVoice(commands.Cog, name="Voice"):
     def _finished(self, guild_id: int, item: Queued) -> None:
         if self.current.get(guild_id) is item:
             del self.current[guild_id]
+        if self.paused.get(guild_id, (None,))[0] is item:
+            del self.paused[guild_id]
         guild = self.bot.get_guild(guild_id)
         client = guild.voice_client if guild is not None else None
         connected = client is not None and client.is_connected()

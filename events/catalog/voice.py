@@ -77,6 +77,29 @@ class PlaybackInterrupted(Event):
     reason: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class PlaybackPaused(Event):
+    """Someone began to speak over Parley (not its own voice coming back): it paused at once, until the listening
+    room says whether they took the turn (then ``PlaybackInterrupted``, "barge_in") or not (``PlaybackResumed``)."""
+
+    type_name = "PlaybackPaused"
+    source: str
+    guild_id: str
+    utterance_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlaybackResumed(Event):
+    """What was paused goes on: ``reason`` "backchannel" ("mhm", "yeah", a laugh: not a turn) or "undecided"
+    (nobody said what the speech over it was in time)."""
+
+    type_name = "PlaybackResumed"
+    source: str
+    guild_id: str
+    utterance_id: str
+    reason: str
+
+
 def voice_stream(source: str, guild_id: str) -> str:
     """A guild's voice session: joined and left channels, voice on/off, and what was played."""
     return f"voice:{source}:{guild_id}"
