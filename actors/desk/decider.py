@@ -18,7 +18,7 @@ from events.model import Event
 COMMANDS = {
     "hi": "say hello",
     "help": "list what I can do",
-    "status": "store position, actors alive, model in use",
+    "status": "store position, actors alive, model in use, how fast the last spoken turns went",
     "join": "join your voice channel and speak my answers there",
     "leave": "leave the voice channel",
     "stop": "stop speaking and clear what waits to be said",
@@ -37,6 +37,7 @@ class StatusReport:
     actors_total: int
     restarts: int
     model: str
+    voice_turns: str = ""  # the stages of the last spoken turns (actors.listening.timing), "" when none
 
 
 KEEP_SEEN = 200  # command message ids remembered, to recognise a redelivery
@@ -88,6 +89,8 @@ def decide(state: CommandLog, c: InvokeCommand, status: StatusReport | None, pre
                     f"Model: {status.model}")
         else:
             text = f"I'm {'up and answering' if healthy else 'partly down, recovering'}. Model: {status.model}"
+        if status.voice_turns:
+            text += f"\n{status.voice_turns}"
     elif name in VOICE_COMMANDS:  # the console, or a DM: no voice channel to speak in
         return [CommandRejected(**common, reason="no_voice_here",
                                 reply_text=f"Voice channels are on Discord servers: use `{prefix}{name}` in a "

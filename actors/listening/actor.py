@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from actors.commands import ControlListening, HearSpeech, SpeechEnded, SpokeOver, TurnWaitOver
 from actors.listening import decider as listening
+from actors.listening.timing import TurnTimes
 from actors.listening.turns import TurnRules, is_backchannel, judge_pause, language_of
 from actors.ports import SpeechStream, StreamingSpeechToText, VoiceChannels
 from actors.streams import DecidedStreams, Publish
@@ -60,8 +61,9 @@ def wav_of(pcm: bytes) -> bytes:
 class ListenerActor(SupervisedActor):
     def __init__(self, supervisor: Supervised, store: EventStore, publish: Publish,
                  speech: StreamingSpeechToText | None, audio, voices: Mapping[str, VoiceChannels],  # noqa: ANN001
-                 rules: TurnRules = TurnRules(), turn_model=None):  # noqa: ANN001
+                 rules: TurnRules = TurnRules(), turn_model=None, times: TurnTimes | None = None):  # noqa: ANN001
         super().__init__(supervisor)
+        self.times = times or TurnTimes()  # for status: how long each stage of a turn took
         self.rules = rules
         self.turn_model = turn_model  # adapters.turn_model.SmartTurn, or None: the words alone judge a pause
         self.language = language_of(getattr(speech, "model_name", ""))
@@ -97,6 +99,7 @@ class ListenerActor(SupervisedActor):
         elif isinstance(message, SpeechEnded):
             who = (message.source, message.guild_id, message.user_id)
             if (open_ := self.open.get(who)) is not None and message.utterance_id in open_.parts:
+                self.times.speech_ended(open_.utterance_id)
                 self._paused(who, open_)
         elif isinstance(message, SpokeOver):
             who = (message.source, message.guild_id, message.user_id)
@@ -201,3 +204,4 @@ class ListenerActor(SupervisedActor):
                                 text, round(len(u.pcm) / 2 / RATE, 3), digest,
                                 getattr(self.speech, "model_name", ""))
         self.guilds.execute(key, lambda s: listening.decide_heard(s, heard))
+        self.times.mark(u.utterance_id, "transcript")

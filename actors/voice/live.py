@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 
 from actors.commands import SpeakInVoice
+from actors.listening.timing import TurnTimes
 from actors.policies import say_in_voice_channel
 from actors.ports import Draft, VoiceChannels
 from events.catalog.conversation import ResponseFailed, ResponseGenerated
@@ -144,8 +145,9 @@ class LiveSpeech:
     it, and then needs no second ``SpeakInVoice``."""
 
     def __init__(self, answers: LiveAnswers, voices: Mapping[str, VoiceChannels],
-                 dispatch: Callable[[object], None]) -> None:
+                 dispatch: Callable[[object], None], times: TurnTimes | None = None) -> None:
         self.answers = answers
+        self.times = times or TurnTimes()  # a spoken question's first token is marked here
         self.voices = voices  # the transports' voice channels, by source
         self.dispatch = dispatch
 
@@ -155,6 +157,7 @@ class LiveSpeech:
         return channels.listening_guild(channel_id, message_id) if channels is not None else None
 
     def draft(self, draft: Draft) -> None:
+        self.times.mark(draft.message_id, "first_token")
         if not self.answers.decided(draft.message_id):
             guild = self.listening_guild(draft.source, draft.channel_id, draft.message_id)
             if guild:

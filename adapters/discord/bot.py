@@ -17,6 +17,7 @@ from discord.ext import commands
 
 from actors.access import AccessPolicy
 from actors.router import Router
+from events import RecordedEvent
 from adapters.audio_files import AudioStore
 from adapters.config import Settings, prepare_data_dir
 from adapters.discord.audio_intake import AudioFetcher
@@ -161,7 +162,8 @@ def run_bot(settings: Settings, build: Callable[..., System]) -> int:
     transport = DiscordTransport(bot, settings.stream_edit_interval, files_root=prepare_data_dir(settings.data_dir))
     voice = DiscordVoice(bot, lambda command: system.router.dispatch(command), settings.voice_idle_s,
                          settings.listen_silence_ms / 1000, settings.barge_in, settings.voice_reconnect_s,
-                         settings.listen_jitter_ms / 1000)
+                         settings.listen_jitter_ms / 1000,
+                         lambda turn: system.turn_times.mark(turn, "first_audio") if hasattr(system, "turn_times") else None)
     system = build(settings, {SOURCE: transport}, voices={SOURCE: voice})
     transport.voice_notes = getattr(system, "voice_notes", None)
     access = access_policy(settings)
@@ -175,6 +177,14 @@ def run_bot(settings: Settings, build: Callable[..., System]) -> int:
             bot._parley_finished = True  # type: ignore[attr-defined]
             system.finish(owns)  # once this shard knows its guilds: its channels' unfinished work
         system.resume(SOURCE, owns)
+
+    def thinking(heard: RecordedEvent) -> None:  # an utterance heard: typing where its answer will be written
+        try:
+            bot.loop.call_soon_threadsafe(transport.start_typing, int(heard.event.channel_id), heard.event.message_id)
+        except (AttributeError, RuntimeError, ValueError):  # not connected yet, or stopping: nobody to show it to
+            pass
+
+    system.router.subscribe(thinking, "UtteranceHeard")
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

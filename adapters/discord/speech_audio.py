@@ -70,8 +70,9 @@ class SpeechAudio(discord.FFmpegOpusAudio):
     encoder, then waits for discord.py's pipe-writer thread: its own cleanup clears the process while
     that thread may still be writing, which ends the thread in an AttributeError (discord.py 2.7)."""
 
-    def __init__(self, pipe: FramePipe):
+    def __init__(self, pipe: FramePipe, first_packet: Callable[[], None] | None = None):
         self._frame_pipe = pipe
+        self._first_packet = first_packet  # told once, when the first audio goes out
         super().__init__(pipe, pipe=True, executable=ffmpeg_binary(), before_options="-f s16le -ar 48000 -ac 2",
                          options="-page_duration 20000 -flush_packets 1")  # a page per packet, written at once
 
@@ -82,6 +83,9 @@ class SpeechAudio(discord.FFmpegOpusAudio):
         packet = super().read()
         while packet.startswith(OGG_OPUS_HEADERS):
             packet = super().read()
+        if self._first_packet is not None and packet:
+            self._first_packet, told = None, self._first_packet
+            told()
         return packet
 
     def cleanup(self) -> None:

@@ -51,8 +51,9 @@ class DiscordVoice(commands.Cog, name="Voice"):
 
     def __init__(self, bot: commands.Bot, report: Callable[[object], None], idle_s: float,
                  silence_s: float = 0.8, barge_in: bool = True, reconnect_s: float = CONNECT_TIMEOUT_S + 5,
-                 jitter_s: float = 0.06):
+                 jitter_s: float = 0.06, first_audio: Callable[[str], None] | None = None):
         self.bot = bot
+        self.first_audio = first_audio  # told (utterance id) when an answer's first audio goes out
         self.jitter_s = jitter_s  # how long packets behind a gap wait for the missing one
         self.report = report
         self.idle_s = idle_s
@@ -345,7 +346,8 @@ class DiscordVoice(commands.Cog, name="Voice"):
         self.report(ReportPlayback(SOURCE, str(guild_id), item.utterance_id, "started"))
         source = SpeechAudio(FramePipe(discord_frames(item.chunks),
                                        lambda e: log.warning("speech stopped early: %s", e),
-                                       self.echo.setdefault(guild_id, EchoReference()).played))
+                                       self.echo.setdefault(guild_id, EchoReference()).played),
+                             lambda: self.first_audio(item.utterance_id) if self.first_audio else None)
         loop = self.bot.loop
 
         def after(error: Exception | None) -> None:
