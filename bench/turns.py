@@ -1,10 +1,11 @@
 """Turn-taking (issue 27): how often a pause mid-sentence is taken for the end of a turn (an answer to half a
 sentence), and how much later a finished question is answered for it.
 
-    python bench/turns.py [--pauses 0.4,0.7,1.0]
+    python bench/turns.py [--pauses 0.4,0.7,1.0] [--takes 3]
 
 The clips: ``tests/speech_clips.py``'s sentences left open ("I went to the store and" ... "bought some milk") and
-finished questions, said by the real Piper voice; and the Korean test sentence (espeak-ng) cut after its first
+finished questions, said by the real Piper voice (``--takes`` times each: Piper's voice varies from one take to the
+next, and the model's judgement with it); and the Korean test sentence (espeak-ng) cut after its first
 word, whole. Each way of judging a pause is run on every clip, at every pause length:
 
 - ``before``: every pause ends the turn (Parley until now: 0.1 s after the client's silence frames);
@@ -15,6 +16,8 @@ word, whole. Each way of judging a pause is run on every clip, at every pause le
 
 A pause mid-sentence is cut when the judged wait is shorter than the pause; a finished question's extra delay is
 the wait plus the model's time. Baseline in the same run: the model's raw ONNX inference on the same audio.
+``by_sure``: ``model+words`` with other values of ``TurnRules.sure`` (the probability from which a turn is over at
+once; between ``threshold`` and it, the turn is over after ``unsure_wait_s`` without more speech).
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from common import percentile, report
 
 from actors.listening.turns import TurnRules, judge_pause
 from adapters.turn_model import SmartTurn
-from tests.speech_clips import FINISHED, MID_TURN, said
+from tests.speech_clips import FINISHED, MID_TURN, _engine, said
 from tests.test_hearing import WAV
 
 
@@ -49,14 +52,23 @@ def korean_clips() -> tuple[bytes, bytes]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pauses", default="0.4,0.7,1.0", help="pause lengths mid-sentence, seconds")
+    parser.add_argument("--takes", type=int, default=3, help="takes of each Piper clip")
     args = parser.parse_args()
     pauses = [float(p) for p in args.pauses.split(",")]
     rules, model = TurnRules(), SmartTurn()
     model.load()
     korean_whole, korean_open = korean_clips()
     # (audio up to the pause, its words, whether the turn is over)
-    clips = [(said(first), first, False) for first, _ in MID_TURN] + [(korean_open, "", False)]
-    clips += [(said(q), q, True) for q in FINISHED] + [(korean_whole, "", True)]
+    def takes(text: str) -> list[bytes]:
+        out = [said(text)]
+        for _ in range(args.takes - 1):
+            said.cache_clear()
+            out.append(said(text))
+        return out
+
+    _engine()
+    clips = [(pcm, first, False) for first, _ in MID_TURN for pcm in takes(first)] + [(korean_open, "", False)]
+    clips += [(pcm, q, True) for q in FINISHED for pcm in takes(q)] + [(korean_whole, "", True)]
     probabilities, inference = [], []
     for pcm, _, _ in clips:
         started = time.perf_counter()
@@ -71,35 +83,40 @@ def main() -> None:
         model._session.run(None, {"input_features": features})
         raw.append(time.perf_counter() - started)
 
-    def judge(way: str, words: str, probability: float) -> float:
+    def judge(way: str, words: str, probability: float, rules: TurnRules) -> float:
         if way == "before":
             return 0.0
         language = "en" if way != "model" and words else ""
         return judge_pause(rules, words or "x", probability if way != "words" else None, language).wait_s
 
-    results = {}
-    for way in ("before", "model", "words", "model+words"):
+    def rates(way: str, rules: TurnRules) -> dict:
         cuts = trials = 0
         delays = []
         for (pcm, words, finished), probability, took in zip(clips, probabilities, inference):
-            wait = judge(way, words, probability)
+            wait = judge(way, words, probability, rules)
             if finished:
                 delays.append(wait + (took if way.startswith("model") else 0.0))
             else:
                 for pause in pauses:
                     trials += 1
                     cuts += wait < pause
-        results[way] = {"false_end_of_turn_rate": round(cuts / trials, 3),
-                        "finished_extra_delay_s": {"p50": round(percentile(delays, 50), 3),
-                                                   "p90": round(percentile(delays, 90), 3),
-                                                   "mean": round(sum(delays) / len(delays), 3)}}
+        return {"false_end_of_turn_rate": round(cuts / trials, 3),
+                "finished_extra_delay_s": {"p50": round(percentile(delays, 50), 3),
+                                           "p90": round(percentile(delays, 90), 3),
+                                           "mean": round(sum(delays) / len(delays), 3)}}
+
+    results = {way: rates(way, rules) for way in ("before", "model", "words", "model+words")}
+    from dataclasses import replace
+
+    results["by_sure"] = {str(sure): rates("model+words", replace(rules, sure=sure))
+                          for sure in (0.5, 0.6, 0.7, 0.8, 0.9)}
     report("turns", {
         "clips": {"mid_sentence": sum(not c[2] for c in clips), "finished": sum(c[2] for c in clips),
                   "pauses_s": pauses},
         "rules": {"max_wait_s": rules.max_wait_s, "sure": rules.sure, "threshold": rules.threshold,
                   "unsure_wait_s": rules.unsure_wait_s},
-        "probability": {"mid_sentence": [round(p, 3) for p, c in zip(probabilities, clips) if not c[2]],
-                        "finished": [round(p, 3) for p, c in zip(probabilities, clips) if c[2]]},
+        "probability": {"mid_sentence": [round(p, 2) for p, c in zip(probabilities, clips) if not c[2]],
+                        "finished": [round(p, 2) for p, c in zip(probabilities, clips) if c[2]]},
         "model_s": {"p50": round(percentile(inference, 50), 4), "p90": round(percentile(inference, 90), 4)},
         "baseline_raw_onnx_s": {"p50": round(percentile(raw, 50), 4)},
         **results})

@@ -174,14 +174,19 @@ class ListenerActor(SupervisedActor):
         u.waiting += 1
         log.info("utterance %s: a pause mid-turn (%s), waiting %.1f s for more", u.utterance_id, judged.why,
                  judged.wait_s)
-        timer = threading.Timer(judged.wait_s, self.supervisor.tell,
-                                args=(TurnWaitOver(who, u.utterance_id, u.waiting),))
+        timer = threading.Timer(judged.wait_s, self._wait_over, args=(TurnWaitOver(who, u.utterance_id, u.waiting),))
         timer.daemon = True
         timer.start()
+
+    def _wait_over(self, message: TurnWaitOver) -> None:  # on the timer's thread
+        if not self.supervisor.stopped:
+            self.supervisor.tell(message)
 
     def _interrupt(self, u: Utterance) -> None:
         if u.over_playback:
             u.over_playback = False
+            log.info("utterance %s over Parley's speech (%.1f s): an interruption", u.utterance_id,
+                     len(u.pcm) / 2 / RATE)
             self._voice(u, "interrupt")
 
     def _voice(self, u: Utterance, what: str) -> None:

@@ -21,7 +21,7 @@ CONTINUES = {
     "de": {"und", "aber", "oder", "weil", "dass", "der", "die", "das", "ein", "eine", "äh", "ähm", "mit", "zu", "von"},
     "fr": {"et", "mais", "ou", "donc", "parce", "que", "le", "la", "les", "un", "une", "de", "euh", "avec", "pour"},
     "es": {"y", "pero", "o", "porque", "que", "el", "la", "los", "un", "una", "de", "eh", "este", "con", "para"},
-    "ko": {"그리고", "그래서", "근데", "그런데", "하지만", "음", "어", "저", "그", "아", "만약", "왜냐하면"},
+    "ko": {"그리고", "그래서", "근데", "그런데", "하지만", "음", "어", "만약", "왜냐하면"},
 }
 # Said while someone else talks, they do not take the turn: "go on", not "stop".
 BACKCHANNELS = {

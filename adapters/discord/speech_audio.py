@@ -14,6 +14,10 @@ from adapters.speech import ffmpeg_binary
 
 OGG_OPUS_HEADERS = (b"OpusHead", b"OpusTags")  # RFC 7845: the identification and comment header packets
 FRAME_S = 0.02
+# Speech is synthesized at most this far ahead of what has been played: as fast as ffmpeg's pipes take it, a long
+# answer was synthesized ~8 s ahead, in a burst of every core beside the listening room's Vosk, and was thrown away
+# when someone cut in. Four seconds is more than a sentence takes to synthesize on a busy machine.
+LEAD_FRAMES = 200
 
 
 def paced_silence(player: discord.player.AudioPlayer, count: int = 5) -> None:
@@ -38,6 +42,8 @@ class FramePipe:
                  played: Callable[[bytes], None] | None = None):
         self._frames = frames
         self._played = played  # told every frame handed on (the echo reference)
+        self.handed = 0  # frames handed to the encoder
+        self.sent = 0  # packets the player has sent (``SpeechAudio.read``): how far ahead synthesis is
         self._pending = b""
         self._on_error = on_error
         self.closed = False
@@ -47,8 +53,11 @@ class FramePipe:
 
     def read(self, size: int = -1) -> bytes:
         while not self.closed and (size < 0 or len(self._pending) < size):
+            while self.handed - self.sent > LEAD_FRAMES and not self.closed:
+                time.sleep(FRAME_S)  # far enough ahead: synthesize the rest as it is played
             try:
                 frame = next(self._frames)
+                self.handed += 1
                 if self._played is not None:
                     self._played(frame)
                 self._pending += frame
@@ -83,6 +92,7 @@ class SpeechAudio(discord.FFmpegOpusAudio):
         packet = super().read()
         while packet.startswith(OGG_OPUS_HEADERS):
             packet = super().read()
+        self._frame_pipe.sent += 1
         if self._first_packet is not None and packet:
             self._first_packet, told = None, self._first_packet
             told()
