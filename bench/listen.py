@@ -145,12 +145,14 @@ def answering(rounds: int, llm_kind: str = "fake", turns: str = "on", load: int 
         lounge = em.voice_channel("Lounge")
         env = parley_env(Path(folder) / "data", llm, DISCORD_TOKEN=BOT_TOKEN, DISCORD_API_BASE=em.api_base,
                          DISCORD_GATEWAY_URL=em.gateway_url, SSL_CERT_FILE=str(em.voice.cert),
-                         VOSK_MODEL_PATH=str(model), PARLEY_TURN_DETECTION=turns)
+                         VOSK_MODEL_PATH=str(model), PARLEY_TURN_DETECTION=turns,
+                         PARLEY_RATE_LIMIT="0")  # the typist's text questions are many a minute
         if llm_kind == "local":  # no endpoint at all: Vosk, the local model in the bot's process, Piper
             env = {k: v for k, v in env.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "PARLEY_CHAT_MODEL")}
             env.update(PARLEY_MAX_ANSWER_TOKENS="80", PARLEY_LOCAL_TEMPERATURE="0", PARLEY_LOCAL_SEED="42")
         for person in (em.owner, em.listener):
             em.user_joins_voice(person, lounge)
+        typist = em.user("Typist")
         bot = Bot(env, em).start()
         try:
             for text in ("!join", "!listen on"):
@@ -158,8 +160,9 @@ def answering(rounds: int, llm_kind: str = "fake", turns: str = "on", load: int 
                 wait_for(lambda: em.replies_to(said), timeout=60, what=text)
             wait_for(lambda: em.voice.listener is not None and em.voice.listener.ready, what="DAVE")
             for n in range(rounds):
-                typed = [em.user_says(em.general, em.owner, f"text question {n}.{k}", mention_bot=True)
-                         for k in range(load)]  # answered at once, beside the spoken question
+                # answered at once, beside the spoken question: written only (their author is not in voice)
+                typed = [em.user_says(em.general, typist, f"text question {n}.{k}", mention_bot=True)
+                         for k in range(load)]
                 for question, times in ((QUESTION, spoken), (english[n % len(english)], spoken_en)):
                     em.voice.speak_soon(question).result(60)
                     ended = em.voice.spoke_until

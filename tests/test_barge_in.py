@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers import wait_for
 from tests.test_hearing import model_path  # noqa: F401  (fixture)
+from tests.speech_clips import MID_TURN, opus_frames, said
 from tests.test_listening import QUESTION
 from tests.test_voice_channel import command, events, voice_emulator, voice_env, wait_event  # noqa: F401
 
@@ -68,12 +69,24 @@ def test_its_own_voice_is_not_heard_mhm_is_not_an_interruption_and_a_real_interr
         assert noted["id"] == answer["id"] and noted["content"].startswith("This is sentence number 1")
         assert "“This is sentence number" in noted["content"] and "the rest was only written" in noted["content"]
         llm_server.script.append(Scripted(text="Sorry, go on."))
-        em.user_says(em.general, em.owner, "wait, what?", reply_to=answer)  # the same conversation
+        again = em.user_says(em.general, em.owner, "wait, what?", reply_to=answer)  # the same conversation
         asked_again = wait_for(lambda: next((r for r in llm_server.requests
                                              if r["messages"][-1]["content"] == "wait, what?"), None), what="asked")
         remembered = [m["content"] for m in asked_again["messages"] if m["role"] == "assistant"][-1]
         assert remembered.startswith("This is sentence number 1 of a long answer") and \
             "the rest of it was never said" in remembered and "sentence number 14" not in remembered, remembered
+
+        # A pause to think mid-sentence, through the voice gateway: not answered until the sentence is whole
+        wait_event(env, "ReplySent", message_id=again["id"])
+        wait_for(lambda: time.monotonic() - em.voice.received_at[-1] > 1.0, timeout=60, what="Parley quiet")
+        first, rest = MID_TURN[0]
+        before = len(events(env, "UtteranceHeard"))
+        em.voice.speak_soon(opus_frames(said(first))).result(30)
+        time.sleep(0.8)
+        assert len(events(env, "UtteranceHeard")) == before  # "I went to the store and": not answered
+        em.voice.speak_soon(opus_frames(said(rest))).result(30)
+        turn = wait_for(lambda: events(env, "UtteranceHeard")[before:], timeout=30, what="the whole turn")
+        assert len(turn) == 1 and abs(turn[0]["data"]["duration_s"] - (len(said(first)) + len(said(rest))) / 32000) < 0.1
     finally:
         stderr = bot.stop()
     assert "Traceback" not in stderr, stderr[-3000:]
