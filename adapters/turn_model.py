@@ -30,7 +30,7 @@ class TurnModelMissing(RuntimeError):
     pass
 
 
-def _installed(relative: str) -> Path:
+def installed_file(relative: str) -> Path:
     try:
         where = Path(str(importlib.metadata.distribution("pipecat-ai").locate_file(relative))).parent
     except importlib.metadata.PackageNotFoundError as e:
@@ -42,7 +42,7 @@ def _installed(relative: str) -> Path:
 
 
 def _features_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("parley_smart_turn_features", _installed(FEATURES_FILE))
+    spec = importlib.util.spec_from_file_location("parley_smart_turn_features", installed_file(FEATURES_FILE))
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # numpy only
@@ -63,7 +63,7 @@ class SmartTurn:
     @staticmethod
     def installed() -> bool:
         try:
-            _installed(MODEL_FILE)
+            installed_file(MODEL_FILE)
             return True
         except TurnModelMissing:
             return False
@@ -79,7 +79,7 @@ class SmartTurn:
             options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             self._features = _features_module()
-            self._session = ort.InferenceSession(str(_installed(MODEL_FILE)), sess_options=options)
+            self._session = ort.InferenceSession(str(installed_file(MODEL_FILE)), sess_options=options)
             log.info("end-of-turn model %s loaded", self.name)
 
     def complete(self, pcm: bytes) -> float:

@@ -331,7 +331,7 @@ def test_models_names_both_models_and_refuses_a_folder_that_is_not_one(tmp_path,
     env = parley_env(tmp_path / "data", llm_server, VOSK_MODEL_PATH=str(default_model_path()))
     shown = run_parley(["models"], env)
     assert shown.returncode == 0 and "speech to text: Vosk" in shown.stdout and \
-        "text to speech: Piper, voice" in shown.stdout, shown.stdout
+        "text to speech: Piper, voice" in shown.stdout and "end of turn: smart-turn-v3" in shown.stdout, shown.stdout
     (tmp_path / "not-a-model").mkdir()
     refused = run_parley(["models"], {**env, "VOSK_MODEL_PATH": str(tmp_path / "not-a-model")})
     assert refused.returncode == 2 and "is not a Vosk model folder" in refused.stderr

@@ -57,8 +57,8 @@ def transcribe(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def models(settings: Settings, args: argparse.Namespace) -> int:
-    """The speech models in use: Vosk's (checked to be one) and Piper's voice. Exit 2 when a model that is set is
-    not one (the bot would refuse to start on it too)."""
+    """The speech models in use: Vosk's (checked to be one), Piper's voice and the end-of-turn model. Exit 2 when a
+    model that is set is not one (the bot would refuse to start on it too)."""
     from adapters.piper_tts import default_voice
     from adapters.speech import is_vosk_model, model_description
 
@@ -86,6 +86,14 @@ def models(settings: Settings, args: argparse.Namespace) -> int:
     else:
         print(f"text to speech: Piper, voice {Path(voice).name.removesuffix('.onnx')}")
         print(f"  path: {Path(voice).resolve()}")
+    from adapters.turn_model import MODEL_FILE, TurnModelMissing, installed_file
+
+    try:
+        where = installed_file(MODEL_FILE)
+        print(f"end of turn: {where.stem} (pipecat-ai)" + ("" if settings.turn_detection else ", turned off"))
+        print(f"  path: {where}")
+    except TurnModelMissing as e:
+        print(f"end of turn: {e}; a pause is judged by its last word alone")
     return status
 
 
