@@ -60,11 +60,7 @@ def main() -> None:
     korean_whole, korean_open = korean_clips()
     # (audio up to the pause, its words, whether the turn is over)
     def takes(text: str) -> list[bytes]:
-        out = [said(text)]
-        for _ in range(args.takes - 1):
-            said.cache_clear()
-            out.append(said(text))
-        return out
+        return [said(text, take) for take in range(args.takes)]
 
     _engine()
     clips = [(pcm, first, False) for first, _ in MID_TURN for pcm in takes(first)] + [(korean_open, "", False)]

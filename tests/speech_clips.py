@@ -21,10 +21,14 @@ def _engine() -> PiperEngine:
 
 
 @functools.lru_cache(maxsize=64)
-def said(text: str) -> bytes:
-    """``text`` said by Piper, 16 kHz mono 16-bit."""
-    chunks = list(_engine().synthesize(text))
-    pcm = b"".join(c.pcm for c in chunks)
+def said(text: str, take: int = 0) -> bytes:
+    """``text`` said by Piper, 16 kHz mono 16-bit. Take 0 is the same every time (no noise in the voice: tests
+    repeat); later takes vary as Piper's voice does by default (benchmarks)."""
+    from piper import SynthesisConfig
+
+    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0) if take == 0 else None
+    chunks = list(_engine().voice().synthesize(text, syn_config=config))
+    pcm = b"".join(c.audio_int16_bytes for c in chunks)
     return np.clip(np.round(resample_mono(pcm, chunks[0].sample_rate, RATE)), -32768, 32767).astype("<i2").tobytes()
 
 
