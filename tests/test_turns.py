@@ -28,7 +28,7 @@ def test_a_pause_after_and_or_um_waits_a_finished_sentence_does_not():
     assert judge_pause(RULES, "so what i want to know is um", None, "en").why == "continues"
     assert judge_pause(RULES, "what time is it", 0.97, "en").over
     assert judge_pause(RULES, "what time is it", 0.2, "en").wait_s == RULES.max_wait_s  # the voice says: not done
-    assert 0 < judge_pause(RULES, "what time is it", 0.7, "en").wait_s < RULES.unsure_wait_s  # unsure: a shorter wait
+    assert judge_pause(RULES, "what time is it", 0.7, "en").wait_s == RULES.unsure_wait_s
     assert judge_pause(RULES, "", 0.1, "en").over  # no words: nothing to wait for
     assert judge_pause(TurnRules(on=False), "and", 0.0, "en").over  # turned off: every pause ends the turn
     assert judge_pause(RULES, "and", None, "xx").over  # a language with no list: the words alone never wait
@@ -38,13 +38,6 @@ def test_a_pause_after_and_or_um_waits_a_finished_sentence_does_not():
 def test_nobody_ever_waits_past_the_bound(words, probability, language):
     judged = judge_pause(RULES, words, probability, language)
     assert 0 <= judged.wait_s <= RULES.max_wait_s
-
-
-@given(st.floats(0, 1), st.floats(0, 1))
-def test_the_surer_the_voice_sounds_finished_the_sooner_it_is_answered(one, other):
-    low, high = sorted((one, other))
-    assert judge_pause(RULES, "what time is it", low, "en").wait_s >= judge_pause(RULES, "what time is it", high,
-                                                                                  "en").wait_s
 
 
 def test_mhm_over_parley_is_a_backchannel_a_sentence_is_not():

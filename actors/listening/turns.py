@@ -47,8 +47,8 @@ class TurnRules:
     on: bool = True  # PARLEY_TURN_DETECTION: off, every pause ends the turn (as before)
     max_wait_s: float = 2.0  # PARLEY_TURN_WAIT_MS: the longest anyone waits after a pause judged mid-turn
     sure: float = 0.9  # the model's probability at and above which a turn is over at once
-    threshold: float = 0.5  # below it, the pause is mid-turn; between the two, the turn is over after a shorter wait
-    unsure_wait_s: float = 1.2  # the wait just above ``threshold``, down to none at ``sure``
+    threshold: float = 0.5  # below it, the pause is mid-turn; between the two, the turn is over after a short wait
+    unsure_wait_s: float = 1.2  # longer than most pauses to think (0.4-1.0 s), shorter than the longest wait
     backchannel_s: float = 1.0  # PARLEY_BACKCHANNEL_MS: speech this short over Parley may be a backchannel
 
 
@@ -77,9 +77,8 @@ def judge_pause(rules: TurnRules, words: str, probability: float | None, languag
         return Judgement(rules.max_wait_s, "continues")
     if probability is not None and probability < rules.threshold:
         return Judgement(rules.max_wait_s, "model")
-    if probability is not None and probability < rules.sure:  # the less sure, the longer the wait
-        share = (rules.sure - probability) / (rules.sure - rules.threshold)
-        return Judgement(round(min(rules.unsure_wait_s, rules.max_wait_s) * share, 3), "unsure")
+    if probability is not None and probability < rules.sure:
+        return Judgement(min(rules.unsure_wait_s, rules.max_wait_s), "unsure")
     return Judgement(0, "complete")
 
 
