@@ -40,6 +40,13 @@ def test_nobody_ever_waits_past_the_bound(words, probability, language):
     assert 0 <= judged.wait_s <= RULES.max_wait_s
 
 
+@given(st.floats(0, 1), st.floats(0, 1))
+def test_the_surer_the_voice_sounds_finished_the_sooner_it_is_answered(one, other):
+    low, high = sorted((one, other))
+    assert judge_pause(RULES, "what time is it", low, "en").wait_s >= judge_pause(RULES, "what time is it", high,
+                                                                                  "en").wait_s
+
+
 def test_mhm_over_parley_is_a_backchannel_a_sentence_is_not():
     assert is_backchannel(RULES, "mhm", 0.4, "en") and is_backchannel(RULES, "yeah right", 0.8, "en")
     assert is_backchannel(RULES, "", 0.3, "en")  # a laugh, a cough: no words
