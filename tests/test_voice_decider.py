@@ -4,7 +4,8 @@ from __future__ import annotations
 from actors.voice import decider as vs
 from actors.commands import ControlVoice, ReportPlayback, ReportVoiceBack, ReportVoiceLost, SpeakInVoice
 from events.catalog.messages import CommandAnswered, CommandRejected
-from events.catalog.voice import PlaybackInterrupted, VoiceChannelJoined, VoiceChannelLeft
+from events.catalog.voice import (PlaybackInterrupted, PlaybackPaused, PlaybackResumed, VoiceChannelJoined,
+                                  VoiceChannelLeft)
 
 
 def control(action: str, n: int = 1, channel: str | None = "v1", name: str = "Lounge") -> ControlVoice:
@@ -119,3 +120,18 @@ def test_moved_by_a_moderator_follows_the_new_channel():
     assert [type(e) for e in moved] == [VoiceChannelLeft, VoiceChannelJoined]
     assert moved[0].reason == "moved" and moved[1].voice_channel_id == "v2"
     assert vs.decide_lost(joined("v2"), ReportVoiceLost("discord", "g", "moved", "v2", "Studio")) == []
+
+
+def test_a_pause_for_someone_speaking_over_it_and_the_resume_are_recorded_only_while_it_plays():
+    about = SpeakInVoice("discord", "g", "c", "t", "m9", "Hello.")
+    started = vs.decide_report(joined(), ReportPlayback("discord", "g", "m9", "started"), about)
+    state = fold(*vs.decide_control(vs.VoiceSession(), control("join", 0), None), *started)
+    paused = vs.decide_report(state, ReportPlayback("discord", "g", "m9", "paused"), about)
+    resumed = vs.decide_report(state, ReportPlayback("discord", "g", "m9", "resumed", "backchannel"), about)
+    assert [type(e) for e in paused + resumed] == [PlaybackPaused, PlaybackResumed]
+    assert resumed[0].reason == "backchannel"
+    state = fold(*vs.decide_control(vs.VoiceSession(), control("join", 0), None), *started, *paused, *resumed)
+    assert state.playing == {"m9"}  # paused and resumed: still playing
+    ended = fold(*vs.decide_control(vs.VoiceSession(), control("join", 0), None), *started,
+                 *vs.decide_report(state, ReportPlayback("discord", "g", "m9", "barge_in"), about))
+    assert vs.decide_report(ended, ReportPlayback("discord", "g", "m9", "resumed", "undecided"), about) == []
