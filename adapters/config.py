@@ -96,6 +96,7 @@ class Settings:
     training_threads: int = 1  # CPU threads the training worker uses: the bot keeps the rest to answer
     training_checkpoint_s: float = 60.0  # how often a local job saves a checkpoint it resumes from
     training_min_share: float = 0.05  # of the CPU a local job gets while answers never pause (0: none)
+    training_idle: bool = True  # a local job takes only CPU nothing else wants (off: the bot's own priority)
     rate_limit: int = 20  # work a minute one person may cause (messages, audio, utterances, LLM commands; never
     # the console); 0: no limit. Twenty is more than anyone types or speaks to a bot in a minute.
     shard_count: int = 0  # Discord shards the bot is split into (0: one connection, no sharding)
@@ -303,6 +304,7 @@ OPTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
     "PARLEY_TRAINING_THREADS": ("training_threads", _integer(1, 512)),
     "PARLEY_TRAINING_CHECKPOINT_S": ("training_checkpoint_s", _seconds(0, inclusive=True)),
     "PARLEY_TRAINING_MIN_SHARE": ("training_min_share", _share),
+    "PARLEY_TRAINING_IDLE": ("training_idle", _boolean),
     "PARLEY_RATE_LIMIT": ("rate_limit", _integer(0, 100_000)),
     "PARLEY_SHARD_COUNT": ("shard_count", _integer(0, 100_000)),
     "PARLEY_SHARD_IDS": ("shard_ids", _shard_ids),

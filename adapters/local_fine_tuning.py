@@ -46,6 +46,7 @@ class LocalTrainingSettings:
     threads: int = 1  # the bot keeps the other cores to answer while it trains
     checkpoint_s: float = 60.0  # how often the worker saves where it is (a killed one resumes from there)
     min_share: float = 0.05  # of the CPU the worker gets while the local model's answers never pause
+    idle: bool = True  # the worker takes only CPU nothing else wants (nice 19, SCHED_IDLE); off: the bot's priority
 
 
 def local_backend(settings: Settings) -> LocalFineTuning:
@@ -73,7 +74,8 @@ def local_backend(settings: Settings) -> LocalFineTuning:
                            LocalTrainingSettings(settings.training_epochs, settings.training_learning_rate,
                                                  settings.training_rank, threads=settings.training_threads,
                                                  checkpoint_s=settings.training_checkpoint_s,
-                                                 min_share=settings.training_min_share))
+                                                 min_share=settings.training_min_share,
+                                                 idle=settings.training_idle))
 
 
 class LocalFineTuning:
@@ -138,7 +140,7 @@ class LocalFineTuning:
                "method": method, "suffix": suffix, "file_id": file_id, "models_dir": str(self.models_dir),
                "heads": self.heads, "kv_heads": self.kv_heads, "epochs": s.epochs, "learning_rate": s.learning_rate,
                "rank": s.rank, "batch": s.batch, "max_length": s.max_length, "threads": s.threads,
-               "checkpoint_s": s.checkpoint_s}
+               "checkpoint_s": s.checkpoint_s, "idle": s.idle}
         (folder / "job.json").write_text(json.dumps(job))
         self._spawn(folder)
         return TrainingJob(job_id, "queued", training_file=file_id)

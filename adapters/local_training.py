@@ -248,8 +248,11 @@ def main(argv: list[str]) -> int:
     # The lowest CPU priority: the bot's own work (answers, speech) runs first, training takes what is left.
     # At the same priority, the local model's answers took 17 s instead of 0.24 s while a job trained beside it
     # (llama.cpp's threads wait on each other at every step, and one of them was always behind the trainer).
-    os.nice(job.get("nice", 19))
-    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    # Off (PARLEY_TRAINING_IDLE) where other programs keep every core busy, a test suite on two workers: at idle
+    # priority a job there waited minutes for a step.
+    if job.get("idle", True):
+        os.nice(job.get("nice", 19))
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     status = Status(job_dir)
     cancelled, training = threading.Event(), threading.Event()
 

@@ -122,7 +122,8 @@ def parley_env(data_dir: Path, llm: FakeOpenAI, **extra: str) -> dict[str, str]:
                 "PYTHONUNBUFFERED": "1", "PARLEY_CONFIG": str(TEST_CONFIG),
                 # 17 actors: 4 responders, 2 transcribers, a speaker (each + reception), desk, outbox, trainer, finetuner,
                 # corrections, privacy, listener
-                "PARLEY_TRANSCRIBERS": "2"})
+                "PARLEY_TRANSCRIBERS": "2",
+                "PARLEY_TRAINING_IDLE": "false"})  # beside the suite's other worker, idle priority starves a job
     env.update(extra)
     return env
 

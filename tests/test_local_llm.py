@@ -36,7 +36,8 @@ def offline_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """What a new user has: no endpoint, no key, no configuration; a fixed seed and no randomness."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PARLEY_", "DISCORD_", "OPENAI_"))}
     env.update({"PARLEY_DATA_DIR": str(data_dir), "PARLEY_CONFIG": str(ROOT / "tests" / "parley-test.toml"),
-                "PARLEY_LOCAL_TEMPERATURE": "0", "PARLEY_LOCAL_SEED": "42", "PARLEY_LOCAL_THREADS": "2", **extra})
+                "PARLEY_LOCAL_TEMPERATURE": "0", "PARLEY_LOCAL_SEED": "42", "PARLEY_LOCAL_THREADS": "2",
+                "PARLEY_TRAINING_IDLE": "false", **extra})  # a job beside the suite's other worker
     return env
 
 
