@@ -199,7 +199,7 @@ class DiscordVoice(commands.Cog, name="Voice"):
         assert self.bot.user is not None
         receiver = VoiceReceiver(guild.id, lambda: client._connection, self.policy, self.report, name,
                                  self.silence_s, self.bot.user.id, spoken_over, stuck, self.jitter_s,
-                                 echo=self.echo.setdefault(guild.id, EchoReference()))
+                                 echo=self._echo(guild.id))
         client.start_receiving(receiver)
         loop.create_task(self._keep_route(guild.id, client, receiver))
 
@@ -281,6 +281,10 @@ class DiscordVoice(commands.Cog, name="Voice"):
         self._ending(guild_id, "disconnect")
         self.report(ReportVoiceLost(SOURCE, str(guild_id), "disconnected"))
 
+    def _echo(self, guild_id: int) -> EchoReference:
+        """What Parley played in the guild lately: fed by the player, read by the receiver."""
+        return self.echo.setdefault(guild_id, EchoReference())
+
     def _spoken_over(self, guild_id: int) -> None:
         """Someone began to speak while Parley talks (not its own voice coming back): it pauses at once, and the
         listening room (told by the receiver, in order with the speech) says whether they took the turn
@@ -346,7 +350,7 @@ class DiscordVoice(commands.Cog, name="Voice"):
         self.report(ReportPlayback(SOURCE, str(guild_id), item.utterance_id, "started"))
         source = SpeechAudio(FramePipe(discord_frames(item.chunks),
                                        lambda e: log.warning("speech stopped early: %s", e),
-                                       self.echo.setdefault(guild_id, EchoReference()).played),
+                                       self._echo(guild_id).played),
                              lambda: self.first_audio(item.utterance_id) if self.first_audio else None)
         loop = self.bot.loop
 
